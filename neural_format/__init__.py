@@ -1,0 +1,35 @@
+"""neural_format: a safe, versioned HDF5 format for semantics-pruned multimodal clinical graphs.
+
+The core depends on numpy, h5py and pydantic only; torch, torch_geometric and networkx are
+imported by the adapters when they are called.
+"""
+from .errors import (FormatVersionError, FormatVersionWarning, IntegrityError, NeuralFormatError,
+                     NotAFileError, SchemaError, UnsafeContentError)
+from .metadata import (CollectionMeta, ConversionInfo, FusionRule, KGExtractorRef, KeepAll, Manifest,
+                       ModelRef, Nucleus, Provenance, PruningPolicy, ScoreAggregation, SliceAnchorFilter,
+                       SoftwareRef, Threshold, TopKPercent)
+from .reader import CollectionReader
+from .record import Geometry, Record
+from .version import FORMAT_NAME, FORMAT_VERSION
+from .writer import CollectionWriter, write_collection
+
+__version__ = "0.1.0"
+
+
+def open(source, **kwargs) -> CollectionReader:  # noqa: A001 - mirrors h5py.File / io.open
+    """Open one collection file lazily. See :class:`CollectionReader`."""
+    return CollectionReader(source, **kwargs)
+
+
+def sdk_ref() -> SoftwareRef:
+    return SoftwareRef(name="neural-format", version=__version__)
+
+
+__all__ = [
+    "CollectionMeta", "CollectionReader", "CollectionWriter", "ConversionInfo", "FORMAT_NAME",
+    "FORMAT_VERSION", "FormatVersionError", "FormatVersionWarning", "FusionRule", "Geometry",
+    "IntegrityError", "KGExtractorRef", "KeepAll", "Manifest", "ModelRef", "NeuralFormatError",
+    "NotAFileError", "Nucleus", "Provenance", "PruningPolicy", "Record", "SchemaError",
+    "ScoreAggregation", "SliceAnchorFilter", "SoftwareRef", "Threshold", "TopKPercent",
+    "UnsafeContentError", "open", "sdk_ref", "write_collection",
+]

@@ -1,0 +1,60 @@
+"""Registry of element encodings, in the manner of anndata's ``_io/specs``.
+
+Each group or dataset in a collection file carries ``encoding-type`` and ``encoding-version``
+attributes (clause NF-E001). Readers are registered per ``(encoding-type, major version)``; when a
+format major is retired its reader stays registered here, read-only, so old files stay readable.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import h5py
+
+from . import layout
+from .errors import SchemaError
+
+ElementReader = Callable[[h5py.File], object]
+_READERS: dict[tuple[str, int], ElementReader] = {}
+
+
+def register_reader(encoding_type: str, major: int):
+    """Decorator: register ``func`` as the reader of ``encoding_type`` at ``major``."""
+    def wrap(func: ElementReader) -> ElementReader:
+        _READERS[(encoding_type, major)] = func
+        return func
+    return wrap
+
+
+def reader_for(encoding_type: str, major: int) -> ElementReader | None:
+    return _READERS.get((encoding_type, major))
+
+
+def registered() -> list[tuple[str, int]]:
+    return sorted(_READERS)
+
+
+def encoding_of(obj) -> tuple[str | None, str | None]:
+    def text(name):
+        value = obj.attrs.get(name)
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        return value if isinstance(value, str) else None
+    try:
+        return text("encoding-type"), text("encoding-version")
+    except Exception:
+        return None, None
+
+
+def read_root_encoding(f: h5py.File) -> tuple[str, str]:
+    """Check the root's ``encoding-type``/``encoding-version`` attributes (NF-E001)."""
+    found = encoding_of(f)
+    if found[0] != layout.ROOT_ENCODING[0] or found[1] is None:
+        raise SchemaError("NF-E001", "root encoding attributes are missing or wrong", location="/@encoding-type",
+                          expected=layout.ROOT_ENCODING, found=found)
+    return found
+
+
+@register_reader("neural-collection", 1)
+def _read_collection_v1(f: h5py.File):
+    from .reader import CollectionReader  # the current reader handles every 1.x file
+    return CollectionReader

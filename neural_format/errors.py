@@ -1,0 +1,47 @@
+"""The one error family of the SDK.
+
+Every error carries a stable ``code`` (a spec clause ID such as ``NF-R012`` or an SDK code
+such as ``NF-E-IO``), the ``location`` inside the HDF5 file, and what was ``expected`` and
+``found``. Catch :class:`NeuralFormatError` to catch them all.
+"""
+from __future__ import annotations
+
+
+class NeuralFormatError(Exception):
+    """Base class: a typed, coded error naming where, what was expected and what was found."""
+
+    def __init__(self, code: str, message: str, *, location: str = "/", expected: object = None,
+                 found: object = None):
+        self.code = code
+        self.location = location
+        self.expected = expected
+        self.found = found
+        self.message = message
+        detail = f"[{code}] {location}: {message}"
+        if expected is not None or found is not None:
+            detail += f" (expected {expected!s}, found {found!s})"
+        super().__init__(detail)
+
+
+class FormatVersionError(NeuralFormatError):
+    """The file's format version cannot be read by this SDK."""
+
+
+class SchemaError(NeuralFormatError):
+    """The file's structure, dtypes, shapes or metadata break the spec."""
+
+
+class IntegrityError(NeuralFormatError):
+    """A stored hash does not match the data it covers."""
+
+
+class UnsafeContentError(NeuralFormatError):
+    """The input holds a construct the format forbids (pickles, links, foreign filters...)."""
+
+
+class NotAFileError(NeuralFormatError):
+    """The input is missing, empty, truncated or not HDF5 at all."""
+
+
+class FormatVersionWarning(UserWarning):
+    """The file was written by a newer minor version: read, but fields may be ignored."""

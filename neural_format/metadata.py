@@ -1,0 +1,191 @@
+"""Typed collection metadata and provenance (spec section 5, clauses NF-M*).
+
+These pydantic models are the single source of truth: ``spec/schema/collection-metadata.schema.json``
+and ``spec/schema/manifest.schema.json`` are generated from them by
+``python -m neural_format.schema`` and a test fails when the committed copies drift.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex SHA-256")]
+ShortText = Annotated[str, Field(min_length=1, max_length=256)]
+VocabTerm = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+ConfigValue = Union[bool, int, float, str, None]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SoftwareRef(_Strict):
+    """A piece of software by name and version."""
+    name: ShortText
+    version: ShortText
+
+
+class ModelRef(_Strict):
+    """A neural network used to make the collection."""
+    model_id: ShortText = Field(description="hub ID, local directory name or config name")
+    weights_sha256: Sha256Hex | None = Field(
+        default=None, description="SHA-256 over the weight files, sorted by name; null if unknown")
+    config: dict[str, ConfigValue] = Field(default_factory=dict)
+
+
+class ScoreAggregation(_Strict):
+    """How cross-attention became one score per patch: S_i = sum_j alpha_ji over report tokens."""
+    layers: Literal["last", "all"] | list[Annotated[int, Field(ge=0)]] = "last"
+    heads: Literal["mean", "sum", "max"] = "mean"
+    layer_reduction: Literal["mean", "sum"] = "mean"
+    tokens: Literal["sum", "mean"] = "sum"
+    exclude_padding: bool = True
+    source: Literal["cross-attention", "converted", "other"] = "cross-attention"
+
+
+class TopKPercent(_Strict):
+    kind: Literal["top_k_percent"] = "top_k_percent"
+    percent: Annotated[float, Field(gt=0, le=100)]
+
+
+class Threshold(_Strict):
+    kind: Literal["threshold"] = "threshold"
+    tau: float
+
+
+class Nucleus(_Strict):
+    kind: Literal["nucleus"] = "nucleus"
+    p: Annotated[float, Field(gt=0, le=1)]
+
+
+class KeepAll(_Strict):
+    kind: Literal["none"] = "none"
+
+
+class SliceAnchorFilter(_Strict):
+    """MedPruner-style slice filtering: a slice is dropped when its similarity to the anchor is >= threshold."""
+    similarity: Literal["cosine"] = "cosine"
+    threshold: Annotated[float, Field(ge=-1, le=1)]
+
+
+class PruningPolicy(_Strict):
+    rule: Annotated[Union[TopKPercent, Threshold, Nucleus, KeepAll], Field(discriminator="kind")]
+    min_nodes: Annotated[int, Field(ge=0)] = 1
+    max_nodes: Annotated[int, Field(ge=1)] | None = None
+    slice_filter: SliceAnchorFilter | None = None
+    applied_to: Literal["build", "re-prune", "convert"] = "build"
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.max_nodes is not None and self.max_nodes < self.min_nodes:
+            raise ValueError("max_nodes must be >= min_nodes")
+        return self
+
+
+class KGExtractorRef(_Strict):
+    name: ShortText
+    version: ShortText
+    config: dict[str, ConfigValue] = Field(default_factory=dict)
+
+
+class FusionRule(_Strict):
+    kind: Literal["betweenness-bridge", "none", "unknown"] = "betweenness-bridge"
+    centrality: Literal["betweenness"] = "betweenness"
+    tie_break: Literal["lowest-index"] = "lowest-index"
+
+
+class ConversionInfo(_Strict):
+    """Present when the collection was converted from another container."""
+    source_format: Literal["pyg-data-list-pickle", "pyg-inmemory-pickle", "pyg-objects"]
+    source_name: ShortText
+    source_sha256: Sha256Hex | None = None
+    split_rule: ShortText = Field(description="how patch rows and entity rows were told apart")
+    unrecoverable: list[ShortText] = Field(default_factory=list)
+
+
+class Provenance(_Strict):
+    builder: SoftwareRef
+    sdk: SoftwareRef
+    created: _dt.datetime
+    encoder: ModelRef | None = None
+    decoder: ModelRef | None = None
+    score_aggregation: ScoreAggregation | None = None
+    pruning: PruningPolicy | None = None
+    kg_extractor: KGExtractorRef | None = None
+    fusion: FusionRule | None = None
+    conversion: ConversionInfo | None = None
+    source_bytes: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="total bytes of the source images/files, for reduction figures")
+    history: list[ShortText] = Field(default_factory=list, description="later operations, e.g. re-prune")
+
+    @field_validator("created")
+    @classmethod
+    def _aware(cls, value: _dt.datetime) -> _dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("created must carry a time zone")
+        return value
+
+
+class ShardInfo(_Strict):
+    collection_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    shard_index: Annotated[int, Field(ge=0)]
+    shard_count: Annotated[int, Field(ge=1)]
+
+
+ADJACENCY_RULES = ("4-neighbour", "8-neighbour", "6-neighbour", "26-neighbour", "custom", "unknown")
+ASSERTIONS = ("present", "absent", "uncertain")
+
+
+class CollectionMeta(_Strict):
+    """Collection-wide declarations stored as JSON in ``/metadata`` (clause NF-M001)."""
+    spatial_axes: Literal[2, 3] = Field(description="2 = (row, col); 3 = (slice, row, col)")
+    patch_feature_dim: Annotated[int, Field(ge=1, le=1 << 16)]
+    patch_feature_dtype: Literal["float16", "float32"] = "float32"
+    entity_feature_dim: Annotated[int, Field(ge=0, le=1 << 16)] = 0
+    entity_feature_dtype: Literal["float16", "float32"] = "float32"
+    has_positions: bool = True
+    has_entity_text: bool = True
+    tile_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = None
+    tile_dtype: Literal["uint8", "uint16", "float32"] | None = None
+    adjacency: Literal[ADJACENCY_RULES] = "4-neighbour"
+    entity_types: list[VocabTerm] = Field(default_factory=list, max_length=4096)
+    relation_types: list[VocabTerm] = Field(default_factory=list, max_length=4096)
+    label_names: list[VocabTerm] = Field(default_factory=list, max_length=4096)
+    provenance: Provenance
+    shard: ShardInfo | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        for name in ("entity_types", "relation_types", "label_names"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} has duplicate terms")
+        if (self.tile_shape is None) != (self.tile_dtype is None):
+            raise ValueError("tile_shape and tile_dtype go together")
+        if self.tile_shape is not None and len(self.tile_shape) != self.spatial_axes:
+            raise ValueError("tile_shape needs one extent per spatial axis")
+        if self.tile_shape is not None and not self.has_positions:
+            raise ValueError("tiles need positions")
+        return self
+
+
+class ShardEntry(_Strict):
+    path: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^/\\][^\\]*$")]
+    records: Annotated[int, Field(ge=0)]
+    first_id: str | None = None
+    last_id: str | None = None
+    ids_sha256: Sha256Hex = Field(description="SHA-256 over the shard's record IDs and record hashes")
+    file_sha256: Sha256Hex | None = None
+    format_version: ShortText
+
+
+class Manifest(_Strict):
+    """A collection that spans several files (clause NF-S001)."""
+    format: Literal["neural-graph-manifest"] = "neural-graph-manifest"
+    format_version: ShortText
+    collection_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    shards: list[ShardEntry]
+    collection_sha256: Sha256Hex = Field(description="SHA-256 over the shard entries, canonical JSON")
+    created: _dt.datetime

@@ -1,0 +1,448 @@
+"""Lazy reader for collection files.
+
+Opening a file reads the root attributes, the metadata and the ``N + 1`` offsets of each ragged
+table (a few small reads); after that ``reader[i]`` costs one slice read per column, with no scan.
+:meth:`CollectionReader.read_all` reads every column in one pass and cuts records out of it as
+views, for fast full loads.
+
+Every structural guard here raises a :class:`~neural_format.errors.NeuralFormatError` whose code
+is the spec clause it enforces; the validator reuses these guards and turns them into findings.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+import h5py
+import numpy as np
+from pydantic import ValidationError
+
+from . import layout
+from .elements import read_root_encoding
+from .errors import NeuralFormatError, NotAFileError, SchemaError, UnsafeContentError
+from .metadata import CollectionMeta
+from .record import REPORT_SOURCE_NAMES, Geometry, Record
+from .version import FORMAT_NAME, check_compatible, parse_version
+
+MAX_RECORD_BYTES = 1 << 30  # one record larger than this is refused before allocation (NF-H006)
+
+
+def open_h5(source) -> h5py.File:
+    """Open an HDF5 file read-only, mapping every failure to :class:`NotAFileError` (NF-F001)."""
+    name = getattr(source, "name", source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise NotAFileError("NF-F001", "no such file", location=str(path), expected="a file", found="nothing")
+        if path.stat().st_size == 0:
+            raise NotAFileError("NF-F001", "file is empty", location="/", expected="an HDF5 file", found="0 bytes")
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if head != b"\x89HDF\r\n\x1a\n":
+            # HDF5 allows a user block (512, 1024, ... bytes) before the signature; we do not write one
+            raise NotAFileError("NF-F001", "not an HDF5 file (no signature at offset 0)", location="/",
+                                expected="HDF5 signature 89 48 44 46 0d 0a 1a 0a", found=head.hex(" "))
+    try:
+        return h5py.File(source, "r", locking=False)
+    except Exception as exc:  # h5py raises OSError or ValueError for damaged files
+        raise NotAFileError("NF-F001", f"HDF5 library could not open it: {exc}", location="/",
+                            expected="a readable HDF5 file", found=type(exc).__name__) from None
+
+
+def _attr_text(obj, name: str) -> Optional[str]:
+    try:
+        value = obj.attrs.get(name)
+    except Exception as exc:
+        raise SchemaError("NF-E001", f"attribute {name!r} cannot be read: {exc}", location=f"{obj.name}@{name}") from None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "SU":
+        value = value.item()
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return value if isinstance(value, str) else (None if value is None else repr(value)[:80])
+
+
+def read_root(f: h5py.File):
+    """Check ``format`` and ``format_version`` (NF-V001..NF-V004); return the parsed version."""
+    fmt = _attr_text(f, "format")
+    if fmt != FORMAT_NAME:
+        raise SchemaError("NF-V001", "root attribute 'format' is missing or wrong", location="/@format",
+                          expected=FORMAT_NAME, found=fmt)
+    raw = _attr_text(f, "format_version")
+    if raw is None:
+        raise SchemaError("NF-V001", "root attribute 'format_version' is missing", location="/@format_version",
+                          expected="MAJOR.MINOR.PATCH", found=None)
+    version = parse_version(raw)
+    check_compatible(version)
+    read_root_encoding(f)
+    return version
+
+
+def link_guard(f: h5py.File, path: str) -> None:
+    """Refuse external links and soft links on the way to ``path`` (NF-H003)."""
+    parts = [p for p in path.split("/") if p]
+    current = "/"
+    for part in parts:
+        try:
+            link = f[current].get(part, getlink=True)
+        except Exception as exc:
+            raise SchemaError("NF-S001", f"cannot resolve link: {exc}", location=current + part) from None
+        here = current.rstrip("/") + "/" + part
+        if link is None:
+            raise SchemaError("NF-S001", "required object is missing", location=here, expected="present", found="absent")
+        if isinstance(link, h5py.ExternalLink):
+            raise UnsafeContentError("NF-H003", "external link", location=here, expected="hard link",
+                                     found=f"external link to {link.filename}:{link.path}")
+        if isinstance(link, h5py.SoftLink):
+            raise UnsafeContentError("NF-H003", "soft link where an object is required", location=here,
+                                     expected="hard link", found=f"soft link to {link.path}")
+        current = here
+
+
+def dataset_guard(f: h5py.File, path: str, dtypes, trailing: tuple[int, ...], *, ndim: Optional[int] = None):
+    """Return ``f[path]`` after checking link, layout, filters, dtype and shape (NF-H00x, NF-S00x)."""
+    link_guard(f, path)
+    obj = f[path]
+    if not isinstance(obj, h5py.Dataset):
+        raise SchemaError("NF-S001", "expected a dataset", location=path, expected="dataset", found=type(obj).__name__)
+    if obj.is_virtual:
+        raise UnsafeContentError("NF-H004", "virtual dataset", location=path, expected="a stored dataset",
+                                 found="virtual dataset")
+    try:
+        plist = obj.id.get_create_plist()
+        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    except Exception as exc:
+        raise SchemaError("NF-H005", f"filter pipeline unreadable: {exc}", location=path) from None
+    bad = [fid for fid in filters if fid not in layout.ALLOWED_FILTER_IDS]
+    if bad:
+        raise UnsafeContentError("NF-H005", "compression filter not allowed", location=path,
+                                 expected="gzip, lzf, shuffle or fletcher32", found=f"filter ids {bad}")
+    dtype = obj.dtype
+    if dtype.kind in "OV" or dtype.str not in dtypes or h5py.check_dtype(vlen=dtype) is not None:
+        raise SchemaError("NF-H002" if dtype.kind in "OV" else "NF-S002", "wrong dtype", location=path,
+                          expected=" or ".join(dtypes), found=str(dtype))
+    shape = obj.shape
+    if shape is None or len(shape) != 1 + len(trailing) or tuple(shape[1:]) != tuple(trailing):
+        raise SchemaError("NF-S003", "wrong shape", location=path,
+                          expected=f"(n, {', '.join(map(str, trailing))})" if trailing else "(n,)", found=shape)
+    return obj
+
+
+def read_metadata(f: h5py.File) -> CollectionMeta:
+    """Parse ``/metadata`` against the collection-metadata schema (NF-M001)."""
+    ds = dataset_guard(f, layout.METADATA_PATH, ("|u1",), ())
+    if ds.shape[0] > layout.METADATA_MAX_BYTES:
+        raise SchemaError("NF-H006", "metadata is too large", location=layout.METADATA_PATH,
+                          expected=f"<= {layout.METADATA_MAX_BYTES} bytes", found=ds.shape[0])
+    try:
+        blob = bytes(ds[()])
+        return CollectionMeta.model_validate(json.loads(blob.decode("utf-8")))
+    except (ValidationError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        first = str(exc).splitlines()
+        raise SchemaError("NF-M001", "metadata does not match the collection-metadata schema",
+                          location=layout.METADATA_PATH, expected="valid JSON per spec/schema",
+                          found="; ".join(first[:3])[:300]) from None
+    except OSError as exc:
+        raise SchemaError("NF-M001", f"metadata unreadable: {exc}", location=layout.METADATA_PATH) from None
+
+
+def load_offsets(f: h5py.File, path: str, count: Optional[int], rows: int) -> np.ndarray:
+    """Load an offsets dataset and check it is 0-based, monotone and covers ``rows`` exactly (NF-O001)."""
+    ds = dataset_guard(f, path, ("<i8",), ())
+    n = ds.shape[0]
+    if count is not None and n != count + 1:
+        raise SchemaError("NF-O001", "offsets length does not match the record count", location=path,
+                          expected=count + 1, found=n)
+    if n < 1 or n > (1 << 34):
+        raise SchemaError("NF-H006", "offsets length is not sane", location=path, expected="1 .. 2^34", found=n)
+    try:
+        offsets = ds[()]
+    except Exception as exc:
+        raise SchemaError("NF-O001", f"offsets unreadable: {exc}", location=path) from None
+    if offsets[0] != 0:
+        raise SchemaError("NF-O001", "offsets do not start at 0", location=path, expected=0, found=int(offsets[0]))
+    steps = np.diff(offsets)
+    if steps.size and steps.min() < 0:
+        at = int(np.argmax(steps < 0))
+        raise SchemaError("NF-O001", f"offsets decrease at index {at + 1}", location=path,
+                          expected="non-decreasing", found=f"{int(offsets[at])} -> {int(offsets[at + 1])}")
+    if offsets[-1] != rows:
+        raise SchemaError("NF-O001", "offsets do not cover the rows exactly", location=path,
+                          expected=f"last offset == {rows}", found=int(offsets[-1]))
+    return offsets
+
+
+class _StringArray:
+    """A string-array element: UTF-8 ``data`` bytes cut by int64 ``offsets``."""
+
+    def __init__(self, f: h5py.File, path: str, count: Optional[int]):
+        self.path = path
+        self.data = dataset_guard(f, f"{path}/data", ("|u1",), ())
+        self.offsets = load_offsets(f, f"{path}/offsets", count, self.data.shape[0])
+
+    def __len__(self) -> int:
+        return self.offsets.shape[0] - 1
+
+    def get(self, i: int) -> str:
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        return self._decode(self.data[a:b] if b > a else b"", i)
+
+    def range(self, start: int, stop: int) -> list[str]:
+        a, b = int(self.offsets[start]), int(self.offsets[stop])
+        raw = bytes(self.data[a:b]) if b > a else b""
+        cuts = self.offsets[start:stop + 1] - a
+        return [self._decode(raw[cuts[k]:cuts[k + 1]], start + k) for k in range(stop - start)]
+
+    def all(self) -> list[str]:
+        return self.range(0, len(self))
+
+    def _decode(self, raw, i: int) -> str:
+        try:
+            return bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise SchemaError("NF-R014", f"string {i} is not valid UTF-8", location=self.path) from None
+
+
+class CollectionReader:
+    """Read-only, lazy view of one collection file.
+
+    ``len(reader)``, ``reader[i]``, ``reader[a:b]``, ``reader.get(record_id)`` and iteration
+    return :class:`~neural_format.record.Record` objects. Use as a context manager, or call
+    :meth:`close`. Each process must open its own reader (h5py handles are not fork-safe).
+    """
+
+    def __init__(self, source: Union[str, os.PathLike, object], *, verify: bool = False):
+        self.source = source
+        self._file = open_h5(source)
+        try:
+            self.version = read_root(self._file)
+            self.meta = read_metadata(self._file)
+            self._open_columns()
+        except NeuralFormatError:
+            self._file.close()
+            raise
+        except Exception as exc:  # damaged internals surface as OSError/KeyError/... from h5py
+            self._file.close()
+            raise SchemaError("NF-F001", f"file structure unreadable: {type(exc).__name__}: {exc}",
+                              location="/") from None
+        self._verify = verify
+        self._id_index: Optional[dict[str, int]] = None
+
+    def _open_columns(self) -> None:
+        f, meta = self._file, self.meta
+        for table, (group_path, encoding) in layout.TABLES.items():
+            link_guard(f, group_path)
+        self.ids = _StringArray(f, "/records/id", None)
+        n = len(self.ids)
+        self._n = n
+        self.cols: dict[str, h5py.Dataset] = {}
+        for column in layout.present_columns(meta):
+            ds = dataset_guard(f, column.path, (layout.stored_dtype(column, meta).str,),
+                               layout.trailing_shape(column, meta))
+            if column.table == "records" and ds.shape[0] != n:
+                raise SchemaError("NF-R001", "per-record column length differs from the record count",
+                                  location=column.path, expected=n, found=ds.shape[0])
+            self.cols[column.path] = ds
+        self.offsets: dict[str, np.ndarray] = {}
+        for table in layout.RAGGED_TABLES:
+            group_path = layout.TABLES[table][0]
+            rows = {self.cols[c.path].shape[0] for c in layout.present_columns(meta) if c.table == table}
+            if table == "entities" and meta.has_entity_text:
+                pass  # entity text rows are checked through its own offsets below
+            if len(rows) > 1:
+                raise SchemaError("NF-S003", "columns of one table disagree on their row count",
+                                  location=group_path, expected="equal lengths", found=sorted(rows))
+            self.offsets[table] = load_offsets(f, f"{group_path}/offsets", n, rows.pop() if rows else 0)
+        self.strings = {p: _StringArray(f, p, n if t == "records" else int(self.offsets[t][-1]))
+                        for p, t in layout.present_string_columns(meta).items() if p != "/records/id"}
+        for path, ds in self.cols.items():
+            row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+            table = next(c.table for c in layout.COLUMNS if c.path == path)
+            if table != "records":
+                widest = int(np.diff(self.offsets[table]).max(initial=0))
+                if widest * row_bytes > MAX_RECORD_BYTES:
+                    raise SchemaError("NF-H006", "a record's slice would exceed the allocation limit",
+                                      location=path, expected=f"<= {MAX_RECORD_BYTES} bytes",
+                                      found=widest * row_bytes)
+
+    # -- sequence API -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return [self._record(i) for i in range(*key.indices(self._n))]
+        if isinstance(key, (int, np.integer)):
+            i = int(key)
+            if i < 0:
+                i += self._n
+            if not 0 <= i < self._n:
+                raise IndexError(f"record index {key} out of range for {self._n} records")
+            return self._record(i)
+        raise TypeError(f"records are indexed by int or slice, not {type(key).__name__}")
+
+    def __iter__(self) -> Iterator[Record]:
+        for i in range(self._n):
+            yield self._record(i)
+
+    def get(self, record_id: str) -> Record:
+        """The record with this ID."""
+        if self._id_index is None:
+            self._id_index = {rid: i for i, rid in enumerate(self.ids.all())}
+        try:
+            return self._record(self._id_index[record_id])
+        except KeyError:
+            raise KeyError(f"no record with ID {record_id!r}") from None
+
+    def record_ids(self) -> list[str]:
+        return self.ids.all()
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.meta.label_names)
+
+    def stored_hashes(self) -> np.ndarray:
+        return self.cols["/records/sha256"][()]
+
+    # -- one record -----------------------------------------------------------------------
+    def _slice(self, path: str, table: str, i: int) -> np.ndarray:
+        off = self.offsets[table]
+        a, b = int(off[i]), int(off[i + 1])
+        ds = self.cols[path]
+        try:
+            return ds[a:b]
+        except Exception as exc:
+            raise SchemaError("NF-F001", f"data unreadable: {type(exc).__name__}: {exc}", location=path) from None
+
+    def _row(self, path: str, i: int) -> np.ndarray:
+        try:
+            return self.cols[path][i]
+        except Exception as exc:
+            raise SchemaError("NF-F001", f"data unreadable: {type(exc).__name__}: {exc}", location=path) from None
+
+    def _record(self, i: int) -> Record:
+        meta, cols = self.meta, self.cols
+        geometry = positions = tiles = None
+        if meta.has_positions:
+            spacing = self._row("/records/pixel_spacing", i)
+            geometry = Geometry(tuple(int(v) for v in self._row("/records/image_size", i)),
+                                tuple(int(v) for v in self._row("/records/patch_size", i)),
+                                tuple(int(v) for v in self._row("/records/grid_shape", i)),
+                                None if np.isnan(spacing).all() else tuple(float(v) for v in spacing))
+            positions = self._slice("/patches/positions", "patches", i)
+        if meta.tile_shape is not None:
+            tiles = self._slice("/patches/tiles", "patches", i)
+        ent = self.offsets["entities"]
+        text = self.strings["/entities/text"].range(int(ent[i]), int(ent[i + 1])) if meta.has_entity_text else None
+        source = REPORT_SOURCE_NAMES.get(int(self._row("/records/report_source", i)), "unknown")
+        bridge = self._row("/records/bridge", i)
+        group_key = self.strings["/records/group_key"].get(i)
+        record = Record(
+            record_id=self.ids.get(i),
+            patch_features=self._slice("/patches/features", "patches", i),
+            patch_scores=self._slice("/patches/scores", "patches", i),
+            patch_positions=positions,
+            patch_edges=self._slice("/patch_edges/index", "patch_edges", i),
+            entity_types=self._slice("/entities/type", "entities", i),
+            entity_assertions=self._slice("/entities/assertion", "entities", i),
+            entity_text=text,
+            entity_features=self._slice("/entities/features", "entities", i) if meta.entity_feature_dim else None,
+            relations=self._slice("/relations/index", "relations", i),
+            relation_types=self._slice("/relations/type", "relations", i),
+            bridge=None if bridge[0] < 0 and bridge[1] < 0 else (int(bridge[0]), int(bridge[1])),
+            labels=self._row("/records/labels", i),
+            geometry=geometry,
+            tiles=tiles,
+            report=self.strings["/records/report"].get(i) if source else None,
+            report_source=source,
+            group_key=group_key or None,
+        )
+        if self._verify:
+            from .integrity import check_record_hash
+            check_record_hash(record, self._row("/records/sha256", i).tobytes(), i)
+        return record
+
+    # -- bulk -------------------------------------------------------------------------------
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every column read whole, keyed by its path in the file, plus offsets and strings."""
+        out: dict[str, object] = {}
+        for path, ds in self.cols.items():
+            try:
+                out[path] = ds[()]
+            except Exception as exc:
+                raise SchemaError("NF-F001", f"data unreadable: {exc}", location=path) from None
+        for table, off in self.offsets.items():
+            out[f"{layout.TABLES[table][0]}/offsets"] = off
+        out["/records/id"] = self.ids.all()
+        for path, strings in self.strings.items():
+            out[path] = strings.all()
+        return out
+
+    def read_all(self) -> list[Record]:
+        """All records, read column by column in one pass; arrays are views into the columns."""
+        meta, n = self.meta, self._n
+        c = self.columns()
+        off = self.offsets
+
+        def cut(path, table):
+            data, o = c[path], off[table]
+            return [data[o[i]:o[i + 1]] for i in range(n)]
+
+        feats = cut("/patches/features", "patches")
+        scores = cut("/patches/scores", "patches")
+        positions = cut("/patches/positions", "patches") if meta.has_positions else [None] * n
+        tiles = cut("/patches/tiles", "patches") if meta.tile_shape is not None else [None] * n
+        edges = cut("/patch_edges/index", "patch_edges")
+        etypes = cut("/entities/type", "entities")
+        assertions = cut("/entities/assertion", "entities")
+        efeats = cut("/entities/features", "entities") if meta.entity_feature_dim else [None] * n
+        rel = cut("/relations/index", "relations")
+        rtypes = cut("/relations/type", "relations")
+        texts = c.get("/entities/text")
+        bridge = c["/records/bridge"]
+        labels = c["/records/labels"]
+        sources = c["/records/report_source"]
+        reports = c["/records/report"]
+        groups = c["/records/group_key"]
+        eoff = off["entities"]
+        records = []
+        for i in range(n):
+            geometry = None
+            if meta.has_positions:
+                spacing = c["/records/pixel_spacing"][i]
+                geometry = Geometry(tuple(c["/records/image_size"][i].tolist()),
+                                    tuple(c["/records/patch_size"][i].tolist()),
+                                    tuple(c["/records/grid_shape"][i].tolist()),
+                                    None if np.isnan(spacing).all() else tuple(spacing.tolist()))
+            source = REPORT_SOURCE_NAMES.get(int(sources[i]), "unknown")
+            b = bridge[i]
+            records.append(Record(
+                record_id=c["/records/id"][i], patch_features=feats[i], patch_scores=scores[i],
+                patch_positions=positions[i], patch_edges=edges[i], entity_types=etypes[i],
+                entity_assertions=assertions[i],
+                entity_text=texts[eoff[i]:eoff[i + 1]] if texts is not None else None,
+                entity_features=efeats[i], relations=rel[i], relation_types=rtypes[i],
+                bridge=None if b[0] < 0 and b[1] < 0 else (int(b[0]), int(b[1])),
+                labels=labels[i], geometry=geometry, tiles=tiles[i],
+                report=reports[i] if source else None, report_source=source,
+                group_key=groups[i] or None))
+        return records
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "CollectionReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<CollectionReader {self.source!s} records={self._n} format={self.version}>"
+
+
+def open_collection_file(source, **kwargs) -> CollectionReader:
+    return CollectionReader(source, **kwargs)

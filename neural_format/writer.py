@@ -1,0 +1,341 @@
+"""Streaming, crash-safe writer for collection files (spec clauses NF-H001, NF-W001..).
+
+Records are checked against the collection metadata, hashed, buffered, and appended in batches
+to chunked, resizable datasets. The file is written under a temporary name in the target
+directory and renamed onto the final name only by a successful :meth:`CollectionWriter.close`;
+a crash or an exception leaves no file under the final name.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterable, Optional
+
+import h5py
+import numpy as np
+
+from . import layout
+from .errors import SchemaError
+from .hashing import encode_strings, record_digest
+from .metadata import CollectionMeta
+from .record import ASSERTION_CODES, REPORT_SOURCES, Record
+from .version import FORMAT_NAME, FORMAT_VERSION
+
+CHUNK_BYTES = 256 << 10
+
+
+def _chunk_rows(row_bytes: int) -> int:
+    return int(max(16, min(2048, CHUNK_BYTES // max(1, row_bytes))))
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class CollectionWriter:
+    """Write records to a new collection file.
+
+    >>> with CollectionWriter("out.h5", meta) as writer:   # doctest: +SKIP
+    ...     writer.append(record)
+
+    ``compression`` is ``None``, ``"gzip"`` or ``"lzf"``; ``batch_records`` bounds how many
+    records are buffered in memory between appends to the file.
+    """
+
+    def __init__(self, path, meta: CollectionMeta, *, overwrite: bool = False,
+                 compression: Optional[str] = None, batch_records: int = 1024,
+                 fsync: bool = True):
+        self.path = Path(path)
+        self.meta = meta
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} exists; pass overwrite=True to replace it")
+        if compression not in (None, "gzip", "lzf"):
+            raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
+        self._compression = compression
+        self._batch_records = max(1, int(batch_records))
+        self._fsync = fsync
+        self._buffer: list[Record] = []
+        self._ids: set[str] = set()
+        self.count = 0
+        self._closed = False
+        self.tmp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.partial")
+        self._file = h5py.File(self.tmp_path, "w", libver=layout.HDF5_LIBVER)
+        try:
+            self._create_layout()
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- layout -------------------------------------------------------------------------
+    def _dataset(self, path: str, dtype, trailing: tuple[int, ...]):
+        dtype = np.dtype(dtype)
+        row_bytes = dtype.itemsize * int(np.prod(trailing, dtype=np.int64)) if trailing else dtype.itemsize
+        kwargs = {}
+        if self._compression is not None:
+            kwargs["compression"] = self._compression
+            kwargs["shuffle"] = dtype.itemsize > 1
+        return self._file.create_dataset(
+            path, shape=(0, *trailing), maxshape=(None, *trailing), dtype=dtype,
+            chunks=(_chunk_rows(row_bytes), *trailing), **kwargs)
+
+    def _string_array(self, path: str):
+        group = self._file.create_group(path)
+        group.attrs["encoding-type"], group.attrs["encoding-version"] = layout.STRING_ARRAY
+        self._dataset(f"{path}/data", np.uint8, ())
+        offsets = self._dataset(f"{path}/offsets", np.int64, ())
+        offsets.resize((1,))
+        offsets[0] = 0
+
+    def _create_layout(self) -> None:
+        f, meta = self._file, self.meta
+        f.attrs["format"] = FORMAT_NAME
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["encoding-type"], f.attrs["encoding-version"] = layout.ROOT_ENCODING
+        blob = np.frombuffer(meta.model_dump_json().encode("utf-8"), np.uint8)
+        ds = f.create_dataset(layout.METADATA_PATH, data=blob)
+        ds.attrs["encoding-type"], ds.attrs["encoding-version"] = "json", "1.0.0"
+        ds.attrs["schema"] = "collection-metadata"
+        for table, (group_path, encoding) in layout.TABLES.items():
+            group = f.create_group(group_path)
+            group.attrs["encoding-type"] = encoding
+            group.attrs["encoding-version"] = layout.TABLE_ENCODING_VERSION
+            if table in layout.RAGGED_TABLES:
+                offsets = self._dataset(f"{group_path}/offsets", np.int64, ())
+                offsets.resize((1,))
+                offsets[0] = 0
+        for column in layout.present_columns(meta):
+            self._dataset(column.path, layout.stored_dtype(column, meta), layout.trailing_shape(column, meta))
+        for path in layout.present_string_columns(meta):
+            self._string_array(path)
+
+    # -- records ------------------------------------------------------------------------
+    def _normalise(self, record: Record) -> Record:
+        """Cast to stored dtypes and check every shape against the metadata (NF-W001)."""
+        meta, rid = self.meta, record.record_id
+
+        def fail(field, expected, found):
+            raise SchemaError("NF-W001", f"record {rid!r}: field {field} does not fit the collection",
+                              location=f"record {rid!r}/{field}", expected=expected, found=found)
+
+        def array(field, value, dtype, trailing):
+            value = np.asarray(value)
+            if value.ndim != 1 + len(trailing) or tuple(value.shape[1:]) != tuple(trailing):
+                fail(field, f"shape (n, {', '.join(map(str, trailing))})", value.shape)
+            if np.dtype(dtype).kind in "iu" and value.dtype.kind == "f":
+                fail(field, f"integer dtype {np.dtype(dtype)}", value.dtype)
+            return np.ascontiguousarray(value, dtype=dtype)
+
+        if not isinstance(rid, str) or not rid or len(rid.encode("utf-8")) > 1024:
+            fail("record_id", "a non-empty string of at most 1024 UTF-8 bytes", repr(rid)[:80])
+        A = meta.spatial_axes
+        feats = array("patch_features", record.patch_features, meta.patch_feature_dtype, (meta.patch_feature_dim,))
+        P = feats.shape[0]
+        scores = np.ascontiguousarray(np.asarray(record.patch_scores, np.float32).reshape(-1))
+        if scores.shape != (P,):
+            fail("patch_scores", (P,), scores.shape)
+        positions = None
+        if meta.has_positions:
+            if record.patch_positions is None or record.geometry is None:
+                fail("patch_positions", "positions and geometry (collection has_positions)", None)
+            positions = array("patch_positions", record.patch_positions, np.int32, (A,))
+            if positions.shape[0] != P:
+                fail("patch_positions", P, positions.shape[0])
+            if record.geometry.axes != A:
+                fail("geometry", f"{A} axes", record.geometry.axes)
+        tiles = None
+        if meta.tile_shape is not None:
+            if record.tiles is None:
+                fail("tiles", "tiles (collection declares tile_shape)", None)
+            tiles = array("tiles", record.tiles, meta.tile_dtype, tuple(meta.tile_shape))
+            if tiles.shape[0] != P:
+                fail("tiles", P, tiles.shape[0])
+        edges = array("patch_edges", np.asarray(record.patch_edges).reshape(-1, 2), np.int32, (2,))
+        types = array("entity_types", np.asarray(record.entity_types).reshape(-1), np.int16, ())
+        M = types.shape[0]
+        assertions = array("entity_assertions", np.asarray(record.entity_assertions).reshape(-1), np.int8, ())
+        if assertions.shape[0] != M:
+            fail("entity_assertions", M, assertions.shape[0])
+        text = None
+        if meta.has_entity_text:
+            if record.entity_text is None or len(record.entity_text) != M:
+                fail("entity_text", f"{M} strings", None if record.entity_text is None else len(record.entity_text))
+            text = [str(t) for t in record.entity_text]
+        entity_features = None
+        if meta.entity_feature_dim > 0:
+            if record.entity_features is None:
+                fail("entity_features", f"({M}, {meta.entity_feature_dim})", None)
+            entity_features = array("entity_features", record.entity_features, meta.entity_feature_dtype,
+                                    (meta.entity_feature_dim,))
+            if entity_features.shape[0] != M:
+                fail("entity_features", M, entity_features.shape[0])
+        relations = array("relations", np.asarray(record.relations).reshape(-1, 2), np.int32, (2,))
+        relation_types = array("relation_types", np.asarray(record.relation_types).reshape(-1), np.int16, ())
+        if relation_types.shape[0] != relations.shape[0]:
+            fail("relation_types", relations.shape[0], relation_types.shape[0])
+        labels = np.ascontiguousarray(np.asarray(record.labels, np.float32).reshape(-1))
+        if labels.shape != (len(meta.label_names),):
+            fail("labels", (len(meta.label_names),), labels.shape)
+        bridge = None if record.bridge is None else (int(record.bridge[0]), int(record.bridge[1]))
+        if record.report_source not in REPORT_SOURCES or (record.report is None) != (record.report_source is None):
+            fail("report_source", "'ground_truth' or 'generated' with a report, None without", record.report_source)
+        return Record(
+            record_id=rid, patch_features=feats, patch_scores=scores, patch_positions=positions,
+            patch_edges=edges, entity_types=types, entity_assertions=assertions, entity_text=text,
+            entity_features=entity_features, relations=relations, relation_types=relation_types,
+            bridge=bridge, labels=labels, geometry=record.geometry if meta.has_positions else None,
+            tiles=tiles, report=record.report, report_source=record.report_source,
+            group_key=record.group_key)
+
+    def append(self, record: Record) -> bytes:
+        """Check, hash and buffer one record; returns its SHA-256 digest."""
+        self._require_open()
+        if record.record_id in self._ids:
+            raise SchemaError("NF-R002", "duplicate record ID", location="/records/id",
+                              expected="unique IDs", found=record.record_id)
+        normal = self._normalise(record)
+        digest = record_digest(normal)
+        self._ids.add(record.record_id)
+        self._buffer.append((normal, digest))
+        if len(self._buffer) >= self._batch_records:
+            self.flush()
+        return digest
+
+    def extend(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.append(record)
+
+    def __len__(self) -> int:
+        return self.count + len(self._buffer)
+
+    # -- batched I/O --------------------------------------------------------------------
+    def _append_rows(self, path: str, rows: np.ndarray) -> None:
+        ds = self._file[path]
+        start = ds.shape[0]
+        if rows.shape[0] == 0:
+            return
+        ds.resize((start + rows.shape[0], *ds.shape[1:]))
+        ds[start:] = rows
+
+    def _append_offsets(self, path: str, counts: list[int]) -> None:
+        ds = self._file[path]
+        last = int(ds[-1])
+        self._append_rows(path, last + np.cumsum(np.asarray(counts, np.int64)))
+
+    def _append_strings(self, path: str, values: list[str]) -> None:
+        data, offsets = encode_strings(values)
+        ds = self._file[f"{path}/offsets"]
+        last = int(ds[-1])
+        self._append_rows(f"{path}/data", data)
+        self._append_rows(f"{path}/offsets", offsets[1:] + last)
+
+    def flush(self) -> None:
+        """Append the buffered records to the file."""
+        if not self._buffer:
+            return
+        batch = [r for r, _ in self._buffer]
+        meta = self.meta
+        cat = np.concatenate
+
+        def stack(getter, dtype, trailing):
+            parts = [getter(r) for r in batch]
+            return cat(parts) if parts else np.zeros((0, *trailing), dtype)
+
+        self._append_rows("/records/bridge", np.array(
+            [r.bridge if r.bridge is not None else (-1, -1) for r in batch], np.int64).reshape(-1, 2))
+        self._append_rows("/records/labels", np.stack([r.labels for r in batch]).reshape(len(batch), -1))
+        self._append_rows("/records/sha256", np.frombuffer(b"".join(d for _, d in self._buffer), np.uint8).reshape(-1, 32))
+        self._append_rows("/records/report_source", np.array([REPORT_SOURCES[r.report_source] for r in batch], np.uint8))
+        self._append_strings("/records/id", [r.record_id for r in batch])
+        self._append_strings("/records/report", [r.report or "" for r in batch])
+        self._append_strings("/records/group_key", [r.group_key or "" for r in batch])
+        if meta.has_positions:
+            A = meta.spatial_axes
+            g = [r.geometry for r in batch]
+            self._append_rows("/records/image_size", np.array([x.image_size for x in g], np.int64).reshape(-1, A))
+            self._append_rows("/records/patch_size", np.array([x.patch_size for x in g], np.int64).reshape(-1, A))
+            self._append_rows("/records/grid_shape", np.array([x.grid_shape for x in g], np.int64).reshape(-1, A))
+            self._append_rows("/records/pixel_spacing", np.array(
+                [x.pixel_spacing if x.pixel_spacing is not None else (np.nan,) * A for x in g], np.float64).reshape(-1, A))
+            self._append_rows("/patches/positions", cat([r.patch_positions for r in batch]))
+        self._append_rows("/patches/features", cat([r.patch_features for r in batch]))
+        self._append_rows("/patches/scores", cat([r.patch_scores for r in batch]))
+        if meta.tile_shape is not None:
+            self._append_rows("/patches/tiles", cat([r.tiles for r in batch]))
+        self._append_offsets("/patches/offsets", [r.num_patches for r in batch])
+        self._append_rows("/patch_edges/index", cat([r.patch_edges for r in batch]))
+        self._append_offsets("/patch_edges/offsets", [r.patch_edges.shape[0] for r in batch])
+        self._append_rows("/entities/type", cat([r.entity_types for r in batch]))
+        self._append_rows("/entities/assertion", cat([r.entity_assertions for r in batch]))
+        if meta.has_entity_text:
+            self._append_strings("/entities/text", [t for r in batch for t in r.entity_text])
+        if meta.entity_feature_dim > 0:
+            self._append_rows("/entities/features", cat([r.entity_features for r in batch]))
+        self._append_offsets("/entities/offsets", [r.num_entities for r in batch])
+        self._append_rows("/relations/index", cat([r.relations for r in batch]))
+        self._append_rows("/relations/type", cat([r.relation_types for r in batch]))
+        self._append_offsets("/relations/offsets", [r.relations.shape[0] for r in batch])
+        self.count += len(batch)
+        self._buffer.clear()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ValueError("writer is closed")
+
+    def close(self) -> Path:
+        """Flush, close, fsync and atomically rename the file onto its final name."""
+        if self._closed:
+            return self.path
+        try:
+            self.flush()
+            self._file.close()
+            if self._fsync:
+                with open(self.tmp_path, "rb+") as handle:
+                    os.fsync(handle.fileno())
+            os.replace(self.tmp_path, self.path)
+            if self._fsync:
+                _fsync_dir(self.path.parent)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything: close and delete the temporary file."""
+        self._closed = True
+        self._buffer.clear()
+        try:
+            self._file.close()
+        except Exception:
+            pass
+        try:
+            self.tmp_path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> "CollectionWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_collection(path, meta: CollectionMeta, records: Iterable[Record], **kwargs) -> Path:
+    """Write all ``records`` to ``path`` in one call."""
+    with CollectionWriter(path, meta, **kwargs) as writer:
+        writer.extend(records)
+    return Path(path)

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+import neural_format as nf
+from neural_format.synthetic import synthetic_meta, synthetic_records
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"axes": 3, "tiles": True, "entity_feature_dim": 16, "dtype": "float16"},
+])
+def test_write_then_read_equal(tmp_path, kwargs):
+    meta = synthetic_meta(**kwargs)
+    records = list(synthetic_records(60, meta, seed=1))
+    path = nf.write_collection(tmp_path / "c.h5", meta, records)
+    with nf.open(path) as reader:
+        assert len(reader) == 60
+        assert [r.record_id for r in reader] == [r.record_id for r in records]
+        for original, stored in zip(records, reader.read_all()):
+            assert original == stored
+        assert reader[-1] == records[-1]
+        assert reader[10:13] == records[10:13]
+        assert reader.get("rec-000007") == records[7]
+
+
+def test_writer_leaves_no_file_on_error(tmp_path):
+    meta = synthetic_meta()
+    target = tmp_path / "c.h5"
+    with pytest.raises(RuntimeError):
+        with nf.CollectionWriter(target, meta) as writer:
+            writer.extend(synthetic_records(5, meta))
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_duplicate_id_rejected(tmp_path):
+    meta = synthetic_meta()
+    record = next(synthetic_records(1, meta))
+    with nf.CollectionWriter(tmp_path / "c.h5", meta) as writer:
+        writer.append(record)
+        with pytest.raises(nf.SchemaError) as err:
+            writer.append(record)
+    assert err.value.code == "NF-R002"
+
+
+def test_patch_boxes_clip_at_edge():
+    geometry = nf.Geometry.for_image((70, 50), (32, 32))
+    assert geometry.grid_shape == (3, 2)
+    record = nf.Record("r", np.zeros((2, 4), np.float32), np.zeros(2, np.float32),
+                       patch_positions=np.array([[0, 0], [2, 1]], np.int32), geometry=geometry)
+    assert record.patch_boxes().tolist() == [[0, 0, 32, 32], [64, 32, 70, 50]]
