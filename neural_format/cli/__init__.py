@@ -1,28 +1,41 @@
-"""The ``neural-format`` command line. Each subcommand lives in its own module with a
-``register(subparsers)`` function that adds its parser and sets ``func``; a command returns its
-exit code. Modules whose optional dependencies are missing are skipped, so the core CLI works
-with numpy, h5py and pydantic alone.
+"""The ``neural-format`` command line.
+
+Each subcommand lives in its own module named ``*_cmd`` inside one of :data:`COMMAND_PACKAGES`,
+with a ``register(subparsers)`` function that adds its parser and sets ``func``; a command returns
+its exit code. Command modules import heavy dependencies inside ``run`` so that ``--help`` stays
+fast, and packages that are not installed are skipped, so the core CLI works with numpy, h5py and
+pydantic alone.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
 from ..errors import NeuralFormatError
 
-SUBCOMMAND_MODULES = (
-    "neural_format.cli.inspect_cmd",
-    "neural_format.cli.demo_cmd",
-)
+COMMAND_PACKAGES = ("neural_format.cli", "neural_builders.cli", "neural_models.cli")
+
+
+def command_modules() -> list[str]:
+    names = []
+    for package_name in COMMAND_PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ImportError:
+            continue
+        names += sorted(f"{package_name}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
+                        if m.name.endswith("_cmd"))
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    parser = argparse.ArgumentParser(prog="neural-format", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="neural-format", description="The neural-format command line.")
     parser.add_argument("--version", action="version", version=f"neural-format {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
+    for name in command_modules():
         try:
             module = importlib.import_module(name)
         except ImportError as exc:  # an optional extra is not installed
