@@ -21,6 +21,12 @@ def open(source, **kwargs) -> CollectionReader:  # noqa: A001 - mirrors h5py.Fil
     return CollectionReader(source, **kwargs)
 
 
+def open_collection(source):
+    """Open a sharded collection (directory, manifest, file list, URL) lazily. See :mod:`neural_format.collection`."""
+    from .collection import open_collection as _open_collection
+    return _open_collection(source)
+
+
 def sdk_ref() -> SoftwareRef:
     return SoftwareRef(name="neural-format", version=__version__)
 
@@ -31,5 +37,5 @@ __all__ = [
     "IntegrityError", "KGExtractorRef", "KeepAll", "Manifest", "ModelRef", "NeuralFormatError",
     "NotAFileError", "Nucleus", "Provenance", "PruningPolicy", "Record", "SchemaError",
     "ScoreAggregation", "SliceAnchorFilter", "SoftwareRef", "Threshold", "TopKPercent",
-    "UnsafeContentError", "open", "sdk_ref", "write_collection",
+    "UnsafeContentError", "open", "open_collection", "sdk_ref", "write_collection",
 ]

@@ -1,0 +1,207 @@
+"""The manifest of a sharded collection: ``manifest.json`` (spec section 7, clauses NF-C001..NF-C010).
+
+A sharded collection is a directory holding shard files (ordinary collection files) and one
+``manifest.json``, a :class:`~neural_format.metadata.Manifest`. Per shard the manifest gives its
+relative ``path``, its record count, its first and last record ID, ``ids_sha256``, the whole-file
+``file_sha256`` and the ``format_version`` it was written with.
+
+Two digests tie the manifest to the data:
+
+``ids_sha256`` (per shard)
+    SHA-256 over ``b"neural-graph-shard-ids-v1\\0"`` followed, for each record in stored order, by
+    ``uint64 LE byte length of the UTF-8 ID || ID bytes || the record's 32-byte stored SHA-256``.
+    It covers which records a shard holds and, through the record hashes, their content.
+
+``collection_sha256`` (per manifest)
+    SHA-256 over the UTF-8 bytes of ``json.dumps(entries, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` where ``entries`` is the list of shard entries as JSON objects with
+    null fields left out. Because each entry carries ``ids_sha256`` and ``file_sha256``, this one
+    hash covers the manifest and every byte of every shard.
+
+The manifest is only ever replaced atomically (temporary file, fsync, ``os.replace``, fsync of
+the directory), so a reader sees either the old or the new manifest, never a torn one.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+from pydantic import ValidationError
+
+from .errors import SchemaError
+from .metadata import CollectionMeta, Manifest, ShardEntry
+from .version import FORMAT_VERSION
+
+MANIFEST_NAME = "manifest.json"
+LOCK_NAME = ".manifest.lock"
+MANIFEST_MAX_BYTES = 64 << 20
+IDS_HASH_PREFIX = b"neural-graph-shard-ids-v1\x00"
+FILE_HASH_BLOCK = 4 << 20
+
+
+def ids_sha256(ids: Iterable[str], hashes: np.ndarray) -> str:
+    """The ``ids_sha256`` of a shard: its record IDs and stored record hashes, in order."""
+    hashes = np.asarray(hashes, np.uint8).reshape(-1, 32)
+    ids = list(ids)
+    if len(ids) != hashes.shape[0]:
+        raise ValueError(f"{len(ids)} IDs but {hashes.shape[0]} hashes")
+    parts = [IDS_HASH_PREFIX]
+    for rid, digest in zip(ids, hashes):
+        raw = rid.encode("utf-8")
+        parts += [len(raw).to_bytes(8, "little"), raw, digest.tobytes()]
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file's bytes, read in 4 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(FILE_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def entries_json(shards: Iterable[ShardEntry]) -> bytes:
+    """The canonical JSON bytes that ``collection_sha256`` is computed over."""
+    entries = [entry.model_dump(mode="json", exclude_none=True) for entry in shards]
+    return json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def collection_sha256(shards: Iterable[ShardEntry]) -> str:
+    return hashlib.sha256(entries_json(shards)).hexdigest()
+
+
+def shard_entry(path, relative: str, *, with_file_hash: bool = True) -> ShardEntry:
+    """Describe one finished shard file (opens it and reads its IDs and stored hashes)."""
+    from .reader import CollectionReader
+    with CollectionReader(path) as reader:
+        ids = reader.record_ids()
+        hashes = reader.stored_hashes() if ids else np.zeros((0, 32), np.uint8)
+        version = str(reader.version)
+    return ShardEntry(
+        path=relative, records=len(ids), first_id=ids[0] if ids else None, last_id=ids[-1] if ids else None,
+        ids_sha256=ids_sha256(ids, hashes), file_sha256=file_sha256(path) if with_file_hash else None,
+        format_version=version)
+
+
+def new_collection_id() -> str:
+    return uuid.uuid4().hex
+
+
+def make_manifest(shards: list[ShardEntry], *, collection_id: Optional[str] = None,
+                  created: Optional[_dt.datetime] = None) -> Manifest:
+    return Manifest(format_version=FORMAT_VERSION, collection_id=collection_id or new_collection_id(),
+                    shards=list(shards), collection_sha256=collection_sha256(shards),
+                    created=created or _dt.datetime.now(_dt.timezone.utc))
+
+
+def manifest_path(directory) -> Path:
+    return Path(directory) / MANIFEST_NAME
+
+
+def parse_manifest(blob: bytes, *, location: str = MANIFEST_NAME) -> Manifest:
+    """Parse manifest bytes; any failure is NF-C001."""
+    if len(blob) > MANIFEST_MAX_BYTES:
+        raise SchemaError("NF-C001", "manifest is too large", location=location,
+                          expected=f"<= {MANIFEST_MAX_BYTES} bytes", found=len(blob))
+    try:
+        return Manifest.model_validate_json(blob)
+    except ValidationError as exc:
+        first = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]]
+        raise SchemaError("NF-C001", "manifest does not match the manifest schema", location=location,
+                          expected="JSON per spec/schema/manifest.schema.json",
+                          found="; ".join(first)[:300]) from None
+
+
+def read_manifest(directory) -> Manifest:
+    """Read ``directory/manifest.json`` (NF-C001 when missing or invalid)."""
+    path = manifest_path(directory)
+    try:
+        with open(path, "rb") as handle:
+            blob = handle.read(MANIFEST_MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise SchemaError("NF-C001", "collection directory has no manifest", location=str(path),
+                          expected=MANIFEST_NAME, found="nothing") from None
+    except OSError as exc:
+        raise SchemaError("NF-C001", f"manifest unreadable: {exc}", location=str(path)) from None
+    return parse_manifest(blob, location=str(path))
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_manifest(directory, manifest: Manifest) -> Path:
+    """Atomically replace ``directory/manifest.json``: temp file, fsync, ``os.replace``, fsync dir."""
+    directory = Path(directory)
+    target = manifest_path(directory)
+    tmp = directory / f".{MANIFEST_NAME}.{uuid.uuid4().hex[:12]}.partial"
+    blob = manifest.model_dump_json(indent=1, exclude_none=True).encode("utf-8")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(directory)
+    return target
+
+
+@contextlib.contextmanager
+def manifest_lock(directory):
+    """Serialise read-modify-write cycles of one manifest between processes on one host (flock)."""
+    import fcntl
+    fd = os.open(Path(directory) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+# -- metadata compatibility between shards ------------------------------------------------------
+STRUCTURAL_FIELDS = tuple(name for name in CollectionMeta.model_fields if name not in ("provenance", "shard"))
+MODEL_PROVENANCE_FIELDS = ("encoder", "decoder", "score_aggregation", "pruning", "kg_extractor", "fusion")
+
+
+def meta_differences(a: CollectionMeta, b: CollectionMeta, *, provenance: bool = False) -> list[str]:
+    """Names of the fields in which two shards' metadata disagree in a way that makes them
+    incompatible: everything but provenance and shard info (feature dims, dtypes, vocabularies,
+    geometry axes...), and with ``provenance=True`` also the models, aggregation and pruning."""
+    out = [name for name in STRUCTURAL_FIELDS if getattr(a, name) != getattr(b, name)]
+    if provenance:
+        out += [f"provenance.{name}" for name in MODEL_PROVENANCE_FIELDS
+                if getattr(a.provenance, name) != getattr(b.provenance, name)]
+    return out
+
+
+def check_compatible_meta(first: CollectionMeta, other: CollectionMeta, *, location: str,
+                          provenance: bool = False) -> None:
+    """Raise NF-C009 when ``other`` cannot live in one collection with ``first``."""
+    diff = meta_differences(first, other, provenance=provenance)
+    if diff:
+        name = diff[0]
+        if name.startswith("provenance."):
+            expected = getattr(first.provenance, name.split(".", 1)[1])
+            found = getattr(other.provenance, name.split(".", 1)[1])
+        else:
+            expected, found = getattr(first, name), getattr(other, name)
+        raise SchemaError("NF-C009", f"incompatible metadata: {', '.join(diff)} differ", location=location,
+                          expected=str(expected)[:200], found=str(found)[:200])
