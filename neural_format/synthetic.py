@@ -6,6 +6,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .grid import grid_adjacency
 from .metadata import CollectionMeta, FusionRule, Provenance, PruningPolicy, SoftwareRef, TopKPercent
 from .record import Geometry, Record
 
@@ -35,18 +36,9 @@ def synthetic_meta(*, feature_dim: int = 64, entity_feature_dim: int = 0, dtype:
 
 def grid_edges(positions: np.ndarray) -> np.ndarray:
     """4-neighbour (2-D) or 6-neighbour (3-D) edges among the given grid positions, both directions."""
-    index = {tuple(p): k for k, p in enumerate(positions.tolist())}
-    edges = []
-    axes = positions.shape[1] if positions.ndim == 2 else 0
-    for k, p in enumerate(positions.tolist()):
-        for axis in range(axes):
-            for step in (-1, 1):
-                q = list(p)
-                q[axis] += step
-                j = index.get(tuple(q))
-                if j is not None:
-                    edges.append((k, j))
-    return np.asarray(edges, np.int32).reshape(-1, 2)
+    positions = np.asarray(positions)
+    axes = positions.shape[1] if positions.ndim == 2 else 2
+    return grid_adjacency(positions.reshape(-1, axes), "4-neighbour" if axes == 2 else "6-neighbour")
 
 
 def synthetic_record(rng: np.random.Generator, index: int, meta: CollectionMeta, *,
