@@ -1,0 +1,181 @@
+"""``neural-format verify PATH``: recompute every hash of a file or a sharded collection.
+
+Hash checks only (the structural rules are ``neural-format validate``'s job). For one file:
+every record's canonical SHA-256 against ``/records/sha256`` (NF-I001). For a collection
+directory (or its ``manifest.json``) also: ``collection_sha256`` over the shard entries (NF-C007),
+each shard's ``file_sha256`` (NF-C003), its record count, first/last ID and ``ids_sha256``
+(NF-C005), shard paths (NF-C002) and record IDs unique across shards (NF-C006).
+Exit status 0 when everything matches, 2 otherwise. Records are read in bulk and hashed in a
+thread pool (:func:`neural_format.integrity.verify_hashes`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+MAX_LISTED = 20  # mismatched record indices listed per shard
+
+
+def _problem(code, location, message, expected=None, found=None) -> dict:
+    return {"code": code, "location": str(location), "message": message,
+            "expected": None if expected is None else str(expected)[:200],
+            "found": None if found is None else str(found)[:200]}
+
+
+def _from_error(exc) -> dict:
+    return _problem(exc.code, exc.location, exc.message, exc.expected, exc.found)
+
+
+def _verify_records(reader, label: str, workers, progress) -> tuple[dict, list[dict]]:
+    from ..integrity import verify_hashes
+    report = verify_hashes(reader, workers=workers, progress=progress)
+    problems = []
+    ids = None
+    for index in report.mismatched[:MAX_LISTED]:
+        ids = ids if ids is not None else reader.record_ids()
+        problems.append(_problem("NF-I001", f"{label}/records/sha256[{index}]",
+                                 f"record {ids[index]!r} does not match its stored SHA-256"))
+    if len(report.mismatched) > MAX_LISTED:
+        problems.append(_problem("NF-I001", f"{label}/records/sha256",
+                                 f"{len(report.mismatched) - MAX_LISTED} more records do not match"))
+    return {"records": report.records, "mismatched": len(report.mismatched)}, problems
+
+
+def verify_file(path, *, workers=None, progress=None) -> dict:
+    from ..errors import NeuralFormatError
+    from ..reader import CollectionReader
+    result = {"path": str(path), "kind": "file", "records": 0, "problems": []}
+    try:
+        with CollectionReader(path) as reader:
+            counts, problems = _verify_records(reader, str(path), workers, progress)
+    except NeuralFormatError as exc:
+        result["problems"].append(_from_error(exc))
+    else:
+        result["records"] = counts["records"]
+        result["problems"] += problems
+    result["ok"] = not result["problems"]
+    return result
+
+
+def verify_collection(directory, *, workers=None, progress=None, file_hashes: bool = True) -> dict:
+    """Check every hash of a sharded collection; returns a JSON-able report (``ok`` is the verdict)."""
+    import numpy as np
+
+    from ..collection import resolve_shard_path
+    from ..errors import NeuralFormatError
+    from ..manifest import collection_sha256, file_sha256, ids_sha256, read_manifest
+    from ..reader import CollectionReader
+
+    directory = Path(directory)
+    result = {"path": str(directory), "kind": "collection", "records": 0, "shards": [], "problems": []}
+    problems = result["problems"]
+    try:
+        manifest = read_manifest(directory)
+    except NeuralFormatError as exc:
+        problems.append(_from_error(exc))
+        result["ok"] = False
+        return result
+    actual = collection_sha256(manifest.shards)
+    if actual != manifest.collection_sha256:
+        problems.append(_problem("NF-C007", "manifest.json/collection_sha256",
+                                 "collection hash does not match the shard entries",
+                                 manifest.collection_sha256, actual))
+    seen: dict[str, str] = {}
+    duplicates = 0
+    for entry in manifest.shards:
+        shard = {"path": entry.path, "records": entry.records, "ok": True}
+        result["shards"].append(shard)
+        before = len(problems)
+        try:
+            path = resolve_shard_path(directory, entry.path)
+            if not path.is_file():
+                raise_missing(entry.path)
+            if file_hashes and entry.file_sha256 is not None:
+                digest = file_sha256(path)
+                if digest != entry.file_sha256:
+                    problems.append(_problem("NF-C003", entry.path, "file SHA-256 does not match the manifest",
+                                             entry.file_sha256, digest))
+            with CollectionReader(path) as reader:
+                ids = reader.record_ids()
+                hashes = reader.stored_hashes() if ids else np.zeros((0, 32), np.uint8)
+                found = {"records": len(ids), "first_id": ids[0] if ids else None,
+                         "last_id": ids[-1] if ids else None}
+                for key, value in found.items():
+                    if getattr(entry, key) != value:
+                        problems.append(_problem("NF-C005", f"{entry.path}", f"{key} differs from the manifest",
+                                                 getattr(entry, key), value))
+                digest = ids_sha256(ids, hashes)
+                if digest != entry.ids_sha256:
+                    problems.append(_problem("NF-C005", entry.path, "ids_sha256 does not match the shard",
+                                             entry.ids_sha256, digest))
+                for rid in ids:
+                    if rid in seen:
+                        duplicates += 1
+                        if duplicates <= MAX_LISTED:
+                            problems.append(_problem("NF-C006", entry.path, f"record ID {rid!r} also in {seen[rid]}"))
+                    else:
+                        seen[rid] = entry.path
+                counts, record_problems = _verify_records(reader, entry.path, workers, progress)
+                problems += record_problems
+                result["records"] += counts["records"]
+        except NeuralFormatError as exc:
+            problems.append(_from_error(exc))
+        shard["ok"] = len(problems) == before
+    if duplicates > MAX_LISTED:
+        problems.append(_problem("NF-C006", "manifest.json", f"{duplicates - MAX_LISTED} more duplicate IDs"))
+    result["ok"] = not problems
+    return result
+
+
+def raise_missing(relative: str):
+    from ..errors import SchemaError
+    raise SchemaError("NF-C002", "shard file listed in the manifest is missing", location=relative,
+                      expected="a file", found="nothing")
+
+
+def verify_path(path, *, workers=None, progress=None, file_hashes: bool = True) -> dict:
+    """Verify a collection file, a collection directory or a ``manifest.json``."""
+    path = Path(path)
+    if path.is_dir() or path.name == "manifest.json":
+        return verify_collection(path if path.is_dir() else path.parent, workers=workers, progress=progress,
+                                 file_hashes=file_hashes)
+    return verify_file(path, workers=workers, progress=progress)
+
+
+def _total_records(path: Path) -> int | None:
+    try:
+        from ..collection import open_collection
+        with open_collection(path) as coll:
+            return len(coll)
+    except Exception:
+        return None
+
+
+def run(args) -> int:
+    from ..progress import Progress
+    path = Path(args.path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    with Progress(_total_records(path), "verifying", enabled=None if not args.json else False) as bar:
+        result = verify_path(path, workers=args.workers, progress=bar, file_hashes=not args.no_file_hash)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        verdict = "OK" if result["ok"] else "MISMATCH"
+        shards = f", {len(result['shards'])} shards" if result["kind"] == "collection" else ""
+        print(f"{verdict}: {result['path']} ({result['records']:,} records{shards})")
+        for p in result["problems"]:
+            line = f"  {p['code']}  {p['location']}: {p['message']}"
+            if p["expected"] is not None or p["found"] is not None:
+                line += f" (expected {p['expected']}, found {p['found']})"
+            print(line)
+    return 0 if result["ok"] else 2
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="recompute record, shard and manifest hashes (exit 0 ok, 2 mismatch)")
+    p.add_argument("path", help="a collection file, a collection directory or its manifest.json")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.add_argument("--workers", type=int, default=None, help="hashing threads (default: up to 4)")
+    p.add_argument("--no-file-hash", action="store_true", help="skip whole-file SHA-256 of shards")
+    p.set_defaults(func=run)
