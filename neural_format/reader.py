@@ -85,11 +85,18 @@ def link_guard(f: h5py.File, path: str) -> None:
     parts = [p for p in path.split("/") if p]
     current = "/"
     for part in parts:
-        try:
-            link = f[current].get(part, getlink=True)
-        except Exception as exc:
-            raise SchemaError("NF-S001", f"cannot resolve link: {exc}", location=current + part) from None
         here = current.rstrip("/") + "/" + part
+        try:
+            parent = f[current]
+            if not isinstance(parent, h5py.Group):
+                raise SchemaError("NF-S001", "expected a group", location=current, expected="group",
+                                  found=type(parent).__name__)
+            link = parent.get(part, getlink=True)
+        except NeuralFormatError:
+            raise
+        except Exception as exc:  # a damaged B-tree, heap or object header under a present name
+            raise NotAFileError("NF-F001", f"file structure unreadable: {type(exc).__name__}: {exc}",
+                                location=here) from None
         if link is None:
             raise SchemaError("NF-S001", "required object is missing", location=here, expected="present", found="absent")
         if isinstance(link, h5py.ExternalLink):
@@ -110,6 +117,11 @@ def dataset_guard(f: h5py.File, path: str, dtypes, trailing: tuple[int, ...], *,
     if obj.is_virtual:
         raise UnsafeContentError("NF-H004", "virtual dataset", location=path, expected="a stored dataset",
                                  found="virtual dataset")
+    if obj.external:
+        # raw data kept in other files would let a file read arbitrary local files (e.g. /etc/passwd)
+        raise UnsafeContentError("NF-H004", "raw data stored in external files", location=path,
+                                 expected="data stored inside the file",
+                                 found=f"external storage {[e[0] for e in obj.external][:3]}")
     try:
         plist = obj.id.get_create_plist()
         filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
@@ -127,7 +139,31 @@ def dataset_guard(f: h5py.File, path: str, dtypes, trailing: tuple[int, ...], *,
     if shape is None or len(shape) != 1 + len(trailing) or tuple(shape[1:]) != tuple(trailing):
         raise SchemaError("NF-S003", "wrong shape", location=path,
                           expected=f"(n, {', '.join(map(str, trailing))})" if trailing else "(n,)", found=shape)
+    storage_guard(obj)
     return obj
+
+
+MAX_COMPRESSION_RATIO = 2048  # deflate tops out near 1032:1, lzf near 100:1
+STORAGE_SLACK_BYTES = 1 << 20
+
+
+def storage_guard(ds: h5py.Dataset) -> None:
+    """Refuse a dataset that declares far more bytes than it stores (NF-H006).
+
+    Unwritten chunks read as fill values, so a few bytes of file can declare 2^60 rows; reading
+    such a dataset whole would try to allocate them. No real filter compresses beyond
+    :data:`MAX_COMPRESSION_RATIO`, so a larger ratio is a size bomb.
+    """
+    declared = ds.dtype.itemsize * int(np.prod(ds.shape, dtype=object))
+    if declared <= STORAGE_SLACK_BYTES:
+        return
+    try:
+        stored = ds.id.get_storage_size()
+    except Exception as exc:
+        raise NotAFileError("NF-F001", f"storage size unreadable: {exc}", location=ds.name) from None
+    if declared > MAX_COMPRESSION_RATIO * stored + STORAGE_SLACK_BYTES:
+        raise SchemaError("NF-H006", "declared size is not backed by stored data", location=ds.name,
+                          expected=f"<= {MAX_COMPRESSION_RATIO} x {stored} stored bytes", found=f"{declared} bytes")
 
 
 def read_metadata(f: h5py.File) -> CollectionMeta:
@@ -181,6 +217,10 @@ class _StringArray:
         self.path = path
         self.data = dataset_guard(f, f"{path}/data", ("|u1",), ())
         self.offsets = load_offsets(f, f"{path}/offsets", count, self.data.shape[0])
+        widest = int(np.diff(self.offsets).max(initial=0))
+        if widest > MAX_RECORD_BYTES:
+            raise SchemaError("NF-H006", "a string would exceed the allocation limit", location=f"{path}/offsets",
+                              expected=f"<= {MAX_RECORD_BYTES} bytes", found=widest)
 
     def __len__(self) -> int:
         return self.offsets.shape[0] - 1
