@@ -1,0 +1,65 @@
+"""Saved models: weights as safetensors plus a JSON config, never pickle.
+
+A model directory holds ``model.safetensors`` (the ``state_dict`` tensors, with the SHA-256 of
+the JSON config in the safetensors metadata) and ``config.json`` (the model's constructor
+arguments, its node-feature layout, the training settings and anything else the caller adds).
+Loading rebuilds the module from the config with :func:`~neural_models.registry.model_from_config`
+and fills it with :func:`safetensors.torch.load_file`; no code or object is ever unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .graph_input import NodeFeatures
+from .registry import model_from_config
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+CHECKPOINT_FORMAT = "neural-models-checkpoint/1"
+
+
+def _canonical(config: dict) -> bytes:
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def save_model(directory, model, features: NodeFeatures, extra: dict | None = None) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` into ``directory``; returns the directory."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"format": CHECKPOINT_FORMAT, "model": model.config(), "features": features.to_dict(),
+              **(extra or {})}
+    state = {name: tensor.detach().contiguous().clone() for name, tensor in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_NAME),
+              metadata={"config_sha256": hashlib.sha256(_canonical(config)).hexdigest()})
+    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return directory
+
+
+def load_config(directory) -> dict:
+    path = Path(directory) / CONFIG_NAME
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if config.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} config (format={config.get('format')!r})")
+    return config
+
+
+def load_model(directory):
+    """``(model in eval mode, NodeFeatures, config)`` from a directory written by :func:`save_model`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    config = load_config(directory)
+    weights = directory / WEIGHTS_NAME
+    with safe_open(str(weights), framework="pt") as handle:
+        recorded = (handle.metadata() or {}).get("config_sha256")
+    if recorded != hashlib.sha256(_canonical(config)).hexdigest():
+        raise ValueError(f"{weights}: weights were saved with a different config.json (config_sha256 mismatch)")
+    model = model_from_config(config["model"])
+    model.load_state_dict(load_file(str(weights)), strict=True)
+    model.eval()
+    return model, NodeFeatures.from_dict(config["features"]), config

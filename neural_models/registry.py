@@ -1,0 +1,31 @@
+"""Model kinds by name, and how to build one from its JSON config (the only way models are made)."""
+from __future__ import annotations
+
+from .graph_input import NodeFeatures
+
+MODEL_KINDS = ("gcn", "hetero")
+
+
+def new_model(kind: str, features: NodeFeatures, *, hidden: int = 64, dropout: float = 0.2):
+    """A freshly initialised model of ``kind`` for graphs with this feature layout."""
+    if kind == "gcn":
+        from .gcn import FusedGCN
+        return FusedGCN(features.homogeneous_dim, hidden=hidden, dropout=dropout)
+    if kind == "hetero":
+        from .hetero import HeteroFusedGNN
+        return HeteroFusedGNN(features.patch_dim, features.entity_dim, features.relation_edge_types,
+                              hidden=hidden, dropout=dropout)
+    raise ValueError(f"model kind must be one of {MODEL_KINDS}, not {kind!r}")
+
+
+def model_from_config(config: dict):
+    """Rebuild the (untrained) module described by ``model.config()``."""
+    kind = config.get("kind")
+    if kind == "gcn":
+        from .gcn import FusedGCN
+        return FusedGCN(config["in_dim"], hidden=config["hidden"], dropout=config["dropout"])
+    if kind == "hetero":
+        from .hetero import HeteroFusedGNN
+        return HeteroFusedGNN(config["patch_dim"], config["entity_dim"], config["relation_edge_types"],
+                              hidden=config["hidden"], dropout=config["dropout"], layers=config.get("layers", 2))
+    raise ValueError(f"model kind must be one of {MODEL_KINDS}, not {kind!r}")
