@@ -12,13 +12,18 @@ from .reader import CollectionReader
 from .record import Geometry, Record
 from .version import FORMAT_NAME, FORMAT_VERSION
 from .writer import CollectionWriter, write_collection
+from .validation import Report, validate
 
 __version__ = "0.1.0"
 
 
 def open(source, **kwargs) -> CollectionReader:  # noqa: A001 - mirrors h5py.File / io.open
-    """Open one collection file lazily. See :class:`CollectionReader`."""
-    return CollectionReader(source, **kwargs)
+    """Open one collection file lazily. See :class:`CollectionReader`.
+
+    Files of an older major version go to their registered legacy reader (clause NF-V004).
+    """
+    from .reader import open_collection_file
+    return open_collection_file(source, **kwargs)
 
 
 def open_collection(source):

@@ -13,7 +13,7 @@ import h5py
 from . import layout
 from .errors import SchemaError
 
-ElementReader = Callable[[h5py.File], object]
+ElementReader = Callable[..., object]  # (source, **kwargs) -> an open, read-only collection reader
 _READERS: dict[tuple[str, int], ElementReader] = {}
 
 
@@ -55,6 +55,6 @@ def read_root_encoding(f: h5py.File) -> tuple[str, str]:
 
 
 @register_reader("neural-collection", 1)
-def _read_collection_v1(f: h5py.File):
+def _read_collection_v1(source, **kwargs):
     from .reader import CollectionReader  # the current reader handles every 1.x file
-    return CollectionReader
+    return CollectionReader(source, **kwargs)

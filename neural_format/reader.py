@@ -229,10 +229,13 @@ class _StringArray:
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
         return self._decode(self.data[a:b] if b > a else b"", i)
 
-    def range(self, start: int, stop: int) -> list[str]:
+    def range(self, start: int, stop: int, errors: str = "strict") -> list[str]:
+        """Strings ``start:stop``; ``errors="surrogateescape"`` keeps undecodable bytes (for the validator)."""
         a, b = int(self.offsets[start]), int(self.offsets[stop])
         raw = bytes(self.data[a:b]) if b > a else b""
-        cuts = self.offsets[start:stop + 1] - a
+        cuts = (self.offsets[start:stop + 1] - a).tolist()
+        if errors != "strict":
+            return [raw[cuts[k]:cuts[k + 1]].decode("utf-8", errors) for k in range(stop - start)]
         return [self._decode(raw[cuts[k]:cuts[k + 1]], start + k) for k in range(stop - start)]
 
     def all(self) -> list[str]:
@@ -278,6 +281,7 @@ class CollectionReader:
         n = len(self.ids)
         self._n = n
         self.cols: dict[str, h5py.Dataset] = {}
+        self._table_of = {c.path: c.table for c in layout.COLUMNS}
         for column in layout.present_columns(meta):
             ds = dataset_guard(f, column.path, (layout.stored_dtype(column, meta).str,),
                                layout.trailing_shape(column, meta))
@@ -407,27 +411,43 @@ class CollectionReader:
     # -- bulk -------------------------------------------------------------------------------
     def columns(self) -> dict[str, np.ndarray]:
         """Every column read whole, keyed by its path in the file, plus offsets and strings."""
+        return self.read_columns(0, self._n)
+
+    def read_columns(self, start: int, stop: int, *, string_errors: str = "strict") -> dict[str, object]:
+        """Bulk-read the columns of records ``start:stop``: one slice read per dataset.
+
+        Keys are dataset paths; ragged tables get their offsets rebased to 0 under
+        ``<table>/offsets``; string arrays are decoded to lists of ``str``.
+        """
+        start, stop, _ = slice(start, stop).indices(self._n)
+        stop = max(start, stop)
         out: dict[str, object] = {}
+        for table, off in self.offsets.items():
+            out[f"{layout.TABLES[table][0]}/offsets"] = off[start:stop + 1] - off[start]
         for path, ds in self.cols.items():
+            table = self._table_of[path]
+            a, b = (start, stop) if table == "records" else (int(self.offsets[table][start]),
+                                                              int(self.offsets[table][stop]))
             try:
-                out[path] = ds[()]
+                out[path] = ds[a:b]
             except Exception as exc:
                 raise SchemaError("NF-F001", f"data unreadable: {exc}", location=path) from None
-        for table, off in self.offsets.items():
-            out[f"{layout.TABLES[table][0]}/offsets"] = off
-        out["/records/id"] = self.ids.all()
+        out["/records/id"] = self.ids.range(start, stop, string_errors)
         for path, strings in self.strings.items():
-            out[path] = strings.all()
+            if path == "/entities/text":
+                eoff = self.offsets["entities"]
+                out[path] = strings.range(int(eoff[start]), int(eoff[stop]), string_errors)
+            else:
+                out[path] = strings.range(start, stop, string_errors)
         return out
 
-    def read_all(self) -> list[Record]:
-        """All records, read column by column in one pass; arrays are views into the columns."""
-        meta, n = self.meta, self._n
-        c = self.columns()
-        off = self.offsets
+    def records_from_columns(self, c: dict[str, object]) -> list[Record]:
+        """Cut records out of :meth:`read_columns` output; arrays are views into the columns."""
+        meta = self.meta
+        n = len(c["/records/id"])
 
         def cut(path, table):
-            data, o = c[path], off[table]
+            data, o = c[path], c[f"{layout.TABLES[table][0]}/offsets"].tolist()
             return [data[o[i]:o[i + 1]] for i in range(n)]
 
         feats = cut("/patches/features", "patches")
@@ -441,34 +461,47 @@ class CollectionReader:
         rel = cut("/relations/index", "relations")
         rtypes = cut("/relations/type", "relations")
         texts = c.get("/entities/text")
-        bridge = c["/records/bridge"]
+        bridge = c["/records/bridge"].tolist()
         labels = c["/records/labels"]
-        sources = c["/records/report_source"]
+        sources = c["/records/report_source"].tolist()
         reports = c["/records/report"]
         groups = c["/records/group_key"]
-        eoff = off["entities"]
+        ids = c["/records/id"]
+        eoff = c["/entities/offsets"].tolist()
+        if meta.has_positions:
+            image_size = c["/records/image_size"].tolist()
+            patch_size = c["/records/patch_size"].tolist()
+            grid_shape = c["/records/grid_shape"].tolist()
+            spacing_all = c["/records/pixel_spacing"]
+            spacing_known = ~np.isnan(spacing_all).all(axis=1)
+            spacing_list = spacing_all.tolist()
         records = []
         for i in range(n):
             geometry = None
             if meta.has_positions:
-                spacing = c["/records/pixel_spacing"][i]
-                geometry = Geometry(tuple(c["/records/image_size"][i].tolist()),
-                                    tuple(c["/records/patch_size"][i].tolist()),
-                                    tuple(c["/records/grid_shape"][i].tolist()),
-                                    None if np.isnan(spacing).all() else tuple(spacing.tolist()))
-            source = REPORT_SOURCE_NAMES.get(int(sources[i]), "unknown")
+                geometry = Geometry(tuple(image_size[i]), tuple(patch_size[i]), tuple(grid_shape[i]),
+                                    tuple(spacing_list[i]) if spacing_known[i] else None)
+            source = REPORT_SOURCE_NAMES.get(sources[i], "unknown")
             b = bridge[i]
             records.append(Record(
-                record_id=c["/records/id"][i], patch_features=feats[i], patch_scores=scores[i],
+                record_id=ids[i], patch_features=feats[i], patch_scores=scores[i],
                 patch_positions=positions[i], patch_edges=edges[i], entity_types=etypes[i],
                 entity_assertions=assertions[i],
                 entity_text=texts[eoff[i]:eoff[i + 1]] if texts is not None else None,
                 entity_features=efeats[i], relations=rel[i], relation_types=rtypes[i],
-                bridge=None if b[0] < 0 and b[1] < 0 else (int(b[0]), int(b[1])),
+                bridge=None if b[0] < 0 and b[1] < 0 else (b[0], b[1]),
                 labels=labels[i], geometry=geometry, tiles=tiles[i],
                 report=reports[i] if source else None, report_source=source,
                 group_key=groups[i] or None))
         return records
+
+    def read_range(self, start: int, stop: int) -> list[Record]:
+        """Records ``start:stop`` read in bulk (one slice read per column)."""
+        return self.records_from_columns(self.read_columns(start, stop))
+
+    def read_all(self) -> list[Record]:
+        """All records, read column by column in one pass; arrays are views into the columns."""
+        return self.read_range(0, self._n)
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -484,5 +517,29 @@ class CollectionReader:
         return f"<CollectionReader {self.source!s} records={self._n} format={self.version}>"
 
 
-def open_collection_file(source, **kwargs) -> CollectionReader:
+def peek_version(source):
+    """The file's format version, read from the root attributes only (NF-V001)."""
+    with open_h5(source) as f:
+        fmt = _attr_text(f, "format")
+        if fmt != FORMAT_NAME:
+            raise SchemaError("NF-V001", "root attribute 'format' is missing or wrong", location="/@format",
+                              expected=FORMAT_NAME, found=fmt)
+        return parse_version(_attr_text(f, "format_version"))
+
+
+def open_collection_file(source, **kwargs):
+    """Open a collection file; a file of another major is handed to its registered legacy reader.
+
+    Files of the current major are read by :class:`CollectionReader`. For an older major, the
+    read-only reader registered with :func:`neural_format.elements.register_reader` for
+    ``("neural-collection", major)`` is used (clause NF-V004); without one, the version rule fails.
+    """
+    from .elements import reader_for
+    from .version import CURRENT
+    if isinstance(source, (str, os.PathLike)):
+        version = peek_version(source)
+        if version.major < CURRENT.major:
+            legacy = reader_for(layout.ROOT_ENCODING[0], version.major)
+            if legacy is not None:
+                return legacy(source, **kwargs)
     return CollectionReader(source, **kwargs)

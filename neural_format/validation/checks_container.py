@@ -1,0 +1,204 @@
+"""Container checks: the raw HDF5 file, walked link by link without following any link out.
+
+The walk uses h5py's low-level link visitor (``visititems_links``): soft and external links are
+seen as links and never resolved, hard links are inspected as objects. It stops after
+:data:`MAX_LINKS` links so a hostile file cannot make validation hang.
+"""
+from __future__ import annotations
+
+import h5py
+
+from .. import layout
+from .findings import finding, from_error
+from .registry import check
+
+MAX_LINKS = 100_000
+MAX_ATTRIBUTES = 1_000
+MAX_DATASET_BYTES = 1 << 40  # declared logical size; larger is refused before any read (NF-H006)
+
+
+def known_paths() -> set[str]:
+    """Every object path format 1.0 defines, whatever the metadata declares."""
+    paths = {"/", layout.METADATA_PATH}
+    for table, (group, _) in layout.TABLES.items():
+        paths.add(group)
+        if table in layout.RAGGED_TABLES:
+            paths.add(f"{group}/offsets")
+    paths.update(column.path for column in layout.COLUMNS)
+    for path in layout.STRING_COLUMNS:
+        paths.update({path, f"{path}/data", f"{path}/offsets"})
+    return paths
+
+
+def _bad_dataset_dtype(dtype) -> str | None:
+    if h5py.check_dtype(ref=dtype) is not None:
+        return "object reference"
+    if h5py.check_dtype(vlen=dtype) is not None:
+        return "variable-length"
+    if h5py.check_dtype(enum=dtype) is not None:
+        return "enum"
+    if dtype.kind == "O":
+        return "object"
+    if dtype.fields is not None:
+        return "compound"
+    if dtype.subdtype is not None:
+        return "array"
+    if dtype.kind == "V":
+        return "opaque"
+    return None
+
+
+def _bad_attribute_dtype(dtype) -> str | None:
+    if h5py.check_dtype(ref=dtype) is not None:
+        return "object reference"
+    if h5py.check_string_dtype(dtype) is not None or dtype.kind in "SU":
+        return None
+    if dtype.kind in "biuf":
+        return None
+    return _bad_dataset_dtype(dtype) or f"dtype {dtype}"
+
+
+def _inspect_attributes(obj, path: str, out: list) -> None:
+    try:
+        names = list(obj.attrs.keys())[:MAX_ATTRIBUTES + 1]
+    except Exception as exc:
+        out.append(finding("NF-F001", path, f"attributes unreadable: {type(exc).__name__}"))
+        return
+    if len(names) > MAX_ATTRIBUTES:
+        out.append(finding("NF-H006", path, "too many attributes", f"<= {MAX_ATTRIBUTES}", "more"))
+    for name in names[:MAX_ATTRIBUTES]:
+        try:
+            dtype = obj.attrs.get_id(name).dtype
+        except Exception as exc:
+            out.append(finding("NF-H002", f"{path}@{name}", f"attribute type unreadable: {type(exc).__name__}",
+                               "a string or numeric attribute", "unreadable"))
+            continue
+        bad = _bad_attribute_dtype(dtype)
+        if bad:
+            out.append(finding("NF-H002", f"{path}@{name}", "forbidden attribute type",
+                               "a string or numeric attribute", bad))
+
+
+def _inspect_dataset(ds: h5py.Dataset, path: str, out: list) -> None:
+    if ds.is_virtual:
+        out.append(finding("NF-H004", path, "virtual dataset", "a stored dataset", "virtual dataset"))
+    bad = _bad_dataset_dtype(ds.dtype)
+    if bad:
+        out.append(finding("NF-H002", path, "forbidden dataset type", "a numeric dataset", bad))
+    try:
+        plist = ds.id.get_create_plist()
+        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    except Exception as exc:
+        out.append(finding("NF-H005", path, f"filter pipeline unreadable: {type(exc).__name__}",
+                           "gzip, lzf, shuffle or fletcher32", "unreadable"))
+        filters = []
+    foreign = [fid for fid in filters if fid not in layout.ALLOWED_FILTER_IDS]
+    if foreign:
+        out.append(finding("NF-H005", path, "compression filter not allowed",
+                           "gzip, lzf, shuffle or fletcher32", f"filter ids {foreign}"))
+    shape = ds.shape or ()
+    declared = ds.dtype.itemsize
+    for extent in shape:
+        declared *= int(extent)
+    if declared > MAX_DATASET_BYTES:
+        out.append(finding("NF-H006", path, "declared dataset size is not sane",
+                           f"<= {MAX_DATASET_BYTES} bytes", f"{declared} bytes (shape {shape})"))
+
+
+def walk(f: h5py.File) -> list:
+    """Every container finding of the file (NF-H002..NF-H006, NF-S004), from one link walk."""
+    out: list = []
+    known = known_paths()
+    count = 0
+
+    class _Stop(Exception):
+        pass
+
+    def visit(name: str, link) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_LINKS:
+            out.append(finding("NF-H006", "/", "too many links to walk", f"<= {MAX_LINKS}", "more"))
+            raise _Stop
+        path = "/" + name
+        if isinstance(link, h5py.ExternalLink):
+            out.append(finding("NF-H003", path, "external link", "hard link",
+                               f"external link to {link.filename}:{link.path}"))
+            return
+        if isinstance(link, h5py.SoftLink):
+            out.append(finding("NF-H003", path, "soft link", "hard link", f"soft link to {link.path}"))
+            return
+        if path not in known:
+            out.append(finding("NF-S004", path, "object not defined by the spec; readers ignore it",
+                               "only spec-defined objects", "an extra object"))
+        try:
+            obj = f[path]
+            _inspect_attributes(obj, path, out)
+            if isinstance(obj, h5py.Dataset):
+                _inspect_dataset(obj, path, out)
+        except Exception as exc:
+            out.append(finding("NF-F001", path, f"object unreadable: {type(exc).__name__}: {exc}"[:200]))
+
+    _inspect_attributes(f, "/", out)
+    try:
+        f.visititems_links(visit)
+    except _Stop:
+        pass
+    except Exception as exc:
+        out.append(finding("NF-F001", "/", f"link walk failed: {type(exc).__name__}: {exc}"[:200]))
+    return out
+
+
+def _walk(ctx) -> list:
+    return ctx._cached(("walk",), lambda: walk(ctx.file))
+
+
+def _of(ctx, code: str):
+    return [f for f in _walk(ctx) if f.code == code] or None
+
+
+@check("NF-F001", "error", stage="container")
+def file_is_readable_hdf5(ctx):
+    findings = [from_error(ctx.open_error)] if ctx.open_error is not None else []
+    if ctx.file is not None:
+        findings += _of(ctx, "NF-F001") or []
+    return findings or None
+
+
+@check("NF-H001", "error", stage="container")
+def superblock_is_old_enough(ctx):
+    version = ctx.superblock_version()
+    if version is not None and version > 2:
+        return finding("NF-H001", "/ (superblock)", "superblock too new for HDF5 1.8/1.10 tools",
+                       "superblock version <= 2 (libver bounds earliest..v108)", f"version {version}")
+    return None
+
+
+@check("NF-H002", "error", stage="container")
+def no_object_or_vlen_types(ctx):
+    return _of(ctx, "NF-H002")
+
+
+@check("NF-H003", "error", stage="container")
+def no_external_or_soft_links(ctx):
+    return _of(ctx, "NF-H003")
+
+
+@check("NF-H004", "error", stage="container")
+def no_virtual_datasets(ctx):
+    return _of(ctx, "NF-H004")
+
+
+@check("NF-H005", "error", stage="container")
+def only_allowed_filters(ctx):
+    return _of(ctx, "NF-H005")
+
+
+@check("NF-H006", "error", stage="container")
+def declared_sizes_sane(ctx):
+    return _of(ctx, "NF-H006")
+
+
+@check("NF-S004", "best-practice", stage="container")
+def no_undefined_objects(ctx):
+    return _of(ctx, "NF-S004")

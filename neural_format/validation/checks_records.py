@@ -1,0 +1,333 @@
+"""Record checks (spec sections 4 and 6), vectorised over one batch of records at a time.
+
+A :class:`Batch` holds the bulk columns of records ``start:stop`` as read by
+:meth:`neural_format.reader.CollectionReader.read_columns`; each check works on whole columns
+with numpy (no per-row Python loops) and names the first offending records.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+
+import numpy as np
+
+from ..hashing import record_digest
+from .findings import finding
+from .registry import check
+
+MAX_PER_BATCH = 10  # offending records named per check and batch
+ASSERTION_VALUES = np.array([-1, 0, 1, 2])
+REPORT_SOURCE_VALUES = np.array([0, 1, 2])
+
+
+class Batch:
+    def __init__(self, reader, start: int, stop: int, columns: dict):
+        self.reader, self.meta = reader, reader.meta
+        self.start, self.stop, self.n = start, stop, stop - start
+        self.c = columns
+
+    def counts(self, table: str) -> np.ndarray:
+        return np.diff(self.c[f"/{table}/offsets"])
+
+    def owner(self, table: str) -> np.ndarray:
+        """For each row of ``table`` in this batch, the batch-local index of its record."""
+        return np.repeat(np.arange(self.n), self.counts(table))
+
+    def where(self, local: int) -> str:
+        return f"record {self.start + local} ({self.c['/records/id'][local]!r})"
+
+    @cached_property
+    def records(self):
+        return self.reader.records_from_columns(self.c)
+
+
+def _per_record(batch: Batch, code: str, bad_records, path: str, message: str, expected, found_of):
+    """One finding per offending record (at most MAX_PER_BATCH), or None."""
+    bad = np.unique(np.asarray(bad_records, np.int64))
+    if bad.size == 0:
+        return None
+    out = [finding(code, f"{path} [{batch.where(int(i))}]", message,
+                   expected(int(i)) if callable(expected) else expected, found_of(int(i)))
+           for i in bad[:MAX_PER_BATCH]]
+    if bad.size > MAX_PER_BATCH:
+        out.append(finding(code, f"{path} [records {batch.start}..{batch.stop - 1}]",
+                           f"{bad.size - MAX_PER_BATCH} more records break this clause in this batch"))
+    return out
+
+
+def _local_indices_in_range(batch: Batch, code: str, table: str, column: str, bound_table: str, what: str):
+    index = batch.c[f"/{table}/{column}"]
+    if index.shape[0] == 0:
+        return None
+    owner = batch.owner(table)
+    bound = batch.counts(bound_table)[owner]
+    bad_rows = ((index < 0) | (index >= bound[:, None])).any(axis=1)
+    if not bad_rows.any():
+        return None
+    rows = np.flatnonzero(bad_rows)
+    first_row = {}
+    for r in rows[::-1]:
+        first_row[int(owner[r])] = int(r)
+    return _per_record(batch, code, owner[rows], f"/{table}/{column}", f"{what} index out of range",
+                       lambda i: f"[0, {int(batch.counts(bound_table)[i])})",
+                       lambda i: index[first_row[i]].tolist())
+
+
+@check("NF-R002", "error", stage="records")
+def record_ids_unique(batch: Batch, ctx):
+    out = []
+    for local, rid in enumerate(batch.c["/records/id"]):
+        size = len(rid.encode("utf-8", "surrogateescape"))
+        if size == 0 or size > 1024:
+            out.append(finding("NF-R002", f"/records/id [{batch.where(local)}]", "record ID length",
+                               "1..1024 UTF-8 bytes", f"{size} bytes"))
+        elif rid in ctx.seen_ids:
+            out.append(finding("NF-R002", f"/records/id [{batch.where(local)}]", "duplicate record ID",
+                               "unique IDs", rid))
+        ctx.seen_ids.add(rid)
+        if len(out) > MAX_PER_BATCH:
+            break
+    return out or None
+
+
+@check("NF-R003", "error", stage="records")
+def patch_edges_in_range(batch: Batch, ctx):
+    return _local_indices_in_range(batch, "NF-R003", "patch_edges", "index", "patches", "patch")
+
+
+@check("NF-R004", "error", stage="records")
+def relations_in_range(batch: Batch, ctx):
+    return _local_indices_in_range(batch, "NF-R004", "relations", "index", "entities", "entity")
+
+
+def _bridge_state(batch: Batch):
+    bridge = batch.c["/records/bridge"]
+    P, M = batch.counts("patches"), batch.counts("entities")
+    absent = (bridge[:, 0] == -1) & (bridge[:, 1] == -1)
+    valid = (bridge[:, 0] >= 0) & (bridge[:, 0] < P) & (bridge[:, 1] >= 0) & (bridge[:, 1] < M)
+    return bridge, P, M, absent, valid
+
+
+@check("NF-R005", "error", stage="records")
+def bridge_in_range(batch: Batch, ctx):
+    bridge, P, M, absent, valid = _bridge_state(batch)
+    bad = np.flatnonzero(~absent & ~valid)
+    return _per_record(batch, "NF-R005", bad, "/records/bridge", "bridge is neither absent nor in range",
+                       lambda i: f"(-1, -1) or ([0, {P[i]}), [0, {M[i]}))", lambda i: tuple(bridge[i].tolist()))
+
+
+@check("NF-R006", "warning", stage="records")
+def bridge_present_when_possible(batch: Batch, ctx):
+    bridge, P, M, absent, valid = _bridge_state(batch)
+    bad = np.flatnonzero(absent & (P > 0) & (M > 0))
+    return _per_record(batch, "NF-R006", bad, "/records/bridge", "record has patches and entities but no bridge",
+                       "a bridge edge", lambda i: "(-1, -1)")
+
+
+def _positions(batch: Batch):
+    if not batch.meta.has_positions:
+        return None
+    positions = batch.c["/patches/positions"].astype(np.int64)
+    owner = batch.owner("patches")
+    grid = batch.c["/records/grid_shape"][owner]
+    inside = ((positions >= 0) & (positions < grid)).all(axis=1)
+    return positions, owner, inside
+
+
+@check("NF-R007", "error", stage="records")
+def positions_inside_grid(batch: Batch, ctx):
+    state = _positions(batch)
+    if state is None:
+        return None
+    positions, owner, inside = state
+    rows = np.flatnonzero(~inside)
+    if rows.size == 0:
+        return None
+    first = {int(owner[r]): int(r) for r in rows[::-1]}
+    grid = batch.c["/records/grid_shape"]
+    return _per_record(batch, "NF-R007", owner[rows], "/patches/positions", "grid position outside the grid",
+                       lambda i: f"0 <= position < {tuple(grid[i].tolist())}", lambda i: positions[first[i]].tolist())
+
+
+@check("NF-R008", "error", stage="records")
+def positions_unique(batch: Batch, ctx):
+    state = _positions(batch)
+    if state is None:
+        return None
+    positions, owner, _ = state
+    if positions.shape[0] < 2:
+        return None
+    keys = np.column_stack([owner, positions])
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    repeated = (ordered[1:] == ordered[:-1]).all(axis=1)
+    if not repeated.any():
+        return None
+    rows = np.flatnonzero(repeated) + 1
+    dup = {int(ordered[r, 0]): ordered[r, 1:].tolist() for r in rows[::-1]}
+    return _per_record(batch, "NF-R008", ordered[rows, 0], "/patches/positions", "grid position repeated",
+                       "unique positions", lambda i: dup[i])
+
+
+@check("NF-R009", "error", stage="records")
+def geometry_consistent(batch: Batch, ctx):
+    if not batch.meta.has_positions:
+        return None
+    image, patch = batch.c["/records/image_size"], batch.c["/records/patch_size"]
+    grid, spacing = batch.c["/records/grid_shape"], batch.c["/records/pixel_spacing"]
+    sizes_ok = (image >= 1).all(axis=1) & (patch >= 1).all(axis=1) & (image <= 1 << 31).all(axis=1)
+    with np.errstate(all="ignore"):
+        ceil = -(-image // np.maximum(patch, 1))
+    grid_ok = (grid == ceil).all(axis=1)
+    unknown = np.isnan(spacing).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        known = (np.isfinite(spacing) & (spacing > 0)).all(axis=1)
+    bad = np.flatnonzero(~(sizes_ok & grid_ok & (unknown | known)))
+    return _per_record(batch, "NF-R009", bad, "/records/grid_shape", "geometry is inconsistent",
+                       "sizes >= 1, grid_shape == ceil(image_size / patch_size), spacing > 0 or all NaN",
+                       lambda i: f"image {image[i].tolist()}, patch {patch[i].tolist()}, grid {grid[i].tolist()}, "
+                                 f"spacing {spacing[i].tolist()}")
+
+
+def _codes_in(batch: Batch, code: str, table: str, column: str, allowed_low: int, allowed_high: int, what: str):
+    values = batch.c[f"/{table}/{column}"]
+    if values.shape[0] == 0:
+        return None
+    bad_rows = np.flatnonzero((values < allowed_low) | (values >= allowed_high))
+    if bad_rows.size == 0:
+        return None
+    owner = batch.owner(table)
+    first = {int(owner[r]): int(r) for r in bad_rows[::-1]}
+    return _per_record(batch, code, owner[bad_rows], f"/{table}/{column}", f"{what} not in the vocabulary",
+                       f"-1 .. {allowed_high - 1}", lambda i: int(values[first[i]]))
+
+
+@check("NF-R010", "error", stage="records")
+def entity_types_in_vocabulary(batch: Batch, ctx):
+    return _codes_in(batch, "NF-R010", "entities", "type", -1, len(batch.meta.entity_types), "entity type")
+
+
+@check("NF-R011", "error", stage="records")
+def relation_types_in_vocabulary(batch: Batch, ctx):
+    return _codes_in(batch, "NF-R011", "relations", "type", -1, len(batch.meta.relation_types), "relation type")
+
+
+@check("NF-R012", "error", stage="records")
+def assertions_known(batch: Batch, ctx):
+    values = batch.c["/entities/assertion"]
+    bad_rows = np.flatnonzero(~np.isin(values, ASSERTION_VALUES))
+    if bad_rows.size == 0:
+        return None
+    owner = batch.owner("entities")
+    first = {int(owner[r]): int(r) for r in bad_rows[::-1]}
+    return _per_record(batch, "NF-R012", owner[bad_rows], "/entities/assertion", "unknown assertion code",
+                       "-1, 0, 1 or 2", lambda i: int(values[first[i]]))
+
+
+@check("NF-R013", "error", stage="records")
+def features_finite(batch: Batch, ctx):
+    out = []
+    columns = [("/patches/features", "patches"), ("/patches/scores", "patches")]
+    if batch.meta.entity_feature_dim:
+        columns.append(("/entities/features", "entities"))
+    for path, table in columns:
+        values = batch.c[path]
+        if np.isfinite(values).all():
+            continue  # the common case costs one pass
+        finite = np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        rows = np.flatnonzero(~finite)
+        out += _per_record(batch, "NF-R013", batch.owner(table)[rows], path, "NaN or Inf in values",
+                           "finite values", lambda i: "NaN or Inf") or []
+    return out or None
+
+
+@check("NF-R014", "error", stage="records")
+def strings_are_utf8(batch: Batch, ctx):
+    out = []
+    for path in ("/records/id", "/records/report", "/records/group_key", "/entities/text"):
+        values = batch.c.get(path)
+        if values is None:
+            continue
+        for k, text in enumerate(values):
+            if text.isascii():
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                where = f"string {k}" if path == "/entities/text" else batch.where(k)
+                out.append(finding("NF-R014", f"{path} [{where}]", "string is not valid UTF-8",
+                                   "UTF-8", text.encode("utf-8", "surrogateescape")[:40]))
+                if len(out) >= MAX_PER_BATCH:
+                    return out
+    return out or None
+
+
+@check("NF-R015", "error", stage="records")
+def report_source_known(batch: Batch, ctx):
+    source = batch.c["/records/report_source"]
+    reports = batch.c["/records/report"]
+    unknown = ~np.isin(source, REPORT_SOURCE_VALUES)
+    orphan = np.array([s == 0 and bool(r) for s, r in zip(source.tolist(), reports)], bool)
+    bad = np.flatnonzero(unknown | orphan)
+    return _per_record(batch, "NF-R015", bad, "/records/report_source", "report source unknown or report without source",
+                       "0 with an empty report, 1 or 2", lambda i: f"source {int(source[i])}, report {len(reports[i])} chars")
+
+
+@check("NF-R016", "error", stage="records")
+def labels_not_infinite(batch: Batch, ctx):
+    labels = batch.c["/records/labels"]
+    bad = np.flatnonzero(np.isinf(labels).any(axis=1)) if labels.size else []
+    return _per_record(batch, "NF-R016", bad, "/records/labels", "infinite label", "finite or NaN",
+                       lambda i: labels[i].tolist())
+
+
+NEIGHBOUR_DISTANCE = {"4-neighbour": "manhattan", "6-neighbour": "manhattan",
+                      "8-neighbour": "chebyshev", "26-neighbour": "chebyshev"}
+
+
+@check("NF-R017", "error", stage="records")
+def edges_follow_adjacency(batch: Batch, ctx):
+    metric = NEIGHBOUR_DISTANCE.get(batch.meta.adjacency)
+    if metric is None or not batch.meta.has_positions:
+        return None  # "custom" and "unknown" rules declare nothing to check
+    index = batch.c["/patch_edges/index"].astype(np.int64)
+    if index.shape[0] == 0:
+        return None
+    owner = batch.owner("patch_edges")
+    P = batch.counts("patches")[owner]
+    ok = ((index >= 0) & (index < P[:, None])).all(axis=1)  # out-of-range edges are NF-R003's
+    base = batch.c["/patches/offsets"][:-1][owner]
+    positions = batch.c["/patches/positions"].astype(np.int64)
+    rows = np.flatnonzero(ok)
+    delta = np.abs(positions[base[rows] + index[rows, 0]] - positions[base[rows] + index[rows, 1]])
+    distance = delta.sum(axis=1) if metric == "manhattan" else delta.max(axis=1)
+    bad_rows = rows[distance != 1]
+    if bad_rows.size == 0:
+        return None
+    first = {int(owner[r]): int(r) for r in bad_rows[::-1]}
+    return _per_record(batch, "NF-R017", owner[bad_rows], "/patch_edges/index",
+                       f"edge does not join {batch.meta.adjacency} grid neighbours",
+                       f"{metric} distance 1", lambda i: f"edge {index[first[i]].tolist()}")
+
+
+def _digest_or_none(record):
+    try:
+        return record_digest(record)
+    except (UnicodeEncodeError, KeyError, ValueError, TypeError):
+        return None  # undecodable strings / unknown codes are reported by their own clauses
+
+
+@check("NF-I001", "error", stage="records")
+def record_hashes_match(batch: Batch, ctx):
+    if not ctx.hashes:
+        return None
+    stored = batch.c["/records/sha256"]
+    records = batch.records
+    if ctx.pool is not None and len(records) > 8:
+        digests = list(ctx.pool.map(_digest_or_none, records, chunksize=32))
+    else:
+        digests = [_digest_or_none(r) for r in records]
+    bad = [i for i, d in enumerate(digests) if d is not None and d != stored[i].tobytes()]
+    return _per_record(batch, "NF-I001", bad, "/records/sha256", "stored hash does not match the record",
+                       lambda i: stored[i].tobytes().hex(),
+                       lambda i: digests[i].hex())

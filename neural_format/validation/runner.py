@@ -1,0 +1,111 @@
+"""``validate(path) -> Report``: run every registered check, stage by stage, collecting findings.
+
+Stages run while it is safe: a file that does not open stops after ``container``; a version that
+cannot be interpreted stops after ``root``; unparseable metadata stops after ``metadata``; the
+``records`` stage needs the lazy reader to open (structure sound) and then streams over the
+records in batches of at most ``batch_bytes`` of column data, so memory stays bounded.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Optional
+
+from ..progress import Progress
+from . import checks_container, checks_metadata, checks_records, checks_root, checks_structure  # noqa: F401 (register)
+from .checks_root import legacy_reader
+from .context import Context, rows_per_batch
+from .findings import Report, finding, from_error
+from .registry import checks_for
+
+DEFAULT_BATCH_BYTES = 64 << 20
+
+
+def _run(stage: str, report: Report, *args) -> None:
+    for registered in checks_for(stage):
+        report.checks_run += 1
+        try:
+            report.add(registered.func(*args))
+        except Exception as exc:  # a check must never take the validator down; say where it failed
+            report.add(finding("NF-F001", "/", f"check {registered.name} ({registered.code}) could not run: "
+                                                f"{type(exc).__name__}: {exc}"[:300]))
+
+
+def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTES,
+             workers: Optional[int] = None, progress: bool | None = None) -> Report:
+    """Check one collection file (or a manifest ``*.json``) against spec 1.0; never raises for bad input.
+
+    ``hashes=False`` skips NF-I001 (faster). ``progress`` shows a bar on stderr (None: when a TTY).
+    """
+    if str(path).endswith(".json"):
+        from .checks_manifest import validate_manifest
+        return validate_manifest(path, hashes=hashes, batch_bytes=batch_bytes, workers=workers)
+    report = Report(str(path))
+    ctx = Context(path, hashes=hashes, workers=workers)
+    try:
+        _validate_file(ctx, report, batch_bytes, progress)
+    finally:
+        ctx.close()
+    return report
+
+
+def _validate_file(ctx: Context, report: Report, batch_bytes: int, progress) -> None:
+    ctx.open()
+    if ctx.file is None:
+        report.add(from_error(ctx.open_error))
+        report.checks_run += 1
+        report.skipped.append("all other checks: the file does not open")
+        return
+    _run("container", report, ctx)
+    _run("root", report, ctx)
+    version, error, _ = ctx.root()
+    if error is not None and error.code in ("NF-V001", "NF-V003", "NF-V004"):
+        if legacy_reader(ctx) is not None:
+            report.skipped.append(f"format {error.found} is read by its registered legacy reader; "
+                                  "format 1.0 checks do not apply")
+        else:
+            report.skipped.append("metadata, structure and records: the format version is not readable")
+        return
+    _run("metadata", report, ctx)
+    if ctx.meta is None:
+        report.skipped.append("structure and records: the metadata does not parse")
+        return
+    _run("structure", report, ctx)
+    reader, error = ctx.open_reader()
+    if reader is None:
+        report.add(from_error(error))
+        report.skipped.append("records: the file's structure is not sound enough to read records")
+        return
+    report.records = len(reader)
+    _run_records(ctx, report, reader, batch_bytes, progress)
+
+
+def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progress) -> None:
+    checks = checks_for("records")
+    report.checks_run += len(checks)
+    workers = ctx.workers or min(4, os.cpu_count() or 1)
+    ctx.pool = ThreadPoolExecutor(max_workers=workers) if ctx.hashes and workers > 1 else None
+    try:
+        with Progress(len(reader), "validating", enabled=progress) as bar:
+            for start, stop in rows_per_batch(reader, batch_bytes):
+                try:
+                    columns = reader.read_columns(start, stop, string_errors="surrogateescape")
+                except Exception as exc:
+                    error = getattr(exc, "code", None) and exc
+                    report.add(from_error(error) if error else finding(
+                        "NF-F001", "/", f"records {start}..{stop - 1} unreadable: {type(exc).__name__}: {exc}"[:300]))
+                    bar.update(stop - start)
+                    continue
+                batch = checks_records.Batch(reader, start, stop, columns)
+                for registered in checks:
+                    try:
+                        report.add(registered.func(batch, ctx))
+                    except Exception as exc:
+                        report.add(finding("NF-F001", f"records {start}..{stop - 1}",
+                                           f"check {registered.name} ({registered.code}) could not run: "
+                                           f"{type(exc).__name__}: {exc}"[:300]))
+                bar.update(stop - start)
+    finally:
+        if ctx.pool is not None:
+            ctx.pool.shutdown()
