@@ -1,0 +1,85 @@
+"""``neural-format merge OUT SRC [SRC ...]``: stream files and collections into one collection file.
+
+Sources are collection files, collection directories or manifests, read in the order given.
+Refused before anything is written: record IDs present in more than one source (NF-C006) and
+metadata that cannot share a file (NF-C009: feature dimensions or dtypes, vocabularies, spatial
+axes, adjacency, tiles; and, unless ``--allow-mixed-provenance``, different encoder, decoder,
+score aggregation, pruning, KG extractor or fusion rule). The output is written in batches through
+the crash-safe writer, so it appears under its name only when complete.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def merged_meta(metas, counts, sources):
+    """The first source's metadata, without shard info, with the merge in its history."""
+    first = metas[0]
+    sizes = [m.provenance.source_bytes for m in metas]
+    note = f"merge: {len(metas)} sources, {sum(counts)} records ({', '.join(Path(str(s)).name for s in sources)})"
+    provenance = first.provenance.model_copy(update={
+        "history": list(first.provenance.history) + [note[:256]],
+        "source_bytes": sum(sizes) if all(s is not None for s in sizes) else None})
+    return first.model_copy(update={"shard": None, "provenance": provenance})
+
+
+def merge(out, sources, *, allow_mixed_provenance: bool = False, compression=None, batch_records: int = 1024,
+          overwrite: bool = False, progress=None) -> int:
+    """Merge ``sources`` into the collection file ``out``; returns the number of records written."""
+    from ..collection import open_collection
+    from ..errors import SchemaError
+    from ..manifest import check_compatible_meta
+    from ..writer import CollectionWriter
+
+    colls = [open_collection(s) for s in sources]
+    try:
+        metas = [c.meta for c in colls]
+        for source, coll in zip(sources, colls):
+            check_compatible_meta(metas[0], coll.meta, location=str(source), provenance=not allow_mixed_provenance)
+            for k in range(coll.shard_count):  # every shard of a source, not only its first
+                check_compatible_meta(metas[0], coll.shard(k).meta, location=f"{source}:{k}",
+                                      provenance=not allow_mixed_provenance)
+        owner: dict[str, str] = {}
+        for source, coll in zip(sources, colls):
+            for rid in coll.record_ids():
+                if rid in owner:
+                    raise SchemaError("NF-C006", "record ID occurs in more than one source", location=str(source),
+                                      expected="IDs unique across the merged sources",
+                                      found=f"{rid!r} (also in {owner[rid]})")
+                owner[rid] = str(source)
+        counts = [len(c) for c in colls]
+        if progress is not None and getattr(progress, "total", 0) is None:
+            progress.total = sum(counts)
+        with CollectionWriter(out, merged_meta(metas, counts, sources), overwrite=overwrite,
+                              compression=compression, batch_records=batch_records) as writer:
+            for coll in colls:
+                for batch in coll.iter_batches(batch_records):
+                    writer.extend(batch)
+                    if progress is not None:
+                        progress.update(len(batch))
+            return len(writer)
+    finally:
+        for c in colls:
+            c.close()
+
+
+def run(args) -> int:
+    from ..progress import Progress
+    with Progress(None, "merging") as bar:
+        n = merge(args.out, args.sources, allow_mixed_provenance=args.allow_mixed_provenance,
+                  compression=args.compression, batch_records=args.batch_records, overwrite=args.overwrite,
+                  progress=bar)
+    print(f"merged {n:,} records from {len(args.sources)} sources into {args.out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("merge", help="merge collection files and/or sharded collections into one file")
+    p.add_argument("out", help="the collection file to write")
+    p.add_argument("sources", nargs="+", help="collection files, collection directories or manifest.json files")
+    p.add_argument("--allow-mixed-provenance", action="store_true",
+                   help="merge sources made with different models/pruning (recorded in the history)")
+    p.add_argument("--compression", choices=["gzip", "lzf"], default=None)
+    p.add_argument("--batch-records", type=int, default=1024)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=run)
