@@ -47,11 +47,10 @@ def read_everything(path: str) -> str:
 
 
 def validate(path: str):
-    import neural_format as nf
     try:
-        validate_fn = nf.validate
-    except AttributeError:
-        return "unavailable"
+        from neural_format.validation import validate as validate_fn
+    except ImportError as exc:
+        return f"unavailable: {exc}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
