@@ -1,0 +1,126 @@
+"""The rule-based extractor's vocabulary: radiology concepts and context triggers.
+
+Written for chest radiograph reports (IU X-ray / MIMIC style). Each list is comma-separated
+lower-case phrases; plurals are listed where they occur. Context triggers follow NegEx
+(Chapman et al., 2001): *pre* triggers open a scope to their right, *post* triggers to their
+left, both bounded by the clause; *pseudo* triggers look like negations but are not
+("no change") and are consumed so that their words trigger nothing.
+"""
+from __future__ import annotations
+
+FINDINGS = """
+pneumothorax, pneumothoraces, hydropneumothorax,
+pleural effusion, pleural effusions, effusion, effusions, pleural fluid,
+consolidation, consolidations, consolidative opacity, airspace consolidation,
+opacity, opacities, opacification, airspace opacity, airspace opacities, air space opacity,
+air space opacities, airspace disease, air space disease, nodular opacity, nodular opacities,
+infiltrate, infiltrates, infiltration, atelectasis, atelectatic changes,
+edema, pulmonary edema, interstitial edema, vascular congestion, pulmonary vascular congestion,
+congestion, cardiomegaly, cardiac enlargement,
+pneumonia, pneumonias, bronchopneumonia, infection, infectious process,
+nodule, nodules, mass, masses, lesion, lesions,
+granuloma, granulomas, granulomata, granulomatous disease, calcification, calcifications,
+scarring, scar, scars, fibrosis, fibrotic changes,
+emphysema, emphysematous changes, hyperinflation, copd, chronic obstructive pulmonary disease,
+fracture, fractures, deformity, deformities,
+degenerative changes, degenerative change, degenerative disease, spondylosis, osteophytes,
+scoliosis, kyphosis, hernia, hiatal hernia, hiatus hernia, thickening, pleural thickening,
+lymphadenopathy, adenopathy, cyst, cysts, bronchiectasis, tortuosity, ectasia,
+interstitial markings, interstitial opacities, interstitial disease, reticular opacities,
+pneumoperitoneum, free air, tuberculosis, tb, aspiration, cavitation, cavity, collapse,
+volume loss, blunting, metastases, metastatic disease, abnormality, abnormalities, disease,
+process, postsurgical changes, postoperative changes, surgical changes, density, densities,
+heart failure, congestive heart failure, chf, interstitial changes, chronic changes,
+hyperexpansion, prominence, cephalization, vascular cephalization, air-fluid level, air fluid level
+"""
+
+ANATOMY = """
+lung, lungs, lung base, lung bases, lung apex, lung apices, lung field, lung fields,
+lung volumes, lung zone, base, bases, apex, apices, lobe, lobes, lingula, zone, zones,
+hilum, hila, hilar region, hilar regions, heart, heart size, cardiac silhouette,
+cardiomediastinal silhouette, cardiomediastinal contours, cardiac contours, mediastinum,
+mediastinal silhouette, mediastinal contours, mediastinal contour, aorta, thoracic aorta,
+aortic arch, aortic knob, pleura, pleural space, pleural spaces, costophrenic angle,
+costophrenic angles, costophrenic sulcus, hemidiaphragm, hemidiaphragms, diaphragm,
+diaphragms, spine, thoracic spine, lumbar spine, vertebra, vertebrae, vertebral body,
+vertebral bodies, rib, ribs, clavicle, clavicles, sternum, scapula, shoulder, shoulders,
+humerus, trachea, bronchus, bronchi, airway, airways, chest, thorax, hemithorax, hemithoraces,
+soft tissues, soft tissue, bones, osseous structures, bony structures, skeletal structures,
+abdomen, upper abdomen, pulmonary vasculature, vasculature, pulmonary vascularity,
+vascularity, cardiopulmonary, bibasilar, basilar, perihilar, retrocardiac, apical, infrahilar,
+suprahilar, hilar, lingular, atrium, right atrium, ventricle, right ventricle,
+chest wall, fissure, minor fissure, major fissure, neck, axilla
+"""
+
+DEVICES = """
+endotracheal tube, et tube, nasogastric tube, ng tube, feeding tube, enteric tube, chest tube,
+tracheostomy tube, tracheostomy, central venous catheter, central line, catheter, catheters,
+picc, picc line, port, port-a-cath, pacemaker, pacer, pacemaker leads, leads, aicd,
+defibrillator, cardiac device, sternotomy wires, sternotomy, median sternotomy, wires,
+surgical clips, clips, stent, stents, prosthesis, hardware, fixation hardware, icd,
+icd leads, pacemaker generator, generator, valve replacement
+"""
+
+MODIFIERS = """
+small, large, tiny, minimal, mild, moderate, severe, marked, massive, trace,
+focal, patchy, diffuse, multifocal, streaky, linear, hazy, dense, subtle,
+acute, chronic, old, new, stable, unchanged, increased, decreased, improved, worsening,
+worsened, calcified, enlarged, normal, clear, well-expanded, hyperexpanded, hyperinflated,
+hypoinflated, well-inflated,
+tortuous, low, subsegmental, atherosclerotic, ectatic, midline, prominent,
+elevated, persistent, right, left, bilateral, right-sided, left-sided, upper, middle, mid, lower
+"""
+
+# Words that, directly before an anatomy term, become part of it ("right lower lobe").
+LOCATION_WORDS = frozenset({"right", "left", "bilateral", "upper", "middle", "mid", "lower",
+                            "right-sided", "left-sided"})
+
+NEGATION_PRE = """
+no, not, without, absence of, negative for, no evidence of, no evidence for,
+no signs of, no sign of, free of, no definite, rather than, resolution of, nor
+"""
+NEGATION_POST = """
+not seen, is not seen, are not seen, not identified, not visualized, not present,
+not demonstrated, not evident, not appreciated, not noted, not detected, absent, is absent, are absent,
+resolved, has resolved, have resolved, no longer seen, no longer visualized, has been removed,
+have been removed, ruled out
+"""
+UNCERTAIN_PRE = """
+possible, possibly, probable, probably, likely, questionable, question of, suspected,
+suspicious for, suspicious of, concerning for, may represent, may be, might represent,
+could represent, could be, cannot exclude, can not exclude, cannot rule out, can not rule out,
+differential includes, maybe, suggesting, versus, vs, equivocal, suggestive of, suggests, suggest, worrisome for,
+may reflect, could reflect, which may represent, not excluded
+"""
+UNCERTAIN_POST = """
+cannot be excluded, can not be excluded, not excluded, is not excluded, cannot be ruled out,
+can not be ruled out, not ruled out, is possible, is suspected, is questioned, is likely,
+are possible, is not entirely excluded, cannot be entirely excluded,
+not entirely excluded, cannot be completely excluded, not completely excluded
+"""
+PSEUDO = """
+no change, no changes, not change, no interval change, no significant change, no increase,
+no decrease, not only, not necessarily, no further, gram negative, not well seen,
+not well visualized
+"""
+# Phrases that point one finding at another ("consolidation ... suggestive of pneumonia").
+SUGGESTIVE = """
+suggestive of, suggests, suggest, suggesting, consistent with, compatible with, concerning for,
+suspicious for, suspicious of, worrisome for, may represent, could represent, might represent,
+likely representing, representing, reflecting, may reflect, could reflect,
+which may represent, indicative of
+"""
+# Phrases that end a trigger's scope within a sentence.
+TERMINATION = """
+but, however, although, though, whereas, except, aside from, apart from, which, while
+"""
+# A comma or "and" starts a new clause when the words after it hold one of these verbs.
+CLAUSE_VERBS = frozenset("""
+is are was were has have appears appear appeared remains remain remained demonstrates
+demonstrate shows show seen noted identified visualized present unremarkable measures
+""".split())
+
+
+def phrases(block: str) -> list[tuple[str, ...]]:
+    """Comma-separated phrases of ``block`` as word tuples."""
+    return [tuple(p.split()) for p in block.replace("\n", " ").split(",") if p.strip()]

@@ -1,0 +1,265 @@
+"""The default, offline knowledge-graph extractor: lexicon matching plus NegEx-style context.
+
+Steps, per sentence (split at . ! ? ; and line breaks):
+
+1. **Tokens and matches.** Lower-cased word tokens (commas kept as tokens) are matched greedily,
+   longest phrase first, against the concept lexicon (finding / anatomy / device / modifier) and
+   the trigger lexicon (negation, uncertainty, pseudo-negation, "suggestive of", scope
+   terminators), all in :mod:`neural_builders.kg.lexicon`.
+2. **Anatomy phrases.** Location words directly before an anatomy term join it:
+   "right" + "lower" + "lobe" -> one anatomy entity "right lower lobe".
+3. **Clauses.** A sentence is cut at scope terminators ("but", "however", "which", ...) and at a
+   comma or "and" whose following words hold a verb ("..., the heart is normal"); a comma
+   followed by "or"/"and"/"nor" continues a list ("no A, B, or C is seen").
+4. **Assertion** of each finding, device and modifier: the nearest context trigger in its
+   clause decides - a negation before it ("no", "without", "no evidence of") or after it
+   ("is not seen", "has resolved") makes it *absent*; an uncertainty trigger ("possible",
+   "cannot exclude", "suggestive of") makes it *uncertain*; otherwise *present*. Anatomy is
+   always *present* ("no effusion in the right lung" still has a right lung).
+5. **Relations.** ``located_at``: a finding or device -> the nearest anatomy in its clause
+   without crossing a "suggestive of" trigger. ``modifies``: a modifier -> the finding, anatomy
+   or device it precedes within three tokens, else the nearest one before it in the clause.
+   ``suggestive_of``: the nearest finding before a "suggestive of / consistent with /
+   concerning for" trigger -> the first finding after it in the same sentence.
+6. **Merging.** Mentions with the same (text, type, assertion) become one entity (configurable).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import lexicon
+from .graph import Entity, KnowledgeGraph, Relation
+
+_SENTENCE = re.compile(r"(?:[^.!?;\n]|[.!?;](?=[^\s.!?;]))+")
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|,")
+_LIST_CONTINUATION = {"or", "and", "nor"}
+MODIFIER_REACH = 3  # tokens between a pre-nominal modifier and its head
+# a modifier right after these words describes what came before it ("lungs are clear")
+_PREDICATIVE_BEFORE = {"is", "are", "was", "were", "be", "been", "appears", "appear", "appeared", "remains",
+                       "remain", "remained", "within", "mildly", "slightly", "otherwise", "grossly"}
+
+
+def _build_table() -> tuple[dict, int]:
+    table: dict[tuple[str, ...], dict] = {}
+
+    def add(block, key, value):
+        for phrase in lexicon.phrases(block):
+            entry = table.setdefault(phrase, {"type": None, "roles": set()})
+            if key == "type":
+                entry["type"] = entry["type"] or value
+            else:
+                entry["roles"].add(value)
+
+    for block, etype in ((lexicon.FINDINGS, "finding"), (lexicon.ANATOMY, "anatomy"),
+                         (lexicon.DEVICES, "device"), (lexicon.MODIFIERS, "modifier")):
+        add(block, "type", etype)
+    for block, role in ((lexicon.NEGATION_PRE, "neg_pre"), (lexicon.NEGATION_POST, "neg_post"),
+                        (lexicon.UNCERTAIN_PRE, "unc_pre"), (lexicon.UNCERTAIN_POST, "unc_post"),
+                        (lexicon.PSEUDO, "pseudo"), (lexicon.SUGGESTIVE, "suggest"),
+                        (lexicon.TERMINATION, "term")):
+        add(block, "role", role)
+    return table, max(len(p) for p in table)
+
+
+_TABLE, _MAX_LEN = _build_table()
+
+
+@dataclass
+class _Match:
+    start: int          # token index, inclusive
+    stop: int           # token index, exclusive
+    text: str
+    type: Optional[str]  # concept type, None for a pure trigger
+    roles: set = field(default_factory=set)
+    char_start: int = 0
+    char_end: int = 0
+    clause: int = 0
+    assertion: str = "present"
+
+
+def _match_sentence(tokens: list[tuple[str, int, int]]) -> list[_Match]:
+    words = [t[0] for t in tokens]
+    matches, i = [], 0
+    while i < len(words):
+        for length in range(min(_MAX_LEN, len(words) - i), 0, -1):
+            entry = _TABLE.get(tuple(words[i:i + length]))
+            if entry is not None:
+                # a pseudo-negation consumes its words and triggers nothing
+                roles = set() if "pseudo" in entry["roles"] else set(entry["roles"])
+                matches.append(_Match(i, i + length, " ".join(words[i:i + length]), entry["type"], roles,
+                                      tokens[i][1], tokens[i + length - 1][2]))
+                i += length
+                break
+        else:
+            i += 1
+    return _merge_locations(matches, words)
+
+
+def _merge_locations(matches: list[_Match], words: list[str]) -> list[_Match]:
+    out: list[_Match] = []
+    for m in matches:
+        if m.type == "anatomy":
+            while (out and out[-1].type == "modifier" and out[-1].text in lexicon.LOCATION_WORDS
+                   and out[-1].stop == m.start):
+                prev = out.pop()
+                m = _Match(prev.start, m.stop, " ".join(words[prev.start:m.stop]), "anatomy", set(),
+                           prev.char_start, m.char_end)
+        out.append(m)
+    return out
+
+
+def _clause_breaks(words: list[str], matches: list[_Match]) -> list[int]:
+    """Token indices at which a new clause starts."""
+    breaks = {m.start for m in matches if "term" in m.roles}
+    separators = [i for i, w in enumerate(words) if w in (",", "and")]
+    for k, i in enumerate(separators):
+        end = separators[k + 1] if k + 1 < len(separators) else len(words)
+        following = words[i + 1:end]
+        if words[i] == "," and following and following[0] in _LIST_CONTINUATION:
+            continue
+        if any(w in lexicon.CLAUSE_VERBS for w in following):
+            breaks.add(i)
+    return sorted(breaks)
+
+
+def _assert(matches: list[_Match]) -> None:
+    triggers = [m for m in matches if m.roles & {"neg_pre", "neg_post", "unc_pre", "unc_post"}]
+    for m in matches:
+        if m.type in (None, "anatomy"):
+            continue
+        best, best_distance = None, None
+        for t in triggers:
+            if t.clause != m.clause:
+                continue
+            if t.stop <= m.start and t.roles & {"neg_pre", "unc_pre"}:
+                distance, pre = m.start - t.stop, True
+            elif t.start >= m.stop and t.roles & {"neg_post", "unc_post"}:
+                distance, pre = t.start - m.stop, False
+            else:
+                continue
+            if best_distance is None or distance < best_distance:
+                best, best_distance = (t, pre), distance
+        if best is None:
+            continue
+        t, pre = best
+        negated = "neg_pre" in t.roles if pre else "neg_post" in t.roles
+        m.assertion = "absent" if negated else "uncertain"
+
+
+def _relations(matches: list[_Match], words: list[str], emit) -> None:
+    concepts = [m for m in matches if m.type is not None]
+    suggest = [m for m in matches if "suggest" in m.roles]
+
+    triggers = [m for m in matches if m.roles]
+
+    def separated(a: _Match, b: _Match) -> bool:
+        """A trigger (negation, uncertainty, "suggestive of", terminator) lies between a and b."""
+        lo, hi = min(a.stop, b.stop), max(a.start, b.start)
+        return any(lo <= t.start < hi for t in triggers)
+
+    def plain_gap(a: _Match, b: _Match) -> bool:
+        """Only modifier words or unmatched non-verb words between a and b (no comma)."""
+        covered = {i for c in concepts if c.type == "modifier" for i in range(c.start, c.stop)}
+        return all(i in covered or (words[i] != "," and words[i] not in lexicon.CLAUSE_VERBS
+                                    and not any(t.start <= i < t.stop for t in triggers))
+                   for i in range(a.stop, b.start))
+
+    for m in concepts:
+        same_clause = [c for c in concepts if c is not m and c.clause == m.clause]
+        if m.type in ("finding", "device"):
+            anatomy = [c for c in same_clause if c.type == "anatomy" and not separated(m, c)]
+            if anatomy:
+                # nearest; at equal distance prefer the one after ("opacity in the right base")
+                target = min(anatomy, key=lambda c: (abs(c.start - m.start), c.start < m.start))
+                emit(m, target, "located_at")
+        elif m.type == "modifier":
+            heads = [c for c in same_clause if c.type != "modifier"]
+            predicative = m.start > 0 and words[m.start - 1] in _PREDICATIVE_BEFORE
+            after = [] if predicative else [c for c in heads if c.start >= m.stop
+                                            and c.start - m.stop <= MODIFIER_REACH and plain_gap(m, c)]
+            before = [c for c in heads if c.stop <= m.start]
+            later = [c for c in heads if c.start >= m.stop]
+            # in a noun chain ("acute cardiopulmonary abnormality") the finding is the head
+            target = (min(after, key=lambda c: (c.type not in ("finding", "device"), c.start)) if after else
+                      max(before, key=lambda c: c.start) if before else
+                      min(later, key=lambda c: c.start) if later else None)
+            if target is not None:
+                emit(m, target, "modifies")
+    findings = [c for c in concepts if c.type == "finding"]
+    for s in suggest:
+        source = [c for c in findings if c.stop <= s.start]
+        target = [c for c in findings if c.start >= s.stop]
+        if not (source and target):
+            continue
+        head = max(source, key=lambda c: c.start)
+        target.sort(key=lambda c: c.start)
+        emit(head, target[0], "suggestive_of")
+        for prev, nxt in zip(target, target[1:]):  # "... may represent atelectasis or pneumonia"
+            between = words[prev.stop:nxt.start]
+            linked = all(w in _LIST_CONTINUATION or w == "," or (w, ) in _TABLE and _TABLE[(w, )]["type"] == "modifier"
+                         for w in between)
+            if not linked:
+                break
+            emit(head, nxt, "suggestive_of")
+
+
+class RuleBasedExtractor:
+    """Offline, deterministic KG extraction from radiology report text (see module docstring).
+
+    ``merge_repeats`` (default True) folds mentions with the same text, type and assertion into
+    one entity; ``drop_isolated_modifiers`` (default False) removes modifiers that modify nothing.
+    """
+    name = "neural-rules"
+    version = "1.0"
+
+    def __init__(self, *, merge_repeats: bool = True, drop_isolated_modifiers: bool = False):
+        self.merge_repeats = bool(merge_repeats)
+        self.drop_isolated_modifiers = bool(drop_isolated_modifiers)
+        self.config = {"merge_repeats": self.merge_repeats,
+                       "drop_isolated_modifiers": self.drop_isolated_modifiers,
+                       "scope": "clause", "lexicon_terms": len(_TABLE)}
+
+    def extract(self, text: str) -> KnowledgeGraph:
+        text = text or ""
+        lowered = text.lower()
+        mentions: list[_Match] = []
+        pairs: list[tuple[_Match, _Match, str]] = []
+        for sentence in _SENTENCE.finditer(lowered):
+            tokens = [(t.group(0), sentence.start() + t.start(), sentence.start() + t.end())
+                      for t in _TOKEN.finditer(sentence.group(0))]
+            if not tokens:
+                continue
+            words = [t[0] for t in tokens]
+            matches = _match_sentence(tokens)
+            breaks = _clause_breaks(words, matches)
+            for m in matches:
+                m.clause = sum(1 for b in breaks if b <= m.start)
+            _assert(matches)
+            _relations(matches, words, lambda a, b, kind: pairs.append((a, b, kind)))
+            mentions += [m for m in matches if m.type is not None]
+        return self._graph(mentions, pairs)
+
+    def _graph(self, mentions, pairs) -> KnowledgeGraph:
+        if self.drop_isolated_modifiers:
+            used = {id(a) for a, _, k in pairs if k == "modifies"}
+            mentions = [m for m in mentions if m.type != "modifier" or id(m) in used]
+        entities: list[Entity] = []
+        index_of: dict = {}
+        mention_index: dict[int, int] = {}
+        for m in mentions:
+            key = (m.text, m.type, m.assertion) if self.merge_repeats else id(m)
+            if key not in index_of:
+                index_of[key] = len(entities)
+                entities.append(Entity(m.text, m.type, m.assertion, m.char_start, m.char_end))
+            mention_index[id(m)] = index_of[key]
+        relations, seen = [], set()
+        for a, b, kind in pairs:
+            if id(a) not in mention_index or id(b) not in mention_index:
+                continue
+            edge = (mention_index[id(a)], mention_index[id(b)], kind)
+            if edge[0] != edge[1] and edge not in seen:
+                seen.add(edge)
+                relations.append(Relation(*edge))
+        return KnowledgeGraph(entities, relations)
