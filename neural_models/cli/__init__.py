@@ -1,0 +1,1 @@
+"""``neural-format`` subcommands of the reference models: train, evaluate, ablate, generate-reports."""
