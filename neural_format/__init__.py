@@ -36,8 +36,16 @@ def sdk_ref() -> SoftwareRef:
     return SoftwareRef(name="neural-format", version=__version__)
 
 
+def __getattr__(name: str):
+    # the converter is loaded on first use so that `import neural_format` stays small
+    if name == "convert_pickle":
+        from .convert import convert_pickle
+        return convert_pickle
+    raise AttributeError(f"module 'neural_format' has no attribute {name!r}")
+
+
 __all__ = [
-    "CollectionMeta", "CollectionReader", "CollectionWriter", "ConversionInfo", "FORMAT_NAME",
+    "CollectionMeta", "CollectionReader", "CollectionWriter", "ConversionInfo", "FORMAT_NAME", "convert_pickle",
     "FORMAT_VERSION", "FormatVersionError", "FormatVersionWarning", "FusionRule", "Geometry",
     "IntegrityError", "KGExtractorRef", "KeepAll", "Manifest", "ModelRef", "NeuralFormatError",
     "NotAFileError", "Nucleus", "Provenance", "PruningPolicy", "Record", "SchemaError",
