@@ -130,7 +130,7 @@ def _declared(patch_nodes: PatchNodes, graph: SourceGraph, count: int) -> Option
         if value is None:
             return None
         if value.size != 1 or value.dtype.kind not in "iu":
-            raise SchemaError("NF-C001", f"attribute {patch_nodes!r} is not one integer", location=f"graph {graph.index}/{patch_nodes}",
+            raise SchemaError("NF-X001", f"attribute {patch_nodes!r} is not one integer", location=f"graph {graph.index}/{patch_nodes}",
                               expected="an integer patch count", found=f"{value.dtype}{list(value.shape)}")
         return int(value.reshape(-1)[0])
     if callable(patch_nodes):
@@ -174,24 +174,24 @@ class _Converter:
             if shape is not None and len(shape) == 2:
                 self.width = int(shape[1])
                 return self.width
-        raise SchemaError("NF-C003", "no graph has a 2-D node feature matrix x", location="data.pkl",
+        raise SchemaError("NF-X003", "no graph has a 2-D node feature matrix x", location="data.pkl",
                           expected="x of shape (N, D)", found="none")
 
     def record(self, graph: SourceGraph) -> tuple[Record, Split, str]:
         i = graph.index
         x = graph.attributes.get("x")
         if x is None or not hasattr(x, "shape") or len(x.shape) != 2:
-            raise SchemaError("NF-C003", "graph has no (N, D) node feature matrix x", location=f"graph {i}/x",
+            raise SchemaError("NF-X003", "graph has no (N, D) node feature matrix x", location=f"graph {i}/x",
                               expected="(N, D)", found=None if x is None else getattr(x, "shape", type(x).__name__))
         if x.shape[1] != self.width:
-            raise SchemaError("NF-C003", "node feature width differs from the first graph's", location=f"graph {i}/x",
+            raise SchemaError("NF-X003", "node feature width differs from the first graph's", location=f"graph {i}/x",
                               expected=self.width, found=x.shape[1])
         if x.source_dtype not in FLOAT_SOURCES:
-            raise SchemaError("NF-C003", "node features are not floating point", location=f"graph {i}/x",
+            raise SchemaError("NF-X003", "node features are not floating point", location=f"graph {i}/x",
                               expected=" or ".join(FLOAT_SOURCES), found=x.source_dtype)
         n = int(x.shape[0])
         if n >= 2 ** 31:
-            raise SchemaError("NF-C002", "too many nodes for int32 indices", location=f"graph {i}/x", found=n)
+            raise SchemaError("NF-X002", "too many nodes for int32 indices", location=f"graph {i}/x", found=n)
         edge_index = graph.edge_index()
         if edge_index is None:
             edge_index = np.zeros((2, 0), np.int64)
@@ -201,7 +201,7 @@ class _Converter:
         cast = features.astype(self.dtype)
         overflow = np.isfinite(features) & ~np.isfinite(cast)
         if overflow.any():
-            raise SchemaError("NF-C006", f"node features overflow {self.dtype}", location=f"graph {i}/x",
+            raise SchemaError("NF-X006", f"node features overflow {self.dtype}", location=f"graph {i}/x",
                               expected=f"|x| <= {float(np.finfo(self.dtype).max):g}",
                               found=float(np.abs(features[overflow]).max()))
         labels = self.labels(graph)
@@ -224,23 +224,23 @@ class _Converter:
             return np.full(count, np.nan, np.float32)
         flat = np.asarray(y).reshape(-1)
         if flat.size != count:
-            raise SchemaError("NF-C004", "y does not hold one value per label name", location=f"graph {graph.index}/y",
+            raise SchemaError("NF-X004", "y does not hold one value per label name", location=f"graph {graph.index}/y",
                               expected=f"{count} value(s) for {self.label_names}", found=f"shape {list(np.shape(y))}")
         if flat.dtype.kind in "iub" and np.any(np.abs(flat.astype(np.int64)) > 2 ** 24):
-            raise SchemaError("NF-C004", "integer label too large for float32", location=f"graph {graph.index}/y",
+            raise SchemaError("NF-X004", "integer label too large for float32", location=f"graph {graph.index}/y",
                               expected="|y| <= 2^24", found=int(np.abs(flat.astype(np.int64)).max()))
         return flat.astype(np.float32)
 
 
 def _compare(report: ConversionReport, graph: SourceGraph, block, k: int, rel: float, ab: float) -> None:
-    """Re-read record ``k`` of ``block`` and compare it with the source graph (NF-C005 on mismatch)."""
+    """Re-read record ``k`` of ``block`` and compare it with the source graph (NF-X005 on mismatch)."""
     where = f"graph {graph.index}"
     pf = block.rows("/patches/features", k)
     ef = block.rows("/entities/features", k)
     source = graph.x()
     stored = np.concatenate([pf, ef]).astype(np.float64)
     if stored.shape != source.shape:
-        raise IntegrityError("NF-C005", "re-read features differ in shape", location=where,
+        raise IntegrityError("NF-X005", "re-read features differ in shape", location=where,
                              expected=source.shape, found=stored.shape)
     src = source.astype(np.float64)
     error = np.abs(stored - src)
@@ -250,7 +250,7 @@ def _compare(report: ConversionReport, graph: SourceGraph, block, k: int, rel: f
         bound = np.maximum(rel * np.abs(src), ab)
         bad = ~(error <= bound) & ~both_nan
         if bad.any():
-            raise IntegrityError("NF-C005", "re-read features differ from the source beyond the tolerance",
+            raise IntegrityError("NF-X005", "re-read features differ from the source beyond the tolerance",
                                  location=where, expected=f"<= max({rel:g}*|x|, {ab:g})",
                                  found=float(np.nanmax(np.where(bad, error, 0))))
         finite = error[np.isfinite(error)]
@@ -270,13 +270,13 @@ def _compare(report: ConversionReport, graph: SourceGraph, block, k: int, rel: f
         parts.append(col)
     rebuilt = np.concatenate(parts, axis=1)
     if not np.array_equal(rebuilt, ei):
-        raise IntegrityError("NF-C005", "re-read edges differ from the source edge_index", location=where,
+        raise IntegrityError("NF-X005", "re-read edges differ from the source edge_index", location=where,
                              expected=f"{ei.shape[1]} columns", found=f"{rebuilt.shape[1]} columns")
     labels = block.rows("/records/labels", k)
     y = graph.y()
     expected = np.full(labels.shape, np.nan, np.float32) if y is None else np.asarray(y).reshape(-1).astype(np.float32)
     if not np.array_equal(labels, expected, equal_nan=True):
-        raise IntegrityError("NF-C005", "re-read labels differ from the source y", location=where,
+        raise IntegrityError("NF-X005", "re-read labels differ from the source y", location=where,
                              expected=expected.tolist(), found=labels.tolist())
 
 
@@ -379,7 +379,7 @@ def _verify(path: Path, graphs: SourceGraphs, kept: list[int], report: Conversio
              "/records/bridge", "/records/labels")
     with CollectionReader(path) as reader, Progress(len(kept), "verify", enabled=progress) as bar:
         if len(reader) != len(kept):
-            raise IntegrityError("NF-C005", "record count differs after writing", location=str(path),
+            raise IntegrityError("NF-X005", "record count differs after writing", location=str(path),
                                  expected=len(kept), found=len(reader))
         step = 512
         for start in range(0, len(kept), step):

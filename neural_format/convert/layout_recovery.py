@@ -18,13 +18,13 @@ Which :math:`P` the file meant is decided by, in this order:
   (PyG's undirected convention) and the last has not. The last column is then the fusion edge and
   :math:`P` is the one split consistent with 1-3 inside :math:`(\min, \max]` of its ends. Several
   consistent splits happen when nodes touched by no edge sit at the boundary (an isolated last
-  patch, an isolated first entity): that is *ambiguous* and raises ``NF-C001``;
+  patch, an isolated first entity): that is *ambiguous* and raises ``NF-X001``;
 * ``unfused:visual`` / ``unfused:kg``: the whole list is symmetric (so there is no fusion edge) or
   there are no edges; such a record is all patches or all entities, and only the user can say
-  which (``unfused=``); otherwise ``NF-C001``.
+  which (``unfused=``); otherwise ``NF-X001``.
 
 An edge list that is neither symmetric nor symmetric-but-the-last cannot be read by the rule; the
-user must declare :math:`P` (``NF-C001``). An edge list no split explains raises ``NF-C002``.
+user must declare :math:`P` (``NF-X001``). An edge list no split explains raises ``NF-X002``.
 """
 from __future__ import annotations
 
@@ -58,12 +58,12 @@ def _fail(code: str, index: int, message: str, **kw) -> SchemaError:
 def check_edge_index(edge_index: np.ndarray, num_nodes: int, index: int) -> np.ndarray:
     ei = np.asarray(edge_index)
     if ei.ndim != 2 or ei.shape[0] != 2:
-        raise _fail("NF-C002", index, "edge_index is not a (2, E) array", expected="(2, E)", found=ei.shape)
+        raise _fail("NF-X002", index, "edge_index is not a (2, E) array", expected="(2, E)", found=ei.shape)
     if ei.dtype.kind not in "iu":
-        raise _fail("NF-C002", index, "edge_index is not integer", expected="int64", found=ei.dtype)
+        raise _fail("NF-X002", index, "edge_index is not integer", expected="int64", found=ei.dtype)
     ei = ei.astype(np.int64, copy=False)
     if ei.size and (ei.min() < 0 or ei.max() >= num_nodes):
-        raise _fail("NF-C002", index, "edge_index names a node that does not exist",
+        raise _fail("NF-X002", index, "edge_index names a node that does not exist",
                     expected=f"0..{num_nodes - 1}", found=f"{int(ei.min())}..{int(ei.max())}")
     return ei
 
@@ -126,7 +126,7 @@ def recover_split(edge_index: np.ndarray, num_nodes: int, *, index: int = 0, dec
     if declared is not None:
         p = int(declared)
         if not 0 <= p <= n:
-            raise _fail("NF-C002", index, "declared patch count outside the node count",
+            raise _fail("NF-X002", index, "declared patch count outside the node count",
                         expected=f"0..{n}", found=p)
         if e and 0 < p < n:
             a, b = int(ei[0, -1]), int(ei[1, -1])
@@ -134,7 +134,7 @@ def recover_split(edge_index: np.ndarray, num_nodes: int, *, index: int = 0, dec
         else:
             fused = False
         if e and p not in consistent_splits(ei, n, fused=fused):
-            raise _fail("NF-C002", index, "the declared patch count does not fit the edge list "
+            raise _fail("NF-X002", index, "the declared patch count does not fit the edge list "
                         "(an edge other than the last crosses it, or a KG edge precedes a patch edge)",
                         expected="patch edges, then KG edges, then one fusion edge", found=f"patch_nodes={p}")
         return _build(ei, p, fused, "declared")
@@ -148,18 +148,18 @@ def recover_split(edge_index: np.ndarray, num_nodes: int, *, index: int = 0, dec
             return _build(ei, int(candidates[0]), True, "fusion-edge")
         a, b = int(ei[0, -1]), int(ei[1, -1])
         if candidates.size == 0:
-            raise _fail("NF-C002", index, "the last column looks like a fusion edge (no reverse) but no split "
+            raise _fail("NF-X002", index, "the last column looks like a fusion edge (no reverse) but no split "
                         "separates patch edges from KG edges", expected="reference layout",
                         found=f"fusion edge ({a}, {b})")
-        raise _fail("NF-C001", index, "ambiguous split: nodes touched by no edge sit at the patch/entity "
+        raise _fail("NF-X001", index, "ambiguous split: nodes touched by no edge sit at the patch/entity "
                     "boundary; declare the patch count (patch_nodes / --patch-nodes)",
                     expected="one consistent patch count", found=f"any of {candidates.tolist()[:8]}")
     if e == 0 or (sym_body and last_has_reverse):
         if unfused is None:
-            raise _fail("NF-C001", index, "no fusion edge: the record is all patches or all entities and the "
+            raise _fail("NF-X001", index, "no fusion edge: the record is all patches or all entities and the "
                         "file cannot say which; declare unfused='visual' or 'kg' (--unfused) or the patch count",
                         expected="a declaration", found=f"{n} nodes, {e} edges, no fusion edge")
         return _build(ei, n if unfused == "visual" else 0, False, f"unfused:{unfused}")
-    raise _fail("NF-C001", index, "edges are not stored in both directions, so the reverse-pair rule cannot "
+    raise _fail("NF-X001", index, "edges are not stored in both directions, so the reverse-pair rule cannot "
                 "find the fusion edge; declare the patch count (patch_nodes / --patch-nodes)",
                 expected="symmetric edge list", found=f"{e} edges")

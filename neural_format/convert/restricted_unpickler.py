@@ -3,7 +3,7 @@
 A pickle can name any importable callable and call it. This unpickler resolves names only through
 :data:`ALLOWED_GLOBALS`, an explicit table from ``(module, name)`` to an inert stand-in defined
 here; no name in the file is ever imported, and anything not in the table raises
-:class:`~neural_format.errors.UnsafeContentError` ``NF-P001`` before anything runs. There is no
+:class:`~neural_format.errors.UnsafeContentError` ``NF-U001`` before anything runs. There is no
 fallback to ordinary unpickling.
 
 Stand-ins only record what the pickle gives them:
@@ -12,7 +12,7 @@ Stand-ins only record what the pickle gives them:
   pickled ``__dict__``;
 * ``torch.<Type>Storage`` becomes a :class:`StorageType` that knows its numpy dtype; a persistent id
   ``('storage', type, key, location, numel)`` becomes a :class:`LazyStorage` whose declared byte
-  size must equal the stored byte size (``NF-P003``, checked before any allocation);
+  size must equal the stored byte size (``NF-U003``, checked before any allocation);
 * ``torch._utils._rebuild_tensor_v2`` becomes :func:`rebuild_tensor`, which checks offset, shape
   and strides against the storage and returns a :class:`LazyTensor`; bytes are read from the
   archive only when :meth:`LazyTensor.numpy` is called.
@@ -47,7 +47,7 @@ class _Frozen:
     __slots__ = ()
 
     def __setattr__(self, name, value):
-        raise UnsafeContentError("NF-P002", "pickle tried to modify an inert object",
+        raise UnsafeContentError("NF-U002", "pickle tried to modify an inert object",
                                  location=type(self).__name__, found=name)
 
 
@@ -61,7 +61,7 @@ class StorageType(_Frozen):
         object.__setattr__(self, "itemsize", 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize)
 
     def __call__(self, *args, **kwargs):
-        raise UnsafeContentError("NF-P002", "a storage class was called inside the pickle",
+        raise UnsafeContentError("NF-U002", "a storage class was called inside the pickle",
                                  location=f"torch.{self.name}", expected="storages via persistent ids only")
 
     def __repr__(self) -> str:
@@ -149,7 +149,7 @@ class LazyTensor(_Frozen):
 
 def _int(value, what: str) -> int:
     if type(value) is not int:
-        raise UnsafeContentError("NF-P002", f"tensor {what} is not an integer", location="_rebuild_tensor_v2",
+        raise UnsafeContentError("NF-U002", f"tensor {what} is not an integer", location="_rebuild_tensor_v2",
                                  expected="int", found=type(value).__name__)
     return value
 
@@ -158,20 +158,20 @@ def rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, b
                    metadata=None) -> LazyTensor:
     """Stand-in for ``torch._utils._rebuild_tensor_v2``: validate, then describe the tensor lazily."""
     if not isinstance(storage, LazyStorage):
-        raise UnsafeContentError("NF-P002", "tensor storage is not a storage from the archive",
+        raise UnsafeContentError("NF-U002", "tensor storage is not a storage from the archive",
                                  location="_rebuild_tensor_v2", expected="persistent storage id",
                                  found=type(storage).__name__)
     offset = _int(storage_offset, "storage offset")
     if not isinstance(size, tuple) or not isinstance(stride, tuple) or len(size) != len(stride):
-        raise UnsafeContentError("NF-P002", "tensor size/stride malformed", location="_rebuild_tensor_v2",
+        raise UnsafeContentError("NF-U002", "tensor size/stride malformed", location="_rebuild_tensor_v2",
                                  expected="two tuples of equal length", found=f"{type(size).__name__}/{type(stride).__name__}")
     if len(size) > MAX_NDIM:
-        raise UnsafeContentError("NF-P003", "tensor has too many dimensions", location="_rebuild_tensor_v2",
+        raise UnsafeContentError("NF-U003", "tensor has too many dimensions", location="_rebuild_tensor_v2",
                                  expected=f"<= {MAX_NDIM}", found=len(size))
     size = tuple(_int(v, "size") for v in size)
     stride = tuple(_int(v, "stride") for v in stride)
     if offset < 0 or any(not 0 <= d <= MAX_DIM for d in size) or any(s < 0 for s in stride):
-        raise UnsafeContentError("NF-P003", "negative or huge tensor offset/size/stride",
+        raise UnsafeContentError("NF-U003", "negative or huge tensor offset/size/stride",
                                  location="_rebuild_tensor_v2", found=f"offset {offset}, size {size}, stride {stride}")
     count = 1
     for d in size:
@@ -182,12 +182,12 @@ def rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, b
             # views larger than their storage (overlapping or broadcast strides) would allocate
             # more than the file holds; torch.save never writes them for ordinary tensors
             raise UnsafeContentError(
-                "NF-P003", "tensor extends beyond its storage", location=f"storage {storage.key}",
+                "NF-U003", "tensor extends beyond its storage", location=f"storage {storage.key}",
                 expected=f"<= {storage.numel} elements", found=f"offset {offset}, size {size}, stride {stride}")
     if requires_grad not in (False, True):
-        raise UnsafeContentError("NF-P002", "requires_grad is not a bool", location="_rebuild_tensor_v2")
+        raise UnsafeContentError("NF-U002", "requires_grad is not a bool", location="_rebuild_tensor_v2")
     if backward_hooks not in (None,) and (not isinstance(backward_hooks, dict) or backward_hooks):
-        raise UnsafeContentError("NF-P002", "tensor carries backward hooks", location="_rebuild_tensor_v2",
+        raise UnsafeContentError("NF-U002", "tensor carries backward hooks", location="_rebuild_tensor_v2",
                                  expected="no hooks", found=type(backward_hooks).__name__)
     return LazyTensor(storage, offset, size, stride)
 
@@ -203,7 +203,7 @@ class RecordedObject:
 
     def __setstate__(self, state):
         if not isinstance(state, dict):
-            raise UnsafeContentError("NF-P002", "object state is not a dict", location=self.qualname,
+            raise UnsafeContentError("NF-U002", "object state is not a dict", location=self.qualname,
                                      expected="dict", found=type(state).__name__)
         self.__dict__.setdefault("_args", ())
         self.__dict__.setdefault("_kwargs", {})
@@ -230,7 +230,7 @@ PygDataTensorAttr = _standin("torch_geometric.data.data.DataTensorAttr")
 def _reconstructor(cls, base, state):
     """Stand-in for ``copyreg._reconstructor`` (protocol 0/1 pickles): only for stand-in classes."""
     if not (isinstance(cls, type) and issubclass(cls, RecordedObject)) or base is not object:
-        raise UnsafeContentError("NF-P002", "copyreg._reconstructor on a non-allowed class",
+        raise UnsafeContentError("NF-U002", "copyreg._reconstructor on a non-allowed class",
                                  location="copyreg._reconstructor", found=repr(cls)[:80])
     return cls.__new__(cls)
 
@@ -264,30 +264,30 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the pure-Python 
             return ALLOWED_GLOBALS[(module, name)]
         except (KeyError, TypeError):
             raise UnsafeContentError(
-                "NF-P001", "pickle references a global that is not on the allow-list; nothing was executed",
+                "NF-U001", "pickle references a global that is not on the allow-list; nothing was executed",
                 location="data.pkl", expected="torch tensors/storages, PyG Data, builtin containers",
                 found=f"{module}.{name}"[:200]) from None
 
     def persistent_load(self, pid):
         if not self.allow_storages or self.archive is None:
-            raise UnsafeContentError("NF-P002", "persistent id where none is allowed", location="pickle",
+            raise UnsafeContentError("NF-U002", "persistent id where none is allowed", location="pickle",
                                      found=repr(pid)[:80])
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
-            raise UnsafeContentError("NF-P002", "unknown persistent id", location="data.pkl",
+            raise UnsafeContentError("NF-U002", "unknown persistent id", location="data.pkl",
                                      expected="('storage', type, key, location, numel)", found=repr(pid)[:80])
         _, storage_type, key, location, numel = pid[:5]
         if len(pid) == 6 and pid[5] is not None:
-            raise UnsafeContentError("NF-P002", "storage views (legacy view_metadata) are not supported",
+            raise UnsafeContentError("NF-U002", "storage views (legacy view_metadata) are not supported",
                                      location=f"storage {key!r}"[:80], expected="None", found=repr(pid[5])[:80])
         if not isinstance(storage_type, StorageType):
-            raise UnsafeContentError("NF-P002", "storage type is not a torch storage class", location="data.pkl",
+            raise UnsafeContentError("NF-U002", "storage type is not a torch storage class", location="data.pkl",
                                      found=repr(storage_type)[:80])
         if not isinstance(key, str) or not isinstance(location, str) or type(numel) is not int or numel < 0:
-            raise UnsafeContentError("NF-P002", "malformed storage id", location="data.pkl", found=repr(pid)[:120])
+            raise UnsafeContentError("NF-U002", "malformed storage id", location="data.pkl", found=repr(pid)[:120])
         if key in self.storages:
             known = self.storages[key]
             if (known.dtype, known.numel) != (storage_type.dtype, numel):
-                raise UnsafeContentError("NF-P003", "one storage declared with two different types or sizes",
+                raise UnsafeContentError("NF-U003", "one storage declared with two different types or sizes",
                                          location=f"storage {key}", expected=(known.dtype, known.numel),
                                          found=(storage_type.dtype, numel))
             return known
@@ -295,7 +295,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the pure-Python 
         if self.archive.kind == "zip":
             stored = self.archive.storage_nbytes(key)
             if declared != stored:  # checked here, before anything is allocated for it
-                raise UnsafeContentError("NF-P003", "declared storage size does not match the stored bytes",
+                raise UnsafeContentError("NF-U003", "declared storage size does not match the stored bytes",
                                          location=f"{self.archive.prefix}data/{key}",
                                          expected=f"{stored} bytes stored", found=f"{declared} bytes declared")
         storage = LazyStorage(self.archive, key, storage_type, numel)
@@ -313,11 +313,11 @@ def restricted_load(stream, archive=None, *, allow_storages: bool = True):
     except NeuralFormatError:
         raise
     except RecursionError:
-        raise UnsafeContentError("NF-P002", "pickle nests too deeply", location="pickle") from None
+        raise UnsafeContentError("NF-U002", "pickle nests too deeply", location="pickle") from None
     except MemoryError:
-        raise UnsafeContentError("NF-P003", "pickle needs more memory than allowed", location="pickle") from None
+        raise UnsafeContentError("NF-U003", "pickle needs more memory than allowed", location="pickle") from None
     except Exception as exc:  # malformed opcodes, wrong argument types to an allowed callable, truncation
-        raise UnsafeContentError("NF-P002", f"malformed or disallowed pickle: {type(exc).__name__}: {exc}"[:300],
+        raise UnsafeContentError("NF-U002", f"malformed or disallowed pickle: {type(exc).__name__}: {exc}"[:300],
                                  location="pickle") from None
 
 

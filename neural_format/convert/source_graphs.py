@@ -30,7 +30,7 @@ def _mapping(data) -> dict:
     """The attribute dict of a ``Data`` stand-in (``Data.__dict__['_store'].__dict__['_mapping']``)."""
     store = data.state.get("_store")
     if not isinstance(store, PygGlobalStorage) or not isinstance(store.state.get("_mapping"), dict):
-        raise SchemaError("NF-P006", "Data object without a global storage mapping", location="data.pkl",
+        raise SchemaError("NF-U006", "Data object without a global storage mapping", location="data.pkl",
                           expected="PyG Data pickled by torch_geometric >= 2.0", found=sorted(data.state)[:6])
     return store.state["_mapping"]
 
@@ -49,7 +49,7 @@ class SourceGraph:
             return value.numpy()
         if isinstance(value, (bool, int, float)):
             return np.asarray(value)
-        raise SchemaError("NF-P006", f"attribute {name!r} is neither a tensor nor a number",
+        raise SchemaError("NF-U006", f"attribute {name!r} is neither a tensor nor a number",
                           location=f"graph {self.index}/{name}", found=type(value).__name__)
 
     def x(self) -> Optional[np.ndarray]:
@@ -72,7 +72,7 @@ class SourceGraph:
 def _slice_tensor(tensor: LazyTensor, axis: int, start: int, stop: int) -> LazyTensor:
     shape = list(tensor.shape)
     if not 0 <= start <= stop <= shape[axis]:
-        raise SchemaError("NF-P006", "InMemoryDataset slices run outside the stored tensor",
+        raise SchemaError("NF-U006", "InMemoryDataset slices run outside the stored tensor",
                           location="slices", expected=f"within 0..{shape[axis]}", found=f"{start}:{stop}")
     shape[axis] = stop - start
     return LazyTensor(tensor.storage, tensor.offset + start * tensor.stride[axis], tuple(shape), tensor.stride)
@@ -91,7 +91,7 @@ class SourceGraphs:
         else:
             lengths = {len(v) - 1 for v in slices.values()}
             if len(lengths) != 1:
-                raise SchemaError("NF-P006", "InMemoryDataset slices disagree on the graph count",
+                raise SchemaError("NF-U006", "InMemoryDataset slices disagree on the graph count",
                                   location="slices", expected="equal lengths", found=sorted(lengths))
             self._n = lengths.pop()
 
@@ -132,7 +132,7 @@ def _attributes(obj, where: str) -> dict:
         return _mapping(obj)
     if isinstance(obj, dict):
         return obj
-    raise SchemaError("NF-P006", "expected a PyG Data object", location=where,
+    raise SchemaError("NF-U006", "expected a PyG Data object", location=where,
                       expected="torch_geometric.data.Data", found=type(obj).__name__)
 
 
@@ -141,23 +141,23 @@ def _classify(archive, top) -> SourceGraphs:
         return SourceGraphs(archive, "pyg-data-list-pickle", [_mapping(g) for g in top])
     if isinstance(top, tuple) and len(top) in (2, 3) and isinstance(top[1], dict):
         if len(top) == 3 and top[2] is not PygData:
-            raise SchemaError("NF-P006", "InMemoryDataset file names a data class other than Data",
+            raise SchemaError("NF-U006", "InMemoryDataset file names a data class other than Data",
                               location="data.pkl", expected="torch_geometric.data.Data", found=repr(top[2])[:80])
         data = _attributes(top[0], "data.pkl[0]")
         slices = {}
         for name, cut in top[1].items():
             if not isinstance(cut, LazyTensor) or cut.ndim != 1 or cut.source_dtype != "int64":
-                raise SchemaError("NF-P006", "InMemoryDataset slice is not an int64 vector", location=f"slices/{name}",
+                raise SchemaError("NF-U006", "InMemoryDataset slice is not an int64 vector", location=f"slices/{name}",
                                   found=repr(cut)[:80])
             values = cut.numpy()
             if values.size == 0 or values[0] != 0 or np.any(np.diff(values) < 0):
-                raise SchemaError("NF-P006", "InMemoryDataset slices are not 0-based and non-decreasing",
+                raise SchemaError("NF-U006", "InMemoryDataset slices are not 0-based and non-decreasing",
                                   location=f"slices/{name}")
             slices[name] = values
         if not slices:
-            raise SchemaError("NF-P006", "InMemoryDataset file without slices", location="data.pkl")
+            raise SchemaError("NF-U006", "InMemoryDataset file without slices", location="data.pkl")
         return SourceGraphs(archive, "pyg-inmemory-pickle", data, slices)
-    raise SchemaError("NF-P006", "the pickle holds neither a list of PyG Data nor an InMemoryDataset tuple",
+    raise SchemaError("NF-U006", "the pickle holds neither a list of PyG Data nor an InMemoryDataset tuple",
                       location="data.pkl", expected="list[Data] or (dict, slices, Data)",
                       found=type(top).__name__)
 
@@ -167,7 +167,7 @@ def open_source(path) -> SourceGraphs:
     path = Path(path)
     kind = torch_archive.sniff(path)
     if kind == "tar":
-        raise UnsafeContentError("NF-P005", "the pre-0.4 tar container of torch.save is not supported",
+        raise UnsafeContentError("NF-U005", "the pre-0.4 tar container of torch.save is not supported",
                                  location=str(path), expected="zip archive or legacy stream", found="tar")
     if kind == "zip":
         archive = torch_archive.ZipTorchArchive(path)
@@ -184,7 +184,7 @@ def open_source(path) -> SourceGraphs:
         for storage in unpickler.storages.values():
             stored = archive.storage_nbytes(storage.key)
             if stored != storage.numel * storage.itemsize:
-                raise UnsafeContentError("NF-P003", "declared storage size does not match the stored bytes",
+                raise UnsafeContentError("NF-U003", "declared storage size does not match the stored bytes",
                                          location=f"storage {storage.key}", expected=f"{stored} bytes stored",
                                          found=f"{storage.numel * storage.itemsize} bytes declared")
         return _classify(archive, top)

@@ -10,7 +10,7 @@ An archive hands out the pickle bytes and, per storage key, its stored byte leng
 read on demand: no storage is read until a tensor is materialised, so memory stays bounded by the
 pickle itself. The (much older) tar container is refused. Structural problems raise
 :class:`~neural_format.errors.UnsafeContentError` or :class:`~neural_format.errors.NotAFileError`
-with a ``NF-P*`` code (see docs/convert.md).
+with a ``NF-U*`` code (see docs/convert.md).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class ZipTorchArchive:
             self._zip = zipfile.ZipFile(self.path)
             infos = self._zip.infolist()
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise NotAFileError("NF-P004", f"not a readable zip archive: {exc}", location=str(path),
+            raise NotAFileError("NF-U004", f"not a readable zip archive: {exc}", location=str(path),
                                 expected="a torch.save zip archive", found=type(exc).__name__) from None
         try:
             self._index(infos)
@@ -50,36 +50,36 @@ class ZipTorchArchive:
 
     def _index(self, infos) -> None:
         if len(infos) > MAX_MEMBERS:
-            raise UnsafeContentError("NF-P004", "too many archive members", location=str(self.path),
+            raise UnsafeContentError("NF-U004", "too many archive members", location=str(self.path),
                                      expected=f"<= {MAX_MEMBERS}", found=len(infos))
         names = [i.filename for i in infos]
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
-            raise UnsafeContentError("NF-P004", "duplicate member names in the archive", location=dup,
+            raise UnsafeContentError("NF-U004", "duplicate member names in the archive", location=dup,
                                      expected="unique names", found="duplicates")
         pickles = [n for n in names if n.count("/") == 1 and n.endswith("/data.pkl")]
         if len(pickles) != 1:
             raise UnsafeContentError(
-                "NF-P004", "a torch archive has exactly one <prefix>/data.pkl", location=str(self.path),
+                "NF-U004", "a torch archive has exactly one <prefix>/data.pkl", location=str(self.path),
                 expected="1 data.pkl", found=f"{len(pickles)} ({', '.join(pickles[:3])})")
         self.prefix = pickles[0][: -len("data.pkl")]
         self._infos = {i.filename: i for i in infos}
         for info in infos:
             if not info.filename.startswith(self.prefix):
-                raise UnsafeContentError("NF-P004", "member outside the archive's prefix", location=info.filename,
+                raise UnsafeContentError("NF-U004", "member outside the archive's prefix", location=info.filename,
                                          expected=f"{self.prefix}...", found=info.filename)
             if info.compress_type != zipfile.ZIP_STORED:
                 # torch.save never compresses; refusing compression rules out decompression bombs
-                raise UnsafeContentError("NF-P004", "compressed archive member", location=info.filename,
+                raise UnsafeContentError("NF-U004", "compressed archive member", location=info.filename,
                                          expected="stored (uncompressed) members as torch.save writes",
                                          found=f"compression method {info.compress_type}")
         pkl = self._infos[pickles[0]]
         if pkl.file_size > MAX_PICKLE_BYTES:
-            raise UnsafeContentError("NF-P003", "data.pkl is too large", location=pkl.filename,
+            raise UnsafeContentError("NF-U003", "data.pkl is too large", location=pkl.filename,
                                      expected=f"<= {MAX_PICKLE_BYTES} bytes", found=pkl.file_size)
         order = self._small(f"{self.prefix}byteorder")
         if order not in (None, b"little", b"big"):
-            raise UnsafeContentError("NF-P004", "unknown byteorder record", location=f"{self.prefix}byteorder",
+            raise UnsafeContentError("NF-U004", "unknown byteorder record", location=f"{self.prefix}byteorder",
                                      expected="little or big", found=order[:16])
         self.big_endian = order == b"big"
 
@@ -88,7 +88,7 @@ class ZipTorchArchive:
         if info is None:
             return None
         if info.file_size > 64:
-            raise UnsafeContentError("NF-P004", "metadata member too large", location=name,
+            raise UnsafeContentError("NF-U004", "metadata member too large", location=name,
                                      expected="<= 64 bytes", found=info.file_size)
         return self._zip.read(info).strip()
 
@@ -96,15 +96,15 @@ class ZipTorchArchive:
         try:
             return self._zip.read(self._infos[self.prefix + "data.pkl"])
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise NotAFileError("NF-P004", f"data.pkl unreadable: {exc}", location=self.prefix + "data.pkl") from None
+            raise NotAFileError("NF-U004", f"data.pkl unreadable: {exc}", location=self.prefix + "data.pkl") from None
 
     def _member(self, key: str) -> zipfile.ZipInfo:
         if not isinstance(key, str) or not _STORAGE_KEY.match(key):
-            raise UnsafeContentError("NF-P003", "malformed storage key", location=f"{self.prefix}data/",
+            raise UnsafeContentError("NF-U003", "malformed storage key", location=f"{self.prefix}data/",
                                      expected="1-64 characters [A-Za-z0-9_]", found=repr(key)[:80])
         info = self._infos.get(f"{self.prefix}data/{key}")
         if info is None:
-            raise UnsafeContentError("NF-P003", "storage referenced by the pickle is missing from the archive",
+            raise UnsafeContentError("NF-U003", "storage referenced by the pickle is missing from the archive",
                                      location=f"{self.prefix}data/{key}", expected="a member", found="absent")
         return info
 
@@ -114,7 +114,7 @@ class ZipTorchArchive:
     def read(self, key: str, start: int, count: int) -> bytes:
         info = self._member(key)
         if start < 0 or count < 0 or start + count > info.file_size:
-            raise UnsafeContentError("NF-P003", "read outside the stored bytes", location=info.filename,
+            raise UnsafeContentError("NF-U003", "read outside the stored bytes", location=info.filename,
                                      expected=f"bytes within 0..{info.file_size}", found=f"{start}+{count}")
         if count == 0:
             return b""
@@ -124,9 +124,9 @@ class ZipTorchArchive:
                     handle.seek(start)
                 data = handle.read(count)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise NotAFileError("NF-P004", f"storage unreadable: {exc}", location=info.filename) from None
+            raise NotAFileError("NF-U004", f"storage unreadable: {exc}", location=info.filename) from None
         if len(data) != count:
-            raise NotAFileError("NF-P004", "storage truncated", location=info.filename, expected=count, found=len(data))
+            raise NotAFileError("NF-U004", "storage truncated", location=info.filename, expected=count, found=len(data))
         return data
 
     def close(self) -> None:
@@ -151,16 +151,16 @@ class LegacyTorchArchive:
         f = self._file
         magic = header_loader(f)
         if magic != LEGACY_MAGIC:
-            raise NotAFileError("NF-P005", "not a torch.save file (no zip signature, no legacy magic number)",
+            raise NotAFileError("NF-U005", "not a torch.save file (no zip signature, no legacy magic number)",
                                 location=str(self.path), expected="zip archive or legacy torch stream",
                                 found=repr(magic)[:40])
         protocol = header_loader(f)
         if protocol != LEGACY_PROTOCOL:
-            raise NotAFileError("NF-P005", "unsupported legacy torch protocol", location=str(self.path),
+            raise NotAFileError("NF-U005", "unsupported legacy torch protocol", location=str(self.path),
                                 expected=LEGACY_PROTOCOL, found=repr(protocol)[:40])
         info = header_loader(f)
         if not isinstance(info, dict):
-            raise NotAFileError("NF-P005", "legacy sys_info is not a dict", location=str(self.path))
+            raise NotAFileError("NF-U005", "legacy sys_info is not a dict", location=str(self.path))
         self.big_endian = info.get("little_endian", True) is False
         self._pickle_start = f.tell()
         self._header_loader = header_loader
@@ -179,21 +179,21 @@ class LegacyTorchArchive:
         f = self._file
         keys = self._header_loader(f)
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise UnsafeContentError("NF-P005", "legacy storage key list is malformed", location=str(self.path))
+            raise UnsafeContentError("NF-U005", "legacy storage key list is malformed", location=str(self.path))
         if set(keys) != set(element_sizes):
-            raise UnsafeContentError("NF-P003", "storage keys differ from the storages the pickle references",
+            raise UnsafeContentError("NF-U003", "storage keys differ from the storages the pickle references",
                                      location=str(self.path), expected=sorted(element_sizes)[:5], found=keys[:5])
         end = self.path.stat().st_size
         table: dict[str, tuple[int, int]] = {}
         for key in keys:
             head = f.read(8)
             if len(head) != 8:
-                raise UnsafeContentError("NF-P003", "storage section truncated", location=f"storage {key}")
+                raise UnsafeContentError("NF-U003", "storage section truncated", location=f"storage {key}")
             (count,) = struct.unpack("<q", head)
             nbytes = count * element_sizes[key]
             start = f.tell()
             if count < 0 or start + nbytes > end:
-                raise UnsafeContentError("NF-P003", "declared storage size exceeds the stored bytes",
+                raise UnsafeContentError("NF-U003", "declared storage size exceeds the stored bytes",
                                          location=f"storage {key}", expected=f"<= {end - start} bytes",
                                          found=f"{nbytes} bytes")
             table[key] = (start, nbytes)
@@ -202,18 +202,18 @@ class LegacyTorchArchive:
 
     def storage_nbytes(self, key: str) -> int:
         if self._storages is None or key not in self._storages:
-            raise UnsafeContentError("NF-P003", "unknown storage key", location=f"storage {key!r}"[:80])
+            raise UnsafeContentError("NF-U003", "unknown storage key", location=f"storage {key!r}"[:80])
         return self._storages[key][1]
 
     def read(self, key: str, start: int, count: int) -> bytes:
         base, nbytes = self._storages[key]
         if start < 0 or count < 0 or start + count > nbytes:
-            raise UnsafeContentError("NF-P003", "read outside the stored bytes", location=f"storage {key}",
+            raise UnsafeContentError("NF-U003", "read outside the stored bytes", location=f"storage {key}",
                                      expected=f"bytes within 0..{nbytes}", found=f"{start}+{count}")
         self._file.seek(base + start)
         data = self._file.read(count)
         if len(data) != count:
-            raise NotAFileError("NF-P004", "storage truncated", location=f"storage {key}")
+            raise NotAFileError("NF-U004", "storage truncated", location=f"storage {key}")
         return data
 
     def close(self) -> None:
@@ -235,5 +235,5 @@ def sniff(path: Path) -> str:
         return "tar"
     if head[:1] == b"\x80":
         return "legacy"
-    raise NotAFileError("NF-P005", "not a torch.save file", location=str(path),
+    raise NotAFileError("NF-U005", "not a torch.save file", location=str(path),
                         expected="zip archive or pickle stream", found=head[:8].hex(" "))
