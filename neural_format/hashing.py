@@ -10,11 +10,13 @@ memory and after a round trip through the file.
 from __future__ import annotations
 
 import hashlib
+import struct
 from typing import Iterator, Optional
 
 import numpy as np
 
 HASH_PREFIX = b"neural-graph-record-v1\x00"
+_DIRECT_BYTES = 4096
 
 CANONICAL_FIELDS = (
     "record_id", "patch_features", "patch_scores", "patch_positions", "patch_edges", "tiles",
@@ -42,7 +44,8 @@ def _canonical(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
-    if array.dtype.kind == "f" and array.size and np.isnan(array).any():
+    # a sum is NaN whenever an element is NaN, and needs no temporary mask
+    if array.dtype.kind == "f" and array.size and np.isnan(array.sum()):
         array = np.where(np.isnan(array), np.array(np.nan, array.dtype), array)
     return array
 
@@ -76,7 +79,9 @@ def _fields(record) -> Iterator[tuple[str, Optional[np.ndarray]]]:
         "pixel_spacing": None if geometry is None or geometry.pixel_spacing is None
         else np.asarray(geometry.pixel_spacing, np.float64),
         "report": _text(record.report),
-        "report_source": np.array([REPORT_SOURCES[record.report_source]], np.uint8),
+        # a damaged file can hold a code outside REPORT_SOURCES (read back as "unknown"): hash it as
+        # 255, which no valid record hashes to, so the mismatch is reported instead of a KeyError
+        "report_source": np.array([REPORT_SOURCES.get(record.report_source, 255)], np.uint8),
         "group_key": _text(record.group_key),
     }
     for name in CANONICAL_FIELDS:
@@ -85,14 +90,23 @@ def _fields(record) -> Iterator[tuple[str, Optional[np.ndarray]]]:
 
 def record_digest(record) -> bytes:
     """The 32-byte canonical SHA-256 of a :class:`~neural_format.record.Record`."""
-    digest = hashlib.sha256(HASH_PREFIX)
+    # SHA-256 is a stream: small pieces are joined and fed once, large arrays are fed as buffers
+    # (hashlib releases the GIL on them, so digests of many records run in parallel threads)
+    digest = hashlib.sha256()
+    pending = [HASH_PREFIX]
     for name, value in _fields(record):
-        digest.update(name.encode("ascii") + b"\x00")
+        pending.append(name.encode("ascii") + b"\x00")
         if value is None:
-            digest.update(b"absent\x00")
+            pending.append(b"absent\x00")
             continue
         array = _canonical(np.asarray(value))
-        digest.update(array.dtype.str.encode("ascii") + b"\x00")
-        digest.update(np.asarray(array.shape, "<i8").tobytes())
-        digest.update(array if array.size else b"")
+        pending.append(array.dtype.str.encode("ascii") + b"\x00")
+        pending.append(struct.pack(f"<{array.ndim}q", *array.shape))
+        if array.nbytes >= _DIRECT_BYTES:
+            digest.update(b"".join(pending))
+            pending.clear()
+            digest.update(array)
+        elif array.size:
+            pending.append(array.tobytes())
+    digest.update(b"".join(pending))
     return digest.digest()
