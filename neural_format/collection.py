@@ -183,11 +183,21 @@ class ShardedCollection:
                 yield from self.shard(k)
 
     def iter_batches(self, batch_records: int = 1024) -> Iterator[list[Record]]:
-        """Records in lists of at most ``batch_records``, shard by shard (for streaming copies)."""
+        """Records in lists of at most ``batch_records``, shard by shard, each read in bulk."""
         for k in range(len(self._shards)):
             reader = self.shard(k) if self.counts[k] else None
             for a in range(0, self.counts[k], batch_records):
-                yield reader[a:a + batch_records]
+                yield reader.read_range(a, min(self.counts[k], a + batch_records))
+
+    def read_range(self, start: int, stop: int) -> list[Record]:
+        """Records ``start:stop`` (global indices) read in bulk, shard by shard."""
+        start, stop, _ = slice(start, stop).indices(self._n)
+        out: list[Record] = []
+        for k in range(len(self._shards)):
+            a, b = max(start, self.starts[k]), min(stop, self.starts[k + 1])
+            if a < b:
+                out += self.shard(k).read_range(a - self.starts[k], b - self.starts[k])
+        return out
 
     def get(self, record_id: str) -> Record:
         """The record with this ID (builds an ID index over all shards on first use)."""

@@ -37,6 +37,7 @@ def test_reads_across_shards_like_one_file(tmp_path):
         assert coll[-1] == one[-1] and coll[4:7] == one[4:7] and coll[::5] == one[::5]
         assert coll.get("rec-000015") == RECORDS[15]
         assert coll.record_ids() == one.record_ids()
+        assert coll.read_range(3, 17) == one.read_range(3, 17) and coll.read_range(20, 99) == RECORDS[20:]
         assert np.array_equal(coll.stored_hashes(), one.stored_hashes())
         with pytest.raises(IndexError):
             coll[23]

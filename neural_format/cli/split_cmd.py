@@ -50,7 +50,7 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
             with CollectionWriter(out_dir / name, shard_meta(base, collection_id, k, len(bounds)),
                                   compression=compression, batch_records=batch_records) as writer:
                 for start in range(a, b, batch_records):
-                    batch = coll[start:min(b, start + batch_records)]
+                    batch = coll.read_range(start, min(b, start + batch_records))
                     writer.extend(batch)
                     if progress is not None:
                         progress.update(len(batch))
