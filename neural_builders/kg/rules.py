@@ -174,6 +174,14 @@ def _relations(matches: list[_Match], words: list[str], emit) -> None:
                 # nearest; at equal distance prefer the one after ("opacity in the right base")
                 target = min(anatomy, key=lambda c: (abs(c.start - m.start), c.start < m.start))
                 emit(m, target, "located_at")
+                # coordinated places: "in the right middle zone and the right upper zone"
+                following = sorted((c for c in anatomy if c.start >= target.stop), key=lambda c: c.start)
+                previous = target
+                for nxt in following:
+                    if not all(w in _LIST_CONTINUATION or w in (",", "the") for w in words[previous.stop:nxt.start]):
+                        break
+                    emit(m, nxt, "located_at")
+                    previous = nxt
         elif m.type == "modifier":
             heads = [c for c in same_clause if c.type != "modifier"]
             predicative = m.start > 0 and words[m.start - 1] in _PREDICATIVE_BEFORE

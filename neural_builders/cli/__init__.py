@@ -1,0 +1,1 @@
+"""Builder subcommands of ``neural-format`` (modules named ``*_cmd``, discovered automatically)."""

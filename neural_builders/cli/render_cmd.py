@@ -1,0 +1,30 @@
+"""``neural-format render FILE --record ID [--image PATH] --out x.png``: draw one record."""
+from __future__ import annotations
+
+
+def run(args) -> int:
+    from neural_format.reader import CollectionReader
+
+    from ..render import render_to_png
+    with CollectionReader(args.file) as reader:
+        record = reader.get(args.record) if args.record is not None else reader[args.index]
+        meta = reader.meta
+        size = render_to_png(record, args.out, entity_types=meta.entity_types, relation_types=meta.relation_types,
+                             label_names=meta.label_names, image=args.image, panel_height=args.height,
+                             kg_width=args.kg_width, slice_index=args.slice)
+    print(f"wrote {args.out} ({size[0]}x{size[1]})")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("render", help="PNG of one record: kept patches over the image, the KG and the bridge")
+    p.add_argument("file")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--record", help="record ID")
+    which.add_argument("--index", type=int, help="record index")
+    p.add_argument("--image", help="the source image (DICOM/PNG/JPEG); default: rebuild from stored tiles")
+    p.add_argument("--out", required=True, help="output PNG path")
+    p.add_argument("--height", type=int, default=512, help="image panel height in pixels (default 512)")
+    p.add_argument("--kg-width", type=int, default=560, help="graph panel width in pixels (default 560)")
+    p.add_argument("--slice", type=int, default=None, help="3-D records: slice to draw (default: most patches)")
+    p.set_defaults(func=run)

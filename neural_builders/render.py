@@ -1,0 +1,333 @@
+"""Picture one record: the kept patches over the radiograph, its knowledge graph, and the bridge.
+
+Left panel: the image (from a file, or rebuilt from the record's stored tiles on a dark canvas
+when no file is given) with each retained patch outlined and tinted by its score (blue = low,
+yellow, red = high, min-max over the record). Right panel: the KG, entities in columns by type
+(modifiers, findings and devices, anatomy), coloured by type; *absent* entities are greyed with
+a dashed border, *uncertain* ones have a dotted orange border; relations are labelled arrows.
+The bridge is drawn as a magenta dashed line from its entity to its patch, which gets a thick
+magenta outline. Drawn with Pillow only.
+
+Images loaded through :func:`neural_builders.inputs.load_image` are already display-oriented
+(MONOCHROME1 inverted), so the picture is "the right way round".
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from neural_format.record import ASSERTION_CODES, Record
+
+ASSERTION_NAMES = {code: name for name, code in ASSERTION_CODES.items()}
+TYPE_COLOURS = {"finding": (214, 69, 65), "anatomy": (52, 120, 200), "device": (46, 160, 90),
+                "modifier": (140, 100, 190), "observation_modifier": (140, 100, 190)}
+OTHER_COLOUR = (120, 120, 120)
+BRIDGE_COLOUR = (230, 0, 200)
+BACKGROUND = (250, 250, 252)
+CANVAS_DARK = (18, 18, 24)
+HEADER_PX = 36
+MARGIN = 12
+SCORE_STOPS = ((0.0, (40, 110, 255)), (0.5, (255, 215, 0)), (1.0, (255, 30, 0)))
+# column of the KG panel by entity type (fractions of its width)
+NODE_TOP = 40  # KG nodes start below the legend and the bridge lane
+COLUMN_OF = {"modifier": 0.16, "observation_modifier": 0.16, "finding": 0.5, "device": 0.5, "anatomy": 0.84}
+
+
+def score_colour(value: float) -> tuple[int, int, int]:
+    """Piecewise-linear blue -> yellow -> red for ``value`` in [0, 1]."""
+    value = float(np.clip(value, 0.0, 1.0))
+    for (x0, c0), (x1, c1) in zip(SCORE_STOPS, SCORE_STOPS[1:]):
+        if value <= x1:
+            t = (value - x0) / (x1 - x0)
+            return tuple(int(round(a + t * (b - a))) for a, b in zip(c0, c1))
+    return SCORE_STOPS[-1][1]
+
+
+def _font(size: int):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: fixed bitmap font
+        return ImageFont.load_default()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Pixel sizes of the figure: ``image_width`` x ``panel_height`` image panel, ``kg_width``
+    graph panel, header and report footer; ``size`` is the whole PNG's (width, height)."""
+    image_width: int
+    panel_height: int
+    kg_width: int
+    footer_height: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.image_width + self.kg_width + 3 * MARGIN,
+                HEADER_PX + self.panel_height + self.footer_height + 2 * MARGIN)
+
+
+def _report_lines(report: Optional[str], width_px: int) -> list[str]:
+    if not report:
+        return []
+    chars = max(30, width_px // 7)
+    return textwrap.wrap("Report: " + " ".join(report.split()), chars)[:6]
+
+
+def compute_layout(image_shape: tuple[int, int], report: Optional[str], *, panel_height: int = 512,
+                   kg_width: int = 560) -> Layout:
+    h, w = image_shape
+    image_width = max(1, int(round(w * panel_height / max(h, 1))))
+    lines = _report_lines(report, image_width + kg_width)
+    return Layout(image_width, int(panel_height), int(kg_width), 18 * len(lines) + (MARGIN if lines else 0))
+
+
+def _planar(record: Record, slice_index: Optional[int]):
+    """(row, col) boxes of the patches drawn, their record indices, and the image (H, W)."""
+    boxes = record.patch_boxes()
+    axes = record.geometry.axes
+    index = np.arange(record.num_patches)
+    if axes == 3:
+        slices = record.patch_positions[:, 0]
+        if slice_index is None:
+            slice_index = int(np.bincount(slices).argmax()) if slices.size else 0
+        keep = slices == slice_index
+        boxes = boxes[keep][:, [1, 2, 4, 5]]
+        index = index[keep]
+        return boxes, index, tuple(record.geometry.image_size[1:]), slice_index
+    return boxes, index, tuple(record.geometry.image_size), None
+
+
+def _tile_canvas(record: Record, boxes, index, image_size) -> np.ndarray:
+    """Grayscale (H, W) uint8: tiles pasted at their boxes on a dark canvas."""
+    from PIL import Image
+    canvas = np.full(image_size, CANVAS_DARK[0], np.uint8)
+    if record.tiles is None:
+        return canvas
+    tiles = record.tiles[index]
+    if tiles.ndim == 4:  # 3-D tiles (1, h, w): the slice itself
+        tiles = tiles[:, 0]
+    values = tiles.astype(np.float64)
+    if record.tiles.dtype == np.uint16:
+        values = values / 65535.0 * 255.0
+    elif record.tiles.dtype.kind == "f":
+        values = values * 255.0 if values.max(initial=0) <= 1.0 else values
+    values = np.clip(values, 0, 255).astype(np.uint8)
+    for tile, (r0, c0, r1, c1) in zip(values, boxes):
+        if r1 <= r0 or c1 <= c0:
+            continue
+        patch = Image.fromarray(tile, "L").resize((int(c1 - c0), int(r1 - r0)), Image.BILINEAR)
+        canvas[r0:r1, c0:c1] = np.asarray(patch)
+    return canvas
+
+
+def _dashed_line(draw, p0, p1, fill, width=1, dash=6, gap=4):
+    (x0, y0), (x1, y1) = p0, p1
+    length = math.hypot(x1 - x0, y1 - y0)
+    if length == 0:
+        return
+    ux, uy = (x1 - x0) / length, (y1 - y0) / length
+    t = 0.0
+    while t < length:
+        s = min(t + dash, length)
+        draw.line([(x0 + ux * t, y0 + uy * t), (x0 + ux * s, y0 + uy * s)], fill=fill, width=width)
+        t = s + gap
+
+
+def _dashed_rect(draw, box, fill, width=1, dash=6, gap=4):
+    x0, y0, x1, y1 = box
+    for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+        _dashed_line(draw, a, b, fill, width, dash, gap)
+
+
+def _edge_point(box, towards):
+    """Where the segment from the centre of ``box`` to ``towards`` leaves the box."""
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    dx, dy = towards[0] - cx, towards[1] - cy
+    if dx == 0 and dy == 0:
+        return cx, cy
+    scale = min((x1 - x0) / 2 / abs(dx) if dx else math.inf, (y1 - y0) / 2 / abs(dy) if dy else math.inf)
+    return cx + dx * scale, cy + dy * scale
+
+
+def _arrow(draw, p0, p1, fill, width=2, head=9):
+    draw.line([p0, p1], fill=fill, width=width)
+    angle = math.atan2(p1[1] - p0[1], p1[0] - p0[0])
+    left = (p1[0] - head * math.cos(angle - 0.4), p1[1] - head * math.sin(angle - 0.4))
+    right = (p1[0] - head * math.cos(angle + 0.4), p1[1] - head * math.sin(angle + 0.4))
+    draw.polygon([p1, left, right], fill=fill)
+
+
+def _bezier(p0, control, p1, steps=24):
+    return [((1 - t) ** 2 * p0[0] + 2 * (1 - t) * t * control[0] + t ** 2 * p1[0],
+             (1 - t) ** 2 * p0[1] + 2 * (1 - t) * t * control[1] + t ** 2 * p1[1])
+            for t in np.linspace(0, 1, steps)]
+
+
+def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_types: Sequence[str] = (),
+                  label_names: Sequence[str] = (), image=None, panel_height: int = 512, kg_width: int = 560,
+                  slice_index: Optional[int] = None):
+    """The figure as a ``PIL.Image`` (RGB) of size :func:`compute_layout` ``(...).size``.
+
+    ``image`` is a :class:`~neural_builders.inputs.LoadedImage`, a path (loaded with
+    :func:`~neural_builders.inputs.load_image`), a 2-D array in [0, 1], or None (rebuild from
+    tiles). Vocabularies come from the collection metadata (``reader.meta``).
+    """
+    from PIL import Image, ImageDraw
+
+    if record.geometry is None or record.patch_positions is None:
+        raise ValueError(f"record {record.record_id!r} has no geometry/positions: nothing to place")
+    boxes, index, image_size, slice_index = _planar(record, slice_index)
+    if image is not None and not isinstance(image, np.ndarray) and not hasattr(image, "pixels"):
+        from .inputs import load_image
+        image = load_image(image)
+    if image is not None:
+        pixels = image.pixels if hasattr(image, "pixels") else np.asarray(image, np.float32)
+        gray = np.clip(np.floor(pixels * 255.0 + 0.5), 0, 255).astype(np.uint8)
+        source = "image"
+    else:
+        gray = _tile_canvas(record, boxes, index, image_size)
+        source = "stored tiles" if record.tiles is not None else "no image"
+    layout = compute_layout(gray.shape, record.report, panel_height=panel_height, kg_width=kg_width)
+    scale_y = layout.panel_height / gray.shape[0]
+    scale_x = layout.image_width / gray.shape[1]
+    # boxes are in geometry pixels; the shown image may have another size
+    box_scale_y = gray.shape[0] / image_size[0] * scale_y
+    box_scale_x = gray.shape[1] / image_size[1] * scale_x
+
+    figure = Image.new("RGB", layout.size, BACKGROUND)
+    ox, oy = MARGIN, HEADER_PX + MARGIN
+    shown = Image.fromarray(gray, "L").resize((layout.image_width, layout.panel_height), Image.LANCZOS).convert("RGB")
+    overlay = Image.new("RGBA", shown.size, (0, 0, 0, 0))
+    odraw = ImageDraw.Draw(overlay)
+    scores = record.patch_scores[index].astype(np.float64) if index.size else np.zeros(0)
+    lo, hi = (float(scores.min()), float(scores.max())) if scores.size else (0.0, 1.0)
+    norm = (scores - lo) / (hi - lo) if hi > lo else np.ones_like(scores)
+    screen_boxes = {}
+    for k, (r0, c0, r1, c1), value in zip(index, boxes, norm):
+        rect = (c0 * box_scale_x, r0 * box_scale_y, c1 * box_scale_x - 1, r1 * box_scale_y - 1)
+        colour = score_colour(value)
+        odraw.rectangle(rect, fill=colour + (int(40 + 60 * value),), outline=colour + (230,), width=2)
+        screen_boxes[int(k)] = rect
+    shown = Image.alpha_composite(shown.convert("RGBA"), overlay).convert("RGB")
+    figure.paste(shown, (ox, oy))
+    draw = ImageDraw.Draw(figure)
+    title_font, font, small = _font(16), _font(13), _font(11)
+
+    labels = []
+    for name, value in zip(label_names, record.labels):
+        labels.append(f"{name}={'?' if np.isnan(value) else f'{value:g}'}")
+    title = (f"{record.record_id}   patches kept: {record.num_patches}   entities: {record.num_entities}"
+             f"   relations: {len(record.relation_types)}" + (f"   {', '.join(labels)}" if labels else "")
+             + (f"   slice {slice_index}" if slice_index is not None else ""))
+    draw.text((MARGIN, 10), title, fill=(20, 20, 20), font=title_font)
+    draw.text((ox + 6, oy + 6), f"{source}; patch colour = score", fill=(255, 255, 255), font=small,
+              stroke_width=2, stroke_fill=(0, 0, 0))
+    bar_x, bar_y = ox + 6, oy + layout.panel_height - 20
+    for i in range(100):
+        draw.line([(bar_x + i, bar_y), (bar_x + i, bar_y + 8)], fill=score_colour(i / 99))
+    draw.text((bar_x + 104, bar_y - 3), f"{lo:.3g} .. {hi:.3g}", fill=(255, 255, 255), font=small,
+              stroke_width=2, stroke_fill=(0, 0, 0))
+
+    # -- knowledge graph panel ---------------------------------------------------------------
+    kx, ky = ox + layout.image_width + MARGIN, oy
+    draw.rectangle((kx, ky, kx + layout.kg_width, ky + layout.panel_height), fill=(255, 255, 255),
+                   outline=(200, 200, 205))
+    names = record.entity_names(list(entity_types)) if entity_types else ["unknown"] * record.num_entities
+    texts = record.entity_text or [f"{n} {k}" for k, n in enumerate(names)]
+    columns: dict[float, list[int]] = {}
+    bridged = record.bridge[1] if record.bridge is not None else None
+    # the bridged entity goes first (top) in its column so the bridge lane crosses no node
+    order = sorted(range(record.num_entities), key=lambda k: (k != bridged, names[k] == "device", k))
+    for k in order:
+        columns.setdefault(COLUMN_OF.get(names[k], 0.5), []).append(k)
+    node_box = {}
+    top, usable = ky + NODE_TOP, layout.panel_height - NODE_TOP - 8
+    for fraction, members in columns.items():
+        step = usable / len(members)
+        for slot, k in enumerate(members):
+            cx, cy = kx + fraction * layout.kg_width, top + step * (slot + 0.5)
+            label = texts[k] if len(texts[k]) <= 24 else texts[k][:23] + "…"
+            width = draw.textlength(label, font=font) + 14
+            node_box[k] = (cx - width / 2, cy - 11, cx + width / 2, cy + 11)
+    rel_names = list(relation_types)
+    for (a, b), code in zip(record.relations.tolist(), record.relation_types.tolist()):
+        if a not in node_box or b not in node_box or a == b:
+            continue
+        ca = ((node_box[a][0] + node_box[a][2]) / 2, (node_box[a][1] + node_box[a][3]) / 2)
+        cb = ((node_box[b][0] + node_box[b][2]) / 2, (node_box[b][1] + node_box[b][3]) / 2)
+        name = rel_names[code] if 0 <= code < len(rel_names) else "related"
+        colour = (90, 90, 100)
+        if abs(ca[0] - cb[0]) < 1:  # same column: bow out to the right
+            control = (ca[0] + 0.25 * layout.kg_width, (ca[1] + cb[1]) / 2)
+            points = _bezier(_edge_point(node_box[a], control), control, _edge_point(node_box[b], control))
+            draw.line(points[:-1], fill=colour, width=2)
+            _arrow(draw, points[-3], points[-1], colour)
+            mid = points[len(points) // 2]
+        else:
+            p0, p1 = _edge_point(node_box[a], cb), _edge_point(node_box[b], ca)
+            _arrow(draw, p0, p1, colour)
+            mid = ((p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2)
+        tw = draw.textlength(name, font=small)
+        draw.rectangle((mid[0] - tw / 2 - 2, mid[1] - 7, mid[0] + tw / 2 + 2, mid[1] + 7), fill=(255, 255, 255))
+        draw.text((mid[0] - tw / 2, mid[1] - 7), name, fill=(60, 60, 70), font=small)
+    for k, box in node_box.items():
+        assertion = ASSERTION_NAMES.get(int(record.entity_assertions[k]), "not recorded") \
+            if k < len(record.entity_assertions) else "not recorded"
+        colour = TYPE_COLOURS.get(names[k], OTHER_COLOUR)
+        label = texts[k] if len(texts[k]) <= 24 else texts[k][:23] + "…"
+        if assertion == "absent":
+            draw.rounded_rectangle(box, radius=6, fill=(236, 236, 236))
+            _dashed_rect(draw, box, (130, 130, 130), width=2)
+            draw.text((box[0] + 7, box[1] + 3), label, fill=(130, 130, 130), font=font)
+            draw.text((box[0] + 2, box[3] + 1), "absent", fill=(130, 130, 130), font=small)
+        else:
+            light = tuple(int(c + (255 - c) * 0.78) for c in colour)
+            draw.rounded_rectangle(box, radius=6, fill=light, outline=colour, width=2)
+            if assertion == "uncertain":
+                _dashed_rect(draw, box, (235, 140, 0), width=2, dash=2, gap=3)
+                draw.text((box[0] + 2, box[3] + 1), "uncertain", fill=(200, 110, 0), font=small)
+            draw.text((box[0] + 7, box[1] + 3), label, fill=(20, 20, 30), font=font)
+    legend_x = kx + 8
+    for name in ("finding", "anatomy", "device", "modifier"):
+        draw.rectangle((legend_x, ky + 8, legend_x + 10, ky + 18), fill=TYPE_COLOURS[name])
+        draw.text((legend_x + 14, ky + 6), name, fill=(50, 50, 60), font=small)
+        legend_x += 20 + draw.textlength(name, font=small) + 8
+    draw.text((legend_x, ky + 6), "dashed grey = absent", fill=(110, 110, 110), font=small)
+
+    # -- bridge --------------------------------------------------------------------------------
+    if record.bridge is not None:
+        patch, entity = record.bridge
+        if patch in screen_boxes:
+            r = screen_boxes[patch]
+            rect = (r[0] + ox, r[1] + oy, r[2] + ox, r[3] + oy)
+            draw.rectangle(rect, outline=BRIDGE_COLOUR, width=3)
+            target = ((rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2)
+            if entity in node_box:
+                # route: up from the entity to a lane under the legend, left out of the panel, to the patch
+                box = node_box[entity]
+                start = ((box[0] + box[2]) / 2, box[1])
+                lane_y = ky + 28
+                lane_x = kx - MARGIN / 2
+                for a, b in ((start, (start[0], lane_y)), ((start[0], lane_y), (lane_x, lane_y)),
+                             ((lane_x, lane_y), target)):
+                    _dashed_line(draw, a, b, BRIDGE_COLOUR, width=2)
+                draw.rounded_rectangle(box, radius=6, outline=BRIDGE_COLOUR, width=3)
+                draw.text((start[0] + 6, lane_y - 1), "bridge", fill=BRIDGE_COLOUR, font=small)
+
+    y = oy + layout.panel_height + MARGIN
+    for line in _report_lines(record.report, layout.image_width + layout.kg_width):
+        draw.text((MARGIN, y), line, fill=(40, 40, 50), font=font)
+        y += 18
+    return figure
+
+
+def render_to_png(record: Record, out, **kwargs) -> tuple[int, int]:
+    """Render and save as PNG; returns the (width, height) written."""
+    figure = render_record(record, **kwargs)
+    figure.save(out, format="PNG")
+    return figure.size
