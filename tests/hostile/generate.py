@@ -343,6 +343,7 @@ KINDS: list[HostileCase] = [
         "ok", "NF-R013", "non-finite"),
     HostileCase("inf-patch-scores", lambda p, b: write_records(p, edit_record(
         2, patch_scores=lambda r: np.full(r.num_patches, np.inf, np.float32))), "ok", "NF-R013", "non-finite"),
+    HostileCase("report-source-out-of-range", mutate(set_values("/records/report_source", 1, 7)), "ok", "NF-R015", "indices"),
     HostileCase("inf-labels", lambda p, b: write_records(p, edit_record(0, labels=np.array([-np.inf], np.float32))),
                 "ok", "NF-R016", "non-finite"),
     # wrong dtypes
@@ -402,8 +403,10 @@ KINDS: list[HostileCase] = [
     HostileCase("attr-huge-encoding", mutate(set_attr("/", "encoding-type", "x" * 60000)), "NF-E001", "NF-E001", "attributes"),
     HostileCase("attr-nested-compound-format", mutate(set_attr("/", "format", np.zeros(1, _nested_dtype(12)))),
                 "NF-V001", "NF-V001", "attributes"),
-    HostileCase("groups-nested-deep", mutate(nested_groups(300)), "ok", None, "attributes",
-                "300 nested groups under /extra: readable, reported as best practice only"),
+    HostileCase("groups-nested-deep", mutate(nested_groups(300)), "ok", "NF-H006", "attributes",
+                "300 nested groups under /extra: the reader never walks them; the validator stops at 32 levels"),
+    HostileCase("groups-hard-link-cycle", mutate(lambda f: f.create_group("extra").__setitem__("loop", f["/"])),
+                "ok", None, "attributes", "/extra/loop is a hard link back to the root: the walk must end"),
     HostileCase("metadata-deeply-nested-json", mutate(replace_metadata(b"[" * 200000 + b"]" * 200000)),
                 "NF-M001", "NF-M001", "attributes"),
     HostileCase("metadata-not-json", mutate(replace_metadata(b"\xff\xfe{not json")), "NF-M001", "NF-M001", "attributes"),
