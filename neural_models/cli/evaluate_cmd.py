@@ -23,6 +23,9 @@ def run(args) -> int:
     from ..run_files import PREDICTIONS_NAME, read_predictions, write_json
     from ..train import predict
 
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     model_dir = Path(args.model_dir)
     out = Path(args.out) if args.out else model_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -70,4 +73,5 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="where to write evaluation.json (default: MODEL_DIR)")
     p.add_argument("--all-records", action="store_true", help="score every labelled record, not the test split")
     p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.set_defaults(func=run)

@@ -31,6 +31,8 @@ def add_training_arguments(p) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--one-per-patient", action="store_true",
                    help="keep only the first record of each patient (default: all records, patient-grouped)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (default 1: the graphs are small, more threads mostly contend)")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -54,6 +56,9 @@ def run(args) -> int:
     from ..plots import plot_roc
     from ..run_files import write_json, write_predictions
 
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = None if args.quiet else (lambda text: print(text, file=sys.stderr))
