@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import h5py
 
-from .. import layout
+from .. import layout, reader as guards
+from ..errors import NeuralFormatError
 from .findings import finding, from_error
 from .registry import check
 
@@ -83,6 +84,9 @@ def _inspect_attributes(obj, path: str, out: list) -> None:
 def _inspect_dataset(ds: h5py.Dataset, path: str, out: list) -> None:
     if ds.is_virtual:
         out.append(finding("NF-H004", path, "virtual dataset", "a stored dataset", "virtual dataset"))
+    if ds.external:
+        out.append(finding("NF-H004", path, "raw data stored in external files", "data stored inside the file",
+                           f"external storage {[e[0] for e in ds.external][:3]}"))
     bad = _bad_dataset_dtype(ds.dtype)
     if bad:
         out.append(finding("NF-H002", path, "forbidden dataset type", "a numeric dataset", bad))
@@ -104,6 +108,11 @@ def _inspect_dataset(ds: h5py.Dataset, path: str, out: list) -> None:
     if declared > MAX_DATASET_BYTES:
         out.append(finding("NF-H006", path, "declared dataset size is not sane",
                            f"<= {MAX_DATASET_BYTES} bytes", f"{declared} bytes (shape {shape})"))
+    else:
+        try:
+            guards.storage_guard(ds)
+        except NeuralFormatError as exc:
+            out.append(from_error(exc))
 
 
 def visit_links(f: h5py.File, visit, out: list) -> None:

@@ -17,6 +17,8 @@ def metadata_matches_schema(ctx):
 @check("NF-M002", "error", stage="metadata")
 def adjacency_fits_axes(ctx):
     meta = ctx.meta
+    if meta is None:
+        return None  # NF-M001 reports why
     axes = AXES_OF_RULE.get(meta.adjacency)
     if axes is not None and axes != meta.spatial_axes:
         return finding("NF-M002", "/metadata#adjacency", "adjacency rule does not fit the spatial axes",
@@ -26,6 +28,8 @@ def adjacency_fits_axes(ctx):
 
 @check("NF-P001", "best-practice", stage="metadata")
 def provenance_names_models(ctx):
+    if ctx.meta is None:
+        return None
     provenance = ctx.meta.provenance
     if provenance.conversion is not None:
         return None  # converted collections cannot know what the source did not record

@@ -26,7 +26,7 @@ def _guard_errors(ctx, code: str) -> list:
 
 @check("NF-S001", "error", stage="structure")
 def required_objects_present(ctx):
-    out = _guard_errors(ctx, "NF-S001")
+    out = _guard_errors(ctx, "NF-S001") + _guard_errors(ctx, "NF-F001")  # damaged objects under a present name
     for path in ctx.expected_groups():
         obj, error = ctx.link(path)
         if error is None and not hasattr(ctx.file[path], "keys"):

@@ -142,7 +142,9 @@ class Context:
     def open_reader(self):
         """The lazy reader for the record stage, or the coded error that stopped it."""
         def compute():
-            return self._attempt(guards.CollectionReader, self.path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FormatVersionWarning)  # already a NF-V002 finding
+                return self._attempt(guards.CollectionReader, self.path)
         reader, error = self._cached(("reader",), compute)
         self.reader = reader
         return reader, error

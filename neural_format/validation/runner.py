@@ -34,11 +34,12 @@ def _run(stage: str, report: Report, *args) -> None:
 
 def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTES,
              workers: Optional[int] = None, progress: bool | None = None) -> Report:
-    """Check one collection file (or a manifest ``*.json``) against spec 1.0; never raises for bad input.
+    """Check one collection file (or a sharded collection: its directory or ``manifest.json``) against
+    spec 1.0; never raises for bad input.
 
     ``hashes=False`` skips NF-I001 (faster). ``progress`` shows a bar on stderr (None: when a TTY).
     """
-    if str(path).endswith(".json"):
+    if str(path).endswith(".json") or Path(path).is_dir():  # a sharded collection (spec section 7)
         from .checks_manifest import validate_manifest
         return validate_manifest(path, hashes=hashes, batch_bytes=batch_bytes, workers=workers)
     report = Report(str(path))
