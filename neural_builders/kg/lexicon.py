@@ -24,7 +24,8 @@ scarring, scar, scars, fibrosis, fibrotic changes,
 emphysema, emphysematous changes, hyperinflation, copd, chronic obstructive pulmonary disease,
 fracture, fractures, deformity, deformities,
 degenerative changes, degenerative change, degenerative disease, spondylosis, osteophytes,
-scoliosis, kyphosis, hernia, hiatal hernia, hiatus hernia, thickening, pleural thickening,
+scoliosis, dextroscoliosis, levoscoliosis, dextrocurvature, levocurvature, curvature, spine curvature, scoliotic changes,
+kyphosis, hernia, hiatal hernia, hiatus hernia, thickening, pleural thickening,
 lymphadenopathy, adenopathy, cyst, cysts, bronchiectasis, tortuosity, ectasia,
 interstitial markings, interstitial opacities, interstitial disease, reticular opacities,
 pneumoperitoneum, free air, tuberculosis, tb, aspiration, cavitation, cavity, collapse,
@@ -77,7 +78,7 @@ LOCATION_WORDS = frozenset({"right", "left", "bilateral", "upper", "middle", "mi
 
 NEGATION_PRE = """
 no, not, without, absence of, negative for, no evidence of, no evidence for,
-no signs of, no sign of, free of, no definite, rather than, resolution of, nor
+no signs of, no sign of, free of, clear of, no definite, rather than, resolution of, nor
 """
 NEGATION_POST = """
 not seen, is not seen, are not seen, not identified, not visualized, not present,
@@ -105,7 +106,7 @@ not well visualized
 """
 # Phrases that point one finding at another ("consolidation ... suggestive of pneumonia").
 SUGGESTIVE = """
-suggestive of, suggests, suggest, suggesting, consistent with, compatible with, concerning for,
+suggestive of, suggests, suggest, to suggest, suggesting, consistent with, compatible with, concerning for,
 suspicious for, suspicious of, worrisome for, may represent, could represent, might represent,
 likely representing, representing, reflecting, may reflect, could reflect,
 which may represent, indicative of

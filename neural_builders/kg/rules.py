@@ -113,11 +113,18 @@ def _merge_locations(matches: list[_Match], words: list[str]) -> list[_Match]:
 def _clause_breaks(words: list[str], matches: list[_Match]) -> list[int]:
     """Token indices at which a new clause starts."""
     breaks = {m.start for m in matches if "term" in m.roles}
+    starts = {m.start: m for m in matches}
     separators = [i for i, w in enumerate(words) if w in (",", "and")]
     for k, i in enumerate(separators):
         end = separators[k + 1] if k + 1 < len(separators) else len(words)
         following = words[i + 1:end]
         if words[i] == "," and following and following[0] in _LIST_CONTINUATION:
+            continue
+        # "no A, B or C is identified": a finding after a finding continues the list
+        before = [m for m in matches if m.type is not None and m.stop <= i]
+        first = starts.get(i + 1)
+        if (first is not None and first.type in ("finding", "device") and before
+                and before[-1].type in ("finding", "device")):
             continue
         if any(w in lexicon.CLAUSE_VERBS for w in following):
             breaks.add(i)
@@ -145,6 +152,9 @@ def _assert(matches: list[_Match]) -> None:
             continue
         t, pre = best
         negated = "neg_pre" in t.roles if pre else "neg_post" in t.roles
+        if pre and not negated and "suggest" in t.roles:
+            # "no focal opacity to suggest pneumonia": what a negated finding would suggest is absent too
+            negated = any("neg_pre" in n.roles and n.clause == m.clause and n.stop <= t.start for n in triggers)
         m.assertion = "absent" if negated else "uncertain"
 
 

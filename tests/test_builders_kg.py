@@ -1,0 +1,143 @@
+"""The rule-based KG extractor: assertions, relations, registry, and behaviour on real IU reports."""
+import importlib.util
+import re
+
+import numpy as np
+import pytest
+
+from neural_builders.errors import BuildInputError
+from neural_builders.kg import (ENTITY_TYPES, RELATION_TYPES, KGExtractor, KnowledgeGraph, Relation, Entity,
+                                extractor_ref, get_extractor)
+from neural_format.metadata import KGExtractorRef
+
+RULES = get_extractor("rules")
+
+
+def assertions(text):
+    return {(e.text, e.type): e.assertion for e in RULES.extract(text).entities}
+
+
+@pytest.mark.parametrize("text,entity,expected", [
+    ("No pneumothorax.", "pneumothorax", "absent"),
+    ("There is no evidence of pneumothorax.", "pneumothorax", "absent"),
+    ("Pneumothorax is not seen.", "pneumothorax", "absent"),
+    ("The previously seen pleural effusion has resolved.", "pleural effusion", "absent"),
+    ("Lungs are clear without focal consolidation.", "consolidation", "absent"),
+    ("There is no focal consolidation, pleural effusion, or pneumothorax.", "pneumothorax", "absent"),
+    ("There are no XXXX of a pleural effusion.", "pleural effusion", "absent"),
+    ("Possible right lower lobe pneumonia.", "pneumonia", "uncertain"),
+    ("Pneumonia cannot be excluded.", "pneumonia", "uncertain"),
+    ("Superimposed infection cannot be entirely excluded.", "infection", "uncertain"),
+    ("Opacity, suggestive of pneumonia.", "pneumonia", "uncertain"),
+    ("Opacity consistent with atelectasis.", "atelectasis", "present"),
+    ("Small left pleural effusion.", "pleural effusion", "present"),
+    ("No change in the small left pleural effusion.", "pleural effusion", "present"),  # pseudo-negation
+    ("Small left pleural effusion but no pneumothorax.", "pleural effusion", "present"),  # terminator
+    ("No pneumothorax, the heart is enlarged.", "enlarged", "present"),  # comma + verb ends the scope
+    ("Heart size is not enlarged.", "enlarged", "absent"),
+])
+def test_assertions(text, entity, expected):
+    found = {t: a for (t, _), a in assertions(text).items()}
+    assert found.get(entity) == expected, found
+
+
+def test_anatomy_is_never_negated_and_location_words_join_it():
+    found = assertions("No pneumothorax in the right lower lobe.")
+    assert found[("right lower lobe", "anatomy")] == "present"
+    assert found[("pneumothorax", "finding")] == "absent"
+
+
+def test_relations_of_a_typical_positive_sentence():
+    kg = RULES.extract("Focal consolidation in the right lower lobe, suggestive of pneumonia.")
+    assert set(kg.triples()) == {("focal", "modifies", "consolidation"),
+                                 ("consolidation", "located_at", "right lower lobe"),
+                                 ("consolidation", "suggestive_of", "pneumonia")}
+    types = {e.text: e.type for e in kg.entities}
+    assert types == {"focal": "modifier", "consolidation": "finding", "right lower lobe": "anatomy",
+                     "pneumonia": "finding"}
+
+
+@pytest.mark.parametrize("text,triple", [
+    ("Lungs are clear.", ("clear", "modifies", "lungs")),
+    ("The lungs are clear without pneumothorax.", ("clear", "modifies", "lungs")),
+    ("No acute cardiopulmonary abnormality.", ("acute", "modifies", "abnormality")),
+    ("No acute cardiopulmonary abnormality.", ("abnormality", "located_at", "cardiopulmonary")),
+    ("Calcified granuloma in the left upper lobe.", ("granuloma", "located_at", "left upper lobe")),
+    ("Right lower lobe opacity may represent atelectasis or pneumonia.", ("opacity", "suggestive_of", "pneumonia")),
+    ("Consolidation in the right middle zone and the left upper zone.", ("consolidation", "located_at", "left upper zone")),
+    ("Endotracheal tube in the trachea.", ("endotracheal tube", "located_at", "trachea")),
+    ("Degenerative changes of the thoracic spine.", ("degenerative changes", "located_at", "thoracic spine")),
+])
+def test_relation_rules(text, triple):
+    assert triple in RULES.extract(text).triples()
+
+
+def test_no_location_link_across_a_negation():
+    kg = RULES.extract("Bibasilar opacities, without focal consolidation or effusion.")
+    assert ("opacities", "located_at", "bibasilar") in kg.triples()
+    assert ("consolidation", "located_at", "bibasilar") not in kg.triples()
+
+
+def test_repeats_merge_and_arrays():
+    kg = RULES.extract("No effusion. Small right effusion. No effusion.")
+    assert [(e.text, e.assertion) for e in kg.entities if e.type == "finding"] == [("effusion", "absent"),
+                                                                                 ("effusion", "present")]
+    unmerged = get_extractor("rules", merge_repeats=False).extract("No effusion. No effusion.")
+    assert len(unmerged) == 2
+    arrays = RULES.extract("Focal consolidation in the right lower lobe, suggestive of pneumonia.").to_arrays()
+    assert arrays["entity_types"].dtype == np.int16 and arrays["entity_assertions"].dtype == np.int8
+    assert arrays["relations"].shape == (3, 2) and arrays["relations"].dtype == np.int32
+    assert set(arrays["relation_types"].tolist()) == {0, 1, 2}
+    assert arrays["entity_assertions"].tolist() == [0, 0, 0, 2]
+    assert RULES.extract("").entities == [] and RULES.extract("XXXX XXXX.").relations == []
+
+
+def test_entity_offsets_point_at_the_text():
+    text = "FINDINGS: Small left pleural effusion."
+    for entity in RULES.extract(text).entities:
+        assert text[entity.start:entity.end].lower() == entity.text
+
+
+def test_graph_validation():
+    with pytest.raises(ValueError):
+        KnowledgeGraph([Entity("a", "finding")], [Relation(0, 1, "modifies")])
+    with pytest.raises(ValueError):
+        Entity("a", "finding", "maybe")
+
+
+def test_registry_and_provenance():
+    assert isinstance(RULES, KGExtractor)
+    ref = extractor_ref(RULES)
+    assert isinstance(ref, KGExtractorRef) and ref.name == "neural-rules" and ref.config["scope"] == "clause"
+    with pytest.raises(BuildInputError) as info:
+        get_extractor("no-such-extractor")
+    assert info.value.code == "NB-K001"
+    for name, module in (("radgraph", "radgraph"), ("spacy", "spacy")):
+        if importlib.util.find_spec(module) is None:
+            with pytest.raises(BuildInputError) as info:
+                get_extractor(name)
+            assert info.value.code == "NB-K001" and module in str(info.value)
+    assert list(ENTITY_TYPES) == ["finding", "anatomy", "device", "modifier"]
+    assert list(RELATION_TYPES) == ["located_at", "modifies", "suggestive_of"]
+
+
+def test_real_iu_reports_negations():
+    """On real IU X-ray reports, every "no <finding>" gets that finding absent."""
+    from neural_builders.inputs import load_iu_xray_reports
+    try:
+        reports = load_iu_xray_reports(limit=400)
+    except BuildInputError:
+        pytest.skip("torchxrayvision not installed")
+    pattern = re.compile(r"\bno (pneumothorax|pleural effusion|focal consolidation|edema|pneumonia)\b", re.I)
+    checked = 0
+    for report in reports:
+        text = report.text_for_model
+        kg = RULES.extract(text)
+        for match in pattern.finditer(text):
+            finding = match.group(1).lower().replace("focal ", "")
+            states = {e.assertion for e in kg.entities if e.text == finding}
+            assert "absent" in states, (report.report_id, text)
+            checked += 1
+    assert checked >= 50
+    # and the extractor finds something in almost every report
+    assert sum(1 for r in reports if RULES.extract(r.text_for_model).entities) >= 0.97 * len(reports)
