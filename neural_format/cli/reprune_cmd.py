@@ -1,0 +1,47 @@
+"""``neural-format reprune IN OUT --top-k-percent K | --nucleus P | --threshold TAU``: prune further, no model."""
+from __future__ import annotations
+
+
+def policy_from_args(args):
+    from ..metadata import Nucleus, PruningPolicy, Threshold, TopKPercent
+    if args.top_k_percent is not None:
+        rule = TopKPercent(percent=args.top_k_percent)
+    elif args.nucleus is not None:
+        rule = Nucleus(p=args.nucleus)
+    else:
+        rule = Threshold(tau=args.threshold)
+    return PruningPolicy(rule=rule, min_nodes=args.min_nodes, max_nodes=args.max_nodes, applied_to="re-prune")
+
+
+def run(args) -> int:
+    from pydantic import ValidationError
+
+    from ..reprune import reprune_collection
+    try:
+        policy = policy_from_args(args)
+    except ValidationError as exc:
+        print(f"neural-format reprune: error: invalid policy: {exc.errors()[0]['msg']}")
+        return 2
+    summary = reprune_collection(args.input, args.output, policy, overwrite=args.overwrite,
+                                 compression=args.compression, progress=None)
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reprune", help="prune an existing collection further using its stored patch scores",
+                       description="Keep a subset of each record's stored patches, chosen from the stored scores. "
+                                   "Percentages and nucleus mass are relative to the STORED patches of each "
+                                   "record. Patch edges are rebuilt per the declared adjacency and the bridge "
+                                   "recomputed per the declared fusion rule; provenance records the operation.")
+    p.add_argument("input")
+    p.add_argument("output")
+    rule = p.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--top-k-percent", type=float, metavar="K", help="keep ceil(K%% of the stored patches)")
+    rule.add_argument("--nucleus", type=float, metavar="P", help="keep the smallest set holding P of the score mass")
+    rule.add_argument("--threshold", type=float, metavar="TAU", help="keep patches with score >= TAU")
+    p.add_argument("--min-nodes", type=int, default=1)
+    p.add_argument("--max-nodes", type=int, default=None)
+    p.add_argument("--compression", choices=["gzip", "lzf"], default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=run)
