@@ -52,9 +52,13 @@ def _is_filelike(source) -> bool:
 
 def resolve_shard_path(directory: Path, relative: str) -> Path:
     """``directory/relative``, refusing paths that leave the directory (NF-C002)."""
-    base = directory.resolve()
-    candidate = (base / relative).resolve()
-    if Path(relative).is_absolute() or (candidate != base and base not in candidate.parents):
+    try:
+        base = directory.resolve()
+        candidate = (base / relative).resolve()
+    except (ValueError, OSError, RuntimeError) as exc:  # NUL bytes, symlink loops
+        raise SchemaError("NF-C002", f"shard path cannot be resolved: {exc}", location=MANIFEST_NAME,
+                          expected="a path inside the collection directory", found=repr(relative)[:200]) from None
+    if Path(relative).is_absolute() or base not in candidate.parents:
         raise SchemaError("NF-C002", "shard path escapes the collection directory", location=MANIFEST_NAME,
                           expected=f"a path inside {base}", found=relative)
     return candidate
@@ -149,6 +153,9 @@ class ShardedCollection:
     @property
     def meta(self) -> CollectionMeta:
         if self._meta is None:
+            if not self._shards:
+                raise SchemaError("NF-C001", "the collection lists no shards", location=MANIFEST_NAME,
+                                  expected="at least one shard", found=0)
             self._meta = self._shards[0].open().meta
             self._checked.add(0)
         return self._meta

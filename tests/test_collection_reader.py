@@ -191,3 +191,25 @@ def test_crash_during_append_leaves_old_or_new_collection(tmp_path, point):
     append_shard(directory, RECORDS[12:14], META)
     with open_collection(directory) as coll:
         assert coll.record_ids()[-2:] == ["rec-000012", "rec-000013"]
+
+
+@pytest.mark.parametrize("path", ["a\x00b.h5", "/etc/passwd", "sub/../../x.h5", "."])
+def test_hostile_shard_paths_are_coded(tmp_path, path):
+    directory = _build(tmp_path, [2])
+    data = json.loads((directory / "manifest.json").read_text())
+    data["shards"][0]["path"] = path
+    (directory / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(nf.SchemaError) as err:
+        open_collection(directory)
+    assert err.value.code in ("NF-C001", "NF-C002")
+
+
+def test_symlink_out_of_the_directory_is_refused(tmp_path):
+    directory = _build(tmp_path, [2])
+    name = read_manifest(directory).shards[0].path
+    nf.write_collection(tmp_path / "elsewhere.h5", META, RECORDS[:2])
+    (directory / name).unlink()
+    (directory / name).symlink_to(tmp_path / "elsewhere.h5")
+    with pytest.raises(nf.SchemaError) as err:
+        open_collection(directory)
+    assert err.value.code == "NF-C002"

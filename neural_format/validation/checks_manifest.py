@@ -31,9 +31,13 @@ class ShardState:
         self.position, self.entry = position, entry
         self.path: Optional[Path] = None
         self.path_error: Optional[str] = None
-        base = directory.resolve()
         relative = Path(entry.path)
-        candidate = (base / relative).resolve()
+        try:
+            base = directory.resolve()
+            candidate = (base / relative).resolve()
+        except (ValueError, OSError, RuntimeError):  # NUL bytes, symlink loops
+            self.path_error = "cannot be resolved"
+            return
         if relative.is_absolute() or ".." in relative.parts or base not in candidate.parents:
             self.path_error = "escapes the collection directory"
         elif not candidate.is_file():
