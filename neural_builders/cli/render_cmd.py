@@ -3,11 +3,17 @@ from __future__ import annotations
 
 
 def run(args) -> int:
+    import sys
+
     from neural_format.reader import CollectionReader
 
     from ..render import render_to_png
     with CollectionReader(args.file) as reader:
-        record = reader.get(args.record) if args.record is not None else reader[args.index]
+        try:
+            record = reader.get(args.record) if args.record is not None else reader[args.index]
+        except (KeyError, IndexError) as exc:
+            print(f"neural-format render: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return 2
         meta = reader.meta
         size = render_to_png(record, args.out, entity_types=meta.entity_types, relation_types=meta.relation_types,
                              label_names=meta.label_names, image=args.image, panel_height=args.height,
