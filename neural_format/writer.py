@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -64,7 +65,8 @@ class CollectionWriter:
         self._compression = compression
         self._batch_records = max(1, int(batch_records))
         self._fsync = fsync
-        self._buffer: list[Record] = []
+        self._buffer: list[tuple[Record, object]] = []  # (normalised record, digest or its future)
+        self._pool: Optional[ThreadPoolExecutor] = None
         self._ids: set[str] = set()
         self.count = 0
         self._closed = False
@@ -198,21 +200,33 @@ class CollectionWriter:
 
     def append(self, record: Record) -> bytes:
         """Check, hash and buffer one record; returns its SHA-256 digest."""
+        return self._stage(record, wait=True)
+
+    def extend(self, records: Iterable[Record]) -> None:
+        """Append many records; their digests are computed in worker threads while the next are staged."""
+        for record in records:
+            self._stage(record, wait=False)
+
+    def _stage(self, record: Record, *, wait: bool):
         self._require_open()
         if record.record_id in self._ids:
             raise SchemaError("NF-R002", "duplicate record ID", location="/records/id",
                               expected="unique IDs", found=record.record_id)
         normal = self._normalise(record)
-        digest = record_digest(normal)
+        if wait:
+            digest = record_digest(normal)
+        else:  # hashlib releases the GIL on large buffers, so hashing overlaps staging and writing
+            digest = self._hash_pool().submit(record_digest, normal)
         self._ids.add(record.record_id)
         self._buffer.append((normal, digest))
         if len(self._buffer) >= self._batch_records:
             self.flush()
         return digest
 
-    def extend(self, records: Iterable[Record]) -> None:
-        for record in records:
-            self.append(record)
+    def _hash_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+        return self._pool
 
     def __len__(self) -> int:
         return self.count + len(self._buffer)
@@ -243,6 +257,7 @@ class CollectionWriter:
         if not self._buffer:
             return
         batch = [r for r, _ in self._buffer]
+        digests = [d if isinstance(d, bytes) else d.result() for _, d in self._buffer]
         meta = self.meta
         cat = np.concatenate
 
@@ -253,7 +268,7 @@ class CollectionWriter:
         self._append_rows("/records/bridge", np.array(
             [r.bridge if r.bridge is not None else (-1, -1) for r in batch], np.int64).reshape(-1, 2))
         self._append_rows("/records/labels", np.stack([r.labels for r in batch]).reshape(len(batch), -1))
-        self._append_rows("/records/sha256", np.frombuffer(b"".join(d for _, d in self._buffer), np.uint8).reshape(-1, 32))
+        self._append_rows("/records/sha256", np.frombuffer(b"".join(digests), np.uint8).reshape(-1, 32))
         self._append_rows("/records/report_source", np.array([REPORT_SOURCES[r.report_source] for r in batch], np.uint8))
         self._append_strings("/records/id", [r.record_id for r in batch])
         self._append_strings("/records/report", [r.report or "" for r in batch])
@@ -292,12 +307,18 @@ class CollectionWriter:
         if self._closed:
             raise ValueError("writer is closed")
 
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
     def close(self) -> Path:
         """Flush, close, fsync and atomically rename the file onto its final name."""
         if self._closed:
             return self.path
         try:
             self.flush()
+            self._stop_pool()
             self._file.close()
             if self._fsync:
                 with open(self.tmp_path, "rb+") as handle:
@@ -315,6 +336,7 @@ class CollectionWriter:
         """Discard everything: close and delete the temporary file."""
         self._closed = True
         self._buffer.clear()
+        self._stop_pool()
         try:
             self._file.close()
         except Exception:
