@@ -162,10 +162,44 @@ def _arrow(draw, p0, p1, fill, width=2, head=9):
     draw.polygon([p1, left, right], fill=fill)
 
 
-def _bezier(p0, control, p1, steps=24):
-    return [((1 - t) ** 2 * p0[0] + 2 * (1 - t) * t * control[0] + t ** 2 * p1[0],
-             (1 - t) ** 2 * p0[1] + 2 * (1 - t) * t * control[1] + t ** 2 * p1[1])
-            for t in np.linspace(0, 1, steps)]
+def _cubic(p0, c1, c2, p1, steps=32):
+    """Points of the cubic Bezier curve p0 -> p1 with control points c1, c2."""
+    return [tuple((1 - t) ** 3 * a + 3 * (1 - t) ** 2 * t * b + 3 * (1 - t) * t ** 2 * c + t ** 3 * d
+                  for a, b, c, d in zip(p0, c1, c2, p1)) for t in np.linspace(0, 1, steps)]
+
+
+def _order_columns(names: list[str], relations: np.ndarray, bridged: Optional[int]) -> dict[float, list[int]]:
+    """Entities per column, ordered to keep relation arrows short and uncrossed.
+
+    The middle column (findings, then devices) keeps mention order; each side column is sorted
+    by the barycentre of its neighbours' rows in the middle column (the classic one-pass
+    crossing-reduction heuristic), then the middle column is re-sorted against the sides. The
+    bridged entity stays first so the bridge lane crosses no node.
+    """
+    columns: dict[float, list[int]] = {}
+    for k in sorted(range(len(names)), key=lambda k: (names[k] == "device", k)):
+        columns.setdefault(COLUMN_OF.get(names[k], 0.5), []).append(k)
+    neighbours: dict[int, list[int]] = {k: [] for k in range(len(names))}
+    for a, b in np.asarray(relations).reshape(-1, 2).tolist():
+        if 0 <= a < len(names) and 0 <= b < len(names) and a != b:
+            neighbours[a].append(b)
+            neighbours[b].append(a)
+
+    def rank(members: list[int], reference: set[float]) -> list[int]:
+        row = {k: (i + 0.5) / len(col) for col_key, col in columns.items() if col_key in reference
+               for i, k in enumerate(col)}
+        def key(k):
+            linked = [row[n] for n in neighbours[k] if n in row]
+            return (k != bridged, sum(linked) / len(linked) if linked else 2.0, members.index(k))
+        return sorted(members, key=key)
+
+    middle = 0.5
+    for fraction in list(columns):
+        if fraction != middle:
+            columns[fraction] = rank(columns[fraction], {middle})
+    if middle in columns and len(columns) > 1:
+        columns[middle] = rank(columns[middle], set(columns) - {middle})
+    return columns
 
 
 def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_types: Sequence[str] = (),
@@ -239,12 +273,8 @@ def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_
                    outline=(200, 200, 205))
     names = record.entity_names(list(entity_types)) if entity_types else ["unknown"] * record.num_entities
     texts = record.entity_text or [f"{n} {k}" for k, n in enumerate(names)]
-    columns: dict[float, list[int]] = {}
     bridged = record.bridge[1] if record.bridge is not None else None
-    # the bridged entity goes first (top) in its column so the bridge lane crosses no node
-    order = sorted(range(record.num_entities), key=lambda k: (k != bridged, names[k] == "device", k))
-    for k in order:
-        columns.setdefault(COLUMN_OF.get(names[k], 0.5), []).append(k)
+    columns = _order_columns(names, record.relations, bridged)
     node_box = {}
     top, usable = ky + NODE_TOP, layout.panel_height - NODE_TOP - 8
     for fraction, members in columns.items():
@@ -262,12 +292,18 @@ def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_
         cb = ((node_box[b][0] + node_box[b][2]) / 2, (node_box[b][1] + node_box[b][3]) / 2)
         name = rel_names[code] if 0 <= code < len(rel_names) else "related"
         colour = (90, 90, 100)
-        if abs(ca[0] - cb[0]) < 1:  # same column: bow out to the right
-            control = (ca[0] + 0.25 * layout.kg_width, (ca[1] + cb[1]) / 2)
-            points = _bezier(_edge_point(node_box[a], control), control, _edge_point(node_box[b], control))
+        if abs(ca[0] - cb[0]) < 1:  # same column: bow out to the right, clear of the nodes between
+            lo, hi = sorted((ca[1], cb[1]))
+            half = max((box[2] - ca[0] for box in node_box.values()
+                        if abs((box[0] + box[2]) / 2 - ca[0]) < 1 and lo - 12 <= (box[1] + box[3]) / 2 <= hi + 12),
+                       default=40)
+            reach = ca[0] + 1.8 * (half + 24)
+            c1, c2 = (reach, ca[1]), (reach, cb[1])
+            points = _cubic(_edge_point(node_box[a], c1), c1, c2, _edge_point(node_box[b], c2))
             draw.line(points[:-1], fill=colour, width=2)
             _arrow(draw, points[-3], points[-1], colour)
-            mid = points[len(points) // 2]
+            peak = points[len(points) // 2]
+            mid = (peak[0] + 6 + draw.textlength(name, font=small) / 2, peak[1])
         else:
             p0, p1 = _edge_point(node_box[a], cb), _edge_point(node_box[b], ca)
             _arrow(draw, p0, p1, colour)
