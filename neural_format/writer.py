@@ -196,7 +196,7 @@ class CollectionWriter:
             entity_features=entity_features, relations=relations, relation_types=relation_types,
             bridge=bridge, labels=labels, geometry=record.geometry if meta.has_positions else None,
             tiles=tiles, report=record.report, report_source=record.report_source,
-            group_key=record.group_key)
+            group_key=record.group_key or None)  # "" is stored as no key and must hash alike
 
     def append(self, record: Record) -> bytes:
         """Check, hash and buffer one record; returns its SHA-256 digest."""
