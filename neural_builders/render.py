@@ -92,6 +92,8 @@ def _planar(record: Record, slice_index: Optional[int]):
     index = np.arange(record.num_patches)
     if axes == 3:
         slices = record.patch_positions[:, 0]
+        if slice_index is None and record.bridge is not None and 0 <= record.bridge[0] < len(slices):
+            slice_index = int(slices[record.bridge[0]])  # show the bridge when there is one
         if slice_index is None:
             slice_index = int(np.bincount(slices).argmax()) if slices.size else 0
         keep = slices == slice_index

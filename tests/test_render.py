@@ -103,3 +103,15 @@ def test_render_cli(tmp_path):
     with Image.open(out) as png:
         assert png.size == compute_layout((128, 112), record.report, panel_height=200).size
     assert main(["render", str(path), "--record", "no-such-id", "--out", str(tmp_path / "x.png")]) != 0
+
+
+def test_render_volume_draws_the_bridged_slice():
+    from neural_format.synthetic import synthetic_meta, synthetic_records
+    meta = synthetic_meta(axes=3, tiles=True)
+    record = next(r for r in synthetic_records(6, meta, seed=2, patches=(20, 30)) if r.bridge is not None)
+    figure = render_record(record, entity_types=meta.entity_types, relation_types=meta.relation_types,
+                           panel_height=200, kg_width=300)
+    assert figure.size == compute_layout(record.geometry.image_size[1:], record.report, panel_height=200,
+                                         kg_width=300).size
+    pixels = np.asarray(figure)
+    assert np.all(pixels == BRIDGE_COLOUR, axis=-1)[:, :MARGIN + 200].any()

@@ -32,5 +32,6 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output PNG path")
     p.add_argument("--height", type=int, default=512, help="image panel height in pixels (default 512)")
     p.add_argument("--kg-width", type=int, default=560, help="graph panel width in pixels (default 560)")
-    p.add_argument("--slice", type=int, default=None, help="3-D records: slice to draw (default: most patches)")
+    p.add_argument("--slice", type=int, default=None,
+                   help="3-D records: slice to draw (default: the bridged patch's, else the fullest)")
     p.set_defaults(func=run)
