@@ -1,30 +1,34 @@
 """How records become model inputs: node features, edges and the binary target.
 
-Node features (one spec per collection, :class:`NodeFeatures`):
+The graphs come from the SDK's adapters (:meth:`Record.to_pyg` and :meth:`Record.to_pyg_hetero`);
+this module decides the node features and makes message passing go both ways.
+
+Node features (one layout per collection, :class:`NodeFeatures`):
 
 * a patch node carries its stored feature vector ``f_i`` (``D`` values);
-* an entity node carries ``[e_k, onehot(type_k), onehot(assertion_k)]``: its stored entity
-  features (``De`` values, none if the collection has none), a one-hot of its type over the
-  collection's ``entity_types`` vocabulary plus one slot for "not recorded", and a one-hot of
-  present/absent/uncertain/not recorded.
+* an entity node carries ``g_k = [e_k, onehot(type_k), onehot(assertion_k)]`` (``E`` values):
+  its stored entity features (``De`` values, none if the collection has none), a one-hot of its
+  type over the collection's ``entity_types`` vocabulary plus one slot for "not recorded", and a
+  one-hot of present/absent/uncertain/not recorded. Type and assertion are what the KG says
+  even when no text embedding is stored, so the text-only model always has an input.
 
-The homogeneous graph (for :class:`~neural_models.gcn.FusedGCN`) stacks patch rows then entity
-rows in one matrix of width ``D + E + 2``: ``[f_i, 0, 1, 0]`` for patches and ``[0, g_k, 0, 1]``
-for entities (``g_k`` the entity features above, ``E`` their width; the last two columns say
-which kind of node a row is). Its edges are the patch adjacency, the KG relations (entity
-indices shifted by ``P``) and the bridge, all made undirected.
+Homogeneous graph (for :class:`~neural_models.gcn.FusedGCN`): the adapter's reference layout,
+patch rows then entity rows, the narrower block right-padded with zeros to ``W = max(D, E)``,
+plus two columns saying which kind of node a row is: ``[f_i, 0.., 1, 0]`` and ``[g_k, 0.., 0, 1]``
+(width ``W + 2``). Edges are the adapter's patch adjacency, KG relations (shifted by ``P``) and
+bridge, made undirected (each edge in both directions, duplicates removed).
 
-The heterogeneous graph (for :class:`~neural_models.hetero.HeteroFusedGNN`) keeps node types
-``patch`` and ``entity`` apart and has edge types ``(patch, adjacent, patch)``, one
-``(entity, <relation type>, entity)`` per relation vocabulary term, ``(patch, bridge, entity)``
-and ``(entity, bridged_by, patch)``. Every edge type is present in every graph (possibly with
-no edges), so batches always have the same schema.
+Heterogeneous graph (for :class:`~neural_models.hetero.HeteroFusedGNN`): the adapter's node
+types ``patch`` (x = ``f_i``) and ``entity`` (x = ``g_k``) with edge types
+``(patch, adjacent, patch)`` and ``(entity, related, entity)`` (with ``edge_type`` codes into
+the relation vocabulary; unknown codes map to one extra slot) made undirected, and
+``(patch, bridge, entity)`` plus its reverse ``(entity, bridged_by, patch)``.
 
 Records whose label is unknown (NaN) are not turned into training examples.
 """
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -33,14 +37,10 @@ from neural_format.metadata import CollectionMeta
 from neural_format.record import Record
 
 PATCH_ADJACENCY = ("patch", "adjacent", "patch")
+RELATED = ("entity", "related", "entity")
 BRIDGE = ("patch", "bridge", "entity")
 BRIDGE_REVERSE = ("entity", "bridged_by", "patch")
 ASSERTION_SLOTS = 4  # present, absent, uncertain, not recorded
-
-
-def relation_edge_name(term: str) -> str:
-    """A relation vocabulary term as an edge-type name usable as a module key."""
-    return "rel_" + re.sub(r"[^A-Za-z0-9_]", "_", term)
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,12 @@ class NodeFeatures:
 
     @property
     def homogeneous_dim(self) -> int:
-        return self.patch_dim + self.entity_dim + 2
+        return max(self.patch_dim, self.entity_dim) + 2
 
     @property
-    def relation_edge_types(self) -> list[tuple[str, str, str]]:
-        names = [relation_edge_name(t) for t in self.relation_types] or ["rel_related"]
-        return [("entity", name, "entity") for name in dict.fromkeys(names)]
+    def num_relations(self) -> int:
+        """Relation vocabulary size plus one slot for codes outside it."""
+        return len(self.relation_types) + 1
 
     def check(self, meta: CollectionMeta) -> None:
         """Refuse a collection whose features do not fit this layout."""
@@ -109,59 +109,59 @@ def label_of(record: Record, label_index: int) -> float:
     return float(record.labels[label_index]) if record.labels.size > label_index else float("nan")
 
 
-def _undirected(edges: np.ndarray) -> np.ndarray:
-    edges = np.asarray(edges, np.int64).reshape(-1, 2)
-    both = np.concatenate([edges, edges[:, ::-1]], axis=0)
-    return np.unique(both, axis=0) if both.size else both
+def _with_entity_matrix(record: Record, features: NodeFeatures) -> Record:
+    return dataclasses.replace(record, entity_features=features.entity_matrix(record))
+
+
+def _undirected(edge_index, edge_attr=None):
+    """Each edge in both directions, duplicates removed (attributes follow their edge)."""
+    import torch
+    from torch_geometric.utils import coalesce
+    both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+    if edge_attr is None:
+        return coalesce(both), None
+    attr = torch.cat([edge_attr, edge_attr])
+    # coalesce keeps one attribute per duplicate pair; relations of different types between the
+    # same two entities are told apart by folding the type into the key first
+    key_shift = int(attr.max()) + 1 if attr.numel() else 1
+    keyed = torch.stack([both[0] * key_shift + attr, both[1]])
+    keyed = coalesce(keyed)
+    return torch.stack([keyed[0] // key_shift, keyed[1]]), keyed[0] % key_shift
 
 
 def to_homogeneous(record: Record, features: NodeFeatures, label_index: int):
-    """A ``torch_geometric.data.Data`` with patch rows then entity rows (see module docstring)."""
+    """A ``torch_geometric.data.Data`` (x, edge_index, y) in the layout of the module docstring."""
     import torch
     from torch_geometric.data import Data
 
-    P, M = record.num_patches, record.num_entities
-    x = np.zeros((P + M, features.homogeneous_dim), np.float32)
-    x[:P, :features.patch_dim] = features.patch_matrix(record)
-    x[P:, features.patch_dim:features.patch_dim + features.entity_dim] = features.entity_matrix(record)
-    x[:P, -2] = 1.0
-    x[P:, -1] = 1.0
-    parts = [np.asarray(record.patch_edges, np.int64).reshape(-1, 2),
-             np.asarray(record.relations, np.int64).reshape(-1, 2) + P]
-    if record.bridge is not None:
-        parts.append(np.array([[record.bridge[0], P + record.bridge[1]]], np.int64))
-    edges = _undirected(np.concatenate(parts, axis=0))
-    return Data(x=torch.from_numpy(x), edge_index=torch.from_numpy(np.ascontiguousarray(edges.T)),
-                y=torch.tensor([label_of(record, label_index)], dtype=torch.float32),
-                num_nodes=P + M)
+    base = _with_entity_matrix(record, features).to_pyg(label=label_index, pad="zeros", extras=True)
+    width = max(features.patch_dim, features.entity_dim)
+    n = base.x.shape[0]
+    x = torch.zeros((n, width + 2), dtype=torch.float32)
+    x[:, :base.x.shape[1]] = base.x
+    x[base.node_type == 0, width] = 1.0
+    x[base.node_type == 1, width + 1] = 1.0
+    edge_index, _ = _undirected(base.edge_index)
+    return Data(x=x, edge_index=edge_index, y=base.y.view(1).to(torch.float32), num_nodes=n)
 
 
 def to_heterogeneous(record: Record, features: NodeFeatures, label_index: int):
-    """A ``torch_geometric.data.HeteroData`` with every edge type of ``features`` present."""
+    """A ``torch_geometric.data.HeteroData`` in the layout of the module docstring."""
     import torch
     from torch_geometric.data import HeteroData
 
+    base = _with_entity_matrix(record, features).to_pyg_hetero(label=label_index)
     data = HeteroData()
-    data["patch"].x = torch.from_numpy(features.patch_matrix(record).copy())
-    data["entity"].x = torch.from_numpy(features.entity_matrix(record))
-    data["patch"].num_nodes = record.num_patches
-    data["entity"].num_nodes = record.num_entities
-
-    def put(edge_type, edges):
-        data[edge_type].edge_index = torch.from_numpy(np.ascontiguousarray(np.asarray(edges, np.int64).reshape(-1, 2).T))
-
-    put(PATCH_ADJACENCY, _undirected(record.patch_edges))
-    relation_names = [relation_edge_name(t) for t in features.relation_types]
-    rel = np.asarray(record.relations, np.int64).reshape(-1, 2)
-    rtypes = np.asarray(record.relation_types, np.int64)
-    for edge_type in features.relation_edge_types:
-        chosen = [k for k, t in enumerate(rtypes) if (relation_names[t] if 0 <= t < len(relation_names)
-                                                         else "rel_related") == edge_type[1]]
-        put(edge_type, _undirected(rel[chosen]))
-    bridge = np.array([record.bridge], np.int64) if record.bridge is not None else np.zeros((0, 2), np.int64)
-    put(BRIDGE, bridge)
-    put(BRIDGE_REVERSE, bridge[:, ::-1])
-    data.y = torch.tensor([label_of(record, label_index)], dtype=torch.float32)
+    data["patch"].x = base["patch"].x.to(torch.float32)
+    data["entity"].x = base["entity"].x.to(torch.float32)
+    data[PATCH_ADJACENCY].edge_index, _ = _undirected(base[PATCH_ADJACENCY].edge_index)
+    codes = base[RELATED].edge_type.clone()
+    codes[(codes < 0) | (codes >= len(features.relation_types))] = len(features.relation_types)
+    data[RELATED].edge_index, data[RELATED].edge_type = _undirected(base[RELATED].edge_index, codes)
+    bridge = base[BRIDGE].edge_index
+    data[BRIDGE].edge_index = bridge
+    data[BRIDGE_REVERSE].edge_index = bridge.flip(0)
+    data.y = base.y.view(1).to(torch.float32)
     return data
 
 

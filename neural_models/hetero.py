@@ -8,9 +8,11 @@ of type ``t`` (PyG ``HeteroConv`` with ``aggr="sum"``):
 
     h_v^{l+1} = ReLU( sum_{r : t(r) = τ(v)} m_r(h^l)[v] )
 
-* same-type edges (``(patch, adjacent, patch)`` and one ``(entity, <relation>, entity)`` per
-  relation vocabulary term) use a GCN convolution with self-loops,
-  ``m_r(h)[v] = sum_{u in N_r(v) ∪ {v}} h_u W_r / sqrt(d̂_u d̂_v)``;
+* patch adjacency ``(patch, adjacent, patch)`` uses a GCN convolution with self-loops,
+  ``m(h)[v] = sum_{u in N(v) ∪ {v}} h_u W / sqrt(d̂_u d̂_v)``;
+* KG relations ``(entity, related, entity)`` are typed (``edge_type`` = relation code ``ρ``), so
+  they use a relational GCN (Schlichtkrull et al. 2018), one weight per relation type,
+  ``m(h)[v] = W_0 h_v + sum_ρ sum_{u in N_ρ(v)} W_ρ h_u / |N_ρ(v)|``;
 * the bridge (``(patch, bridge, entity)`` and ``(entity, bridged_by, patch)``) joins two node
   types, so it uses a GraphSAGE convolution,
   ``m_r(h)[v] = W_r^self h_v + W_r^nbr mean_{u in N_r(v)} h_u``
@@ -23,35 +25,32 @@ and a linear head maps their concatenation to one logit:
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 from torch import nn
-from torch_geometric.nn import GCNConv, HeteroConv, SAGEConv, global_mean_pool
+from torch_geometric.nn import GCNConv, HeteroConv, RGCNConv, SAGEConv, global_mean_pool
 
-from .graph_input import BRIDGE, BRIDGE_REVERSE, PATCH_ADJACENCY
+from .graph_input import BRIDGE, BRIDGE_REVERSE, PATCH_ADJACENCY, RELATED
 
 NODE_TYPES = ("patch", "entity")
 
 
 class HeteroFusedGNN(nn.Module):
-    """``HeteroFusedGNN(patch_dim, entity_dim, relation_edge_types)(hetero_batch) -> logits``."""
+    """``HeteroFusedGNN(patch_dim, entity_dim, num_relations)(hetero_batch) -> logits``."""
 
     kind = "hetero"
 
-    def __init__(self, patch_dim: int, entity_dim: int, relation_edge_types: Sequence[Sequence[str]],
-                 hidden: int = 64, dropout: float = 0.2, layers: int = 2):
+    def __init__(self, patch_dim: int, entity_dim: int, num_relations: int, hidden: int = 64,
+                 dropout: float = 0.2, layers: int = 2):
         super().__init__()
         self.patch_dim, self.entity_dim, self.hidden = int(patch_dim), int(entity_dim), int(hidden)
         self.dropout, self.layers = float(dropout), int(layers)
-        self.relation_edge_types = [tuple(t) for t in relation_edge_types]
+        self.num_relations = int(num_relations)
         self.project = nn.ModuleDict({"patch": nn.Linear(self.patch_dim, self.hidden),
                                       "entity": nn.Linear(self.entity_dim, self.hidden)})
         self.convs = nn.ModuleList()
         for _ in range(self.layers):
-            convs = {PATCH_ADJACENCY: GCNConv(self.hidden, self.hidden)}
-            for edge_type in self.relation_edge_types:
-                convs[edge_type] = GCNConv(self.hidden, self.hidden)
+            convs = {PATCH_ADJACENCY: GCNConv(self.hidden, self.hidden),
+                     RELATED: RGCNConv(self.hidden, self.hidden, self.num_relations, aggr="mean")}
             convs[BRIDGE] = SAGEConv((self.hidden, self.hidden), self.hidden)
             convs[BRIDGE_REVERSE] = SAGEConv((self.hidden, self.hidden), self.hidden)
             self.convs.append(HeteroConv(convs, aggr="sum"))
@@ -59,15 +58,16 @@ class HeteroFusedGNN(nn.Module):
 
     def config(self) -> dict:
         return {"kind": self.kind, "patch_dim": self.patch_dim, "entity_dim": self.entity_dim,
-                "relation_edge_types": [list(t) for t in self.relation_edge_types], "hidden": self.hidden,
+                "num_relations": self.num_relations, "hidden": self.hidden,
                 "dropout": self.dropout, "layers": self.layers}
 
     def forward(self, data) -> torch.Tensor:
         num_graphs = int(data.num_graphs) if hasattr(data, "num_graphs") else 1
         h = {t: self.project[t](data[t].x) for t in NODE_TYPES}
         edges = {et: data[et].edge_index for et in data.edge_types}
+        relation_codes = {RELATED: data[RELATED].edge_type}
         for conv in self.convs:
-            out = conv(h, edges)
+            out = conv(h, edges, edge_type_dict=relation_codes)
             # a node type that received no edge type in this batch keeps its previous state
             h = {t: nn.functional.dropout(torch.relu(out.get(t, h[t])), self.dropout, self.training)
                  for t in NODE_TYPES}

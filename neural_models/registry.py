@@ -13,7 +13,7 @@ def new_model(kind: str, features: NodeFeatures, *, hidden: int = 64, dropout: f
         return FusedGCN(features.homogeneous_dim, hidden=hidden, dropout=dropout)
     if kind == "hetero":
         from .hetero import HeteroFusedGNN
-        return HeteroFusedGNN(features.patch_dim, features.entity_dim, features.relation_edge_types,
+        return HeteroFusedGNN(features.patch_dim, features.entity_dim, features.num_relations,
                               hidden=hidden, dropout=dropout)
     raise ValueError(f"model kind must be one of {MODEL_KINDS}, not {kind!r}")
 
@@ -26,6 +26,6 @@ def model_from_config(config: dict):
         return FusedGCN(config["in_dim"], hidden=config["hidden"], dropout=config["dropout"])
     if kind == "hetero":
         from .hetero import HeteroFusedGNN
-        return HeteroFusedGNN(config["patch_dim"], config["entity_dim"], config["relation_edge_types"],
+        return HeteroFusedGNN(config["patch_dim"], config["entity_dim"], config["num_relations"],
                               hidden=config["hidden"], dropout=config["dropout"], layers=config.get("layers", 2))
     raise ValueError(f"model kind must be one of {MODEL_KINDS}, not {kind!r}")
