@@ -125,7 +125,7 @@ def assert_same(original: nf.Record, stored: nf.Record, meta: CollectionMeta) ->
     assert stored == original  # canonical digests agree too
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(collections())
 def test_write_then_read_is_identity(collection):
     meta, originals = collection

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..progress import Progress
-from . import checks_container, checks_metadata, checks_records, checks_root, checks_structure  # noqa: F401 (register)
+from . import (checks_container, checks_manifest, checks_metadata, checks_records, checks_root,  # noqa: F401
+               checks_structure)  # importing registers the checks
 from .checks_root import legacy_reader
 from .context import Context, rows_per_batch
 from .findings import Report, finding, from_error
