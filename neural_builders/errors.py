@@ -7,8 +7,8 @@ grepped and counted:
 ========  ===============================================================
 NB-I001   image file missing, empty or unreadable by its decoder
 NB-I002   image content is of no supported kind (not DICOM, PNG or JPEG)
-NB-I003   image decodes but cannot be used (no pixel data, multi-frame,
-          constant image, unsupported photometric interpretation)
+NB-I003   image cannot be used (no pixel data, multi-frame, constant image,
+          unsupported photometric interpretation, over 64 Mpixel)
 NB-R001   report source missing or unreadable (file, CSV, archive)
 NB-R002   report source holds a forbidden construct (XML DTD or entity)
 NB-R003   report source has the wrong columns or structure

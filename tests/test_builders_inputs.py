@@ -130,6 +130,18 @@ def test_unusable_dicom(tmp_path, kwargs, code):
     assert info.value.code == code and str(path) in str(info.value)
 
 
+def test_oversized_images_are_refused_before_decoding(tmp_path, monkeypatch):
+    import neural_builders.inputs.dicom as dicom_module
+    import neural_builders.inputs.raster as raster_module
+    monkeypatch.setattr(dicom_module, "MAX_PIXELS", 100)
+    monkeypatch.setattr(raster_module, "MAX_PIXELS", 100)
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "big.png")
+    for path in (tmp_path / "big.png", write_dicom(tmp_path / "big.dcm", phantom_raw())):
+        with pytest.raises(BuildInputError) as info:
+            load_image(path)
+        assert info.value.code == "NB-I003" and "larger" in info.value.message
+
+
 def test_unreadable_inputs_raise_coded_errors(tmp_path):
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")

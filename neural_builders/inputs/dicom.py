@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IMAGE_UNREADABLE, IMAGE_UNUSABLE, BuildInputError
-from .image import LoadedImage, file_size
+from .image import MAX_PIXELS, LoadedImage, file_size
 
 PERCENTILES = (0.5, 99.5)
 
@@ -147,6 +147,13 @@ def load_dicom(path, *, voi: str = "dicom-window") -> LoadedImage:
                            "YBR_ICT", "YBR_RCT", "PALETTE COLOR"):
         raise BuildInputError(IMAGE_UNUSABLE, "unsupported photometric interpretation", location=where,
                               expected="MONOCHROME1/2 or RGB/YBR", found=photometric)
+    try:
+        declared = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
+    except (TypeError, ValueError):
+        declared = 0
+    if declared > MAX_PIXELS:
+        raise BuildInputError(IMAGE_UNUSABLE, "image is larger than the loader accepts", location=where,
+                              expected=f"<= {MAX_PIXELS} pixels", found=f"{ds.Rows}x{ds.Columns}")
     try:
         raw = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for absent/failed decoders

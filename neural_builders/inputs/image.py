@@ -16,6 +16,9 @@ DICOM_MAGIC_OFFSET = 128
 DICOM_MAGIC = b"DICM"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
+# Largest image accepted (pixels). Radiographs are <= ~4k x 4k; a bigger declared size is
+# refused before decoding so that a hostile header cannot make the loader allocate gigabytes.
+MAX_PIXELS = 64 * 1024 * 1024
 
 
 @dataclass

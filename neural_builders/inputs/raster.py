@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IMAGE_UNREADABLE, IMAGE_UNSUPPORTED, BuildInputError
-from .image import LoadedImage, file_size, sniff_kind
+from ..errors import IMAGE_UNUSABLE
+from .image import MAX_PIXELS, LoadedImage, file_size, sniff_kind
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -52,6 +53,9 @@ def load_raster(path) -> LoadedImage:
             raise BuildInputError(IMAGE_UNSUPPORTED, "not a PNG or JPEG file", location=where,
                                   expected="PNG or JPEG signature", found=kind or "unknown")
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise BuildInputError(IMAGE_UNUSABLE, "image is larger than the loader accepts", location=where,
+                                      expected=f"<= {MAX_PIXELS} pixels", found=f"{image.width}x{image.height}")
             image.load()
             image = ImageOps.exif_transpose(image)
             values, photometric, normalisation = _pixels(image)
