@@ -8,9 +8,9 @@
 
 Nothing here imports torch.
 """
-from .driver import ConversionReport, SkippedRecord, convert_pickle, tolerance
+from .driver import ConversionReport, SkippedRecord, convert_graphs, convert_pickle, tolerance
 from .layout_recovery import Split, recover_split
 from .source_graphs import SourceGraph, SourceGraphs, open_source
 
-__all__ = ["ConversionReport", "SkippedRecord", "Split", "SourceGraph", "SourceGraphs", "convert_pickle",
+__all__ = ["ConversionReport", "SkippedRecord", "Split", "SourceGraph", "SourceGraphs", "convert_graphs", "convert_pickle",
            "open_source", "recover_split", "tolerance"]

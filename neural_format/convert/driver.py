@@ -303,70 +303,88 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
     every record is re-read and compared with the source (``verify=False`` skips this, not advised);
     the file appears under ``target`` only when that passed. Returns a :class:`ConversionReport`.
     """
-    from .. import __version__, sdk_ref
-    started = time.monotonic()
     source, target = Path(source), Path(target)
-    if dtype not in ("float16", "float32"):
-        raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
     graphs = open_source(source)
     try:
-        report = ConversionReport(str(source), str(target), graphs.source_format, graphs=len(graphs), dtype=dtype)
-        converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names,
-                               dtype=dtype, skip_invalid=skip_invalid)
-        width = converter.scan_width() if len(graphs) else 1
-        extra = sorted(graphs.attribute_names() - set(KNOWN_ATTRIBUTES) -
-                       ({patch_nodes} if isinstance(patch_nodes, str) else set()))
-        report.dropped_attributes = extra
-        report.unrecoverable = list(NOT_IN_SOURCE) + [f"attribute {a} (dropped)" for a in extra]
-        meta = CollectionMeta(
-            spatial_axes=spatial_axes, patch_feature_dim=width, patch_feature_dtype=dtype,
-            entity_feature_dim=width, entity_feature_dtype=dtype, has_positions=False, has_entity_text=False,
-            adjacency=adjacency, label_names=list(label_names),
-            provenance=Provenance(
-                builder=SoftwareRef(name="neural_format.convert", version=__version__), sdk=sdk_ref(),
-                created=dt.datetime.now(dt.timezone.utc), fusion=FusionRule(kind="unknown"),
-                conversion=ConversionInfo(
-                    source_format=graphs.source_format, source_name=source.name[:256],
-                    source_sha256=_sha256(source), split_rule=_split_rule_text(patch_nodes, unfused),
-                    unrecoverable=report.unrecoverable[:64])))
-        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.converting")
-        kept: list[int] = []
-        source_dtypes: Counter = Counter()
-        try:
-            with CollectionWriter(staging, meta, compression=compression, batch_records=batch_records) as writer, \
-                    Progress(len(graphs), "convert", enabled=progress) as bar:
-                for i in range(len(graphs)):
-                    try:
-                        record, split, sdtype = converter.record(graphs[i])
-                    except NeuralFormatError as exc:
-                        if not skip_invalid:
-                            raise
-                        report.skipped.append(SkippedRecord(i, exc.code, exc.message))
-                        bar.update(1)
-                        continue
-                    writer.append(record)
-                    kept.append(i)
-                    source_dtypes[sdtype] += 1
-                    report.rules[split.rule] += 1
-                    report.reversed_bridges += int(split.bridge_reversed)
-                    bar.update(1)
-            report.converted = len(kept)
-            report.source_dtype = "/".join(sorted(source_dtypes)) or "none"
-            worst = max((tolerance(s, dtype) for s in source_dtypes), default=(0.0, 0.0))
-            report.tolerance = worst
-            if verify:
-                _verify(staging, graphs, kept, report, progress)
-            os.replace(staging, target)
-        except BaseException:
-            try:
-                staging.unlink()
-            except FileNotFoundError:
-                pass
-            raise
+        return convert_graphs(
+            graphs, target, source_name=source.name, source_sha256=_sha256(source), report_source=str(source),
+            patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype, adjacency=adjacency,
+            spatial_axes=spatial_axes, skip_invalid=skip_invalid, overwrite=overwrite, compression=compression,
+            verify=verify, progress=progress, batch_records=batch_records)
     finally:
         graphs.close()
+
+
+def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha256: Optional[str] = None,
+                   report_source: Optional[str] = None, patch_nodes: PatchNodes = None,
+                   unfused: Optional[str] = None, label_names: Sequence[str] = ("label",),
+                   dtype: str = "float32", adjacency: str = "4-neighbour", spatial_axes: int = 2,
+                   skip_invalid: bool = False, overwrite: bool = False, compression: Optional[str] = None,
+                   verify: bool = True, progress: Optional[bool] = None,
+                   batch_records: int = 512) -> ConversionReport:
+    """The conversion pass behind :func:`convert_pickle` and :func:`~neural_format.adapters.pyg.write_pyg`."""
+    from .. import __version__, sdk_ref
+    started = time.monotonic()
+    target = Path(target)
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    report = ConversionReport(report_source or source_name, str(target), graphs.source_format,
+                              graphs=len(graphs), dtype=dtype)
+    converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names,
+                           dtype=dtype, skip_invalid=skip_invalid)
+    width = converter.scan_width() if len(graphs) else 1
+    extra = sorted(graphs.attribute_names() - set(KNOWN_ATTRIBUTES) -
+                   ({patch_nodes} if isinstance(patch_nodes, str) else set()))
+    report.dropped_attributes = extra
+    report.unrecoverable = list(NOT_IN_SOURCE) + [f"attribute {a} (dropped)" for a in extra]
+    meta = CollectionMeta(
+        spatial_axes=spatial_axes, patch_feature_dim=width, patch_feature_dtype=dtype,
+        entity_feature_dim=width, entity_feature_dtype=dtype, has_positions=False, has_entity_text=False,
+        adjacency=adjacency, label_names=list(label_names),
+        provenance=Provenance(
+            builder=SoftwareRef(name="neural_format.convert", version=__version__), sdk=sdk_ref(),
+            created=dt.datetime.now(dt.timezone.utc), fusion=FusionRule(kind="unknown"),
+            conversion=ConversionInfo(
+                source_format=graphs.source_format, source_name=(source_name or "unnamed")[:256],
+                source_sha256=source_sha256, split_rule=_split_rule_text(patch_nodes, unfused),
+                unrecoverable=[u[:256] for u in report.unrecoverable[:64]])))
+    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.converting")
+    kept: list[int] = []
+    source_dtypes: Counter = Counter()
+    try:
+        with CollectionWriter(staging, meta, compression=compression, batch_records=batch_records) as writer, \
+                Progress(len(graphs), "convert", enabled=progress) as bar:
+            for i in range(len(graphs)):
+                try:
+                    record, split, sdtype = converter.record(graphs[i])
+                except NeuralFormatError as exc:
+                    if not skip_invalid:
+                        raise
+                    report.skipped.append(SkippedRecord(i, exc.code, exc.message))
+                    bar.update(1)
+                    continue
+                writer.append(record)
+                kept.append(i)
+                source_dtypes[sdtype] += 1
+                report.rules[split.rule] += 1
+                report.reversed_bridges += int(split.bridge_reversed)
+                bar.update(1)
+        report.converted = len(kept)
+        report.source_dtype = "/".join(sorted(source_dtypes)) or "none"
+        report.tolerance = max((tolerance(s, dtype) for s in source_dtypes), default=(0.0, 0.0))
+        if verify:
+            _verify(staging, graphs, kept, report, progress)
+        os.replace(staging, target)
+    except BaseException:
+        try:
+            staging.unlink()
+        except FileNotFoundError:
+            pass
+        raise
     report.seconds = time.monotonic() - started
     return report
 

@@ -35,6 +35,22 @@ def _mapping(data) -> dict:
     return store.state["_mapping"]
 
 
+class ArrayTensor:
+    """An in-memory array with the :class:`LazyTensor` interface (for graphs built elsewhere)."""
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+
+    shape = property(lambda self: self.array.shape)
+    ndim = property(lambda self: self.array.ndim)
+    dtype = property(lambda self: self.array.dtype)
+    source_dtype = property(lambda self: self.array.dtype.name)
+
+    def numpy(self) -> np.ndarray:
+        return self.array
+
+
 @dataclass
 class SourceGraph:
     """One graph: node features ``x`` (N, D), ``edge_index`` (2, E), ``y`` and other attributes."""
@@ -45,7 +61,7 @@ class SourceGraph:
         value = self.attributes.get(name)
         if value is None:
             return None
-        if isinstance(value, LazyTensor):
+        if isinstance(value, (LazyTensor, ArrayTensor)):
             return value.numpy()
         if isinstance(value, (bool, int, float)):
             return np.asarray(value)
@@ -66,7 +82,7 @@ class SourceGraph:
 
     def shape(self, name: str) -> Optional[tuple]:
         value = self.attributes.get(name)
-        return value.shape if isinstance(value, LazyTensor) else None
+        return value.shape if isinstance(value, (LazyTensor, ArrayTensor)) else None
 
 
 def _slice_tensor(tensor: LazyTensor, axis: int, start: int, stop: int) -> LazyTensor:
@@ -81,7 +97,7 @@ def _slice_tensor(tensor: LazyTensor, axis: int, start: int, stop: int) -> LazyT
 class SourceGraphs:
     """A lazily read sequence of :class:`SourceGraph` plus what was learnt about the file."""
 
-    def __init__(self, archive, source_format: str, graphs: list, slices: Optional[dict] = None):
+    def __init__(self, archive, source_format: str, graphs, slices: Optional[dict] = None):
         self.archive = archive
         self.source_format = source_format
         self._graphs = graphs          # data-list: list of attribute dicts; in-memory: the one dict
@@ -124,7 +140,8 @@ class SourceGraphs:
         return SourceGraph(i, attrs)
 
     def close(self) -> None:
-        self.archive.close()
+        if self.archive is not None:
+            self.archive.close()
 
 
 def _attributes(obj, where: str) -> dict:

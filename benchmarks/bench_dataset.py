@@ -1,0 +1,75 @@
+"""Iterating a collection file through CollectionDataset + PyG DataLoader vs an in-memory Data list.
+
+Writes a synthetic collection (default 10,000 records, NEURAL-like sizes: 0-30 patches, 0-12
+entities, 4-neighbour patch edges, a bridge), builds the same graphs as an in-memory list of
+``Data`` (via ``record_to_pyg``), and times full passes of ``torch_geometric.loader.DataLoader``
+over both, side by side and interleaved, for each (num_workers, shuffle) setting. Prints seconds
+per pass (median of the repeats) and the ratio file / in-memory (1.00 = as fast).
+
+    .venv/bin/python benchmarks/bench_dataset.py [--records 10000] [--dim 256] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def one_pass(loader) -> float:
+    start = time.perf_counter()
+    nodes = 0
+    for batch in loader:
+        nodes += batch.num_nodes
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--shuffle", choices=["no", "yes", "both"], default="both")
+    args = parser.parse_args(argv)
+
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    import neural_format as nf
+    from neural_format.adapters.torch_dataset import CollectionDataset
+    from neural_format.synthetic import synthetic_meta, synthetic_records
+
+    torch.set_num_threads(1)
+    meta = synthetic_meta(feature_dim=args.dim, entity_feature_dim=args.dim)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.h5"
+        nf.write_collection(path, meta, synthetic_records(args.records, meta, seed=0))
+        with nf.open(path) as reader:
+            in_memory = [r.to_pyg(label="pneumonia", label_names=meta.label_names) for r in reader.read_all()]
+        dataset = CollectionDataset(path, label="pneumonia")
+        print(f"{args.records} records, feature dim {args.dim}, batch {args.batch_size}, "
+              f"{path.stat().st_size / 1e6:.1f} MB file, torch threads 1")
+        print(f"{'workers':>8} {'shuffle':>8} {'in-memory s':>12} {'file s':>10} {'ratio':>7}")
+        shuffles = {"no": [False], "yes": [True], "both": [False, True]}[args.shuffle]
+        for workers in args.workers:
+            for shuffle in shuffles:
+                kw = dict(batch_size=args.batch_size, num_workers=workers, shuffle=shuffle,
+                          persistent_workers=workers > 0)
+                mem_loader = DataLoader(in_memory, **kw)
+                file_loader = DataLoader(dataset, **kw)
+                one_pass(mem_loader), one_pass(file_loader)  # warm-up: worker start, page cache
+                mem, fil = [], []
+                for _ in range(args.repeats):
+                    mem.append(one_pass(mem_loader))
+                    fil.append(one_pass(file_loader))
+                m, f = statistics.median(mem), statistics.median(fil)
+                print(f"{workers:>8} {str(shuffle):>8} {m:>12.3f} {f:>10.3f} {f / m:>7.2f}")
+                del mem_loader, file_loader
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
