@@ -70,7 +70,7 @@ def _local_indices_in_range(batch: Batch, code: str, table: str, column: str, bo
         first_row[int(owner[r])] = int(r)
     return _per_record(batch, code, owner[rows], f"/{table}/{column}", f"{what} index out of range",
                        lambda i: f"[0, {int(batch.counts(bound_table)[i])})",
-                       lambda i: index[first_row[i]].tolist())
+                       lambda i: f"pair {index[first_row[i]].tolist()}")
 
 
 @check("NF-R002", "error", stage="records")
