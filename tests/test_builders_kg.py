@@ -93,7 +93,7 @@ def test_repeats_merge_and_arrays():
 
 
 def test_entity_offsets_point_at_the_text():
-    text = "FINDINGS: Small left pleural effusion."
+    text = "İİ FINDINGS: Small left pleural effusion."  # U+0130 lower-cases to two characters
     for entity in RULES.extract(text).entities:
         assert text[entity.start:entity.end].lower() == entity.text
 
@@ -141,3 +141,32 @@ def test_real_iu_reports_negations():
     assert checked >= 50
     # and the extractor finds something in almost every report
     assert sum(1 for r in reports if RULES.extract(r.text_for_model).entities) >= 0.97 * len(reports)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_WORDS = ["no", "not", "pneumothorax", "right", "lower", "lobe", "effusion", "is", "seen", ",", ".", "and", "or",
+          "possible", "suggestive", "of", "pneumonia", "the", "lungs", "are", "clear", "but", "without", "XXXX",
+          "cannot", "be", "excluded", "small", "heart", ";", "\n", "consistent", "with", "focal", "opacity"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.lists(st.sampled_from(_WORDS), max_size=40).map(" ".join)))
+def test_extractor_never_fails_and_output_is_well_formed(text):
+    kg = RULES.extract(text)
+    for entity in kg.entities:
+        assert entity.type in ENTITY_TYPES
+        assert 0 <= entity.start < entity.end <= len(text)
+        # the span holds exactly the entity's words (separators between them may vary)
+        assert re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text[entity.start:entity.end].lower()) == entity.text.split()
+    for relation in kg.relations:
+        assert relation.type in RELATION_TYPES and relation.source != relation.target
+        source, target = kg.entities[relation.source], kg.entities[relation.target]
+        if relation.type == "located_at":
+            assert target.type == "anatomy" and source.type in ("finding", "device")
+        elif relation.type == "suggestive_of":
+            assert source.type == target.type == "finding"
+        else:
+            assert source.type == "modifier" and target.type != "modifier"
+    assert RULES.extract(text).triples() == kg.triples()  # deterministic

@@ -241,7 +241,9 @@ class RuleBasedExtractor:
 
     def extract(self, text: str) -> KnowledgeGraph:
         text = text or ""
-        lowered = text.lower()
+        # lower-case character by character so that offsets stay valid in the original text
+        # (str.lower can lengthen some characters, e.g. U+0130)
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
         mentions: list[_Match] = []
         pairs: list[tuple[_Match, _Match, str]] = []
         for sentence in _SENTENCE.finditer(lowered):
