@@ -1,0 +1,98 @@
+"""Ablations in one run: patch retention x modality x fusion, all on one patient-grouped split.
+
+* Retention: every record is re-pruned in memory from its STORED scores with
+  :func:`neural_format.reprune.reprune_record` and a ``TopKPercent(r)`` policy (at least one
+  patch kept), so ``r`` is a share of the patches the collection stores (100 % = as stored).
+  Re-pruning rebuilds the grid edges and recomputes the betweenness bridge, as the file's own
+  fusion rule demands.
+* Modality (:mod:`neural_models.views`): ``fused``, ``image`` (entity nodes dropped) and
+  ``text`` (patch nodes dropped). Text-only graphs do not depend on retention: that model is
+  trained once and its row repeated at every retention (``retention_independent``).
+* Fusion: ``fused`` (one bridge edge) vs ``fused-no-bridge`` (the bridge edge dropped).
+
+Each variant is trained with the same :class:`~neural_models.train.TrainConfig` (same seed) and
+tested on the same test patients; the table reports test ROC-AUC and PR-AUC with bootstrap 95%
+CIs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+from neural_format.metadata import PruningPolicy, TopKPercent
+from neural_format.reprune import reprune_record
+
+from .examples import Examples
+from .experiment import run_variant
+from .splits import Split
+from .train import TrainConfig
+
+DEFAULT_RETENTIONS = (100.0, 10.0, 5.0, 2.3)
+VARIANTS = {  # name -> (modality, bridge)
+    "fused": ("fused", True),
+    "image-only": ("image", False),
+    "text-only": ("text", False),
+    "fused-no-bridge": ("fused", False),
+}
+
+
+@dataclass
+class AblationSettings:
+    retentions: Sequence[float] = DEFAULT_RETENTIONS
+    variants: Sequence[str] = tuple(VARIANTS)
+    bootstrap: int = 1000
+
+
+def retained(examples: Examples, percent: float) -> Examples:
+    """The examples with every record re-pruned to the top ``percent`` % of its stored patches."""
+    if percent >= 100.0:
+        return examples
+    policy = PruningPolicy(rule=TopKPercent(percent=percent), min_nodes=1, applied_to="re-prune")
+    meta = examples.meta
+    return examples.map_records(lambda record: reprune_record(record, policy, meta)[0])
+
+
+def run_ablation(examples: Examples, split: Split, config: TrainConfig, settings: AblationSettings, *,
+                 log: Optional[Callable[[str], None]] = None) -> list[dict]:
+    """One row per (retention, variant): the test summary plus retention and patch counts."""
+    unknown = [v for v in settings.variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    rows: list[dict] = []
+    text_row = None
+    for percent in sorted(settings.retentions, reverse=True):
+        pruned = retained(examples, percent)
+        patches = sum(r.num_patches for r in pruned.records)
+        stored = sum(r.num_patches for r in examples.records)
+        for name in settings.variants:
+            modality, bridge = VARIANTS[name]
+            if modality == "text" and text_row is not None:
+                summary = dict(text_row)
+            else:
+                if log:
+                    log(f"-- retention {percent:g}%: {name}")
+                summary = run_variant(pruned, split, config, modality=modality, bridge=bridge,
+                                      bootstrap=settings.bootstrap).summary
+                if modality == "text":
+                    text_row = summary
+            rows.append({"variant": name, "retention_percent": float(percent),
+                         "patches_kept": patches, "patches_stored": stored,
+                         "mean_patches_per_record": patches / max(len(pruned.records), 1),
+                         "retention_independent": modality == "text", **summary})
+            if log:
+                ci = summary["roc_auc_ci95"]
+                log(f"   {name:<16} AUC {summary['roc_auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
+    return rows
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    """The ablation rows as a Markdown table (one line per retention and variant)."""
+    lines = ["| retention | mean patches/record | variant | test ROC-AUC [95% CI] | test PR-AUC [95% CI] | n (pos) |",
+             "|---:|---:|---|---|---|---|"]
+    for r in rows:
+        auc = f"{r['roc_auc']:.3f} [{r['roc_auc_ci95'][0]:.3f}, {r['roc_auc_ci95'][1]:.3f}]"
+        ap = f"{r['pr_auc']:.3f} [{r['pr_auc_ci95'][0]:.3f}, {r['pr_auc_ci95'][1]:.3f}]"
+        name = r["variant"] + (" (same at every retention)" if r.get("retention_independent") else "")
+        lines.append(f"| {r['retention_percent']:g}% | {r['mean_patches_per_record']:.1f} | {name} | {auc} | {ap} | "
+                     f"{r['n']} ({r['positives']}) |")
+    return "\n".join(lines) + "\n"
