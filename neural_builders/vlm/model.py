@@ -1,0 +1,298 @@
+"""The report generator: Swin encoder -> projection -> T5 decoder fed through ``encoder_outputs``.
+
+* ``swin``: ``transformers.SwinModel`` (no pooling). Its last stage gives one feature vector per
+  ``stride x stride`` working pixels; these are the *patch features* stored in collections.
+* ``projection``: LayerNorm + Linear from the Swin width to T5's ``d_model``, plus a learned
+  linear map of a fixed 2-D sine/cosine code of each token's centre, normalised to the real
+  (non-padding) image extent. Swin's last stage carries little absolute position and T5's
+  cross-attention none, so without it the decoder could not say *where* a finding is.
+* ``t5``: ``transformers.T5ForConditionalGeneration``; its own encoder is bypassed by passing
+  ``encoder_outputs`` (and the real-token mask as ``attention_mask``). T5 runs with
+  ``attn_implementation="eager"`` because the SDPA path returns empty cross-attentions.
+
+Swin rewrites each block's ``window_size``/``shift_size`` for good when it sees a stage smaller
+than its window; :meth:`ReportGenerator.encode` restores the configured values before every call,
+so a model's output never depends on the sizes it saw before (tested).
+
+Directory format (``save_pretrained``/``from_pretrained``): ``config.json`` (Swin config, T5
+config, projection and resolution settings), ``encoder.safetensors`` (``swin.*`` and
+``projection.*``), ``decoder.safetensors`` (``t5.*``), ``tokenizer/`` (JSON). No pickles.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .patch_grid import PatchPlan, plan_patches
+
+FORMAT = "neural-builders-report-generator"
+FORMAT_VERSION = 1
+ENCODER_FILE, DECODER_FILE, CONFIG_FILE, TOKENIZER_DIR = (
+    "encoder.safetensors", "decoder.safetensors", "config.json", "tokenizer")
+
+
+@dataclass
+class ResolutionConfig:
+    """How images are sized for the model; see :mod:`neural_builders.vlm.patch_grid`."""
+    mode: str = "native"
+    max_side: Optional[int] = 512
+    fixed_size: tuple[int, int] = (224, 224)
+
+
+@dataclass
+class ProjectionConfig:
+    position_frequencies: int = 8
+
+
+def tiny_config(vocab_size: int = 256) -> dict:
+    """A few-hundred-thousand-parameter Swin + T5 for tests and the CPU demo."""
+    return {
+        "swin": dict(image_size=128, patch_size=4, num_channels=1, embed_dim=24, depths=[1, 1, 2, 1],
+                     num_heads=[1, 2, 2, 4], window_size=4, mlp_ratio=2.0, drop_path_rate=0.0,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
+        "t5": dict(vocab_size=vocab_size, d_model=64, d_kv=16, d_ff=128, num_layers=1, num_decoder_layers=2,
+                   num_heads=4, dropout_rate=0.0, relative_attention_num_buckets=16,
+                   relative_attention_max_distance=32, feed_forward_proj="relu",
+                   pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, tie_word_embeddings=True),
+        "projection": asdict(ProjectionConfig()),
+        "resolution": asdict(ResolutionConfig()),
+    }
+
+
+def position_code(plan_grid: tuple[int, int], working_grid: tuple[int, int], frequencies: int) -> torch.Tensor:
+    """(rows*cols, 4F) sine/cosine code of token centres, normalised by the real grid extent."""
+    rows = (torch.arange(working_grid[0], dtype=torch.float32) + 0.5) / plan_grid[0]
+    cols = (torch.arange(working_grid[1], dtype=torch.float32) + 0.5) / plan_grid[1]
+    y, x = torch.meshgrid(rows, cols, indexing="ij")
+    f = torch.arange(1, frequencies + 1, dtype=torch.float32) * math.pi
+    parts = [torch.sin(y[..., None] * f), torch.cos(y[..., None] * f),
+             torch.sin(x[..., None] * f), torch.cos(x[..., None] * f)]
+    return torch.cat(parts, dim=-1).reshape(-1, 4 * frequencies)
+
+
+class Projection(nn.Module):
+    def __init__(self, swin_dim: int, d_model: int, frequencies: int):
+        super().__init__()
+        self.frequencies = frequencies
+        self.norm = nn.LayerNorm(swin_dim)
+        self.linear = nn.Linear(swin_dim, d_model)
+        self.position = nn.Linear(4 * frequencies, d_model)
+
+    def forward(self, features: torch.Tensor, plans: list[PatchPlan]) -> torch.Tensor:
+        codes = torch.stack([position_code(p.grid_shape, p.working_grid, self.frequencies) for p in plans])
+        return self.linear(self.norm(features)) + self.position(codes.to(features.device, features.dtype))
+
+
+@dataclass
+class Encoded:
+    """Swin features, the decoder's view of them, and which tokens are real."""
+    features: torch.Tensor        # (B, S, C) last-stage Swin features
+    projected: torch.Tensor       # (B, S, d_model)
+    token_mask: torch.Tensor      # (B, S) 1 = real token, 0 = padding
+    plans: list[PatchPlan] = field(default_factory=list)
+
+
+class ReportGenerator(nn.Module):
+    def __init__(self, config: dict, *, swin=None, t5=None):
+        super().__init__()
+        from transformers import SwinConfig, SwinModel, T5Config, T5ForConditionalGeneration
+        self.config = json.loads(json.dumps(config))  # a plain-JSON copy
+        if swin is None:
+            swin = SwinModel(SwinConfig(**config["swin"]), add_pooling_layer=False)
+        if t5 is None:
+            t5 = T5ForConditionalGeneration(T5Config(**config["t5"]))
+        self.swin, self.t5 = swin, t5
+        self.t5.set_attn_implementation("eager")
+        self.config["swin"] = _plain(self.swin.config.to_dict())
+        self.config["t5"] = _plain(self.t5.config.to_dict())
+        self.config.setdefault("projection", asdict(ProjectionConfig()))
+        self.config.setdefault("resolution", asdict(ResolutionConfig()))
+        sc = self.swin.config
+        self.stride = int(sc.patch_size) * 2 ** (len(sc.depths) - 1)
+        self.swin_dim = int(sc.embed_dim) * 2 ** (len(sc.depths) - 1)
+        self.projection = Projection(self.swin_dim, self.t5.config.d_model,
+                                     int(self.config["projection"]["position_frequencies"]))
+        self._windows = [(layer, layer.window_size, layer.shift_size) for layer in _swin_layers(self.swin)]
+        self.tokenizer = None      # the report tokenizer, when known (set by from_pretrained / the trainer)
+        self.source_dir: Optional[Path] = None
+
+    # -- geometry -------------------------------------------------------------------------
+    @property
+    def window_size(self) -> int:
+        return int(self.swin.config.window_size)
+
+    def plan(self, image_size) -> PatchPlan:
+        r = self.config["resolution"]
+        return plan_patches(image_size, stride=self.stride, mode=r["mode"], max_side=r.get("max_side"),
+                            fixed_size=tuple(r.get("fixed_size", (224, 224))), min_grid=self.window_size)
+
+    def reset_windows(self) -> None:
+        """Undo Swin's in-place window/shift clamping so each call starts from the configuration."""
+        for layer, window, shift in self._windows:
+            layer.window_size, layer.shift_size = window, shift
+
+    # -- forward --------------------------------------------------------------------------
+    def encode(self, pixels: torch.Tensor, plans: list[PatchPlan]) -> Encoded:
+        """``pixels`` (B, 1, h, w) working images in [0, 1], all of one working size."""
+        self.reset_windows()
+        x = (pixels - 0.5) / 0.5
+        if self.swin.config.num_channels == 3 and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        features = self.swin(pixel_values=x).last_hidden_state
+        rows, cols = plans[0].working_grid
+        if features.shape[1] != rows * cols:
+            raise RuntimeError(f"Swin returned {features.shape[1]} tokens; the plan expects {rows}x{cols}")
+        mask = torch.as_tensor(np.stack([p.real_token_mask() for p in plans]), device=features.device)
+        return Encoded(features, self.projection(features, plans), mask.long(), list(plans))
+
+    def decode(self, encoded: Encoded, labels: torch.Tensor, *, output_attentions: bool = False):
+        """Teacher-forced T5 pass; ``labels`` padded with -100."""
+        from transformers.modeling_outputs import BaseModelOutput
+        decoder_mask = (labels != -100).long()
+        return self.t5(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.projected),
+                       attention_mask=encoded.token_mask, labels=labels,
+                       decoder_attention_mask=_shift_mask(decoder_mask),
+                       output_attentions=output_attentions, return_dict=True)
+
+    def forward(self, pixels, plans, labels):
+        return self.decode(self.encode(pixels, plans), labels)
+
+    @torch.no_grad()
+    def generate_reports(self, encoded: Encoded, tokenizer, max_new_tokens: int = 48) -> list[str]:
+        from transformers.modeling_outputs import BaseModelOutput
+        ids = self.t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.projected),
+                               attention_mask=encoded.token_mask, max_new_tokens=max_new_tokens,
+                               do_sample=False, num_beams=1,
+                               # transformers sizes the cache by num_layers (the bypassed encoder's depth)
+                               use_cache=self.t5.config.num_layers == self.t5.config.num_decoder_layers)
+        return tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    # -- persistence ----------------------------------------------------------------------
+    def weight_blobs(self) -> dict[str, bytes]:
+        """The serialized weight files, ``{file name: safetensors bytes}``."""
+        from safetensors.torch import save
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        encoder = {k: v for k, v in state.items() if not k.startswith("t5.")}
+        decoder = _drop_shared({k: v for k, v in state.items() if k.startswith("t5.")})  # tied embeddings once
+        return {ENCODER_FILE: save(encoder, metadata={"format": FORMAT}),
+                DECODER_FILE: save(decoder, metadata={"format": FORMAT})}
+
+    def weights_sha256(self) -> dict[str, str]:
+        """SHA-256 of each weight file as ``save_pretrained`` writes it (``sha256sum`` agrees)."""
+        return {name: hashlib.sha256(blob).hexdigest() for name, blob in self.weight_blobs().items()}
+
+    def save_pretrained(self, directory, tokenizer=None) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, blob in self.weight_blobs().items():
+            (directory / name).write_bytes(blob)
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.config}
+        (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
+        tokenizer = tokenizer if tokenizer is not None else self.tokenizer
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory, *, device="cpu") -> "ReportGenerator":
+        from safetensors.torch import load_file
+        directory = Path(directory)
+        path = directory / CONFIG_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory} is not a report-generator directory (no {CONFIG_FILE})")
+        config = json.loads(path.read_text())
+        if config.get("format") != FORMAT:
+            raise ValueError(f"{path}: format is {config.get('format')!r}, expected {FORMAT!r}")
+        config = {k: v for k, v in config.items() if k in ("swin", "t5", "projection", "resolution")}
+        model = cls(_constructor_config(config))
+        state = {**load_file(str(directory / ENCODER_FILE)), **load_file(str(directory / DECODER_FILE))}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not _is_tied(model, k)]
+        if missing or unexpected:
+            raise ValueError(f"{directory}: weights do not match the config (missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]})")
+        model.t5.tie_weights()
+        if (directory / TOKENIZER_DIR / "tokenizer.json").is_file():
+            from .tokenizer import load_report_tokenizer
+            model.tokenizer = load_report_tokenizer(directory / TOKENIZER_DIR)
+        model.source_dir = directory
+        return model.to(device)
+
+    @classmethod
+    def from_components(cls, swin_dir, t5_dir, *, projection=None, resolution=None) -> "ReportGenerator":
+        """A new generator from a Hugging Face Swin directory and a T5 directory (local, offline).
+
+        The projection is freshly initialised; fine-tune before use.
+        """
+        from transformers import SwinModel, T5ForConditionalGeneration
+        swin = SwinModel.from_pretrained(str(swin_dir), add_pooling_layer=False, local_files_only=True)
+        t5 = T5ForConditionalGeneration.from_pretrained(str(t5_dir), local_files_only=True,
+                                                        attn_implementation="eager")
+        config = {"swin": {}, "t5": {}, "projection": projection or asdict(ProjectionConfig()),
+                  "resolution": resolution or asdict(ResolutionConfig())}
+        return cls(config, swin=swin, t5=t5)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _swin_layers(swin):
+    from transformers.models.swin.modeling_swin import SwinLayer
+    return [m for m in swin.modules() if isinstance(m, SwinLayer)]
+
+
+def _shift_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Decoder position j reads label j-1 (position 0 reads the start token): shift the mask."""
+    shifted = torch.ones_like(mask)
+    shifted[:, 1:] = mask[:, :-1]
+    return shifted
+
+
+def _plain(config: dict) -> dict:
+    keep = {}
+    for key, value in config.items():
+        if key.startswith("_") or key in ("transformers_version", "architectures", "id2label", "label2id",
+                                          "torch_dtype", "dtype"):
+            continue
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue
+        keep[key] = value
+    return keep
+
+
+def _constructor_config(config: dict) -> dict:
+    config = dict(config)
+    for part in ("swin", "t5"):
+        config[part] = {k: v for k, v in config[part].items()
+                        if k not in ("model_type", "output_attentions", "output_hidden_states", "return_dict")}
+    return config
+
+
+def _drop_shared(state: dict) -> dict:
+    seen, out = {}, {}
+    for key in sorted(state, key=lambda k: (k != "t5.shared.weight", k)):  # keep the canonical name
+        tensor = state[key]
+        ptr = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if ptr in seen:
+            continue
+        seen[ptr] = key
+        out[key] = tensor
+    return out
+
+
+def _is_tied(model: "ReportGenerator", key: str) -> bool:
+    return key in ("t5.lm_head.weight", "t5.encoder.embed_tokens.weight", "t5.decoder.embed_tokens.weight",
+                   "t5.shared.weight") \
+        and bool(model.t5.config.tie_word_embeddings)
