@@ -4,7 +4,8 @@ Writes a synthetic collection (default 10,000 records, NEURAL-like sizes: 0-30 p
 entities, 4-neighbour patch edges, a bridge), builds the same graphs as an in-memory list of
 ``Data`` (via ``record_to_pyg``), and times full passes of ``torch_geometric.loader.DataLoader``
 over both, side by side and interleaved, for each (num_workers, shuffle) setting. Prints seconds
-per pass (median of the repeats) and the ratio file / in-memory (1.00 = as fast).
+per pass (median of the repeats) and the ratio file / in-memory (1.00 = as fast), from the
+medians and from the fastest passes (less sensitive to other load on the machine).
 
     .venv/bin/python benchmarks/bench_dataset.py [--records 10000] [--dim 256] [--repeats 5]
 """
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
         dataset = CollectionDataset(path, label="pneumonia")
         print(f"{args.records} records, feature dim {args.dim}, batch {args.batch_size}, "
               f"{path.stat().st_size / 1e6:.1f} MB file, torch threads 1")
-        print(f"{'workers':>8} {'shuffle':>8} {'in-memory s':>12} {'file s':>10} {'ratio':>7}")
+        print(f"{'workers':>8} {'shuffle':>8} {'in-memory s':>12} {'file s':>10} {'ratio':>7} {'ratio(min)':>11}")
         shuffles = {"no": [False], "yes": [True], "both": [False, True]}[args.shuffle]
         for workers in args.workers:
             for shuffle in shuffles:
@@ -66,7 +67,8 @@ def main(argv=None) -> int:
                     mem.append(one_pass(mem_loader))
                     fil.append(one_pass(file_loader))
                 m, f = statistics.median(mem), statistics.median(fil)
-                print(f"{workers:>8} {str(shuffle):>8} {m:>12.3f} {f:>10.3f} {f / m:>7.2f}")
+                print(f"{workers:>8} {str(shuffle):>8} {m:>12.3f} {f:>10.3f} {f / m:>7.2f} {min(fil) / min(mem):>11.2f}",
+                      flush=True)
                 del mem_loader, file_loader
     return 0
 

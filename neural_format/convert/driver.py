@@ -198,7 +198,8 @@ class _Converter:
         split = recover_split(edge_index, n, index=i, declared=_declared(self.patch_nodes, graph, len(self.graphs)),
                               unfused=self.unfused)
         features = x.numpy()
-        cast = features.astype(self.dtype)
+        with np.errstate(over="ignore"):  # overflow is reported below as NF-X006
+            cast = features.astype(self.dtype)
         overflow = np.isfinite(features) & ~np.isfinite(cast)
         if overflow.any():
             raise SchemaError("NF-X006", f"node features overflow {self.dtype}", location=f"graph {i}/x",
