@@ -1,0 +1,62 @@
+"""Cross-attention scores S_i = sum_j alpha_ji: a hand-computed case and invariants on a real tiny model."""
+import numpy as np
+import pytest
+import torch
+
+from neural_builders.scoring import aggregate_cross_attention, score_batch
+from neural_format.metadata import ScoreAggregation
+
+NAN = np.nan
+# (B=1, H=2, T=3, S=4); decoder position 2 is padding, encoder token 3 is padding (masked: 0)
+LAYER0 = np.array([[[[1, 0, 0, 0], [0, 1, 0, 0], [9, 9, 9, 9]],
+                    [[0, 0, 1, 0], [0, 0, 1, 0], [9, 9, 9, 9]]]], float)
+LAYER1 = np.array([[[[0.5, 0.25, 0.25, 0], [0.1, 0.6, 0.3, 0], [9, 9, 9, 9]],
+                    [[0.3, 0.3, 0.4, 0], [0.2, 0.2, 0.6, 0], [9, 9, 9, 9]]]], float)
+TARGET = np.array([[1, 1, 0]])
+SOURCE = np.array([[1, 1, 1, 0]])
+
+
+@pytest.mark.parametrize("aggregation, expected", [
+    # last layer, head mean: j0 -> [.4, .275, .325], j1 -> [.15, .4, .45]; summed over j0, j1
+    (ScoreAggregation(), [0.55, 0.675, 0.775, NAN]),
+    # layer 0 gives [.5, .5, 1.0]; mean of the two layers
+    (ScoreAggregation(layers="all"), [0.525, 0.5875, 0.8875, NAN]),
+    (ScoreAggregation(layers=[0]), [0.5, 0.5, 1.0, NAN]),
+    (ScoreAggregation(layers="all", layer_reduction="sum"), [1.05, 1.175, 1.775, NAN]),
+    # head max: j0 -> [.5, .3, .4], j1 -> [.2, .6, .6]
+    (ScoreAggregation(heads="max"), [0.7, 0.9, 1.0, NAN]),
+    (ScoreAggregation(heads="sum"), [1.1, 1.35, 1.55, NAN]),
+    (ScoreAggregation(tokens="mean"), [0.275, 0.3375, 0.3875, NAN]),
+])
+def test_hand_computed_case(aggregation, expected):
+    scores = aggregate_cross_attention([LAYER0, LAYER1], TARGET, SOURCE, aggregation)
+    np.testing.assert_allclose(scores[0], expected, rtol=0, atol=1e-12)
+
+
+def test_padding_target_positions_never_count():
+    changed = LAYER1.copy()
+    changed[0, :, 2] = [[0, 0, 0, 1], [1, 0, 0, 0]]  # only the padded decoder position changes
+    a = aggregate_cross_attention([LAYER0, LAYER1], TARGET, SOURCE)
+    b = aggregate_cross_attention([LAYER0, changed], TARGET, SOURCE)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_empty_cross_attention_is_refused():
+    with pytest.raises(ValueError, match="eager"):
+        aggregate_cross_attention([], TARGET, SOURCE)
+
+
+def test_real_model_scores_one_per_real_patch_and_mass_equals_report_length():
+    from neural_builders.vlm.model import ReportGenerator, tiny_config
+    torch.manual_seed(0)
+    model = ReportGenerator(tiny_config(30)).eval()
+    plan = model.plan((64, 200))            # 2 x 7 real tokens in a 4 x 7 working grid
+    pixels = torch.rand(2, 1, *plan.working_size)
+    labels = torch.tensor([[4, 5, 6, 1, -100, -100], [7, 8, 9, 10, 11, 1]])
+    features, scores, loss = score_batch(model, pixels, [plan, plan], labels)
+    real = plan.real_token_mask()
+    assert features.shape == (2, 28, model.swin_dim)
+    assert np.isfinite(scores[:, real]).all() and np.isnan(scores[:, ~real]).all()
+    # each decoder row sums to 1 over real tokens (padding is masked), so the mass is |J|
+    np.testing.assert_allclose(np.nansum(scores, axis=1), [4, 6], rtol=1e-5)
+    assert loss.shape == (2,) and np.isfinite(loss).all()
