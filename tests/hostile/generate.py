@@ -136,6 +136,22 @@ def flip_signature(signature: bytes, occurrence: int):
     return fn
 
 
+def vlen_attribute_length(name: bytes, length: int):
+    """Rewrite the declared length in the vlen-string descriptor of root attribute ``name``.
+
+    A vlen string attribute stores (uint32 length, heap collection address, heap index); the
+    collection of the base file is at byte 2048. HDF5 2.0 allocates and fills ``length`` bytes
+    before it compares them with the heap object, so this needs RLIMIT_AS to stay a coded error.
+    """
+    def fn(data: bytearray) -> bytes:
+        at = data.index(name)
+        value = len(b"1.0.0").to_bytes(4, "little") + (2048).to_bytes(8, "little")
+        at = data.index(value, at)
+        data[at:at + 4] = length.to_bytes(4, "little")
+        return bytes(data)
+    return fn
+
+
 def flip_at(offset: int, mask: int = 0xFF):
     def fn(data: bytearray) -> bytes:
         data[offset] ^= mask
@@ -401,6 +417,8 @@ KINDS: list[HostileCase] = [
     HostileCase("format-name-wrong", mutate(set_attr("/", "format", "anndata")), "NF-V001", "NF-V001", "versions"),
     # attributes, metadata, nesting
     HostileCase("attr-huge-encoding", mutate(set_attr("/", "encoding-type", "x" * 60000)), "NF-E001", "NF-E001", "attributes"),
+    HostileCase("attr-vlen-length-3gib", raw(vlen_attribute_length(b"format_version", 0xBFFFFFF0)), "NF-E001", "NF-E001",
+                "attributes", "HDF5 touches 3 GiB before failing unless the address space is capped; see docs/safety.md"),
     HostileCase("attr-nested-compound-format", mutate(set_attr("/", "format", np.zeros(1, _nested_dtype(12)))),
                 "NF-V001", "NF-V001", "attributes"),
     HostileCase("groups-nested-deep", mutate(nested_groups(300)), "ok", "NF-H006", "attributes",
