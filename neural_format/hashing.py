@@ -26,6 +26,10 @@ CANONICAL_FIELDS = (
 )
 
 
+_NAME_TAGS = {name: name.encode("ascii") + b"\x00" for name in CANONICAL_FIELDS}
+_DTYPE_TAGS: dict[str, bytes] = {}
+
+
 def encode_strings(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """UTF-8 bytes of all strings concatenated, with int64 offsets (len + 1)."""
     encoded = [v.encode("utf-8") for v in values]
@@ -41,7 +45,8 @@ def _text(value: Optional[str]) -> Optional[np.ndarray]:
 
 
 def _canonical(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array)
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
     # a sum is NaN whenever an element is NaN, and needs no temporary mask
@@ -95,12 +100,15 @@ def record_digest(record) -> bytes:
     digest = hashlib.sha256()
     pending = [HASH_PREFIX]
     for name, value in _fields(record):
-        pending.append(name.encode("ascii") + b"\x00")
+        pending.append(_NAME_TAGS[name])
         if value is None:
             pending.append(b"absent\x00")
             continue
         array = _canonical(np.asarray(value))
-        pending.append(array.dtype.str.encode("ascii") + b"\x00")
+        tag = _DTYPE_TAGS.get(array.dtype.str)
+        if tag is None:
+            tag = _DTYPE_TAGS[array.dtype.str] = array.dtype.str.encode("ascii") + b"\x00"
+        pending.append(tag)
         pending.append(struct.pack(f"<{array.ndim}q", *array.shape))
         if array.nbytes >= _DIRECT_BYTES:
             digest.update(b"".join(pending))

@@ -232,10 +232,13 @@ def features_finite(batch: Batch, ctx):
         columns.append(("/entities/features", "entities"))
     for path, table in columns:
         values = batch.c[path]
-        if np.isfinite(values).all():
-            continue  # the common case costs one pass
+        if values.size == 0 or np.isfinite(values.sum()):
+            continue  # NaN and Inf propagate through a sum: the common case is one pass, no mask
+        # a non-finite sum may also be an overflow of finite values: look row by row
         finite = np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
         rows = np.flatnonzero(~finite)
+        if rows.size == 0:
+            continue
         out += _per_record(batch, "NF-R013", batch.owner(table)[rows], path, "NaN or Inf in values",
                            "finite values", lambda i: "NaN or Inf") or []
     return out or None
@@ -317,6 +320,10 @@ def _digest_or_none(record):
         return None  # undecodable strings / unknown codes are reported by their own clauses
 
 
+def _digests(records):
+    return [_digest_or_none(r) for r in records]
+
+
 @check("NF-I001", "error", stage="records")
 def record_hashes_match(batch: Batch, ctx):
     if not ctx.hashes:
@@ -324,7 +331,11 @@ def record_hashes_match(batch: Batch, ctx):
     stored = batch.c["/records/sha256"]
     records = batch.records
     if ctx.pool is not None and len(records) > 8:
-        digests = list(ctx.pool.map(_digest_or_none, records, chunksize=32))
+        # one task per worker-sized slice: a future per record would cost more than small digests
+        parts = max(1, ctx.pool._max_workers) * 4
+        size = -(-len(records) // parts)
+        slices = [records[k:k + size] for k in range(0, len(records), size)]
+        digests = [d for part in ctx.pool.map(_digests, slices) for d in part]
     else:
         digests = [_digest_or_none(r) for r in records]
     bad = [i for i, d in enumerate(digests) if d is not None and d != stored[i].tobytes()]
