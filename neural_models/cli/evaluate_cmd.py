@@ -2,8 +2,10 @@
 
 By default the run's own test split is rebuilt from the split settings in ``config.json`` (same
 seed, fractions and patient grouping) and, when the model directory holds
-``test_predictions.json``, the new scores are compared with the saved ones bit for bit
-(``reproduced`` in the output). ``--all-records`` scores every labelled record instead (an
+``test_predictions.json`` and the collections are the ones it was trained on, the new scores are
+compared with the saved ones bit for bit (``reproduced`` in the output; exit code 1 if not).
+Other collections with the same feature layout (e.g. graphs rebuilt from generated reports)
+are scored on the test split of their own labels and patient keys. ``--all-records`` scores every labelled record instead (an
 external test set). Writes ``evaluation.json`` and ``evaluation_roc.png`` into ``--out``
 (default: the model directory).
 """
@@ -46,7 +48,9 @@ def run(args) -> int:
     summary = metrics.summarise(labels, scores, n_resamples=args.bootstrap, seed=config["train"]["seed"])
     payload = {"model_dir": str(model_dir), "sources": examples.sources, "scope": scope,
                "label": config["label"], "modality": config["modality"], "bridge": config["bridge"], "test": summary}
-    if not args.all_records and (model_dir / PREDICTIONS_NAME).exists():
+    same_sources = [str(Path(s).resolve()) for s in examples.sources] == \
+        [str(Path(s).resolve()) for s in config.get("sources", [])]
+    if not args.all_records and same_sources and (model_dir / PREDICTIONS_NAME).exists():
         saved = read_predictions(model_dir)
         same_ids = saved["record_ids"] == ids
         payload["reproduced"] = bool(same_ids and np.array_equal(saved["scores"], scores))

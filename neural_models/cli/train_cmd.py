@@ -76,7 +76,8 @@ def run(args) -> int:
         directory = out / modality
         save_model(directory, variant.model, examples.features, extra={
             "label": args.label, "label_index": examples.label_index, "modality": modality, "bridge": bridge,
-            "train": config.to_dict(), "split": split_settings(args), "sources": examples.sources,
+            "train": config.to_dict(), "split": split_settings(args),
+            "sources": [str(Path(p).resolve()) for p in examples.sources],
             "best_epoch": variant.train.best_epoch, "best_val_auc": variant.train.best_val_auc,
             "predict_batch_size": 64})
         write_predictions(directory, variant.test_ids, variant.test_labels, variant.test_scores)
