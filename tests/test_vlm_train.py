@@ -1,0 +1,66 @@
+"""Stage-1 fine-tuning: -100 padding, safetensors checkpoints (no pickle), exact resume."""
+import json
+
+import numpy as np
+import torch
+
+from neural_builders.vlm.model import ReportGenerator, tiny_config
+from neural_builders.vlm.tokenizer import train_report_tokenizer
+from neural_builders.vlm.train import ReportImageSet, TrainConfig, encode_labels, finetune
+
+REPORTS = ["Focal consolidation in the right lower zone.", "Lungs are clear.",
+           "Opacity in the left upper zone.", "No pleural effusion."] * 2
+
+
+def _setup():
+    torch.manual_seed(0)
+    tokenizer = train_report_tokenizer(REPORTS)
+    model = ReportGenerator(tiny_config(len(tokenizer)))
+    rng = np.random.default_rng(0)
+    images = [rng.random((128, 128)).astype(np.float32) for _ in REPORTS]
+    return model, tokenizer, ReportImageSet(model, images, REPORTS)
+
+
+def test_labels_are_padded_with_minus_100_and_end_with_eos():
+    tokenizer = train_report_tokenizer(REPORTS)
+    labels = encode_labels(tokenizer, ["Lungs are clear.", "Opacity in the left upper zone."], 32, "cpu")
+    assert labels[0].tolist()[:5] == tokenizer("Lungs are clear.")["input_ids"]
+    assert labels[0, 5:].tolist() == [-100] * (labels.shape[1] - 5)
+    assert labels[0, 4].item() == tokenizer.eos_token_id
+    assert labels[1, -1].item() == tokenizer.eos_token_id
+
+
+def test_resume_from_a_safetensors_checkpoint_matches_an_uninterrupted_run(tmp_path):
+    config = TrainConfig(steps=4, batch_size=4, checkpoint_every=2, warmup_steps=2, lr=1e-3)
+    model, tokenizer, data = _setup()
+    straight = finetune(model, tokenizer, data, config, tmp_path / "straight", progress=False)
+
+    model, tokenizer, data = _setup()
+    first = finetune(model, tokenizer, data, config, tmp_path / "resumed", progress=False, stop_after=2)
+    assert first.steps == 2 and first.model_dir is None
+    ckpt = tmp_path / "resumed" / "checkpoint"
+    files = sorted(p.name for p in ckpt.rglob("*") if p.is_file())
+    assert not [f for f in files if f.endswith((".pt", ".bin", ".pkl", ".pth"))], files
+    assert {"encoder.safetensors", "decoder.safetensors", "optimizer.safetensors", "trainer_state.json"} <= set(files)
+    assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 2
+
+    fresh, tokenizer, data = _setup()  # the resumed run must not depend on the in-memory model
+    second = finetune(fresh, tokenizer, data, config, tmp_path / "resumed", resume=True, progress=False)
+    assert second.resumed_from == 2 and second.steps == 4
+    assert second.losses == straight.losses[:2] + second.losses[2:]
+    np.testing.assert_allclose(second.losses, straight.losses, rtol=1e-5)
+    a = dict(straight.model.named_parameters())
+    for name, p in second.model.named_parameters():
+        torch.testing.assert_close(p, a[name], rtol=1e-5, atol=1e-6)
+    loaded = ReportGenerator.from_pretrained(tmp_path / "resumed" / "model")
+    assert loaded.tokenizer is not None
+
+
+def test_training_reduces_the_loss_and_frozen_encoder_phase_leaves_swin_untouched(tmp_path):
+    model, tokenizer, data = _setup()
+    before = {k: v.clone() for k, v in model.swin.state_dict().items()}
+    result = finetune(model, tokenizer, data, TrainConfig(steps=10, batch_size=4, freeze_encoder_steps=10,
+                                                          checkpoint_every=0, lr=3e-3), tmp_path, progress=False)
+    assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
+    for k, v in result.model.swin.state_dict().items():
+        torch.testing.assert_close(v, before[k])
