@@ -152,6 +152,17 @@ def vlen_attribute_length(name: bytes, length: int):
     return fn
 
 
+def zero_global_heap_tail(data: bytearray) -> bytes:
+    """Zero the global heap collection from its 16th object on (as a fuzzer input did).
+
+    HDF5 2.0 then loops forever parsing the collection the root attributes live in; no Python
+    guard runs before it, so only a process boundary bounds it (neural_format.isolation).
+    """
+    at = data.index(b"GCOL")
+    data[at + 448:at + 752] = bytes(304)
+    return bytes(data)
+
+
 def flip_at(offset: int, mask: int = 0xFF):
     def fn(data: bytearray) -> bytes:
         data[offset] ^= mask
@@ -440,12 +451,20 @@ KINDS: list[HostileCase] = [
 ]
 
 
-def generate(out: Path, names: Optional[list[str]] = None) -> dict[str, dict]:
+# Kinds the HDF5 C library mishandles before any SDK guard can run: they hang (or allocate
+# unbounded memory) in a plain process and are tested through neural_format.isolation.
+ISOLATION_KINDS: list[HostileCase] = [
+    HostileCase("global-heap-objects-zeroed", raw(zero_global_heap_tail), "hang", "NF-F001", "hdf5-hang",
+                "HDF5 2.0 loops forever reading the root attributes"),
+]
+
+
+def generate(out: Path, names: Optional[list[str]] = None, kinds: Optional[list[HostileCase]] = None) -> dict[str, dict]:
     """Write every kind (or those in ``names``) into ``out``; return the expectation table."""
     out.mkdir(parents=True, exist_ok=True)
     bases = make_bases(out / "_bases")
     table = {}
-    for case in KINDS:
+    for case in (KINDS if kinds is None else kinds):
         if names and case.name not in names:
             continue
         target = out / f"{case.name}.h5"
