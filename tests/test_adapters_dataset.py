@@ -1,0 +1,82 @@
+"""CollectionDataset: equals record.to_pyg, batched reads, DataLoader workers each open their own handle."""
+import pickle
+
+import numpy as np
+import pytest
+
+import neural_format as nf
+from neural_format.synthetic import synthetic_meta, synthetic_records
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torch_geometric")
+from torch_geometric.loader import DataLoader  # noqa: E402
+
+from neural_format.adapters.torch_dataset import CollectionDataset  # noqa: E402
+
+META = synthetic_meta(feature_dim=8, entity_feature_dim=8, label_names=("pneumonia", "effusion"))
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ds") / "c.h5"
+    records = list(synthetic_records(150, META, seed=5))
+    nf.write_collection(path, META, records)
+    return path, records
+
+
+def _equal(a, b):
+    assert set(a.keys()) == set(b.keys())
+    for key in b.keys():
+        if torch.is_tensor(b[key]):
+            assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape
+            assert torch.equal(torch.nan_to_num(a[key], 5.0), torch.nan_to_num(b[key], 5.0)), key
+        else:
+            assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("readahead", [0, 64])
+def test_items_equal_record_to_pyg(collection, readahead):
+    path, records = collection
+    dataset = CollectionDataset(path, label="effusion", readahead=readahead)
+    assert len(dataset) == 150
+    order = list(range(40, 80)) + [3, 149, 3, -1] + list(range(100, 140))
+    got = dataset.__getitems__(order)
+    for graph, i in zip(got, order):
+        _equal(graph, records[i].to_pyg(label="effusion", label_names=META.label_names))
+        assert graph.edge_index.is_contiguous()
+    _equal(dataset[7], records[7].to_pyg(label="effusion", label_names=META.label_names))
+    with pytest.raises(IndexError):
+        dataset[150]
+
+
+def test_pickles_without_handle(collection):
+    path, _ = collection
+    dataset = CollectionDataset(path)
+    dataset[0]
+    assert dataset._reader is not None
+    clone = pickle.loads(pickle.dumps(dataset))
+    assert clone._reader is None and clone._cached == {}
+    assert clone[1].record_id == "rec-000001"
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_dataloader_workers(collection, workers):
+    path, records = collection
+    dataset = CollectionDataset(path, label="pneumonia")
+    loader = DataLoader(dataset, batch_size=16, shuffle=True, num_workers=workers,
+                        generator=torch.Generator().manual_seed(0))
+    seen = []
+    nodes = 0
+    for batch in loader:
+        seen += list(batch.record_id)
+        nodes += batch.num_nodes
+        assert batch.y.shape == (batch.num_graphs,)
+    assert sorted(seen) == [r.record_id for r in records]
+    assert nodes == sum(r.num_patches + r.num_entities for r in records)
+
+
+def test_hetero_items(collection):
+    path, records = collection
+    dataset = CollectionDataset(path, hetero=True, label="pneumonia")
+    data = dataset[5]
+    assert data["patch"].num_nodes == records[5].num_patches and data.record_id == records[5].record_id
