@@ -17,8 +17,10 @@ finished shard of another build is refused instead of mixed in.
 
 The build function is ``build_fn(inputs, out_path) -> None`` and must write one collection file
 at ``out_path`` (also for an empty ``inputs``). :func:`synthetic_build` is one (synthetic records,
-record ``i`` drawn from ``default_rng([seed, i])`` so it does not depend on the sharding); with
-the builders' ``build_collection`` the CLI makes one from images, reports and a model.
+record ``i`` drawn from ``default_rng([seed, i])`` so it does not depend on the sharding); the
+CLI makes one from images, reports and a model with the builders' ``build_collection``, taking the
+same options as ``python -m neural_builders.build`` (``--out`` names the collection directory).
+Inputs are sorted by case ID before they are split, so every rank sees the same list.
 """
 from __future__ import annotations
 
@@ -197,21 +199,61 @@ def synthetic_build(seed: int = 0, feature_dim: int = 16) -> BuildFn:
     return build
 
 
+def config_from_args(args):
+    """The builders' BuildConfig from their command-line options (mirrors ``neural_builders.build``)."""
+    from neural_format.metadata import ScoreAggregation
+
+    from .build import BuildConfig, policy_from_args
+    names = tuple(n.strip() for n in args.labels.split(",") if n.strip())
+    device = args.device
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if device == "auto":
+        import torch
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    return BuildConfig(policy=policy_from_args(args), aggregation=ScoreAggregation(layers=args.layers),
+                       adjacency=args.adjacency, batch_size=args.batch_size,
+                       feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
+                       entity_embeddings=args.entity_embeddings, label_names=names,
+                       compression=args.compression, device=device, overwrite=True, progress=False)
+
+
+def builder_inputs(args):
+    """``(inputs sorted by case ID, ids, build_fn)`` for images + reports + model, as the builders pair them."""
+    from .build import build_collection, inputs_from_pairs, labels_from_csv
+    from .inputs import load_reports, pair_inputs
+    from .vlm.model import ReportGenerator
+    config = config_from_args(args)
+    pairs, _skipped = pair_inputs(args.images, load_reports(args.reports), load_images=False)
+    labels = labels_from_csv(args.reports, config.label_names) if str(args.reports).lower().endswith(".csv") else {}
+    inputs = sorted(inputs_from_pairs(pairs, labels), key=lambda item: item.case_id)
+    model = ReportGenerator.from_pretrained(args.model)
+
+    def build(items: Sequence, out_path: Path) -> None:
+        build_collection(list(items), model, config, out_path)
+    return inputs, [item.case_id for item in inputs], build
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="python -m neural_builders.distributed_build",
-        description="Build a sharded collection, one shard per torchrun rank (gloo backend).")
-    parser.add_argument("--out", required=True, help="collection directory")
-    parser.add_argument("--synthetic", type=int, metavar="N", help="build N synthetic cases (no model needed)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--feature-dim", type=int, default=16)
+        description="Build a sharded collection, one shard per torchrun rank (gloo backend); "
+                    "--out is the collection DIRECTORY.")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds a rank waits for the others")
-    args = parser.parse_args(argv)
-    if args.synthetic is None:
-        parser.error("give --synthetic N (image/report builds run through python -m neural_builders.build)")
-    indices = list(range(args.synthetic))
-    summary = build_sharded(indices, synthetic_build(args.seed, args.feature_dim), args.out,
-                            ids=[f"rec-{i:06d}" for i in indices], timeout_s=args.timeout)
+    if "--synthetic" in argv:
+        parser.add_argument("--out", required=True, help="collection directory")
+        parser.add_argument("--synthetic", type=int, metavar="N", help="build N synthetic cases (no model needed)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--feature-dim", type=int, default=16)
+        args = parser.parse_args(argv)
+        inputs = list(range(args.synthetic))
+        ids, build_fn = [f"rec-{i:06d}" for i in inputs], synthetic_build(args.seed, args.feature_dim)
+    else:
+        from .build import add_arguments
+        add_arguments(parser)  # the single-process build's options: --images --reports --model --out ...
+        args = parser.parse_args(argv)
+        inputs, ids, build_fn = builder_inputs(args)
+    summary = build_sharded(inputs, build_fn, args.out, ids=ids, timeout_s=args.timeout)
     print(summary)
     return 0
 

@@ -36,15 +36,35 @@ def test_rank_slice_partitions_in_order():
         rank_slice(items, 3, 3)
 
 
-def test_torchrun_two_processes_equal_single_process(tmp_path):
+@pytest.fixture
+def phantom_inputs(tmp_path):
+    """6 phantom cases (images + reports CSV) and a tiny random report generator saved to disk."""
+    pytest.importorskip("neural_builders.build")
+    import torch
+
+    from neural_builders.phantom import generate_cases, write_cases
+    from neural_builders.vlm.model import ReportGenerator, tiny_config
+    from neural_builders.vlm.tokenizer import train_report_tokenizer
+    torch.manual_seed(0)
+    cases = generate_cases(CASES, seed=3, size=(128, 128))
+    paths = write_cases(cases, tmp_path / "data")
+    tokenizer = train_report_tokenizer([c.report for c in cases])
+    ReportGenerator(tiny_config(len(tokenizer))).save_pretrained(tmp_path / "model", tokenizer)
+    # batch size 1: a batched matmul may round differently for a different batch composition
+    return ["--images", str(paths["images"]), "--reports", str(paths["reports"]), "--model",
+            str(tmp_path / "model"), "--batch-size", "1"], [c.case_id for c in cases]
+
+
+def test_torchrun_two_processes_equal_single_process(tmp_path, phantom_inputs):
+    options, case_ids = phantom_inputs
     out = tmp_path / "dist"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           "--master_addr=127.0.0.1", "-m", "neural_builders.distributed_build", "--out", str(out),
-           "--synthetic", str(CASES), "--timeout", "60"]
+           "--master_addr=127.0.0.1", "-m", "neural_builders.distributed_build", *options, "--out", str(out),
+           "--timeout", "120"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        log, _ = proc.communicate(timeout=150)
+        log, _ = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:  # never leave ranks behind
             os.killpg(proc.pid, signal.SIGKILL)
@@ -53,13 +73,14 @@ def test_torchrun_two_processes_equal_single_process(tmp_path):
     manifest = read_manifest(out)
     assert [e.path for e in manifest.shards] == ["shard-00000-of-00002.h5", "shard-00001-of-00002.h5"]
     assert [e.records for e in manifest.shards] == [3, 3]
-    assert manifest.collection_id == collection_id_for(IDS, 2)
+    assert manifest.collection_id == collection_id_for(sorted(case_ids), 2)
 
+    from neural_builders.distributed_build import main as build_main
     single = tmp_path / "single"
-    build_sharded(list(range(CASES)), synthetic_build(), single, ids=IDS, rank=0, world=1, log=lambda _: None)
+    assert build_main([*options, "--out", str(single)]) == 0  # no torchrun: world size 1
     assert len(read_manifest(single).shards) == 1
     distributed, reference = _contents(out), _contents(single)
-    assert sorted(distributed) == IDS and distributed == reference  # same IDs, same record hashes
+    assert sorted(distributed) == sorted(case_ids) and distributed == reference  # same IDs, same record hashes
     from neural_format.cli import main
     assert main(["verify", str(out)]) == 0
 
