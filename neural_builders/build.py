@@ -1,0 +1,425 @@
+"""The build driver: paired images and reports -> one validated collection file.
+
+For each batch of inputs (same working size; see :mod:`neural_builders.vlm.patch_grid`):
+
+1. **prepare**: decode the image (:func:`neural_builders.inputs.load_image`: [0, 1], MONOCHROME1
+   inverted), plan its patch grid in native pixels, resize it to the working image;
+2. **forward**: Swin -> projection -> T5 teacher-forced on the report (or, with no report text,
+   on a report the model generates first: ``report_source = "generated"``), cross-attention
+   kept (:func:`neural_builders.scoring.score_batch`): Swin features and one score per real patch;
+3. **graph**: :func:`neural_format.pruning.select` keeps patches by the policy; their grid
+   positions and neighbour edges come from :func:`neural_builders.visual_graph.build_visual_graph`;
+   optional full-resolution tiles are cut from the native pixels;
+4. **KG**: the report's clinical entities and relations (:mod:`neural_builders.kg`, offline
+   rule-based by default), optionally embedded with the local MiniLM sentence model; the bridge
+   is :func:`neural_format.fusion.betweenness_bridge`;
+5. **write**: :class:`neural_format.writer.CollectionWriter` (checks, per-record SHA-256, atomic
+   rename), with typed provenance: encoder and decoder with the SHA-256 of their weight files,
+   score aggregation, pruning policy, KG extractor, fusion rule and the source bytes.
+
+Every input that cannot be used is skipped with a reason (never silently) and counted in the
+:class:`~neural_builders.summary.BuildSummary`. ``python -m neural_builders.build`` and
+``neural-format build`` run it from the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+from neural_format.metadata import (CollectionMeta, FusionRule, KGExtractorRef, ModelRef, Nucleus, Provenance,
+                                    PruningPolicy, ScoreAggregation, SoftwareRef, Threshold, TopKPercent)
+from neural_format.progress import Progress
+from neural_format.pruning import describe, select
+from neural_format.record import Geometry, Record
+
+from .summary import BuildSummary, StageTimes
+
+BUILDER_NAME = "neural_builders"
+
+
+@dataclass
+class BuildConfig:
+    policy: PruningPolicy = field(default_factory=lambda: PruningPolicy(rule=TopKPercent(percent=10.0)))
+    aggregation: ScoreAggregation = field(default_factory=ScoreAggregation)
+    adjacency: str = "4-neighbour"
+    batch_size: int = 8
+    feature_dtype: str = "float32"
+    tiles: Optional[str] = None               # None, "uint8" or "uint16"
+    kg_extractor: str = "rules"
+    entity_embeddings: bool = False           # 384-d MiniLM embeddings of entity text
+    label_names: tuple[str, ...] = ("pneumonia",)
+    compression: Optional[str] = None
+    max_report_tokens: int = 128
+    device: str = "auto"
+    overwrite: bool = False
+    progress: Optional[bool] = None
+
+
+@dataclass
+class BuildInput:
+    """One case. ``image`` is a LoadedImage or None (then ``image_path`` is loaded when needed);
+    ``report`` the report text for the model (findings + impression) or None to generate one."""
+    case_id: str
+    image_path: Optional[Path] = None
+    image: object = None
+    report: Optional[str] = None
+    labels: Optional[Sequence[float]] = None
+    group_key: Optional[str] = None
+
+
+def inputs_from_pairs(pairs, labels: Optional[Mapping[str, Sequence[float]]] = None) -> list[BuildInput]:
+    """BuildInputs from :func:`neural_builders.inputs.pair_inputs` pairs. The group key is a
+    SHA-256 prefix of the report ID (cases of one report share it; the ID itself is not stored)."""
+    labels = labels or {}
+    out = []
+    for pair in pairs:
+        rid = pair.report.report_id
+        out.append(BuildInput(case_id=pair.case_id, image_path=pair.image_path, image=pair.image,
+                              report=pair.report.text_for_model or None, labels=labels.get(pair.case_id),
+                              group_key=hashlib.sha256(rid.encode("utf-8")).hexdigest()[:16]))
+    return out
+
+
+def labels_from_csv(path, names: Sequence[str]) -> dict[str, list[float]]:
+    """``{id: [value per name]}`` from label columns of a reports CSV (empty or unparsable = NaN)."""
+    import csv
+    out = {}
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        cols = {c.strip().lower(): c for c in reader.fieldnames or []}
+        id_col = next((cols[c] for c in ("id", "case_id", "report_id", "image_id", "uid") if c in cols), None)
+        if id_col is None:
+            return {}
+        for row in reader:
+            values = []
+            for name in names:
+                raw = (row.get(cols.get(name.lower(), ""), "") or "").strip()
+                try:
+                    values.append(float(raw))
+                except ValueError:
+                    values.append(float("nan"))
+            out[row[id_col].strip()] = values
+    return out
+
+
+# -- provenance ------------------------------------------------------------------------------
+def _scalar_config(config: dict, keys: Sequence[str]) -> dict:
+    out = {}
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        if isinstance(value, (bool, int, float, str)) or value is None:
+            out[key] = value
+    return out
+
+
+def model_refs(model) -> tuple[ModelRef, ModelRef]:
+    """Encoder (Swin + projection) and decoder (T5) provenance with their weight files' SHA-256."""
+    from .vlm.model import DECODER_FILE, ENCODER_FILE
+    digests = model.weights_sha256()
+    name = model.source_dir.name if model.source_dir is not None else "in-memory"
+    if name in ("model", "checkpoint") and model.source_dir is not None:
+        name = f"{model.source_dir.parent.name}/{name}"
+    resolution = model.config["resolution"]
+    encoder = ModelRef(model_id=f"{name}:swin+projection", weights_sha256=digests[ENCODER_FILE], config={
+        "architecture": "SwinModel", "file": ENCODER_FILE, "token_stride": model.stride,
+        **_scalar_config(model.config["swin"], ("embed_dim", "depths", "num_heads", "window_size", "patch_size",
+                                                "num_channels")),
+        "resolution_mode": resolution["mode"], "max_side": resolution.get("max_side"),
+        "fixed_size": ",".join(str(v) for v in resolution.get("fixed_size", ())),
+        "position_frequencies": model.config["projection"]["position_frequencies"]})
+    decoder = ModelRef(model_id=f"{name}:t5", weights_sha256=digests[DECODER_FILE], config={
+        "architecture": "T5ForConditionalGeneration", "file": DECODER_FILE, "attn_implementation": "eager",
+        **_scalar_config(model.config["t5"], ("d_model", "num_decoder_layers", "num_heads", "vocab_size"))})
+    return encoder, decoder
+
+
+def collection_meta(model, config: BuildConfig, extractor_ref: KGExtractorRef, *, entity_dim: int,
+                    tile_shape: Optional[tuple[int, int]], source_bytes: int, embedder_ref=None,
+                    spatial_axes: int = 2, slice_filter=None) -> CollectionMeta:
+    from neural_format import __version__ as sdk_version
+
+    from .kg import ENTITY_TYPES, RELATION_TYPES
+    encoder, decoder = model_refs(model)
+    if embedder_ref is not None:
+        extra = {"entity_embedder": embedder_ref.model_id, "entity_embedder_sha256": embedder_ref.weights_sha256}
+        extractor_ref = extractor_ref.model_copy(update={"config": {**extractor_ref.config, **extra}})
+    return CollectionMeta(
+        spatial_axes=spatial_axes, patch_feature_dim=model.swin_dim, patch_feature_dtype=config.feature_dtype,
+        entity_feature_dim=entity_dim, has_positions=True, has_entity_text=True,
+        tile_shape=list(tile_shape) if tile_shape else None, tile_dtype=config.tiles if tile_shape else None,
+        adjacency=config.adjacency, entity_types=list(ENTITY_TYPES), relation_types=list(RELATION_TYPES),
+        label_names=list(config.label_names),
+        provenance=Provenance(
+            builder=SoftwareRef(name=BUILDER_NAME, version=sdk_version),
+            sdk=SoftwareRef(name="neural-format", version=sdk_version),
+            created=dt.datetime.now(dt.timezone.utc), encoder=encoder, decoder=decoder,
+            score_aggregation=config.aggregation,
+            pruning=config.policy.model_copy(update={"applied_to": "build", "slice_filter": slice_filter}),
+            kg_extractor=extractor_ref, fusion=FusionRule(), source_bytes=int(source_bytes)))
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+@dataclass
+class _Prepared:
+    item: BuildInput
+    pixels: np.ndarray
+    plan: object
+    working: np.ndarray
+    spacing: Optional[tuple]
+
+
+class _Pipeline:
+    def __init__(self, model, config: BuildConfig, out_path: Path, source_bytes: int, skipped: list):
+        import torch
+
+        from .kg import extractor_ref, get_extractor
+        from .vlm.train import resolve_device
+        self.torch = torch
+        self.model, self.config, self.out_path = model, config, out_path
+        self.device = resolve_device(config.device)
+        self.model.to(self.device).eval()
+        if model.tokenizer is None:
+            raise ValueError("the model has no tokenizer: load it with ReportGenerator.from_pretrained(dir)")
+        self.extractor = get_extractor(config.kg_extractor)
+        self.extractor_ref = extractor_ref(self.extractor)
+        self.embedder = None
+        if config.entity_embeddings:
+            from .text_embedding import SentenceEmbedder
+            self.embedder = SentenceEmbedder(device="cpu")
+        self.writer = None
+        self.tile_shape = None
+        self.summary = BuildSummary(out_path=out_path, skipped=skipped, source_bytes=source_bytes,
+                                    device=str(self.device), policy=describe(config.policy))
+        self.times = self.summary.times
+
+    def _open_writer(self, first: _Prepared) -> None:
+        from neural_format.writer import CollectionWriter
+        self.tile_shape = tuple(first.plan.native_patch) if self.config.tiles else None
+        meta = collection_meta(self.model, self.config, self.extractor_ref,
+                               entity_dim=self.embedder.dim if self.embedder else 0, tile_shape=self.tile_shape,
+                               source_bytes=self.summary.source_bytes,
+                               embedder_ref=self.embedder.model_ref() if self.embedder else None)
+        self.writer = CollectionWriter(self.out_path, meta, overwrite=self.config.overwrite,
+                                       compression=self.config.compression)
+
+    def prepare(self, item: BuildInput) -> Optional[_Prepared]:
+        from .errors import BuildInputError
+        from .inputs import load_image, record_skip
+        from .vlm.patch_grid import to_working
+        image = item.image
+        if image is None:
+            try:
+                image = load_image(item.image_path)
+            except BuildInputError as exc:
+                record_skip(self.summary.skipped, item.case_id, "image", exc.message, exc.code)
+                return None
+        pixels = np.asarray(image.pixels, np.float32)
+        plan = self.model.plan(pixels.shape)
+        if self.config.tiles and self.tile_shape is not None and tuple(plan.native_patch) != self.tile_shape:
+            record_skip(self.summary.skipped, item.case_id, "image",
+                        f"native patch {plan.native_patch} differs from the collection's tile shape {self.tile_shape}")
+            return None
+        return _Prepared(item, pixels, plan, to_working(pixels, plan), image.pixel_spacing)
+
+    def run_batch(self, batch: list[_Prepared]) -> None:
+        from .scoring import score_batch
+        from .vlm.train import encode_labels
+        torch = self.torch
+        t0 = time.perf_counter()
+        pixels = torch.from_numpy(np.stack([p.working for p in batch]))[:, None].to(self.device)
+        plans = [p.plan for p in batch]
+        reports = [p.item.report for p in batch]
+        sources = ["ground_truth" if r else "generated" for r in reports]
+        if not all(reports):
+            with torch.no_grad():
+                generated = self.model.generate_reports(self.model.encode(pixels, plans), self.model.tokenizer,
+                                                        max_new_tokens=self.config.max_report_tokens)
+            reports = [r or g for r, g in zip(reports, generated)]
+        labels = encode_labels(self.model.tokenizer, reports, self.config.max_report_tokens, self.device)
+        use_amp = self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            features, scores, _ = score_batch(self.model, pixels, plans, labels, self.config.aggregation)
+        self.times.forward += time.perf_counter() - t0
+        for b, prep in enumerate(batch):
+            self._emit(prep, features[b], scores[b], reports[b], sources[b])
+
+    def _emit(self, prep: _Prepared, features, scores, report: str, source: str) -> None:
+        from neural_format.fusion import betweenness_bridge
+
+        from .inputs import record_skip
+        from .kg import ENTITY_TYPES, RELATION_TYPES
+        from .visual_graph import build_visual_graph
+        from .vlm.patch_grid import native_tiles
+        t0 = time.perf_counter()
+        plan, config = prep.plan, self.config
+        real = plan.real_token_indices()
+        real_scores = scores[real]
+        kept_tokens = real[select(real_scores, config.policy)]
+        positions, edges = build_visual_graph(kept_tokens, plan.working_grid, config.adjacency)
+        tiles = native_tiles(prep.pixels, plan, positions, np.dtype(config.tiles)) if config.tiles else None
+        t1 = time.perf_counter()
+        kg = self.extractor.extract(report).to_arrays(ENTITY_TYPES, RELATION_TYPES)
+        entity_features = self.embedder.encode(kg["entity_text"]) if self.embedder else None
+        bridge = betweenness_bridge(len(kept_tokens), edges, len(kg["entity_text"]), kg["relations"])
+        t2 = time.perf_counter()
+        labels = prep.item.labels if prep.item.labels is not None else [float("nan")] * len(config.label_names)
+        record = Record(
+            record_id=prep.item.case_id, patch_features=features[kept_tokens],
+            patch_scores=scores[kept_tokens].astype(np.float32), patch_positions=positions, patch_edges=edges,
+            entity_types=kg["entity_types"], entity_assertions=kg["entity_assertions"],
+            entity_text=kg["entity_text"], entity_features=entity_features, relations=kg["relations"],
+            relation_types=kg["relation_types"], bridge=bridge, labels=np.asarray(labels, np.float32),
+            geometry=Geometry(plan.image_size, plan.native_patch, plan.grid_shape,
+                              None if prep.spacing is None else tuple(float(v) for v in prep.spacing)),
+            tiles=tiles, report=report, report_source=source, group_key=prep.item.group_key)
+        if self.writer is None:
+            self._open_writer(prep)
+        from neural_format.errors import NeuralFormatError
+        try:
+            self.writer.append(record)
+        except NeuralFormatError as exc:
+            record_skip(self.summary.skipped, prep.item.case_id, "write", exc.message, exc.code)
+        else:
+            self.summary.records_written += 1
+            self.summary.patches_seen += int(real.size)
+            self.summary.patches_kept += int(kept_tokens.size)
+        t3 = time.perf_counter()
+        self.times.graph += t1 - t0
+        self.times.kg += t2 - t1
+        self.times.write += t3 - t2
+
+    def close(self) -> None:
+        t0 = time.perf_counter()
+        if self.writer is None:  # nothing usable: still write a valid, empty collection
+            from neural_format.writer import CollectionWriter
+            meta = collection_meta(self.model, self.config, self.extractor_ref,
+                                   entity_dim=self.embedder.dim if self.embedder else 0, tile_shape=None,
+                                   source_bytes=self.summary.source_bytes,
+                                   embedder_ref=self.embedder.model_ref() if self.embedder else None)
+            self.writer = CollectionWriter(self.out_path, meta, overwrite=self.config.overwrite)
+        self.writer.close()
+        self.times.write += time.perf_counter() - t0
+        self.summary.bytes_written = os.path.getsize(self.out_path)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+
+
+def _source_size(item: BuildInput) -> int:
+    if item.image is not None and getattr(item.image, "source_bytes", None):
+        return int(item.image.source_bytes)
+    try:
+        return os.path.getsize(item.image_path) if item.image_path else 0
+    except OSError:
+        return 0
+
+
+def build_collection(inputs: Sequence, model, config: Optional[BuildConfig] = None, out_path="collection.h5", *,
+                     skipped: Optional[list] = None) -> BuildSummary:
+    """Build one collection file from ``inputs`` (BuildInputs, or pairs from ``pair_inputs``).
+
+    ``model`` is a :class:`~neural_builders.vlm.model.ReportGenerator` with its tokenizer.
+    ``skipped`` (e.g. from pairing) is carried into the summary. ``source_bytes`` in the
+    provenance is the total size of the input image files.
+    """
+    config = config or BuildConfig()
+    items = [x if isinstance(x, BuildInput) else inputs_from_pairs([x])[0] for x in inputs]
+    out_path = Path(out_path)
+    began = time.perf_counter()
+    pipeline = _Pipeline(model, config, out_path, sum(_source_size(i) for i in items), list(skipped or []))
+    try:
+        with Progress(len(items), "building", enabled=config.progress) as bar:
+            pending: dict = {}
+            for item in items:
+                t0 = time.perf_counter()
+                prep = pipeline.prepare(item)
+                pipeline.times.prepare += time.perf_counter() - t0
+                bar.update(1)
+                if prep is None:
+                    continue
+                key = prep.working.shape
+                pending.setdefault(key, []).append(prep)
+                if len(pending[key]) >= config.batch_size:
+                    pipeline.run_batch(pending.pop(key))
+            for batch in pending.values():
+                pipeline.run_batch(batch)
+        pipeline.close()
+    except BaseException:
+        pipeline.abort()
+        raise
+    summary = pipeline.summary
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+# -- command line ----------------------------------------------------------------------------
+def policy_from_args(args) -> PruningPolicy:
+    if args.nucleus is not None:
+        rule = Nucleus(p=args.nucleus)
+    elif args.threshold is not None:
+        rule = Threshold(tau=args.threshold)
+    else:
+        rule = TopKPercent(percent=args.top_k_percent)
+    return PruningPolicy(rule=rule, min_nodes=args.min_nodes, max_nodes=args.max_nodes)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", required=True, help="directory of DICOM/PNG/JPEG images (ID = file stem)")
+    p.add_argument("--reports", required=True, help="reports CSV (id + report or findings/impression) or a *.txt dir")
+    p.add_argument("--model", required=True, help="report-generator directory (neural-format finetune output)")
+    p.add_argument("--out", required=True, help="output collection file (.h5)")
+    rule = p.add_mutually_exclusive_group()
+    rule.add_argument("--top-k-percent", type=float, default=10.0, metavar="K")
+    rule.add_argument("--nucleus", type=float, default=None, metavar="P")
+    rule.add_argument("--threshold", type=float, default=None, metavar="TAU")
+    p.add_argument("--min-nodes", type=int, default=1)
+    p.add_argument("--max-nodes", type=int, default=None)
+    p.add_argument("--layers", choices=["last", "all"], default="last", help="cross-attention layers to average")
+    p.add_argument("--adjacency", choices=["4-neighbour", "8-neighbour"], default="4-neighbour")
+    p.add_argument("--labels", default="pneumonia", help="comma-separated label columns of the reports CSV")
+    p.add_argument("--tiles", choices=["uint8", "uint16"], default=None, help="store full-resolution pixel tiles")
+    p.add_argument("--entity-embeddings", action="store_true", help="embed entity text with the local MiniLM")
+    p.add_argument("--float16", action="store_true", help="store patch features as float16")
+    p.add_argument("--compression", choices=["gzip", "lzf"], default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def run_from_args(args) -> int:
+    from .inputs import load_reports, pair_inputs
+    from .vlm.model import ReportGenerator
+    names = tuple(n.strip() for n in args.labels.split(",") if n.strip())
+    config = BuildConfig(policy=policy_from_args(args), aggregation=ScoreAggregation(layers=args.layers),
+                         adjacency=args.adjacency, batch_size=args.batch_size,
+                         feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
+                         entity_embeddings=args.entity_embeddings, label_names=names,
+                         compression=args.compression, device=args.device, overwrite=args.overwrite)
+    pairs, skipped = pair_inputs(args.images, load_reports(args.reports), load_images=False)
+    labels = labels_from_csv(args.reports, names) if str(args.reports).lower().endswith(".csv") else {}
+    model = ReportGenerator.from_pretrained(args.model)
+    summary = build_collection(inputs_from_pairs(pairs, labels), model, config, args.out, skipped=skipped)
+    print("\n".join(summary.lines()))
+    return 0 if summary.records_written else 1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m neural_builders.build", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
