@@ -40,6 +40,8 @@ def encoding_of(obj) -> tuple[str | None, str | None]:
             return value.decode("utf-8", "replace")
         return value if isinstance(value, str) else None
     try:
+        from .heap_guard import check_object_attribute_heap
+        check_object_attribute_heap(obj)  # HDF5 can hang or flood on a damaged heap before we see a value
         return text("encoding-type"), text("encoding-version")
     except Exception:
         return None, None

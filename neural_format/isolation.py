@@ -1,11 +1,12 @@
 """Validate an untrusted file in a child process with memory, CPU and wall-clock limits.
 
-The SDK's own guards refuse hostile files with coded errors before they allocate or loop, but a
-few damaged structures are handled inside the HDF5 C library before any guard can look at them
-(see docs/safety.md, "Residual risk"): HDF5 2.0 allocates what a corrupted variable-length string
-attribute declares (up to 4 GiB) before it notices the damage, and it loops forever on a global
-heap collection whose object list has been zeroed. Python cannot interrupt C code, so the remedy
-is a process boundary:
+The SDK's own guards refuse hostile files with coded errors before they allocate or loop, but
+damaged structures are parsed inside the HDF5 C library, where Python cannot interrupt it. Two
+such defects were found by fuzzing (HDF5 2.0 allocates what a corrupted variable-length string
+attribute declares, up to 4 GiB, and loops forever on a global heap collection with a zero-size
+free-space object); :mod:`neural_format.heap_guard` now refuses both before HDF5 reads them, but
+others cannot be ruled out (docs/safety.md, "Residual risk"). For files from untrusted sources
+the remedy is a process boundary:
 
 >>> report = validate_isolated("from-another-site.h5")   # doctest: +SKIP
 >>> if report.ok:

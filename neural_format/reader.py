@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from . import layout
 from .elements import read_root_encoding
 from .errors import NeuralFormatError, NotAFileError, SchemaError, UnsafeContentError
+from .heap_guard import check_root_attribute_heap
 from .metadata import CollectionMeta
 from .record import REPORT_SOURCE_NAMES, Geometry, Record
 from .version import FORMAT_NAME, check_compatible, parse_version
@@ -44,6 +45,8 @@ def open_h5(source) -> h5py.File:
             # HDF5 allows a user block (512, 1024, ... bytes) before the signature; we do not write one
             raise NotAFileError("NF-F001", "not an HDF5 file (no signature at offset 0)", location="/",
                                 expected="HDF5 signature 89 48 44 46 0d 0a 1a 0a", found=head.hex(" "))
+        with open(path, "rb") as handle:  # before HDF5 reads the root attributes: it can hang or flood on them
+            check_root_attribute_heap(handle, path.stat().st_size)
     try:
         return h5py.File(source, "r", locking=False)
     except Exception as exc:  # h5py raises OSError or ValueError for damaged files

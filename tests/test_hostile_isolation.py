@@ -1,8 +1,10 @@
-"""Files that defeat in-process guards are bounded by ``neural_format.isolation.validate_isolated``.
+"""``neural_format.isolation.validate_isolated``: validation in a limited child process.
 
-HDF5 2.0 loops forever on a zeroed global heap collection and allocates what a corrupted
-variable-length attribute declares, before any SDK guard can look (docs/safety.md, "Residual
-risk"). Validating in a limited child process turns both into coded findings in bounded time.
+The damaged heaps that made HDF5 2.0 loop or allocate 3 GiB (found by atheris) are now refused
+in-process by ``neural_format.heap_guard`` (see the hostile corpus); isolation stays the
+recommended way to look at untrusted files because other such defects in the C library cannot be
+ruled out. These tests check that the child's verdict comes back intact and that a child that
+does not finish in time becomes an NF-F001 finding instead of a hang.
 """
 from __future__ import annotations
 
@@ -20,20 +22,17 @@ if "hostile_generate" not in sys.modules:
     _spec.loader.exec_module(sys.modules["hostile_generate"])
 generate = sys.modules["hostile_generate"]
 
-HANG_TIMEOUT_S = 8
 
-
-def test_isolated_validation_bounds_hdf5_hang_and_allocation(tmp_path):
-    kinds = generate.ISOLATION_KINDS + [k for k in generate.KINDS if k.name == "attr-vlen-length-3gib"]
+def test_isolated_validation_reports_and_bounds_time(tmp_path):
+    kinds = [k for k in generate.KINDS if k.name in ("global-heap-objects-zeroed", "attr-vlen-length-3gib")]
     generate.generate(tmp_path, kinds=kinds)
     valid = validate_isolated(tmp_path / "_bases" / "_base_gzip.h5", timeout_s=120)
     assert valid.ok and valid.records == 6, valid.to_text()
+    for case in kinds:
+        report = validate_isolated(tmp_path / f"{case.name}.h5", timeout_s=120)
+        assert case.validator in {f.code for f in report.errors}, report.to_text()
 
     started = time.perf_counter()
-    hang = validate_isolated(tmp_path / "global-heap-objects-zeroed.h5", timeout_s=HANG_TIMEOUT_S)
-    elapsed = time.perf_counter() - started
-    assert [f.code for f in hang.errors] == ["NF-F001"] and "did not finish" in hang.errors[0].message
-    assert elapsed < HANG_TIMEOUT_S + 10  # the child was killed, not waited for
-
-    bomb = validate_isolated(tmp_path / "attr-vlen-length-3gib.h5", timeout_s=120)
-    assert "NF-E001" in {f.code for f in bomb.errors}, bomb.to_text()
+    late = validate_isolated(tmp_path / "_bases" / "_base_gzip.h5", timeout_s=0.05)
+    assert time.perf_counter() - started < 10
+    assert [f.code for f in late.errors] == ["NF-F001"] and "did not finish" in late.errors[0].message

@@ -163,6 +163,23 @@ def zero_global_heap_tail(data: bytearray) -> bytes:
     return bytes(data)
 
 
+def group_attribute_heap_zeroed(path: Path, bases: Bases) -> None:
+    """Root attributes moved to a second, healthy heap collection; the first one (holding the
+    groups' encoding attributes) zeroed as in zero_global_heap_tail. The reader never reads group
+    attributes; the validator does, and HDF5 would loop there without heap_guard."""
+    shutil.copyfile(bases.gzip, path)
+    with h5py.File(path, "r+", libver=HDF5_LIBVER) as f:
+        saved = {name: f.attrs[name] for name in ("format", "format_version", "encoding-type", "encoding-version")}
+        for name in saved:
+            del f.attrs[name]
+        filler = f.create_group("filler")
+        for i in range(40):  # fill the first collection so the root attributes land in a new one
+            filler.attrs[f"f{i}"] = "x" * 100
+        for name, value in saved.items():
+            f.attrs[name] = value
+    path.write_bytes(zero_global_heap_tail(bytearray(path.read_bytes())))
+
+
 def flip_at(offset: int, mask: int = 0xFF):
     def fn(data: bytearray) -> bytes:
         data[offset] ^= mask
@@ -429,7 +446,11 @@ KINDS: list[HostileCase] = [
     # attributes, metadata, nesting
     HostileCase("attr-huge-encoding", mutate(set_attr("/", "encoding-type", "x" * 60000)), "NF-E001", "NF-E001", "attributes"),
     HostileCase("attr-vlen-length-3gib", raw(vlen_attribute_length(b"format_version", 0xBFFFFFF0)), "NF-E001", "NF-E001",
-                "attributes", "HDF5 touches 3 GiB before failing unless the address space is capped; see docs/safety.md"),
+                "attributes", "HDF5 alone touches 3 GiB before failing; heap_guard refuses it first"),
+    HostileCase("global-heap-objects-zeroed", raw(zero_global_heap_tail), "NF-F001", "NF-F001", "attributes",
+                "a zero-size free-space object: HDF5 2.0 loops forever parsing the heap; heap_guard refuses it"),
+    HostileCase("group-attribute-heap-zeroed", group_attribute_heap_zeroed, "ok", "NF-E001", "attributes",
+                "only the validator reads group attributes; heap_guard keeps HDF5 from looping on them"),
     HostileCase("attr-nested-compound-format", mutate(set_attr("/", "format", np.zeros(1, _nested_dtype(12)))),
                 "NF-V001", "NF-V001", "attributes"),
     HostileCase("groups-nested-deep", mutate(nested_groups(300)), "ok", "NF-H006", "attributes",
@@ -448,14 +469,6 @@ KINDS: list[HostileCase] = [
     HostileCase("ids-duplicate", mutate(ids(BASE_IDS[:5] + BASE_IDS[:1])), "ok", "NF-R002", "ids"),
     HostileCase("ids-empty", mutate(ids(BASE_IDS[:5] + [""])), "ok", "NF-R002", "ids"),
     HostileCase("ids-not-utf8", mutate(ids(BASE_IDS[:5] + ["rec-\udcff"])), "NF-R014", "NF-R014", "ids"),
-]
-
-
-# Kinds the HDF5 C library mishandles before any SDK guard can run: they hang (or allocate
-# unbounded memory) in a plain process and are tested through neural_format.isolation.
-ISOLATION_KINDS: list[HostileCase] = [
-    HostileCase("global-heap-objects-zeroed", raw(zero_global_heap_tail), "hang", "NF-F001", "hdf5-hang",
-                "HDF5 2.0 loops forever reading the root attributes"),
 ]
 
 
