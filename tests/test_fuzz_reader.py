@@ -119,7 +119,8 @@ def test_reader_and_validator_survive_mutations(tmp_path):
 if __name__ == "__main__":
     import resource
     resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT_MIB << 20, AS_LIMIT_MIB << 20))
-    resource.setrlimit(resource.RLIMIT_CPU, (200, 205))
+    cpu_s = max(200, 2 * int(sys.argv[1]))  # ~0.2 CPU-s per example; the limit only stops a spin
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="nf-hyp-"))
     run_search(int(sys.argv[1]), Path(sys.argv[2]))

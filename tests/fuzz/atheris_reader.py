@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """libFuzzer (atheris) harness for the reader and the validator. Not collected by pytest.
 
     .venv/bin/pip install -e '.[fuzz]'
