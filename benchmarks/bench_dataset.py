@@ -36,6 +36,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--shuffle", choices=["no", "yes", "both"], default="both")
+    parser.add_argument("--preload", action="store_true", help="CollectionDataset(preload=True)")
     args = parser.parse_args(argv)
 
     import torch
@@ -52,9 +53,9 @@ def main(argv=None) -> int:
         nf.write_collection(path, meta, synthetic_records(args.records, meta, seed=0))
         with nf.open(path) as reader:
             in_memory = [r.to_pyg(label="pneumonia", label_names=meta.label_names) for r in reader.read_all()]
-        dataset = CollectionDataset(path, label="pneumonia")
+        dataset = CollectionDataset(path, label="pneumonia", preload=args.preload)
         print(f"{args.records} records, feature dim {args.dim}, batch {args.batch_size}, "
-              f"{path.stat().st_size / 1e6:.1f} MB file, torch threads 1")
+              f"{path.stat().st_size / 1e6:.1f} MB file, torch threads 1, preload {args.preload}")
         print(f"{'workers':>8} {'shuffle':>8} {'in-memory s':>12} {'file s':>10} {'ratio':>7} {'ratio(min)':>11}"
               f" {'cpu ratio':>10}")
         shuffles = {"no": [False], "yes": [True], "both": [False, True]}[args.shuffle]

@@ -34,12 +34,12 @@ def _equal(a, b):
             assert a[key] == b[key], key
 
 
-@pytest.mark.parametrize("readahead", [0, 64])
-def test_items_equal_record_to_pyg(collection, readahead):
+@pytest.mark.parametrize("readahead, preload", [(0, False), (64, False), (512, True)])
+def test_items_equal_record_to_pyg(collection, readahead, preload):
     path, records = collection
-    dataset = CollectionDataset(path, label="effusion", readahead=readahead)
+    dataset = CollectionDataset(path, label="effusion", readahead=readahead, preload=preload)
     assert len(dataset) == 150
-    order = list(range(40, 80)) + [3, 149, 3, -1] + list(range(100, 140))
+    order = list(range(40, 80)) + [3, 149, 3, -1, 17, 18, 90] + list(range(100, 140)) + [60, 61]
     got = dataset.__getitems__(order)
     for graph, i in zip(got, order):
         _equal(graph, records[i].to_pyg(label="effusion", label_names=META.label_names))

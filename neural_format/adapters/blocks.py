@@ -20,6 +20,7 @@ _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 
 @dataclass
 class Block:
+    """Rows of a range of records; a block joined from several ranges has ``start`` 0."""
     start: int
     stop: int
     offsets: dict          # ragged table -> int64 (n + 1,), rebased to 0
@@ -57,6 +58,34 @@ def read_block(reader, start: int, stop: int, paths: Optional[Iterable[str]] = N
         except Exception as exc:
             raise SchemaError("NF-F001", f"data unreadable: {type(exc).__name__}: {exc}", location=path) from None
     return Block(start, stop, offsets, columns)
+
+
+def slice_block(block: Block, start: int, stop: int) -> Block:
+    """Records ``start:stop`` of ``block`` (positions within it) as a block of views."""
+    offsets, columns = {}, {}
+    for table, off in block.offsets.items():
+        part = off[start:stop + 1]
+        offsets[table] = part - part[0]
+    for path, data in block.columns.items():
+        table = _TABLE_OF[path]
+        if table == "records":
+            columns[path] = data[start:stop]
+        else:
+            off = block.offsets[table]
+            columns[path] = data[off[start]:off[stop]]
+    return Block(block.start + start, block.start + stop, offsets, columns)
+
+
+def concat_blocks(blocks: list) -> Block:
+    """Blocks joined in order into one (``start`` 0, ``stop`` the total record count)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    offsets = {}
+    for table in blocks[0].offsets:
+        counts = np.concatenate([np.diff(b.offsets[table]) for b in blocks])
+        offsets[table] = np.concatenate([[0], np.cumsum(counts)])
+    columns = {path: np.concatenate([b.columns[path] for b in blocks]) for path in blocks[0].columns}
+    return Block(0, sum(len(b) for b in blocks), offsets, columns)
 
 
 def contiguous_runs(indices) -> list[tuple[int, int]]:

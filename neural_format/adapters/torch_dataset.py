@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import torch.utils.data
 
 from ..reader import CollectionReader
-from .blocks import contiguous_runs, read_block
+from .blocks import concat_blocks, contiguous_runs, read_block, slice_block
 from .pyg import _label_columns, build_block, record_to_pyg_hetero
 
 _PATHS = ("/patches/features", "/patches/positions", "/entities/features", "/patch_edges/index",
@@ -36,15 +36,20 @@ class CollectionDataset(torch.utils.data.Dataset):
     are passed to :func:`~neural_format.adapters.pyg.record_to_pyg`. ``transform`` is applied to
     each graph. ``readahead``: when a request is a contiguous run of 8 or more records (a
     sequential DataLoader batch), this many records are read and built at once and the following
-    batches are served from that block (0 turns it off); single-record requests read one record.
+    batches are served from that block (0 turns it off). Shorter runs (shuffled batches) are read
+    run by run and built together. ``preload=True`` reads every column into memory once per
+    process (about the file's size per worker) so that shuffled batches cost no file reads.
     """
 
     def __init__(self, path, *, label=None, hetero: bool = False, transform: Optional[Callable] = None,
                  label_dtype=None, dtype=None, entity_features: str = "raise", pad: str = "raise",
-                 extras: bool = True, readahead: int = 512):
+                 extras: bool = True, readahead: int = 512, preload: bool = False):
         self.path = os.fspath(path)
         self.readahead = int(readahead)
+        self.preload = bool(preload)
         self._cached: dict = {}
+        self._full = None
+        self._all_ids = None
         with CollectionReader(self.path) as reader:
             self._n = len(reader)
             self.meta = reader.meta
@@ -65,7 +70,7 @@ class CollectionDataset(torch.utils.data.Dataset):
             # a handle inherited through fork is never used: open our own
             self._reader = CollectionReader(self.path)
             self._pid = pid
-            self._cached = {}
+            self._cached, self._full, self._all_ids = {}, None, None
         return self._reader
 
     def __getstate__(self) -> dict:
@@ -73,10 +78,12 @@ class CollectionDataset(torch.utils.data.Dataset):
         state["_reader"] = None
         state["_pid"] = None
         state["_cached"] = {}
+        state["_full"] = None
+        state["_all_ids"] = None
         return state
 
     def close(self) -> None:
-        self._cached = {}
+        self._cached, self._full, self._all_ids = {}, None, None
         if self._reader is not None and self._pid == os.getpid():
             self._reader.close()
         self._reader = None
@@ -104,26 +111,49 @@ class CollectionDataset(torch.utils.data.Dataset):
                                         label_dtype=self.options["label_dtype"], dtype=self.options["dtype"])
                    for i in indices]
         else:
-            built = {}
+            built, scattered = {}, []
             for start, stop in contiguous_runs(indices):
-                for i in range(start, stop):
-                    graph = self._cached.pop(i, None)
-                    if graph is None:
-                        self._fill(reader, i, stop)
-                        graph = self._cached.pop(i)
-                    built[i] = graph
+                if stop - start >= 8:  # a sequential batch: serve it from a read-ahead block
+                    for i in range(start, stop):
+                        graph = self._cached.pop(i, None)
+                        if graph is None:
+                            self._fill(reader, i, stop)
+                            graph = self._cached.pop(i)
+                        built[i] = graph
+                else:
+                    scattered.append((start, stop))
+            if scattered:  # shuffled indices: read each run, build all of them in one block
+                block = concat_blocks([self._read(reader, a, b) for a, b in scattered])
+                ids = [rid for a, b in scattered for rid in self._ids(reader, a, b)]
+                order = [i for a, b in scattered for i in range(a, b)]
+                built.update(zip(order, build_block(block, ids, columns=self._columns, single=self._single,
+                                                    **self.options)))
             out = [built[i] for i in indices]
         if self.transform is not None:
             out = [self.transform(g) for g in out]
         return out
 
+    def _read(self, reader: CollectionReader, start: int, stop: int):
+        if not self.preload:
+            return read_block(reader, start, stop, _PATHS)
+        if self._full is None:  # once per process: every column in memory
+            self._full = read_block(reader, 0, self._n, _PATHS)
+        return slice_block(self._full, start, stop)
+
+    def _ids(self, reader: CollectionReader, start: int, stop: int) -> list:
+        if not self.options["extras"]:
+            return [""] * (stop - start)
+        if self.preload:
+            if self._all_ids is None:
+                self._all_ids = reader.ids.all()
+            return self._all_ids[start:stop]
+        return reader.ids.range(start, stop)
+
     def _fill(self, reader: CollectionReader, start: int, stop: int) -> None:
-        """Build records ``start:stop`` (extended to ``readahead`` records for runs of 8 or more)."""
-        if stop - start >= 8 and self.readahead > stop - start:
-            stop = min(self._n, start + self.readahead)
-        block = read_block(reader, start, stop, _PATHS)
-        ids = reader.ids.range(start, stop) if self.options["extras"] else [""] * (stop - start)
-        graphs = build_block(block, ids, columns=self._columns, single=self._single, **self.options)
+        """Build records ``start:stop`` extended to ``readahead`` records, and keep them for the next batches."""
+        stop = max(stop, min(self._n, start + self.readahead))
+        graphs = build_block(self._read(reader, start, stop), self._ids(reader, start, stop),
+                             columns=self._columns, single=self._single, **self.options)
         self._cached = dict(zip(range(start, stop), graphs))
 
     def __repr__(self) -> str:
