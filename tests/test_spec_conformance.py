@@ -54,3 +54,19 @@ def test_invalid_fixture_reports_its_clause(code):
     report = nf.validate(_fixture(code, "invalid"))
     assert code in report.codes, report.to_text()
     assert report.exit_code == (2 if CLAUSES[code].severity == "error" else max(1, report.exit_code))
+
+
+def _generator():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("conformance_generate", CONFORMANCE / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("code", ["NF-R003", "NF-H004", "NF-I001"])
+def test_fixtures_are_what_the_generator_makes(tmp_path, code):
+    generate = _generator()
+    valid, invalid = generate.cases()[code]
+    generate.build_case(tmp_path / "fixture.h5", invalid)
+    assert (tmp_path / "fixture.h5").read_bytes() == _fixture(code, "invalid").read_bytes()

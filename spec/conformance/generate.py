@@ -170,7 +170,10 @@ def _bad_metadata(f):
 def _virtual(f):
     layout_ = h5py.VirtualLayout(shape=(6,), dtype="<f4")
     layout_[:] = h5py.VirtualSource(".", "/patches/scores", shape=(6,))
-    f.create_virtual_dataset("/patches/scores_view", layout_)
+    dcpl = layout_._get_dcpl(f.filename)
+    dcpl.set_obj_track_times(False)  # no timestamps: the fixture is byte-for-byte reproducible
+    h5py.h5d.create(f["/patches"].id, b"scores_view", h5py.h5t.py_create(np.dtype("<f4")),
+                    h5py.h5s.create_simple((6,)), dcpl=dcpl)
 
 
 def _decreasing_offsets(offsets):
