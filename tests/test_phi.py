@@ -101,33 +101,35 @@ def decoded_contents(path: Path) -> bytes:
     return b"\x00".join(pieces)
 
 
+REPORT = "Patchy opacity in the right lower lobe. No pleural effusion. Heart size normal."
+
+
 def build_from_dicom(dicom: Path, out: Path) -> list[Path]:
-    """Run the builders' pipeline on one DICOM; return every file it wrote."""
-    try:
-        from neural_builders.build import build_collection  # noqa: F401
-    except ImportError:
-        build_collection = None
-    if build_collection is not None:
-        raise NotImplementedError  # replaced below once the builders' entry point exists
-    # Until neural_builders.build lands: the builders' DICOM loader feeds the writer directly,
-    # carrying everything the loader returns (pixels as tiles, geometry tags, normalisation).
-    import neural_format as nf
-    from neural_builders.inputs.dicom import load_dicom
-    from neural_format.synthetic import synthetic_meta
-    image = load_dicom(dicom)
-    meta = synthetic_meta(feature_dim=8, tiles=True)
-    meta = meta.model_copy(update={"tile_dtype": "float32", "provenance": meta.provenance.model_copy(
-        update={"history": [f"{k}={v}" for k, v in image.geometry_tags.items()] + [image.normalisation]})})
-    geometry = nf.Geometry.for_image(image.pixels.shape, (8, 8), pixel_spacing=image.pixel_spacing)
-    grid = np.stack(np.unravel_index(np.arange(6), geometry.grid_shape), axis=1).astype(np.int32)
-    tiles = np.stack([image.pixels[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8] for r, c in grid]).astype(np.float32)
-    record = nf.Record(dicom.stem, np.tile(tiles.reshape(6, -1).mean(1, keepdims=True), (1, 8)).astype(np.float32),
-                       np.linspace(1, 0, 6).astype(np.float32), patch_positions=grid, geometry=geometry, tiles=tiles,
-                       labels=np.array([np.nan], np.float32), entity_text=[], report="No acute findings.",
-                       report_source="ground_truth")
+    """The builders' pipeline on one DICOM (pairing by file stem, tiny random model); every file written."""
+    pytest.importorskip("torch")
+    import torch
+    from neural_builders.build import BuildConfig, build_collection, inputs_from_pairs
+    from neural_builders.inputs import load_reports, pair_inputs
+    from neural_builders.vlm.model import ReportGenerator, tiny_config
+    from neural_builders.vlm.tokenizer import train_report_tokenizer
+    from neural_format.metadata import PruningPolicy, TopKPercent
+
+    reports = out.parent / "reports.csv"
+    reports.write_text(f"id,report,pneumonia\n{dicom.stem},{REPORT},1\n", encoding="utf-8")
+    tokenizer = train_report_tokenizer([REPORT])
+    torch.manual_seed(0)
+    config = tiny_config(len(tokenizer))
+    config["swin"].update(embed_dim=8, num_heads=[1, 1, 2, 2], depths=[1, 1, 1, 1])
+    ReportGenerator(config).save_pretrained(out.parent / "model", tokenizer=tokenizer)
+    model = ReportGenerator.from_pretrained(out.parent / "model")
+    pairs, skipped = pair_inputs(dicom.parent, load_reports(reports), load_images=False)
+    assert [p.case_id for p in pairs] == [dicom.stem] and not skipped
     path = out / "collection.h5"
-    nf.write_collection(path, meta, [record], compression="gzip")
-    return [path]
+    summary = build_collection(inputs_from_pairs(pairs, {dicom.stem: [1.0]}), model,
+                               BuildConfig(policy=PruningPolicy(rule=TopKPercent(percent=50)), tiles="uint16",
+                                           batch_size=1, progress=False), path)
+    assert summary.records_written == 1
+    return sorted(p for p in out.rglob("*") if p.is_file())
 
 
 def test_no_phi_in_output(tmp_path):
