@@ -7,6 +7,7 @@ Writes N synthetic records once to a single file, splits it into K shards with
 * ``iterate``: ``for record in reader`` (lazy per-record reads)
 * ``read_all``: one bulk read per column (per shard)
 * ``batches``: ``read_range`` in batches of 1024 records (what merge/split/training loaders use)
+* ``open``: only open the file, or every shard (the fixed cost per shard)
 
 and reports, for wall-clock time and for this process's CPU time, the median of each and the
 ratios sharded / single of the medians and of the minima (goal: <= 1.1). Both are read warm (in
@@ -18,6 +19,7 @@ CPU-time ratio is the steadier one: other processes stretch wall time, not this 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import tempfile
@@ -61,11 +63,19 @@ def _batches(reader, size: int = 1024) -> int:
     return sum(len(reader.read_range(a, min(len(reader), a + size))) for a in range(0, len(reader), size))
 
 
-MODES = {"iterate": _iterate, "read_all": _read_all, "batches": _batches}
+def _open(reader) -> int:
+    """Only open the file, or every shard: the fixed cost a collection adds per shard."""
+    for k in range(getattr(reader, "shard_count", 0)):
+        reader.shard(k)
+    return len(reader)
+
+
+MODES = {"iterate": _iterate, "read_all": _read_all, "batches": _batches, "open": _open}
 
 
 def timed(opener, source, mode) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process) to open ``source`` and read every record."""
+    gc.collect()  # start each run from the same garbage-collector state
     start, cpu = time.perf_counter(), time.process_time()
     with opener(source) as reader:  # opening is part of the cost
         count = MODES[mode](reader)

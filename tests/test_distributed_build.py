@@ -50,7 +50,7 @@ def phantom_inputs(tmp_path):
     paths = write_cases(cases, tmp_path / "data")
     tokenizer = train_report_tokenizer([c.report for c in cases])
     ReportGenerator(tiny_config(len(tokenizer))).save_pretrained(tmp_path / "model", tokenizer)
-    # batch size 1: a batched matmul may round differently for a different batch composition
+    # batch size 1: in general a batched matmul may round differently for another batch composition
     return ["--images", str(paths["images"]), "--reports", str(paths["reports"]), "--model",
             str(tmp_path / "model"), "--batch-size", "1"], [c.case_id for c in cases]
 
