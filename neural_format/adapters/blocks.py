@@ -76,6 +76,21 @@ def slice_block(block: Block, start: int, stop: int) -> Block:
     return Block(block.start + start, block.start + stop, offsets, columns)
 
 
+def take_block(block: Block, positions) -> Block:
+    """Records at ``positions`` of ``block``, gathered in that order (one fancy index per column)."""
+    positions = np.asarray(positions, np.int64)
+    offsets, rows = {}, {}
+    for table, off in block.offsets.items():
+        starts, counts = off[positions], off[positions + 1] - off[positions]
+        ends = np.cumsum(counts)
+        offsets[table] = np.concatenate([[0], ends])
+        # row j of the result comes from starts[k] + (j - ends[k-1]) for the record k it belongs to
+        rows[table] = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if ends.size else 0)
+    columns = {path: data[positions] if _TABLE_OF[path] == "records" else data[rows[_TABLE_OF[path]]]
+               for path, data in block.columns.items()}
+    return Block(0, int(positions.size), offsets, columns)
+
+
 def concat_blocks(blocks: list) -> Block:
     """Blocks joined in order into one (``start`` 0, ``stop`` the total record count)."""
     if len(blocks) == 1:

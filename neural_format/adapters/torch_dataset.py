@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import torch.utils.data
 
 from ..reader import CollectionReader
-from .blocks import concat_blocks, contiguous_runs, read_block, slice_block
+from .blocks import concat_blocks, contiguous_runs, read_block, slice_block, take_block
 from .pyg import _label_columns, build_block, record_to_pyg_hetero
 
 _PATHS = ("/patches/features", "/patches/positions", "/entities/features", "/patch_edges/index",
@@ -123,9 +123,14 @@ class CollectionDataset(torch.utils.data.Dataset):
                 else:
                     scattered.append((start, stop))
             if scattered:  # shuffled indices: read each run, build all of them in one block
-                block = concat_blocks([self._read(reader, a, b) for a, b in scattered])
-                ids = [rid for a, b in scattered for rid in self._ids(reader, a, b)]
                 order = [i for a, b in scattered for i in range(a, b)]
+                if self.preload:
+                    self._read(reader, 0, 0)  # make sure the columns are in memory
+                    block = take_block(self._full, order)
+                    ids = [self._ids(reader, i, i + 1)[0] for i in order]
+                else:
+                    block = concat_blocks([self._read(reader, a, b) for a, b in scattered])
+                    ids = [rid for a, b in scattered for rid in self._ids(reader, a, b)]
                 built.update(zip(order, build_block(block, ids, columns=self._columns, single=self._single,
                                                     **self.options)))
             out = [built[i] for i in indices]
