@@ -213,3 +213,25 @@ def test_symlink_out_of_the_directory_is_refused(tmp_path):
     with pytest.raises(nf.SchemaError) as err:
         open_collection(directory)
     assert err.value.code == "NF-C002"
+
+
+_hex = st.text("0123456789abcdef", min_size=64, max_size=64)
+_entry = st.builds(
+    lambda path, records, first, digest, version: nf.metadata.ShardEntry(
+        path=path, records=records, first_id=first, ids_sha256=digest, format_version=version),
+    st.from_regex(r"[a-z0-9_-]{1,12}\.h5", fullmatch=True), st.integers(0, 10**9),
+    st.none() | st.text(min_size=1, max_size=20), _hex, st.sampled_from(["1.0.0", "1.2.3"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_entry, min_size=1, max_size=5), st.integers(0, 4))
+def test_collection_hash_survives_json_round_trip_and_sees_every_change(entries, which):
+    manifest = nf.Manifest.model_validate(
+        {"format_version": "1.0.0", "collection_id": "0" * 32, "shards": [e.model_dump() for e in entries],
+         "collection_sha256": collection_sha256(entries), "created": "2026-01-01T00:00:00Z"})
+    reparsed = nf.Manifest.model_validate_json(json.dumps(json.loads(manifest.model_dump_json()), indent=3))
+    assert collection_sha256(reparsed.shards) == manifest.collection_sha256
+    k = which % len(entries)
+    changed = list(entries)
+    changed[k] = entries[k].model_copy(update={"records": entries[k].records + 1})
+    assert collection_sha256(changed) != manifest.collection_sha256
