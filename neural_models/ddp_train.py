@@ -203,7 +203,8 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
         "best_val_auc": history[best["epoch"] - 1]["val_auc"] if best["epoch"] else float("nan"),
         "test_auc": roc_auc(y_test, test_scores) if len(test_set) else float("nan"),
         "seconds": time.perf_counter() - start, "config": config.to_dict(),
-        "graphs_per_second_per_rank": len(train_set) / world * len(history) / max(time.perf_counter() - start, 1e-9),
+        "train_graphs_per_second_per_rank_incl_validation":
+            len(train_set) / world * len(history) / max(time.perf_counter() - start, 1e-9),
     }
     if rank == 0 and out_dir is not None:
         from .checkpoint import save_model
