@@ -158,3 +158,8 @@ def test_cli_convert(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "records converted" in out  # graph 0 (3 patches) does not fit 2: skipped
     assert "graph 0: [NF-X002]" in out
+    (tmp_path / "counts.json").write_text("[3, null]")
+    code = cli_main(["convert", str(tmp_path / "c.pt"), str(tmp_path / "e.h5"), "--patch-nodes-file",
+                     str(tmp_path / "counts.json"), "--unfused", "visual", "--dtype", "float16"])
+    out = capsys.readouterr().out
+    assert code == 0 and "declared: 1" in out and "unfused:visual: 1" in out and "float16" in out

@@ -319,7 +319,7 @@ def record_from_pyg(data, *, record_id: str, patch_nodes: Optional[int] = None, 
     y = graphs[0].y()
     count = label_count if label_count is not None else (0 if y is None else int(np.asarray(y).size))
     converter = _Converter(graphs, patch_nodes=declared, unfused=unfused,
-                           label_names=[f"label_{k}" for k in range(count)], dtype=dtype, skip_invalid=False)
+                           label_names=[f"label_{k}" for k in range(count)], dtype=dtype)
     converter.scan_width()
     record, _, _ = converter.record(graphs[0])
     record.record_id = record_id

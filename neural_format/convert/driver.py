@@ -157,15 +157,15 @@ def _split_rule_text(patch_nodes: PatchNodes, unfused: Optional[str]) -> str:
 
 
 class _Converter:
-    def __init__(self, graphs: SourceGraphs, *, patch_nodes, unfused, label_names, dtype, skip_invalid):
+    """Turns one source graph into a record; holds what is shared across graphs."""
+
+    def __init__(self, graphs: SourceGraphs, *, patch_nodes, unfused, label_names, dtype):
         self.graphs = graphs
         self.patch_nodes = patch_nodes
         self.unfused = unfused
         self.label_names = list(label_names)
         self.dtype = np.dtype(dtype)
-        self.skip_invalid = skip_invalid
         self.width: Optional[int] = None
-        self.source_dtypes: Counter = Counter()
 
     def scan_width(self) -> int:
         """Feature width from the pickle's declared shapes (no storage is read)."""
@@ -335,8 +335,7 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
     report = ConversionReport(report_source or source_name, str(target), graphs.source_format,
                               graphs=len(graphs), dtype=dtype)
-    converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names,
-                           dtype=dtype, skip_invalid=skip_invalid)
+    converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype)
     width = converter.scan_width() if len(graphs) else 1
     extra = sorted(graphs.attribute_names() - set(KNOWN_ATTRIBUTES) -
                    ({patch_nodes} if isinstance(patch_nodes, str) else set()))
