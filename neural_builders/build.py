@@ -177,6 +177,7 @@ class _Prepared:
     plan: object
     working: np.ndarray
     spacing: Optional[tuple]
+    source_bytes: int = 0
 
 
 class _Pipeline:
@@ -199,7 +200,8 @@ class _Pipeline:
             self.embedder = SentenceEmbedder(device="cpu")
         self.writer = None
         self.tile_shape = None
-        self.summary = BuildSummary(out_path=out_path, skipped=skipped, source_bytes=source_bytes,
+        self.offered_bytes = source_bytes   # provenance: every input image offered to the build
+        self.summary = BuildSummary(out_path=out_path, skipped=skipped, source_bytes=0,
                                     device=str(self.device), policy=describe(config.policy))
         self.times = self.summary.times
 
@@ -208,12 +210,12 @@ class _Pipeline:
         self.tile_shape = tuple(first.plan.native_patch) if self.config.tiles else None
         meta = collection_meta(self.model, self.config, self.extractor_ref,
                                entity_dim=self.embedder.dim if self.embedder else 0, tile_shape=self.tile_shape,
-                               source_bytes=self.summary.source_bytes,
+                               source_bytes=self.offered_bytes,
                                embedder_ref=self.embedder.model_ref() if self.embedder else None)
         self.writer = CollectionWriter(self.out_path, meta, overwrite=self.config.overwrite,
                                        compression=self.config.compression)
 
-    def prepare(self, item: BuildInput) -> Optional[_Prepared]:
+    def prepare(self, item: BuildInput) -> Optional["_Prepared"]:
         from .errors import BuildInputError
         from .inputs import load_image, record_skip
         from .vlm.patch_grid import to_working
@@ -230,7 +232,8 @@ class _Pipeline:
             record_skip(self.summary.skipped, item.case_id, "image",
                         f"native patch {plan.native_patch} differs from the collection's tile shape {self.tile_shape}")
             return None
-        return _Prepared(item, pixels, plan, to_working(pixels, plan), image.pixel_spacing)
+        return _Prepared(item, pixels, plan, to_working(pixels, plan), image.pixel_spacing,
+                         int(getattr(image, "source_bytes", 0) or _source_size(item)))
 
     def run_batch(self, batch: list[_Prepared]) -> None:
         from .scoring import score_batch
@@ -292,6 +295,7 @@ class _Pipeline:
             record_skip(self.summary.skipped, prep.item.case_id, "write", exc.message, exc.code)
         else:
             self.summary.records_written += 1
+            self.summary.source_bytes += prep.source_bytes
             self.summary.patches_seen += int(real.size)
             self.summary.patches_kept += int(kept_tokens.size)
         t3 = time.perf_counter()
@@ -305,7 +309,7 @@ class _Pipeline:
             from neural_format.writer import CollectionWriter
             meta = collection_meta(self.model, self.config, self.extractor_ref,
                                    entity_dim=self.embedder.dim if self.embedder else 0, tile_shape=None,
-                                   source_bytes=self.summary.source_bytes,
+                                   source_bytes=self.offered_bytes,
                                    embedder_ref=self.embedder.model_ref() if self.embedder else None)
             self.writer = CollectionWriter(self.out_path, meta, overwrite=self.config.overwrite)
         self.writer.close()
