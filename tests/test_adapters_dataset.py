@@ -1,7 +1,6 @@
 """CollectionDataset: equals record.to_pyg, batched reads, DataLoader workers each open their own handle."""
 import pickle
 
-import numpy as np
 import pytest
 
 import neural_format as nf
