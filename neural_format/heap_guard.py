@@ -49,9 +49,7 @@ def _root_header_address(handle: BinaryIO, size: int) -> int:
     head = _read(handle, 0, 72, size)
     if head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] != 0 or head[13] != 8 or head[14] != 8:
         raise _Skip  # superblock version 1..3 or other address sizes: not checked here
-    base = struct.unpack_from("<Q", head, 24)[0]
-    if base != 0:
-        raise _Skip
+    # the stored base address is not used: HDF5 takes the superblock's own position (0) instead
     return struct.unpack_from("<Q", head, 64)[0]
 
 

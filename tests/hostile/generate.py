@@ -449,6 +449,9 @@ KINDS: list[HostileCase] = [
                 "attributes", "HDF5 alone touches 3 GiB before failing; heap_guard refuses it first"),
     HostileCase("global-heap-objects-zeroed", raw(zero_global_heap_tail), "NF-F001", "NF-F001", "attributes",
                 "a zero-size free-space object: HDF5 2.0 loops forever parsing the heap; heap_guard refuses it"),
+    HostileCase("global-heap-zeroed-base-address-garbage", raw(lambda d: zero_global_heap_tail(
+        bytearray(flip_at(26, 0x50)(d)))), "NF-F001", "NF-F001", "attributes",
+        "HDF5 ignores the superblock's base address; so must the heap check (atheris found this variant)"),
     HostileCase("group-attribute-heap-zeroed", group_attribute_heap_zeroed, "ok", "NF-E001", "attributes",
                 "only the validator reads group attributes; heap_guard keeps HDF5 from looping on them"),
     HostileCase("attr-nested-compound-format", mutate(set_attr("/", "format", np.zeros(1, _nested_dtype(12)))),
