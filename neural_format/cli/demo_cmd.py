@@ -93,7 +93,7 @@ def run(args) -> int:
     collection = out / "phantom_collection.h5"
     pairs, skipped = pair_inputs(test_files["images"], load_reports(test_files["reports"]), load_images=False)
     build_config = BuildConfig(policy=PruningPolicy(rule=TopKPercent(percent=10.0)), tiles="uint8",
-                               overwrite=True, batch_size=8)
+                               overwrite=True, batch_size=8, compression="gzip")
     summary = build_collection(inputs_from_pairs(pairs, labels_from_csv(test_files["reports"], ("pneumonia",))),
                                model, build_config, collection, skipped=skipped)
     say(f"[3/6] built {collection}")
@@ -148,7 +148,7 @@ def run_rg1(model, path, out: Path, say) -> dict:
     for tiles in (None, "uint16"):
         target = out / ("rg1_collection_tiles.h5" if tiles else "rg1_collection.h5")
         config = BuildConfig(policy=PruningPolicy(rule=TopKPercent(percent=2.3)), tiles=tiles, overwrite=True,
-                             label_names=("pneumonia",))
+                             label_names=("pneumonia",), compression="gzip", max_report_tokens=48)
         summary = build_collection([BuildInput(case_id="RG1_UNCR", image_path=path, report=None)], model,
                                    config, target)
         ok = nf.validate(target).ok
