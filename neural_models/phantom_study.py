@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-build", action="store_true", help="reuse OUT/phantoms.h5 and OUT/vlm/model")
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--entity-embeddings", action="store_true")
+    parser.add_argument("--only", default=None, help="comma-separated subset of train,ablate,generate_reports,evaluate")
     args = parser.parse_args(argv)
 
     import torch
@@ -120,7 +121,10 @@ def main(argv=None) -> int:
     study.setdefault("timings", {})
     if "build" in study:
         study["vlm_training_case_ids_below"] = int(0.7 * study["build"]["cases"])
+    chosen = args.only.split(",") if args.only else list(steps)
     for name, argv_ in steps.items():
+        if name not in chosen:
+            continue
         t0 = time.perf_counter()
         code = cli(argv_)
         study["timings"][f"{name}_s"] = time.perf_counter() - t0

@@ -147,12 +147,12 @@ class KGRebuilder:
     """Re-extract a record's KG from new report text, as the collection's builder did."""
 
     def __init__(self, meta, *, extractor: Optional[str] = None, embedder=None):
-        from neural_builders.kg import get_extractor
+        from neural_builders.kg import available_extractors, get_extractor
         name = extractor or (meta.provenance.kg_extractor.name if meta.provenance.kg_extractor else "rules")
-        try:
-            self.extractor = get_extractor(name)
-        except (KeyError, ValueError):
-            self.extractor = get_extractor("rules")
+        known = available_extractors()
+        # provenance names the extractor as built (e.g. "neural-rules"); the registry by its key ("rules")
+        key = name if name in known else next((k for k in known if name.endswith(k)), "rules")
+        self.extractor = get_extractor(key)
         self.meta = meta
         self.embedder = embedder
         if meta.entity_feature_dim and self.embedder is None:
