@@ -15,7 +15,9 @@ REPORTS = ["Focal consolidation in the right lower zone.", "Lungs are clear.",
 def _setup():
     torch.manual_seed(0)
     tokenizer = train_report_tokenizer(REPORTS)
-    model = ReportGenerator(tiny_config(len(tokenizer)))
+    config = tiny_config(len(tokenizer))
+    config["swin"].update(embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2])
+    model = ReportGenerator(config)
     rng = np.random.default_rng(0)
     images = [rng.random((128, 128)).astype(np.float32) for _ in REPORTS]
     return model, tokenizer, ReportImageSet(model, images, REPORTS)
@@ -64,3 +66,16 @@ def test_training_reduces_the_loss_and_frozen_encoder_phase_leaves_swin_untouche
     assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
     for k, v in result.model.swin.state_dict().items():
         torch.testing.assert_close(v, before[k])
+
+
+def test_finetune_command_trains_and_resumes(tmp_path, capsys):
+    from neural_builders.phantom import generate_cases, write_cases
+    from neural_format.cli import main
+    files = write_cases(generate_cases(4, seed=5, size=(128, 128)), tmp_path / "data")
+    args = ["finetune", "--images", str(files["images"]), "--reports", str(files["reports"]),
+            "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2", "--checkpoint-every", "1"]
+    assert main(args) == 0
+    assert "fine-tuned 2 steps on 4 pairs" in capsys.readouterr().out
+    assert main(args[:-4] + ["--steps", "3", "--resume"]) == 0
+    state = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 3 and len(state["losses"]) == 3
