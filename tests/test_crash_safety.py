@@ -31,7 +31,7 @@ from neural_format.resume import build_resumable, missing_chunks, remove_stale_p
 from neural_format.synthetic import synthetic_meta, synthetic_record
 from neural_format.validation import validate
 
-WRITER_TRIALS = 24
+WRITER_TRIALS = 20
 RESUME_KILLS = 6
 SEED = 6
 META = synthetic_meta(feature_dim=32)

@@ -25,7 +25,7 @@ import neural_format.validation
 from neural_format.integrity import verify_hashes
 from neural_format.synthetic import synthetic_meta, synthetic_records
 
-FLIPS = 240
+FLIPS = 220
 SEED = 20261125
 
 
