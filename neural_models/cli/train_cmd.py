@@ -64,6 +64,10 @@ def run(args) -> int:
     log = None if args.quiet else (lambda text: print(text, file=sys.stderr))
     examples = load_examples(args.collections, args.label)
     split = split_examples(examples, args.seed, args.one_per_patient)
+    test_labels = examples.labels[split.test]
+    if test_labels.size == 0 or test_labels.min() == test_labels.max():
+        print(f"neural-format train: warning: the test split ({test_labels.size} records) holds one class only; "
+              "ROC-AUC and its CI are undefined (NaN). Use more records.", file=sys.stderr)
     config = train_config(args)
     modalities = ("fused", "image", "text") if args.modality == "all" else (args.modality,)
     bridge = not args.no_bridge
