@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     parser.add_argument("--shuffle", choices=["no", "yes", "both"], default="both")
     parser.add_argument("--preload", action="store_true", help="CollectionDataset(preload=True)")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="graphs with x, edge_index, y only (both sides), as the reference MPNN reads them")
     args = parser.parse_args(argv)
 
     import torch
@@ -53,10 +55,12 @@ def main(argv=None) -> int:
         path = Path(tmp) / "bench.h5"
         nf.write_collection(path, meta, synthetic_records(args.records, meta, seed=0))
         with nf.open(path) as reader:
-            in_memory = [r.to_pyg(label="pneumonia", label_names=meta.label_names) for r in reader.read_all()]
-        dataset = CollectionDataset(path, label="pneumonia", preload=args.preload)
+            in_memory = [r.to_pyg(label="pneumonia", label_names=meta.label_names, extras=not args.no_extras)
+                         for r in reader.read_all()]
+        dataset = CollectionDataset(path, label="pneumonia", preload=args.preload, extras=not args.no_extras)
         print(f"{args.records} records, feature dim {args.dim}, batch {args.batch_size}, "
-              f"{path.stat().st_size / 1e6:.1f} MB file, torch threads 1, preload {args.preload}")
+              f"{path.stat().st_size / 1e6:.1f} MB file, torch threads 1, preload {args.preload}, "
+              f"extras {not args.no_extras}")
         print(f"{'workers':>8} {'shuffle':>8} {'in-memory s':>12} {'file s':>10} {'ratio':>7} {'ratio(min)':>11}"
               f" {'cpu ratio (median/min)':>22}")
         shuffles = {"no": [False], "yes": [True], "both": [False, True]}[args.shuffle]

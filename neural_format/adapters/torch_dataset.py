@@ -50,6 +50,7 @@ class CollectionDataset(torch.utils.data.Dataset):
         self._cached: dict = {}
         self._full = None
         self._all_ids = None
+        self._buffers: dict = {}
         with CollectionReader(self.path) as reader:
             self._n = len(reader)
             self.meta = reader.meta
@@ -80,6 +81,7 @@ class CollectionDataset(torch.utils.data.Dataset):
         state["_cached"] = {}
         state["_full"] = None
         state["_all_ids"] = None
+        state["_buffers"] = {}
         return state
 
     def close(self) -> None:
@@ -138,9 +140,11 @@ class CollectionDataset(torch.utils.data.Dataset):
             out = [self.transform(g) for g in out]
         return out
 
-    def _read(self, reader: CollectionReader, start: int, stop: int):
+    def _read(self, reader: CollectionReader, start: int, stop: int, *, reuse: bool = False):
         if not self.preload:
-            return read_block(reader, start, stop, _PATHS)
+            # build_block copies everything it keeps, so a block read just before it is built may
+            # go into reused arrays
+            return read_block(reader, start, stop, _PATHS, buffers=self._buffers if reuse else None)
         if self._full is None:  # once per process: every column in memory
             self._full = read_block(reader, 0, self._n, _PATHS)
         return slice_block(self._full, start, stop)
@@ -157,7 +161,7 @@ class CollectionDataset(torch.utils.data.Dataset):
     def _fill(self, reader: CollectionReader, start: int, stop: int) -> None:
         """Build records ``start:stop`` extended to ``readahead`` records, and keep them for the next batches."""
         stop = max(stop, min(self._n, start + self.readahead))
-        graphs = build_block(self._read(reader, start, stop), self._ids(reader, start, stop),
+        graphs = build_block(self._read(reader, start, stop, reuse=True), self._ids(reader, start, stop),
                              columns=self._columns, single=self._single, **self.options)
         self._cached = dict(zip(range(start, stop), graphs))
 
