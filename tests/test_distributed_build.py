@@ -55,6 +55,7 @@ def phantom_inputs(tmp_path):
             str(tmp_path / "model"), "--batch-size", "1"], [c.case_id for c in cases]
 
 
+@pytest.mark.slow  # two torchrun ranks each import torch
 def test_torchrun_two_processes_equal_single_process(tmp_path, phantom_inputs):
     options, case_ids = phantom_inputs
     out = tmp_path / "dist"

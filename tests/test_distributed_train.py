@@ -41,6 +41,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two torchrun ranks each import torch
 def test_ddp_two_processes_match_single_process(tmp_path):
     data = _collection(tmp_path)
     out = tmp_path / "run"
