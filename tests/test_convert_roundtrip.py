@@ -73,6 +73,8 @@ def test_inferred_split_and_report(tmp_path):
     source = tmp_path / "ref.pt"
     torch.save(graphs, source)
     report = nf.convert_pickle(source, tmp_path / "ref.h5", unfused="visual")
+    validation = nf.validate(tmp_path / "ref.h5")
+    assert not [f for f in validation.findings if f.severity == "error"], str(validation)
     assert report.rules == {"fusion-edge": 4, "unfused:visual": 1, "empty": 1}
     assert "patch_positions" in report.unrecoverable and report.verified
     with nf.open(tmp_path / "ref.h5") as reader:
@@ -86,7 +88,7 @@ def test_inferred_split_and_report(tmp_path):
         assert records[0].entity_types.tolist() == [-1, -1, -1]
         assert records[0].entity_assertions.tolist() == [-1, -1, -1]
         assert records[2].bridge is None and records[0].bridge is not None
-        assert np.isnan(records[0].patch_scores).all()
+        assert not records[0].patch_scores.any() and meta.provenance.score_aggregation.source == "converted"
         for original, record in zip(graphs, records):
             assert_same(original, record.to_pyg(label_names=meta.label_names, label_dtype=torch.long))
 

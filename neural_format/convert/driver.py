@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import IntegrityError, NeuralFormatError, SchemaError
-from ..metadata import CollectionMeta, ConversionInfo, FusionRule, Provenance, SoftwareRef
+from ..metadata import CollectionMeta, ConversionInfo, FusionRule, Provenance, ScoreAggregation, SoftwareRef
 from ..progress import Progress
 from ..record import Record
 from ..writer import CollectionWriter
@@ -31,7 +31,7 @@ from .source_graphs import SourceGraph, SourceGraphs, open_source
 PatchNodes = Union[None, int, str, Sequence[Optional[int]], Callable[[int, SourceGraph], Optional[int]]]
 FLOAT_SOURCES = ("float16", "float32", "float64", "bfloat16")
 # fields the legacy layout does not hold; written as "absent" (see docs/convert.md)
-NOT_IN_SOURCE = ("patch_scores (NaN)", "patch_positions", "geometry", "tiles", "entity_text",
+NOT_IN_SOURCE = ("patch_scores (stored as 0)", "patch_positions", "geometry", "tiles", "entity_text",
                  "entity_types (-1)", "entity_assertions (-1)", "relation_types (-1)", "report", "group_key")
 KNOWN_ATTRIBUTES = ("x", "edge_index", "y")
 
@@ -210,7 +210,7 @@ class _Converter:
         p, k, r = split.patches, split.patch_edges, split.kg_edges
         record = Record(
             record_id=f"graph-{i:06d}",
-            patch_features=cast[:p], patch_scores=np.full(p, np.nan, np.float32),
+            patch_features=cast[:p], patch_scores=np.zeros(p, np.float32),
             patch_edges=ei[:, :k].T.astype(np.int32),
             entity_types=np.full(n - p, -1, np.int16), entity_assertions=np.full(n - p, -1, np.int8),
             entity_features=cast[p:],
@@ -348,6 +348,8 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
         provenance=Provenance(
             builder=SoftwareRef(name="neural_format.convert", version=__version__), sdk=sdk_ref(),
             created=dt.datetime.now(dt.timezone.utc), fusion=FusionRule(kind="unknown"),
+            # scores must be finite (NF-R013): the legacy layout has none, so they are 0 and say so
+            score_aggregation=ScoreAggregation(source="converted"),
             conversion=ConversionInfo(
                 source_format=graphs.source_format, source_name=(source_name or "unnamed")[:256],
                 source_sha256=source_sha256, split_rule=_split_rule_text(patch_nodes, unfused),
