@@ -1,8 +1,6 @@
 """Reference models: shapes, learning a planted signal, exact reload, no pickles, train/evaluate CLI."""
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
