@@ -83,33 +83,28 @@ def data_from_fields(fields: dict):
     ``__dict__`` (``_mapping`` plus a weak ``_parent``), which is what this does, inline.
     tests/test_adapters_pyg.py checks the result equals ``Data(**fields)`` for every field kind.
     """
-    data = _DATA_NEW(_PYG.Data)
-    store = _STORE_NEW(_PYG.GlobalStorage)
-    state = store.__dict__
-    state["_mapping"] = fields
-    state["_parent"] = weakref.ref(data)
-    state = data.__dict__
-    state["_store"] = store
-    state["_edge_attr_cls"] = _PYG.DataEdgeAttr
-    state["_tensor_attr_cls"] = _PYG.DataTensorAttr
+    pyg = _PYG.classes
+    data = _NEW(pyg[0])
+    store = _NEW(pyg[1])
+    store.__dict__.update(_mapping=fields, _parent=weakref.ref(data))
+    data.__dict__.update(_store=store, _edge_attr_cls=pyg[2], _tensor_attr_cls=pyg[3])
     return data
 
 
 class _PygClasses:
     """torch_geometric classes, imported on first use (the core must import without torch)."""
 
-    def __getattr__(self, name):
-        from torch_geometric.data import data as data_module
-        from torch_geometric.data import storage as storage_module
-        for key in ("Data", "DataEdgeAttr", "DataTensorAttr"):
-            setattr(self, key, getattr(data_module, key))
-        self.GlobalStorage = storage_module.GlobalStorage
-        return self.__dict__[name]
+    @property
+    def classes(self) -> tuple:
+        from torch_geometric.data.data import Data, DataEdgeAttr, DataTensorAttr
+        from torch_geometric.data.storage import GlobalStorage
+        value = (Data, GlobalStorage, DataEdgeAttr, DataTensorAttr)
+        type(self).classes = value  # replace the property: later lookups are a class attribute
+        return value
 
 
 _PYG = _PygClasses()
-_DATA_NEW = object.__new__
-_STORE_NEW = object.__new__
+_NEW = object.__new__
 
 
 def build_block(block, record_ids: Sequence[str], *, columns: list[int], single: bool, label_dtype=None,
@@ -173,18 +168,17 @@ def build_block(block, record_ids: Sequence[str], *, columns: list[int], single:
         ek_parts = torch.from_numpy(kind).split(E.tolist())
         pos = block.columns.get("/patches/positions")
         pos_parts = torch.from_numpy(pos.astype(np.int64)).split(P.tolist()) if pos is not None else None
-    out = []
-    for k in range(n):
-        fields = {"x": x_parts[k], "edge_index": edge_parts[k].view(2, -1), "y": y_parts[k]}
-        if extras:
-            fields["num_patches"] = int(P[k])
-            fields["node_type"] = nt_parts[k]
-            fields["edge_kind"] = ek_parts[k]
-            if pos_parts is not None:
-                fields["patch_pos"] = pos_parts[k]
-            fields["record_id"] = record_ids[k]
-        out.append(data_from_fields(fields))
-    return out
+    edges = [part.view(2, -1) for part in edge_parts]
+    if not extras:
+        return [data_from_fields({"x": x, "edge_index": e, "y": y}) for x, e, y in zip(x_parts, edges, y_parts)]
+    if pos_parts is None:
+        return [data_from_fields({"x": x, "edge_index": e, "y": y, "num_patches": p, "node_type": nt,
+                                  "edge_kind": ek, "record_id": rid})
+                for x, e, y, p, nt, ek, rid in zip(x_parts, edges, y_parts, ps, nt_parts, ek_parts, record_ids)]
+    return [data_from_fields({"x": x, "edge_index": e, "y": y, "num_patches": p, "node_type": nt, "edge_kind": ek,
+                              "patch_pos": pos, "record_id": rid})
+            for x, e, y, p, nt, ek, pos, rid in zip(x_parts, edges, y_parts, ps, nt_parts, ek_parts, pos_parts,
+                                                    record_ids)]
 
 
 def build_data(*, record_id: str, patch_features: np.ndarray, entity_features: Optional[np.ndarray],
