@@ -170,7 +170,7 @@ class ReportGenerator(nn.Module):
         from transformers.modeling_outputs import BaseModelOutput
         ids = self.t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.projected),
                                attention_mask=encoded.token_mask, max_new_tokens=max_new_tokens,
-                               do_sample=False, num_beams=1,
+                               do_sample=False, num_beams=1, no_repeat_ngram_size=3,
                                # transformers sizes the cache by num_layers (the bypassed encoder's depth)
                                use_cache=self.t5.config.num_layers == self.t5.config.num_decoder_layers)
         return tokenizer.batch_decode(ids, skip_special_tokens=True)
