@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 # Settings measured to train in the demo's time budget on 2 CPU cores (see docs/builders-pipeline.md).
-FULL = dict(train=320, test=60, size=256, steps=500, batch=12, freeze=0, lr=3e-3,
+FULL = dict(train=300, test=60, size=128, steps=700, batch=16, freeze=0, lr=3e-3,
             swin=dict(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4], window_size=4))
 QUICK = dict(train=24, test=6, size=128, steps=12, batch=8, freeze=12, lr=3e-3,
              swin=dict(embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=4))
