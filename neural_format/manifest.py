@@ -13,10 +13,13 @@ Two digests tie the manifest to the data:
     It covers which records a shard holds and, through the record hashes, their content.
 
 ``collection_sha256`` (per manifest)
-    SHA-256 over the UTF-8 bytes of ``json.dumps(entries, sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)`` where ``entries`` is the list of shard entries as JSON objects with
-    null fields left out. Because each entry carries ``ids_sha256`` and ``file_sha256``, this one
-    hash covers the manifest and every byte of every shard.
+    SHA-256 over the UTF-8 bytes of ``json.dumps(fields, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` where ``fields`` is the WHOLE manifest as a JSON object except the
+    ``collection_sha256`` field itself: ``format``, ``format_version``, ``collection_id``,
+    ``created`` and ``shards``, each value as pydantic's ``model_dump(mode="json")`` gives it (the
+    form ``manifest.json`` stores, so the digest survives a write and re-read), null fields left
+    out at every level. Because each entry carries ``ids_sha256`` and ``file_sha256``, this one
+    hash covers every field of the manifest and every byte of every shard.
 
 The manifest is only ever replaced atomically (temporary file, fsync, ``os.replace``, fsync of
 the directory), so a reader sees either the old or the new manifest, never a torn one.
@@ -30,7 +33,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional, Union
 
 import numpy as np
 from pydantic import ValidationError
@@ -68,14 +71,38 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def entries_json(shards: Iterable[ShardEntry]) -> bytes:
-    """The canonical JSON bytes that ``collection_sha256`` is computed over."""
-    entries = [entry.model_dump(mode="json", exclude_none=True) for entry in shards]
-    return json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def _hashed_fields(manifest_or_fields: Union[Manifest, Mapping[str, Any]]) -> dict:
+    """The manifest's fields as stored JSON values, without ``collection_sha256`` and nulls."""
+    if isinstance(manifest_or_fields, Manifest):
+        manifest = manifest_or_fields
+    elif isinstance(manifest_or_fields, Mapping):
+        # validate with a placeholder digest so that every value (``created``, the entries) is
+        # normalised exactly as a parsed manifest.json would hold it
+        fields = {k: v for k, v in manifest_or_fields.items() if k != "collection_sha256"}
+        try:
+            manifest = Manifest.model_validate({**fields, "collection_sha256": "0" * 64})
+        except ValidationError as exc:
+            raise _schema_error(exc, MANIFEST_NAME) from None
+    else:
+        raise TypeError("collection_sha256 takes a Manifest or a mapping of its fields, not "
+                        f"{type(manifest_or_fields).__name__} (it covers the whole manifest, not only the shards)")
+    return manifest.model_dump(mode="json", exclude_none=True, exclude={"collection_sha256"})
 
 
-def collection_sha256(shards: Iterable[ShardEntry]) -> str:
-    return hashlib.sha256(entries_json(shards)).hexdigest()
+def manifest_json(manifest_or_fields: Union[Manifest, Mapping[str, Any]]) -> bytes:
+    """The canonical JSON bytes that ``collection_sha256`` is computed over: the whole manifest
+    (a :class:`Manifest`, or a mapping of its fields) except ``collection_sha256`` itself."""
+    fields = _hashed_fields(manifest_or_fields)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def collection_sha256(manifest_or_fields: Union[Manifest, Mapping[str, Any]]) -> str:
+    """``collection_sha256`` of a manifest: SHA-256 of :func:`manifest_json` (clause NF-C007).
+
+    Accepts a parsed :class:`Manifest` (its own ``collection_sha256`` is ignored) or a mapping of
+    the fields ``format`` (optional), ``format_version``, ``collection_id``, ``created`` and
+    ``shards``, as :func:`make_manifest` uses before the manifest exists."""
+    return hashlib.sha256(manifest_json(manifest_or_fields)).hexdigest()
 
 
 def shard_entry(path, relative: str, *, with_file_hash: bool = True) -> ShardEntry:
@@ -97,9 +124,9 @@ def new_collection_id() -> str:
 
 def make_manifest(shards: list[ShardEntry], *, collection_id: Optional[str] = None,
                   created: Optional[_dt.datetime] = None) -> Manifest:
-    return Manifest(format_version=FORMAT_VERSION, collection_id=collection_id or new_collection_id(),
-                    shards=list(shards), collection_sha256=collection_sha256(shards),
-                    created=created or _dt.datetime.now(_dt.timezone.utc))
+    fields = {"format_version": FORMAT_VERSION, "collection_id": collection_id or new_collection_id(),
+              "shards": list(shards), "created": created or _dt.datetime.now(_dt.timezone.utc)}
+    return Manifest(**fields, collection_sha256=collection_sha256(fields))
 
 
 def manifest_path(directory) -> Path:
@@ -114,10 +141,13 @@ def parse_manifest(blob: bytes, *, location: str = MANIFEST_NAME) -> Manifest:
     try:
         return Manifest.model_validate_json(blob)
     except ValidationError as exc:
-        first = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]]
-        raise SchemaError("NF-C001", "manifest does not match the manifest schema", location=location,
-                          expected="JSON per spec/schema/manifest.schema.json",
-                          found="; ".join(first)[:300]) from None
+        raise _schema_error(exc, location) from None
+
+
+def _schema_error(exc: ValidationError, location: str) -> SchemaError:
+    first = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]]
+    return SchemaError("NF-C001", "manifest does not match the manifest schema", location=location,
+                       expected="JSON per spec/schema/manifest.schema.json", found="; ".join(first)[:300])
 
 
 def read_manifest(directory) -> Manifest:

@@ -187,5 +187,6 @@ class Manifest(_Strict):
     format_version: ShortText
     collection_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     shards: list[ShardEntry]
-    collection_sha256: Sha256Hex = Field(description="SHA-256 over the shard entries, canonical JSON")
+    collection_sha256: Sha256Hex = Field(
+        description="SHA-256 over the canonical JSON of the whole manifest except this field")
     created: _dt.datetime

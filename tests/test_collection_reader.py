@@ -1,4 +1,5 @@
 """Sharded collections: the lazy API across shards, the manifest digests, crash-safe append."""
+import datetime
 import json
 import os
 import pickle
@@ -61,17 +62,21 @@ def test_manifest_digests_are_reproducible(tmp_path):
     directory = _build(tmp_path, [7, 16])
     manifest = read_manifest(directory)
     assert [e.records for e in manifest.shards] == [7, 16]
-    assert manifest.collection_sha256 == collection_sha256(manifest.shards)
+    assert manifest.collection_sha256 == collection_sha256(manifest)
     with nf.open(directory / manifest.shards[0].path) as reader:
         assert manifest.shards[0].ids_sha256 == ids_sha256(reader.record_ids(), reader.stored_hashes())
         assert reader.meta.shard.collection_id == manifest.collection_id
         assert reader.meta.shard.shard_index == 0
     assert manifest.shards[1].first_id == "rec-000007" and manifest.shards[1].last_id == "rec-000022"
-    # the documented recipe, written out by hand
-    entries = json.loads(manifest.model_dump_json(exclude_none=True))["shards"]
-    blob = json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # the documented recipe, written out by hand from the file's bytes: the whole manifest but the hash
+    fields = json.loads((directory / "manifest.json").read_bytes())
+    stored = fields.pop("collection_sha256")
+    assert set(fields) == {"format", "format_version", "collection_id", "created", "shards"}
+    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     import hashlib
-    assert hashlib.sha256(blob).hexdigest() == manifest.collection_sha256
+    assert hashlib.sha256(blob).hexdigest() == stored == manifest.collection_sha256
+    with pytest.raises(TypeError):
+        collection_sha256(manifest.shards)  # the old entries-only form is refused, not silently different
 
 
 def test_append_refuses_duplicates_and_incompatible_meta(tmp_path):
@@ -223,15 +228,26 @@ _entry = st.builds(
     st.none() | st.text(min_size=1, max_size=20), _hex, st.sampled_from(["1.0.0", "1.2.3"]))
 
 
+_created = st.datetimes(min_value=datetime.datetime(1970, 1, 1), max_value=datetime.datetime(2200, 1, 1),
+                        timezones=st.sampled_from([None, datetime.timezone.utc,
+                                                   datetime.timezone(datetime.timedelta(hours=5, minutes=30)),
+                                                   datetime.timezone(-datetime.timedelta(hours=8))]))
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(_entry, min_size=1, max_size=5), st.integers(0, 4))
-def test_collection_hash_survives_json_round_trip_and_sees_every_change(entries, which):
-    manifest = nf.Manifest.model_validate(
-        {"format_version": "1.0.0", "collection_id": "0" * 32, "shards": [e.model_dump() for e in entries],
-         "collection_sha256": collection_sha256(entries), "created": "2026-01-01T00:00:00Z"})
+@given(st.lists(_entry, min_size=1, max_size=5), st.integers(0, 4), _created,
+       st.text("0123456789abcdef", min_size=32, max_size=32))
+def test_collection_hash_survives_json_round_trip_and_sees_every_change(entries, which, created, collection_id):
+    fields = {"format_version": "1.0.0", "collection_id": collection_id, "shards": entries, "created": created}
+    manifest = nf.Manifest.model_validate({**fields, "collection_sha256": collection_sha256(fields)})
+    assert collection_sha256(manifest) == manifest.collection_sha256
+    # through manifest.json's text (re-indented) and back: same digest, also for naive/offset timestamps
     reparsed = nf.Manifest.model_validate_json(json.dumps(json.loads(manifest.model_dump_json()), indent=3))
-    assert collection_sha256(reparsed.shards) == manifest.collection_sha256
+    assert collection_sha256(reparsed) == manifest.collection_sha256
     k = which % len(entries)
     changed = list(entries)
     changed[k] = entries[k].model_copy(update={"records": entries[k].records + 1})
-    assert collection_sha256(changed) != manifest.collection_sha256
+    for edit in ({"shards": changed}, {"format_version": "1.0.1"},
+                 {"collection_id": ("1" if collection_id[0] != "1" else "2") + collection_id[1:]},
+                 {"created": created + datetime.timedelta(microseconds=1)}):
+        assert collection_sha256(manifest.model_copy(update=edit)) != manifest.collection_sha256, edit

@@ -8,6 +8,7 @@ import pytest
 import neural_format as nf
 from neural_format.collection import append_shard, write_manifest_for
 from neural_format.manifest import collection_sha256, read_manifest, write_manifest
+from neural_format.cli.verify_cmd import verify_collection
 from neural_format.metadata import Manifest
 from neural_format.synthetic import synthetic_meta, synthetic_records
 from neural_format.validation.checks_manifest import validate_manifest
@@ -29,7 +30,7 @@ def _edit_manifest(directory, change, rehash=True):
     change(data)
     manifest = Manifest.model_validate(data)
     if rehash:
-        manifest = manifest.model_copy(update={"collection_sha256": collection_sha256(manifest.shards)})
+        manifest = manifest.model_copy(update={"collection_sha256": collection_sha256(manifest)})
     write_manifest(directory, manifest)
 
 
@@ -104,6 +105,16 @@ def test_c007_collection_hash(tmp_path):
     directory = _collection(tmp_path)
     _edit_manifest(directory, lambda d: d.update(collection_sha256="a" * 64), rehash=False)
     assert _codes(directory) == {"NF-C007"}
+
+
+@pytest.mark.parametrize("field, value", [("format_version", "1.0.1"), ("created", "2026-01-02T00:00:00Z"),
+                                          ("collection_id", "f" * 32)])
+def test_c007_collection_hash_covers_top_level_fields(tmp_path, field, value):
+    directory = _collection(tmp_path)
+    _edit_manifest(directory, lambda d: d.update({field: value}), rehash=False)
+    assert "NF-C007" in _codes(directory)
+    result = verify_collection(directory, file_hashes=False)
+    assert not result["ok"] and "NF-C007" in {p["code"] for p in result["problems"]}
 
 
 @pytest.mark.skipif("NF-C008" not in CLAUSES, reason="clause not in the table")

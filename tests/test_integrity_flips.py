@@ -149,10 +149,11 @@ def test_validator_and_verify_cli_report_flips(stored, tmp_path):
             assert [p["code"] for p in result["problems"]] == ["NF-I001"]
 
 
-def test_collection_hash_covers_every_shard_entry_byte(tmp_path):
-    """Flip bit 0 of every manifest byte (a subtle change: '0' -> '1', 'a' -> '`'): each flip inside
-    the shard entries is caught, by the manifest schema (NF-C001) or by ``collection_sha256``
-    (NF-C007). Flips elsewhere are listed: they touch fields the collection hash leaves out."""
+def test_collection_hash_covers_every_manifest_byte(tmp_path):
+    """Flip bit 0 of every manifest byte (a subtle change: '0' -> '1', 'a' -> '`'): every flip that
+    changes the parsed manifest -- shard entries and the top-level ``format``, ``format_version``,
+    ``collection_id``, ``created`` alike -- is caught, by the manifest schema (NF-C001) or by
+    ``collection_sha256`` (NF-C007), which covers the whole manifest but itself."""
     from neural_format.collection import append_shard
     from neural_format.errors import NeuralFormatError
     from neural_format.manifest import collection_sha256, parse_manifest
@@ -161,24 +162,33 @@ def test_collection_hash_covers_every_shard_entry_byte(tmp_path):
     append_shard(tmp_path, records[:3], meta)
     append_shard(tmp_path, records[3:], meta)
     blob = (tmp_path / "manifest.json").read_bytes()
-    start = blob.index(b'"shards"')
-    stop = blob.index(b"]", blob.rindex(b'"format_version"')) + 1
-    missed_inside, outside = [], {"caught": 0, "missed": []}
+    original = parse_manifest(blob)
+    counts = {"made": 0, "schema": 0, "hash": 0, "unchanged": 0}
+    by_field: dict[str, int] = {}  # hash-caught flips by the manifest field they changed
+    missed = []
     for position in range(len(blob)):
         changed = bytearray(blob)
         changed[position] ^= 0x01
+        counts["made"] += 1
         try:
             manifest = parse_manifest(bytes(changed))
-            caught = collection_sha256(manifest.shards) != manifest.collection_sha256
         except NeuralFormatError:
-            caught = True
-        if start <= position < stop:
-            if not caught:
-                missed_inside.append((position, blob[max(0, position - 12):position + 12]))
-        elif caught:
-            outside["caught"] += 1
+            counts["schema"] += 1
+            continue
+        if manifest == original:  # e.g. a flip that the JSON parser normalises away
+            counts["unchanged"] += 1
+            continue
+        if collection_sha256(manifest) != manifest.collection_sha256:
+            counts["hash"] += 1
+            for name in type(manifest).model_fields:
+                if getattr(manifest, name) != getattr(original, name):
+                    by_field[name] = by_field.get(name, 0) + 1
         else:
-            outside["missed"].append(blob[max(0, position - 10):position + 4].decode("utf-8", "replace"))
-    print(f"\nmanifest flips in shard entries: {stop - start}, all caught; elsewhere: {outside['caught']} caught, "
-          f"{len(outside['missed'])} not covered by the collection hash (e.g. {outside['missed'][:3]})")
-    assert not missed_inside, missed_inside[:5]
+            missed.append((position, blob[max(0, position - 12):position + 12]))
+    print(f"\nmanifest flips: {counts['made']} made, {counts['schema']} caught by schema (NF-C001), "
+          f"{counts['hash']} by collection_sha256 (NF-C007; by field changed: {by_field}), "
+          f"{counts['unchanged']} left the parsed manifest unchanged, {len(missed)} missed")
+    assert not missed, missed[:5]
+    assert counts["schema"] + counts["hash"] + counts["unchanged"] == counts["made"]
+    # the top-level fields the old entries-only hash left out were really hit, and caught by the hash
+    assert all(by_field.get(name, 0) > 0 for name in ("format_version", "collection_id", "created")), by_field

@@ -2,7 +2,7 @@
 
 Hash checks only (the structural rules are ``neural-format validate``'s job). For one file:
 every record's canonical SHA-256 against ``/records/sha256`` (NF-I001). For a collection
-directory (or its ``manifest.json``) also: ``collection_sha256`` over the shard entries (NF-C007),
+directory (or its ``manifest.json``) also: ``collection_sha256`` over the whole manifest (NF-C007),
 each shard's ``file_sha256`` (NF-C003), its record count, first/last ID and ``ids_sha256``
 (NF-C005), shard paths (NF-C002) and record IDs unique across shards (NF-C006).
 Exit status 0 when everything matches, 2 otherwise. Records are read in bulk and hashed in a
@@ -75,10 +75,10 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
         problems.append(_from_error(exc))
         result["ok"] = False
         return result
-    actual = collection_sha256(manifest.shards)
+    actual = collection_sha256(manifest)
     if actual != manifest.collection_sha256:
         problems.append(_problem("NF-C007", "manifest.json/collection_sha256",
-                                 "collection hash does not match the shard entries",
+                                 "collection hash does not match the manifest",
                                  manifest.collection_sha256, actual))
     seen: dict[str, str] = {}
     duplicates = 0

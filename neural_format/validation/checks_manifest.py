@@ -199,10 +199,10 @@ def ids_unique_across_shards(ctx: ManifestContext):
 def collection_hash_matches(ctx: ManifestContext):
     if ctx.manifest is None:
         return None
-    actual = collection_sha256(ctx.manifest.shards)
+    actual = collection_sha256(ctx.manifest)
     if actual != ctx.manifest.collection_sha256:
         return finding("NF-C007", f"{MANIFEST_NAME}#collection_sha256",
-                       "collection hash does not match the shard entries", ctx.manifest.collection_sha256, actual)
+                       "collection hash does not match the manifest", ctx.manifest.collection_sha256, actual)
     return None
 
 

@@ -80,7 +80,8 @@ _TABLE = [
      "manifest"),
     ("NF-C005", "error", "records, first_id, last_id and ids_sha256 of each entry match its shard", "manifest"),
     ("NF-C006", "error", "record IDs are unique across all shards", "manifest"),
-    ("NF-C007", "error", "collection_sha256 is the SHA-256 of the canonical JSON of the shard entries", "manifest"),
+    ("NF-C007", "error", "collection_sha256 is the SHA-256 of the canonical JSON of the manifest without it",
+     "manifest"),
     ("NF-C008", "error", "the manifest and all shards share one readable major format version, and each entry's "
                          "format_version equals its shard's", "manifest"),
     ("NF-C009", "error", "all shards declare compatible metadata: equal fields except provenance and shard",
