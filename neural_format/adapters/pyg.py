@@ -17,6 +17,7 @@ model never silently sees made-up inputs.
 """
 from __future__ import annotations
 
+import gc
 import weakref
 from typing import Optional, Sequence, Union
 
@@ -107,14 +108,26 @@ _PYG = _PygClasses()
 _NEW = object.__new__
 
 
-def build_block(block, record_ids: Sequence[str], *, columns: list[int], single: bool, label_dtype=None,
-                dtype=None, entity_feature_policy: str = "raise", pad: str = "raise", extras: bool = True) -> list:
+def build_block(block, record_ids: Sequence[str], **options) -> list:
     """The homogeneous ``Data`` of every record of a :class:`~neural_format.adapters.blocks.Block`.
 
     Equal to :func:`build_data` per record, but assembled for the whole block with a few numpy
     scatters; each graph's tensors are views into block-wide tensors (``torch.split``), and each
-    graph's ``edge_index`` is a contiguous (2, E) view.
+    graph's ``edge_index`` is a contiguous (2, E) view. The cyclic garbage collector is paused
+    meanwhile: the thousands of new objects (which form no cycles) would otherwise trigger full
+    collections over every live object, measured as most of the build time on a 10,000-graph pass.
     """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_block(block, record_ids, **options)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_block(block, record_ids: Sequence[str], *, columns: list[int], single: bool, label_dtype=None,
+                 dtype=None, entity_feature_policy: str = "raise", pad: str = "raise", extras: bool = True) -> list:
     import torch
     n = len(block)
     if n == 0:
@@ -169,6 +182,11 @@ def build_block(block, record_ids: Sequence[str], *, columns: list[int], single:
         pos = block.columns.get("/patches/positions")
         pos_parts = torch.from_numpy(pos.astype(np.int64)).split(P.tolist()) if pos is not None else None
     edges = [part.view(2, -1) for part in edge_parts]
+    return _assemble(x_parts, edges, y_parts, ps, nt_parts if extras else None, ek_parts if extras else None,
+                     pos_parts if extras else None, record_ids, extras)
+
+
+def _assemble(x_parts, edges, y_parts, ps, nt_parts, ek_parts, pos_parts, record_ids, extras) -> list:
     if not extras:
         return [data_from_fields({"x": x, "edge_index": e, "y": y}) for x, e, y in zip(x_parts, edges, y_parts)]
     if pos_parts is None:
