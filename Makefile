@@ -27,7 +27,7 @@ demo: venv
 	$(VENV)/bin/neural-format demo --out demo_out
 
 bench: venv
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_format.py
 
 clean:
 	rm -rf $(VENV) demo_out bench_out
