@@ -23,6 +23,9 @@ import sys
 import time
 import warnings
 
+from peak_memory import peak_rss_mib  # sibling module: scripts run with their folder on sys.path
+
+
 
 def limit(as_mib: int, cpu_s: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (as_mib << 20, as_mib << 20))
@@ -76,7 +79,7 @@ def main(argv=None) -> int:
         if not args.no_validator:
             outcome["validator"] = validate(path)
         outcome["seconds"] = round(time.perf_counter() - started, 3)
-        outcome["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+        outcome["rss_mib"] = peak_rss_mib()
         print(json.dumps(outcome), flush=True)
     return 0
 

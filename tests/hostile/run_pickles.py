@@ -14,7 +14,10 @@ import resource
 import sys
 import time
 import warnings
+
+from peak_memory import peak_rss_mib  # sibling module: scripts run with their folder on sys.path
 from pathlib import Path
+
 
 
 def main(argv=None) -> int:
@@ -43,7 +46,7 @@ def main(argv=None) -> int:
             outcome = f"uncaught {type(exc).__name__}: {str(exc)[:200]}"
         print(json.dumps({"file": path, "phase": "done", "outcome": outcome,
                           "seconds": round(time.perf_counter() - started, 3),
-                          "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10}), flush=True)
+                          "rss_mib": peak_rss_mib()}), flush=True)
     return 0
 
 
