@@ -36,6 +36,7 @@ from .manifest import (MANIFEST_NAME, check_compatible_meta, make_manifest, mani
                        parse_manifest, read_manifest, shard_entry, write_manifest)
 from .metadata import CollectionMeta, Manifest, ShardEntry, ShardInfo
 from .reader import CollectionReader
+from .record_sequence import RecordSequence
 from .record import Record
 from .writer import CollectionWriter
 
@@ -110,7 +111,7 @@ class _Shard:
         self.reader = self._handle = None
 
 
-class ShardedCollection:
+class ShardedCollection(RecordSequence):
     """Read-only, lazy view of a collection spread over one or more shard files."""
 
     def __init__(self, shards: list[_Shard], counts: Optional[list[int]], *, manifest: Optional[Manifest] = None,
@@ -164,22 +165,7 @@ class ShardedCollection:
     def label_names(self) -> list[str]:
         return list(self.meta.label_names)
 
-    # -- sequence API ---------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            return [self._record(i) for i in range(*key.indices(self._n))]
-        if isinstance(key, (int, np.integer)):
-            i = int(key)
-            if i < 0:
-                i += self._n
-            if not 0 <= i < self._n:
-                raise IndexError(f"record index {key} out of range for {self._n} records")
-            return self._record(i)
-        raise TypeError(f"records are indexed by int or slice, not {type(key).__name__}")
-
+    # -- sequence API (len, [i], [a:b] and iteration come from RecordSequence) ------------------
     def _record(self, i: int) -> Record:
         k, j = self.locate(i)
         return self.shard(k)._record(j)

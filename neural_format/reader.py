@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 import h5py
 import numpy as np
@@ -24,6 +24,7 @@ from .elements import read_root_encoding
 from .errors import NeuralFormatError, NotAFileError, SchemaError, UnsafeContentError
 from .heap_guard import check_root_attribute_heap
 from .metadata import CollectionMeta
+from .record_sequence import RecordSequence
 from .record import REPORT_SOURCE_NAMES, Geometry, Record
 from .version import FORMAT_NAME, check_compatible, parse_version
 
@@ -32,7 +33,6 @@ MAX_RECORD_BYTES = 1 << 30  # one record larger than this is refused before allo
 
 def open_h5(source) -> h5py.File:
     """Open an HDF5 file read-only, mapping every failure to :class:`NotAFileError` (NF-F001)."""
-    name = getattr(source, "name", source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
@@ -251,7 +251,7 @@ class _StringArray:
             raise SchemaError("NF-R014", f"string {i} is not valid UTF-8", location=self.path) from None
 
 
-class CollectionReader:
+class CollectionReader(RecordSequence):
     """Read-only, lazy view of one collection file.
 
     ``len(reader)``, ``reader[i]``, ``reader[a:b]``, ``reader.get(record_id)`` and iteration
@@ -314,25 +314,7 @@ class CollectionReader:
                                       location=path, expected=f"<= {MAX_RECORD_BYTES} bytes",
                                       found=widest * row_bytes)
 
-    # -- sequence API -------------------------------------------------------------------
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            return [self._record(i) for i in range(*key.indices(self._n))]
-        if isinstance(key, (int, np.integer)):
-            i = int(key)
-            if i < 0:
-                i += self._n
-            if not 0 <= i < self._n:
-                raise IndexError(f"record index {key} out of range for {self._n} records")
-            return self._record(i)
-        raise TypeError(f"records are indexed by int or slice, not {type(key).__name__}")
-
-    def __iter__(self) -> Iterator[Record]:
-        for i in range(self._n):
-            yield self._record(i)
+    # -- sequence API (len, [i], [a:b] and iteration come from RecordSequence) ------------
 
     def get(self, record_id: str) -> Record:
         """The record with this ID."""
@@ -370,7 +352,7 @@ class CollectionReader:
             raise SchemaError("NF-F001", f"data unreadable: {type(exc).__name__}: {exc}", location=path) from None
 
     def _record(self, i: int) -> Record:
-        meta, cols = self.meta, self.cols
+        meta = self.meta
         geometry = positions = tiles = None
         if meta.has_positions:
             spacing = self._row("/records/pixel_spacing", i)
