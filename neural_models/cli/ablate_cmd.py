@@ -6,27 +6,15 @@ bands, as the paper's Fig. 2). See :mod:`neural_models.ablation` for what each v
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-from .train_cmd import add_training_arguments, split_settings, train_config
+from .train_cmd import add_training_arguments, prepare_run, split_settings, train_config
 
 
 def run(args) -> int:
-    import torch
-
     from ..ablation import VARIANTS, AblationSettings, markdown_table, run_ablation
-    from ..examples import load_examples
-    from ..experiment import split_examples
     from ..plots import plot_auc_vs_retention
     from ..run_files import write_json
 
-    torch.set_num_threads(max(1, args.threads))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = None if args.quiet else (lambda text: print(text, file=sys.stderr))
-    examples = load_examples(args.collections, args.label)
-    split = split_examples(examples, args.seed, args.one_per_patient)
+    out, log, examples, split = prepare_run(args)
     config = train_config(args)
     variants = args.variants.split(",") if args.variants else list(VARIANTS)
     settings = AblationSettings(retentions=args.retention, variants=variants, bootstrap=args.bootstrap)

@@ -49,21 +49,28 @@ def split_settings(args) -> dict:
             "rule": rule.strip().splitlines()[0]}
 
 
-def run(args) -> int:
-    from ..checkpoint import save_model
-    from ..examples import load_examples
-    from ..experiment import run_variant, split_examples
-    from ..plots import plot_roc
-    from ..run_files import write_json, write_predictions
-
+def prepare_run(args):
+    """What every training command does first: threads, output folder, log, examples and the split."""
     import torch
+
+    from ..examples import load_examples
+    from ..experiment import split_examples
 
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = None if args.quiet else (lambda text: print(text, file=sys.stderr))
     examples = load_examples(args.collections, args.label)
-    split = split_examples(examples, args.seed, args.one_per_patient)
+    return out, log, examples, split_examples(examples, args.seed, args.one_per_patient)
+
+
+def run(args) -> int:
+    from ..checkpoint import save_model
+    from ..experiment import run_variant
+    from ..plots import plot_roc
+    from ..run_files import write_json, write_predictions
+
+    out, log, examples, split = prepare_run(args)
     test_labels = examples.labels[split.test]
     if test_labels.size == 0 or test_labels.min() == test_labels.max():
         print(f"neural-format train: warning: the test split ({test_labels.size} records) holds one class only; "
