@@ -19,7 +19,9 @@ For each batch of inputs (same working size; see :mod:`neural_builders.vlm.patch
 
 Every input that cannot be used is skipped with a reason (never silently) and counted in the
 :class:`~neural_builders.summary.BuildSummary`. ``python -m neural_builders.build`` and
-``neural-format build`` run it from the command line.
+``neural-format build`` run it from the command line; under ``torchrun`` (``WORLD_SIZE`` > 1)
+``python -m neural_builders.build`` hands over to :mod:`neural_builders.distributed_build`, which
+splits the inputs by rank and writes one shard per rank (``--out`` is then a directory).
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from neural_format.progress import Progress
 from neural_format.pruning import describe, select
 from neural_format.record import Geometry, Record
 
-from .summary import BuildSummary, StageTimes
+from .summary import BuildSummary
 
 BUILDER_NAME = "neural_builders"
 
@@ -402,15 +404,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true")
 
 
+def config_from_args(args, **overrides) -> BuildConfig:
+    """The BuildConfig that the command-line options describe; ``overrides`` win (e.g. a rank's device)."""
+    settings = dict(policy=policy_from_args(args), aggregation=ScoreAggregation(layers=args.layers),
+                    adjacency=args.adjacency, batch_size=args.batch_size,
+                    feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
+                    entity_embeddings=args.entity_embeddings,
+                    label_names=tuple(n.strip() for n in args.labels.split(",") if n.strip()),
+                    compression=args.compression, device=args.device, overwrite=args.overwrite)
+    settings.update(overrides)
+    return BuildConfig(**settings)
+
+
 def run_from_args(args) -> int:
     from .inputs import load_reports, pair_inputs
     from .vlm.model import ReportGenerator
-    names = tuple(n.strip() for n in args.labels.split(",") if n.strip())
-    config = BuildConfig(policy=policy_from_args(args), aggregation=ScoreAggregation(layers=args.layers),
-                         adjacency=args.adjacency, batch_size=args.batch_size,
-                         feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
-                         entity_embeddings=args.entity_embeddings, label_names=names,
-                         compression=args.compression, device=args.device, overwrite=args.overwrite)
+    config = config_from_args(args)
+    names = config.label_names
     pairs, skipped = pair_inputs(args.images, load_reports(args.reports), load_images=False)
     labels = labels_from_csv(args.reports, names) if str(args.reports).lower().endswith(".csv") else {}
     model = ReportGenerator.from_pretrained(args.model)
@@ -420,6 +430,10 @@ def run_from_args(args) -> int:
 
 
 def main(argv=None) -> int:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # launched by torchrun: one shard per rank, --out names the collection directory
+        from .distributed_build import main as distributed_main
+        return distributed_main(argv)
     parser = argparse.ArgumentParser(prog="python -m neural_builders.build", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))

@@ -200,21 +200,13 @@ def synthetic_build(seed: int = 0, feature_dim: int = 16) -> BuildFn:
 
 
 def config_from_args(args):
-    """The builders' BuildConfig from their command-line options (mirrors ``neural_builders.build``)."""
-    from neural_format.metadata import ScoreAggregation
-
-    from .build import BuildConfig, policy_from_args
-    names = tuple(n.strip() for n in args.labels.split(",") if n.strip())
+    """The builders' BuildConfig for this rank: its own GPU when there is one, no per-rank progress bar."""
+    from .build import config_from_args as build_config
     device = args.device
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if device == "auto":
         import torch
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    return BuildConfig(policy=policy_from_args(args), aggregation=ScoreAggregation(layers=args.layers),
-                       adjacency=args.adjacency, batch_size=args.batch_size,
-                       feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
-                       entity_embeddings=args.entity_embeddings, label_names=names,
-                       compression=args.compression, device=device, overwrite=True, progress=False)
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    return build_config(args, device=device, overwrite=True, progress=False)
 
 
 def builder_inputs(args):
