@@ -37,10 +37,10 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from neural_format.metadata import (CollectionMeta, FusionRule, KGExtractorRef, ModelRef, Nucleus, Provenance,
-                                    PruningPolicy, ScoreAggregation, SoftwareRef, Threshold, TopKPercent)
+from neural_format.metadata import (CollectionMeta, FusionRule, KGExtractorRef, ModelRef, Provenance,
+                                    PruningPolicy, ScoreAggregation, SoftwareRef, TopKPercent)
 from neural_format.progress import Progress
-from neural_format.pruning import describe, select
+from neural_format.pruning import describe, policy_from_args, select
 from neural_format.record import Geometry, Record
 
 from .summary import BuildSummary
@@ -371,16 +371,6 @@ def build_collection(inputs: Sequence, model, config: Optional[BuildConfig] = No
 
 
 # -- command line ----------------------------------------------------------------------------
-def policy_from_args(args) -> PruningPolicy:
-    if args.nucleus is not None:
-        rule = Nucleus(p=args.nucleus)
-    elif args.threshold is not None:
-        rule = Threshold(tau=args.threshold)
-    else:
-        rule = TopKPercent(percent=args.top_k_percent)
-    return PruningPolicy(rule=rule, min_nodes=args.min_nodes, max_nodes=args.max_nodes)
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", required=True, help="directory of DICOM/PNG/JPEG images (ID = file stem)")
     p.add_argument("--reports", required=True, help="reports CSV (id + report or findings/impression) or a *.txt dir")

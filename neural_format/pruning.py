@@ -25,7 +25,7 @@ import numpy as np
 
 from .metadata import KeepAll, Nucleus, PruningPolicy, Threshold, TopKPercent
 
-__all__ = ["rank", "rule_count", "bounded_count", "select", "describe"]
+__all__ = ["rank", "rule_count", "bounded_count", "select", "describe", "policy_from_args"]
 
 
 def rank(scores) -> np.ndarray:
@@ -87,3 +87,16 @@ def describe(policy: PruningPolicy) -> str:
         text = "keep all"
     bounds = f"min {policy.min_nodes}" + ("" if policy.max_nodes is None else f", max {policy.max_nodes}")
     return f"{text} [{bounds}]"
+
+
+def policy_from_args(args, *, applied_to: str = "build") -> PruningPolicy:
+    """The policy named by the ``--nucleus`` / ``--threshold`` / ``--top-k-percent`` and
+    ``--min-nodes`` / ``--max-nodes`` options that ``neural-format build`` and ``reprune`` share.
+    The three rules are mutually exclusive on the command line; the first one given wins here."""
+    if args.nucleus is not None:
+        rule = Nucleus(p=args.nucleus)
+    elif args.threshold is not None:
+        rule = Threshold(tau=args.threshold)
+    else:
+        rule = TopKPercent(percent=args.top_k_percent)
+    return PruningPolicy(rule=rule, min_nodes=args.min_nodes, max_nodes=args.max_nodes, applied_to=applied_to)

@@ -2,23 +2,13 @@
 from __future__ import annotations
 
 
-def policy_from_args(args):
-    from ..metadata import Nucleus, PruningPolicy, Threshold, TopKPercent
-    if args.top_k_percent is not None:
-        rule = TopKPercent(percent=args.top_k_percent)
-    elif args.nucleus is not None:
-        rule = Nucleus(p=args.nucleus)
-    else:
-        rule = Threshold(tau=args.threshold)
-    return PruningPolicy(rule=rule, min_nodes=args.min_nodes, max_nodes=args.max_nodes, applied_to="re-prune")
-
-
 def run(args) -> int:
     from pydantic import ValidationError
 
+    from ..pruning import policy_from_args
     from ..reprune import reprune_collection
     try:
-        policy = policy_from_args(args)
+        policy = policy_from_args(args, applied_to="re-prune")
     except ValidationError as exc:
         print(f"neural-format reprune: error: invalid policy: {exc.errors()[0]['msg']}")
         return 2
