@@ -1,8 +1,9 @@
 """Record and collection integrity (spec clauses NF-I001, NF-I002).
 
 :func:`verify_hashes` recomputes every record's canonical SHA-256 (see
-:mod:`neural_format.hashing`) from a bulk read and compares it with ``/records/sha256``.
-Hashing runs in a thread pool: :mod:`hashlib` releases the GIL on large buffers.
+:mod:`neural_format.hashing`) from bulk reads of blocks of records and compares it with
+``/records/sha256``. Blocks are hashed in a thread pool: :mod:`hashlib` releases the GIL on large
+buffers.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import os
 import numpy as np
 
 from .errors import IntegrityError
-from .hashing import record_digest
+from .hashing import column_digests, record_digest
 
 
 def check_record_hash(record, stored: bytes, index: int) -> None:
@@ -33,16 +34,48 @@ class HashReport:
         return not self.mismatched
 
 
-def verify_hashes(reader, *, workers: int | None = None, progress=None) -> HashReport:
-    """Recompute all record hashes of an open reader; list the indices that do not match."""
-    records = reader.read_all()
+def verify_hashes(reader, *, workers: int | None = None, progress=None, block: int = 1024) -> HashReport:
+    """Recompute all record hashes of an open reader; list the indices that do not match.
+
+    Records are read ``block`` at a time (bounded memory) and hashed from their columns
+    (:func:`~neural_format.hashing.column_digests`); up to ``workers`` blocks are hashed in threads
+    while the next is read. A block whose strings do not decode is hashed record by record, and
+    its undecodable records count as mismatched.
+    """
     stored = reader.stored_hashes()
+    n = len(reader)
     workers = workers or min(4, os.cpu_count() or 1)
-    report = HashReport(records=len(records))
+    report = HashReport(records=n)
+
+    def digests_of(start: int, columns) -> tuple[int, list]:
+        try:
+            return start, column_digests(columns)
+        except (UnicodeEncodeError, KeyError, ValueError, TypeError):
+            return start, [_digest_or_none(r) for r in reader.records_from_columns(columns)]
+
+    def settle(job) -> None:
+        start, digests = job.result()
+        for k, digest in enumerate(digests):
+            if digest != stored[start + k].tobytes():
+                report.mismatched.append(start + k)
+        if progress is not None:
+            progress.update(len(digests))
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, digest in enumerate(pool.map(record_digest, records, chunksize=64)):
-            if digest != stored[i].tobytes():
-                report.mismatched.append(i)
-            if progress is not None:
-                progress.update(1)
+        pending = []
+        for start in range(0, n, block):
+            columns = reader.read_columns(start, min(n, start + block), string_errors="surrogateescape")
+            pending.append(pool.submit(digests_of, start, columns))
+            while len(pending) > workers:
+                settle(pending.pop(0))
+        for job in pending:
+            settle(job)
+    report.mismatched.sort()
     return report
+
+
+def _digest_or_none(record):
+    try:
+        return record_digest(record)
+    except (UnicodeEncodeError, KeyError, ValueError, TypeError):
+        return None

@@ -1,9 +1,10 @@
 """Streaming, crash-safe writer for collection files (spec clauses NF-H001, NF-W001..).
 
-Records are checked against the collection metadata, hashed, buffered, and appended in batches
-to chunked, resizable datasets. The file is written under a temporary name in the target
-directory and renamed onto the final name only by a successful :meth:`CollectionWriter.close`;
-a crash or an exception leaves no file under the final name.
+Records are checked against the collection metadata, buffered, and appended in batches, with their
+canonical SHA-256 computed from the batch columns, to chunked, resizable datasets. The file is
+written under a temporary name in the target directory and renamed onto the final name only by a
+successful :meth:`CollectionWriter.close`; a crash or an exception leaves no file under the final
+name.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from . import layout
 from .errors import SchemaError
-from .hashing import encode_strings, record_digest
+from .hashing import column_digests, encode_strings
 from .metadata import CollectionMeta
 from .record import ASSERTION_CODES, REPORT_SOURCES, Record
 from .version import FORMAT_NAME, FORMAT_VERSION
@@ -49,13 +50,13 @@ class CollectionWriter:
     >>> with CollectionWriter("out.h5", meta) as writer:   # doctest: +SKIP
     ...     writer.append(record)
 
-    ``compression`` is ``None``, ``"gzip"`` or ``"lzf"``; ``batch_records`` bounds how many
-    records are buffered in memory between appends to the file.
+    ``compression`` is ``None``, ``"gzip"`` or ``"lzf"``; ``batch_records`` and ``batch_bytes``
+    (feature and tile bytes) bound what is buffered in memory between appends to the file.
     """
 
     def __init__(self, path, meta: CollectionMeta, *, overwrite: bool = False,
                  compression: Optional[str] = None, batch_records: int = 1024,
-                 fsync: bool = True):
+                 batch_bytes: int = 16 << 20, fsync: bool = True):
         self.path = Path(path)
         self.meta = meta
         if self.path.exists() and not overwrite:
@@ -64,9 +65,17 @@ class CollectionWriter:
             raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
         self._compression = compression
         self._batch_records = max(1, int(batch_records))
+        self._batch_bytes = max(1, int(batch_bytes))
+        self._buffered_bytes = 0
         self._fsync = fsync
-        self._buffer: list[tuple[Record, object]] = []  # (normalised record, digest or its future)
-        self._pool: Optional[ThreadPoolExecutor] = None
+        self._buffer: list[Record] = []  # normalised records staged for the next flush
+        self._string_paths = set(layout.present_string_columns(meta))
+        self._offset_paths = {f"{layout.TABLES[t][0]}/offsets" for t in layout.RAGGED_TABLES}
+        self._scratch: dict[str, np.ndarray] = {}
+        self._hasher: Optional[ThreadPoolExecutor] = None
+        self._syncer: Optional[ThreadPoolExecutor] = None
+        self._sync_fd: Optional[int] = None
+        self._sync_job = None
         self._ids: set[str] = set()
         self.count = 0
         self._closed = False
@@ -198,35 +207,24 @@ class CollectionWriter:
             tiles=tiles, report=record.report, report_source=record.report_source,
             group_key=record.group_key or None)  # "" is stored as no key and must hash alike
 
-    def append(self, record: Record) -> bytes:
-        """Check, hash and buffer one record; returns its SHA-256 digest."""
-        return self._stage(record, wait=True)
-
-    def extend(self, records: Iterable[Record]) -> None:
-        """Append many records; their digests are computed in worker threads while the next are staged."""
-        for record in records:
-            self._stage(record, wait=False)
-
-    def _stage(self, record: Record, *, wait: bool):
+    def append(self, record: Record) -> None:
+        """Check and buffer one record; it reaches the file, with its SHA-256, at the next flush."""
         self._require_open()
         if record.record_id in self._ids:
             raise SchemaError("NF-R002", "duplicate record ID", location="/records/id",
                               expected="unique IDs", found=record.record_id)
         normal = self._normalise(record)
-        if wait:
-            digest = record_digest(normal)
-        else:  # hashlib releases the GIL on large buffers, so hashing overlaps staging and writing
-            digest = self._hash_pool().submit(record_digest, normal)
         self._ids.add(record.record_id)
-        self._buffer.append((normal, digest))
-        if len(self._buffer) >= self._batch_records:
+        self._buffer.append(normal)
+        self._buffered_bytes += sum(a.nbytes for a in (normal.patch_features, normal.entity_features, normal.tiles)
+                                    if a is not None)
+        if len(self._buffer) >= self._batch_records or self._buffered_bytes >= self._batch_bytes:
             self.flush()
-        return digest
 
-    def _hash_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
-        return self._pool
+    def extend(self, records: Iterable[Record]) -> None:
+        """Append many records."""
+        for record in records:
+            self.append(record)
 
     def __len__(self) -> int:
         return self.count + len(self._buffer)
@@ -253,64 +251,131 @@ class CollectionWriter:
         self._append_rows(f"{path}/offsets", offsets[1:] + last)
 
     def flush(self) -> None:
-        """Append the buffered records to the file."""
+        """Append the buffered records to the file, then their digests."""
         if not self._buffer:
             return
-        batch = [r for r, _ in self._buffer]
-        digests = [d if isinstance(d, bytes) else d.result() for _, d in self._buffer]
-        meta = self.meta
-        cat = np.concatenate
-
-        def stack(getter, dtype, trailing):
-            parts = [getter(r) for r in batch]
-            return cat(parts) if parts else np.zeros((0, *trailing), dtype)
-
-        self._append_rows("/records/bridge", np.array(
-            [r.bridge if r.bridge is not None else (-1, -1) for r in batch], np.int64).reshape(-1, 2))
-        self._append_rows("/records/labels", np.stack([r.labels for r in batch]).reshape(len(batch), -1))
+        columns = self._batch_columns(self._buffer)
+        # hashed from the same columns that are written (clause NF-I001)
+        digests = column_digests(columns)
+        for path, value in columns.items():
+            if path in self._string_paths:
+                self._append_strings(path, value)
+            elif path in self._offset_paths:
+                self._append_offsets(path, np.diff(value))
+            else:
+                self._append_rows(path, value)
         self._append_rows("/records/sha256", np.frombuffer(b"".join(digests), np.uint8).reshape(-1, 32))
-        self._append_rows("/records/report_source", np.array([REPORT_SOURCES[r.report_source] for r in batch], np.uint8))
-        self._append_strings("/records/id", [r.record_id for r in batch])
-        self._append_strings("/records/report", [r.report or "" for r in batch])
-        self._append_strings("/records/group_key", [r.group_key or "" for r in batch])
+        self.count += len(self._buffer)
+        self._buffer = []
+        self._buffered_bytes = 0
+        self._start_background_sync()
+
+    def _batch_columns(self, batch: list[Record]) -> dict[str, object]:
+        """The batch as columns, keyed like :meth:`CollectionReader.read_columns` (offsets from 0)."""
+        meta = self.meta
+        n = len(batch)
+        c: dict[str, object] = {
+            "/records/id": [r.record_id for r in batch],
+            "/records/report": [r.report or "" for r in batch],
+            "/records/group_key": [r.group_key or "" for r in batch],
+            "/records/report_source": np.array([REPORT_SOURCES[r.report_source] for r in batch], np.uint8),
+            "/records/bridge": np.array([r.bridge if r.bridge is not None else (-1, -1) for r in batch],
+                                        np.int64).reshape(n, 2),
+            "/records/labels": np.stack([r.labels for r in batch]).reshape(n, -1),
+        }
+
+        def offsets(counts):
+            out = np.zeros(n + 1, np.int64)
+            np.cumsum(counts, out=out[1:])
+            return out
+
         if meta.has_positions:
             A = meta.spatial_axes
             g = [r.geometry for r in batch]
-            self._append_rows("/records/image_size", np.array([x.image_size for x in g], np.int64).reshape(-1, A))
-            self._append_rows("/records/patch_size", np.array([x.patch_size for x in g], np.int64).reshape(-1, A))
-            self._append_rows("/records/grid_shape", np.array([x.grid_shape for x in g], np.int64).reshape(-1, A))
-            self._append_rows("/records/pixel_spacing", np.array(
-                [x.pixel_spacing if x.pixel_spacing is not None else (np.nan,) * A for x in g], np.float64).reshape(-1, A))
-            self._append_rows("/patches/positions", cat([r.patch_positions for r in batch]))
-        self._append_rows("/patches/features", cat([r.patch_features for r in batch]))
-        self._append_rows("/patches/scores", cat([r.patch_scores for r in batch]))
+            c["/records/image_size"] = np.array([x.image_size for x in g], np.int64).reshape(n, A)
+            c["/records/patch_size"] = np.array([x.patch_size for x in g], np.int64).reshape(n, A)
+            c["/records/grid_shape"] = np.array([x.grid_shape for x in g], np.int64).reshape(n, A)
+            c["/records/pixel_spacing"] = np.array(
+                [x.pixel_spacing if x.pixel_spacing is not None else (np.nan,) * A for x in g], np.float64).reshape(n, A)
+            c["/patches/positions"] = np.concatenate([r.patch_positions for r in batch])
+        c["/patches/features"] = self._gather("/patches/features", [r.patch_features for r in batch])
+        c["/patches/scores"] = np.concatenate([r.patch_scores for r in batch])
         if meta.tile_shape is not None:
-            self._append_rows("/patches/tiles", cat([r.tiles for r in batch]))
-        self._append_offsets("/patches/offsets", [r.num_patches for r in batch])
-        self._append_rows("/patch_edges/index", cat([r.patch_edges for r in batch]))
-        self._append_offsets("/patch_edges/offsets", [r.patch_edges.shape[0] for r in batch])
-        self._append_rows("/entities/type", cat([r.entity_types for r in batch]))
-        self._append_rows("/entities/assertion", cat([r.entity_assertions for r in batch]))
+            c["/patches/tiles"] = self._gather("/patches/tiles", [r.tiles for r in batch])
+        c["/patches/offsets"] = offsets([r.num_patches for r in batch])
+        c["/patch_edges/index"] = np.concatenate([r.patch_edges for r in batch])
+        c["/patch_edges/offsets"] = offsets([r.patch_edges.shape[0] for r in batch])
+        c["/entities/type"] = np.concatenate([r.entity_types for r in batch])
+        c["/entities/assertion"] = np.concatenate([r.entity_assertions for r in batch])
         if meta.has_entity_text:
-            self._append_strings("/entities/text", [t for r in batch for t in r.entity_text])
+            c["/entities/text"] = [t for r in batch for t in r.entity_text]
         if meta.entity_feature_dim > 0:
-            self._append_rows("/entities/features", cat([r.entity_features for r in batch]))
-        self._append_offsets("/entities/offsets", [r.num_entities for r in batch])
-        self._append_rows("/relations/index", cat([r.relations for r in batch]))
-        self._append_rows("/relations/type", cat([r.relation_types for r in batch]))
-        self._append_offsets("/relations/offsets", [r.relations.shape[0] for r in batch])
-        self.count += len(batch)
-        self._buffer.clear()
+            c["/entities/features"] = self._gather("/entities/features", [r.entity_features for r in batch])
+        c["/entities/offsets"] = offsets([r.num_entities for r in batch])
+        c["/relations/index"] = np.concatenate([r.relations for r in batch])
+        c["/relations/type"] = np.concatenate([r.relation_types for r in batch])
+        c["/relations/offsets"] = offsets([r.relations.shape[0] for r in batch])
+        return c
+
+    def _gather(self, path: str, parts: list[np.ndarray]) -> np.ndarray:
+        """Concatenate a batch's rows into a buffer kept from batch to batch.
+
+        Fresh memory costs a page fault per page on first touch (on a virtual machine, far more
+        than the copy itself); the feature and tile columns are most of a batch's bytes, so their
+        buffer is allocated once and reused.
+        """
+        rows = sum(p.shape[0] for p in parts)
+        buffer = self._scratch.get(path)
+        if buffer is None or buffer.shape[0] < rows:
+            buffer = self._scratch[path] = np.empty((rows, *parts[0].shape[1:]), parts[0].dtype)
+        out = buffer[:rows]
+        np.concatenate(parts, out=out)
+        return out
+
+    def _start_background_sync(self) -> None:
+        """Let the OS write this batch to disk while the next one is staged (Linux only).
+
+        ``close`` must fsync the whole file before the rename; starting the writeback of each
+        batch early overlaps the disk with the CPU instead of paying for it all at the end.
+        """
+        if not self._fsync or not hasattr(os, "fdatasync"):
+            return
+        if self._sync_job is not None:
+            if not self._sync_job.done():
+                return
+            self._sync_job.result()  # raise a writeback error now rather than lose it
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(max_workers=1)
+            self._sync_fd = os.open(self.tmp_path, os.O_RDONLY)
+        self._sync_job = self._syncer.submit(os.fdatasync, self._sync_fd)
+
+    def _stop_hasher(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True, cancel_futures=True)
+            self._hasher = None
+
+    def _stop_background_sync(self) -> None:
+        """Wait for the last background sync; its error (e.g. EIO) fails the close.
+
+        Linux reports a writeback error once per open file, so an error seen by the background
+        descriptor may never reach the final fsync: it is re-raised here instead.
+        """
+        job, self._sync_job = self._sync_job, None
+        try:
+            if job is not None:
+                job.result()
+        finally:
+            if self._syncer is not None:
+                self._syncer.shutdown(wait=True)
+                self._syncer = None
+            if self._sync_fd is not None:
+                os.close(self._sync_fd)
+                self._sync_fd = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def _require_open(self) -> None:
         if self._closed:
             raise ValueError("writer is closed")
-
-    def _stop_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
 
     def close(self) -> Path:
         """Flush, close, fsync and atomically rename the file onto its final name."""
@@ -318,7 +383,9 @@ class CollectionWriter:
             return self.path
         try:
             self.flush()
-            self._stop_pool()
+            self._stop_hasher()
+            self._stop_background_sync()
+            self._scratch.clear()
             self._file.close()
             if self._fsync:
                 with open(self.tmp_path, "rb+") as handle:
@@ -335,8 +402,13 @@ class CollectionWriter:
     def abort(self) -> None:
         """Discard everything: close and delete the temporary file."""
         self._closed = True
-        self._buffer.clear()
-        self._stop_pool()
+        self._buffer = []
+        self._stop_hasher()
+        self._scratch.clear()
+        try:
+            self._stop_background_sync()
+        except OSError:
+            pass
         try:
             self._file.close()
         except Exception:

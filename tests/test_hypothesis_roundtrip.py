@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import neural_format as nf
+from neural_format.hashing import column_digests, record_digest
 from neural_format.metadata import CollectionMeta, Provenance, SoftwareRef
 
 ENTITY_TYPES = ["finding", "anatomy", "device"]
@@ -137,6 +138,11 @@ def test_write_then_read_is_identity(collection):
                 assert_same(original, stored, meta)
             for i, original in enumerate(originals):
                 assert_same(original, reader[i], meta)
+            # the writer's batch digests, the column digests of a bulk read and the per-record
+            # reference digest are one and the same canonical hash (NF-I001)
+            stored = [bytes(h) for h in reader.stored_hashes()]
+            assert stored == [record_digest(r) for r in originals]
+            assert column_digests(reader.read_columns(0, len(reader))) == stored
         report = nf.validate(path)
         assert report.ok, report.to_text()
         assert report.records == len(originals)

@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..hashing import record_digest
+from ..hashing import column_digests, record_digest
 from .findings import finding
 from .registry import check
 
@@ -324,20 +324,27 @@ def _digests(records):
     return [_digest_or_none(r) for r in records]
 
 
+def _per_record_digests(batch: Batch, ctx) -> list:
+    records = batch.records
+    if ctx.pool is None or len(records) <= 8:
+        return [_digest_or_none(r) for r in records]
+    # one task per worker-sized slice: a future per record would cost more than small digests
+    parts = max(1, ctx.pool._max_workers) * 4
+    size = -(-len(records) // parts)
+    slices = [records[k:k + size] for k in range(0, len(records), size)]
+    return [d for part in ctx.pool.map(_digests, slices) for d in part]
+
+
 @check("NF-I001", "error", stage="records")
 def record_hashes_match(batch: Batch, ctx):
     if not ctx.hashes:
         return None
     stored = batch.c["/records/sha256"]
-    records = batch.records
-    if ctx.pool is not None and len(records) > 8:
-        # one task per worker-sized slice: a future per record would cost more than small digests
-        parts = max(1, ctx.pool._max_workers) * 4
-        size = -(-len(records) // parts)
-        slices = [records[k:k + size] for k in range(0, len(records), size)]
-        digests = [d for part in ctx.pool.map(_digests, slices) for d in part]
-    else:
-        digests = [_digest_or_none(r) for r in records]
+    try:  # the columnar fast path; a record with undecodable strings or unknown codes sends the
+        # block to the per-record path, which skips just that record
+        digests = column_digests(batch.c)
+    except (UnicodeEncodeError, KeyError, ValueError, TypeError):
+        digests = _per_record_digests(batch, ctx)
     bad = [i for i, d in enumerate(digests) if d is not None and d != stored[i].tobytes()]
     return _per_record(batch, "NF-I001", bad, "/records/sha256", "stored hash does not match the record",
                        lambda i: stored[i].tobytes().hex(),
