@@ -121,6 +121,8 @@ def concat_blocks(blocks: list) -> Block:
 
 def contiguous_runs(indices) -> list[tuple[int, int]]:
     """Sorted unique indices grouped into ``(start, stop)`` runs."""
+    if isinstance(indices, list) and indices and indices == list(range(indices[0], indices[0] + len(indices))):
+        return [(indices[0], indices[0] + len(indices))]  # a sequential batch, the common case
     idx = np.unique(np.asarray(indices, np.int64))
     if idx.size == 0:
         return []
