@@ -43,6 +43,16 @@ _NEGATIVE_FINDINGS = (
     "No focal airspace opacity. No pleural effusion or pneumothorax. Lungs are clear.",
     "Lungs are clear without focal consolidation. No pleural effusion.",
 )
+# report_style="findings": every sentence is about the image. One sentence per lesion ties the
+# finding to its place, the impression repeats the place, and negatives name both sides, so no
+# sentence is image-free filler and "right" cannot be inferred from a lesion-free left lung alone.
+_FINDING_NOUNS = ("Focal opacity", "Consolidation", "Patchy airspace opacity", "Focal consolidation")
+_NEGATIVE_BOTH_SIDES = (
+    "No focal opacity in the right or left lung.",
+    "Both lungs are clear, right and left.",
+    "No consolidation in either the left or the right lung.",
+)
+REPORT_STYLES = ("classic", "findings")
 _BACKGROUND = (
     "Heart size is normal.",
     "The cardiomediastinal silhouette is within normal limits.",
@@ -150,14 +160,15 @@ def _draw_body(rng: np.random.Generator, size: tuple[int, int]):
     return image, _Anatomy(tuple(lungs), tuple(masks), tuple(extents), np.maximum(heart, mediastinum))
 
 
-def _plant_lesion(rng, anatomy: _Anatomy, side: str, zone: str, size):
+def _plant_lesion(rng, anatomy: _Anatomy, side: str, zone: str, size, radius_range=(0.03, 0.075),
+                  contrast_range=(0.3, 0.45)):
     H, W = size
     k = SIDES.index(side)
     mask = anatomy.lung_masks[k]
     top, bottom = anatomy.lung_rows[k]
     third = (bottom - top) / 3.0
     z = ZONES.index(zone)
-    radius = rng.uniform(0.03, 0.075) * min(H, W)
+    radius = rng.uniform(*radius_range) * min(H, W)
     row_lo, row_hi = top + z * third + 0.3 * radius, top + (z + 1) * third - 0.3 * radius
     # lesions stay off the heart shadow so they are clearly visible
     candidates = np.argwhere((mask > 0.9) & (anatomy.heart < 0.2))
@@ -177,14 +188,20 @@ def _plant_lesion(rng, anatomy: _Anatomy, side: str, zone: str, size):
         lesion_mask = blob >= blob.max()
     r, c = np.nonzero(lesion_mask)
     box = np.array([r.min(), c.min(), r.max() + 1, c.max() + 1], np.int64)
-    return blob * rng.uniform(0.3, 0.45), lesion_mask, box
+    return blob * rng.uniform(*contrast_range), lesion_mask, box
 
 
 def make_case(seed: int, index: int, *, size=(256, 256), positive: Optional[bool] = None,
               positive_fraction: float = 0.5, two_lesion_fraction: float = 0.25,
-              noise: float = 0.02) -> PhantomCase:
+              noise: float = 0.02, lesion_radius=(0.03, 0.075), lesion_contrast=(0.3, 0.45),
+              report_style: str = "classic") -> PhantomCase:
     """Case ``index`` of the phantom with ``seed`` (``positive`` None = drawn with
-    ``positive_fraction``)."""
+    ``positive_fraction``). ``lesion_radius`` is a range of lesion radii as fractions of the
+    short side, ``lesion_contrast`` a range of peak added density; ``report_style`` is
+    ``"classic"`` (findings plus normal background sentences) or ``"findings"`` (only sentences
+    about the lungs' findings and their places; see ``_FINDING_NOUNS``)."""
+    if report_style not in REPORT_STYLES:
+        raise ValueError(f"report_style must be one of {REPORT_STYLES}, not {report_style!r}")
     rng = np.random.default_rng([int(seed), int(index)])
     size = (int(size[0]), int(size[1])) if not np.isscalar(size) else (int(size), int(size))
     image, anatomy = _draw_body(rng, size)
@@ -196,7 +213,7 @@ def make_case(seed: int, index: int, *, size=(256, 256), positive: Optional[bool
         places = [(s, z) for s in SIDES for z in ZONES]
         for p in rng.choice(len(places), size=count, replace=False):
             side, zone = places[int(p)]
-            blob, mask, box = _plant_lesion(rng, anatomy, side, zone, size)
+            blob, mask, box = _plant_lesion(rng, anatomy, side, zone, size, lesion_radius, lesion_contrast)
             image += blob
             locations.append((side, zone))
             boxes.append(box)
@@ -204,7 +221,7 @@ def make_case(seed: int, index: int, *, size=(256, 256), positive: Optional[bool
     image = _blur(image, max(1, round(min(size) / 200)))
     image += rng.normal(0.0, noise, size)
     image = np.clip(image, 0.0, 1.0).astype(np.float32)
-    report = _report(rng, locations)
+    report = _findings_report(rng, locations) if report_style == "findings" else _report(rng, locations)
     return PhantomCase(
         case_id=f"phantom-{seed}-{index:05d}", image=image, report=report, label=int(bool(locations)),
         lesion_boxes=np.array(boxes, np.int64).reshape(-1, 4), lesion_locations=locations,
@@ -224,6 +241,16 @@ def _report(rng, locations) -> str:
         finding = finding.replace("pneumonia", "multifocal pneumonia")
     extra = " ".join(s for s in background if "pneumothorax" in s or "Heart" in s)
     return " ".join(p for p in ("FINDINGS:", finding, extra, "IMPRESSION: Pneumonia.") if p)
+
+
+def _findings_report(rng, locations) -> str:
+    if not locations:
+        negative = _NEGATIVE_BOTH_SIDES[rng.integers(len(_NEGATIVE_BOTH_SIDES))]
+        return f"FINDINGS: {negative} IMPRESSION: No pneumonia."
+    sentences = [f"{_FINDING_NOUNS[rng.integers(len(_FINDING_NOUNS))]} in the {location_phrase(side, zone, rng)}."
+                 for side, zone in locations]
+    where = " and ".join(f"{side} {zone}" for side, zone in locations)
+    return f"FINDINGS: {' '.join(sentences)} IMPRESSION: Pneumonia, {where}."
 
 
 def generate_cases(n: int, *, seed: int = 0, size=(256, 256), **kwargs) -> list[PhantomCase]:

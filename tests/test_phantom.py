@@ -85,3 +85,35 @@ def test_write_cases_round_trip(tmp_path, cases):
         assert truth[case.case_id]["label"] == case.label
     write_cases(cases[:1], tmp_path / "deep", bit_depth=16)
     assert load_image(cases[0].image_path).normalisation == "full-range(16-bit)"
+
+
+def test_findings_style_reports_are_all_findings_and_places():
+    extractor = get_extractor("rules")
+    for index in range(16):
+        case = make_case(3, index, size=SIZE, report_style="findings", two_lesion_fraction=0.5)
+        text = case.report.lower()
+        assert "heart" not in text and "pneumothorax" not in text and "osseous" not in text  # no filler
+        kg = extractor.extract(case.report)
+        states = {e.text: e.assertion for e in kg.entities if e.type == "finding"}
+        if case.label:
+            located = {t for s, r, t in kg.triples() if r == "located_at"}
+            for side, zone in case.lesion_locations:
+                assert any(t.startswith(f"{side} {zone}") for t in located), case.report
+                assert f"{side} {zone}" in text.split("impression:")[1]  # the impression repeats the place
+            assert states.get("pneumonia") == "present"
+        else:
+            assert "right" in text and "left" in text  # negatives name both sides: no side shortcut
+            assert "present" not in set(states.values()), case.report
+    with pytest.raises(ValueError, match="report_style"):
+        make_case(3, 0, size=SIZE, report_style="prose")
+
+
+def test_lesion_size_and_contrast_ranges_are_honoured():
+    small = make_case(5, 1, size=SIZE, positive=True, two_lesion_fraction=0.0)
+    big = make_case(5, 1, size=SIZE, positive=True, two_lesion_fraction=0.0,
+                    lesion_radius=(0.08, 0.08), lesion_contrast=(0.6, 0.6))
+    healthy = make_case(5, 1, size=SIZE, positive=False)
+    assert big.lesion_masks[0].sum() > small.lesion_masks[0].sum()
+    mask = big.lesion_masks[0]
+    assert (big.image[mask] - healthy.image[mask]).mean() > (small.image[small.lesion_masks[0]]
+                                                            - healthy.image[small.lesion_masks[0]]).mean()

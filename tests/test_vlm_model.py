@@ -106,3 +106,31 @@ def test_components_load_from_local_hugging_face_directories(tmp_path):
 def test_missing_directory_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         ReportGenerator.from_pretrained(tmp_path / "nothing")
+
+
+def test_registers_take_attention_but_are_never_scored(tmp_path):
+    from neural_builders.scoring import score_batch
+    from neural_builders.vlm.tokenizer import train_report_tokenizer
+    torch.manual_seed(0)
+    config = tiny_config(40)
+    config["projection"]["registers"] = 3
+    model = ReportGenerator(config).eval()
+    with torch.no_grad():
+        model.projection.registers.mul_(50.0)  # make the registers hard to ignore
+    plan = model.plan((128, 96))  # 4 x 3 real tokens on a 4 x 4 working grid
+    x = torch.rand(2, 1, *plan.working_size)
+    labels = torch.tensor([[5, 6, 1, -100], [7, 8, 9, 1]])
+    with torch.no_grad():
+        out = model.decode(model.encode(x, [plan, plan]), labels, output_attentions=True)
+    S = plan.num_tokens
+    for layer in out.cross_attentions:
+        assert layer.shape[-1] == S  # patch tokens only
+        rows = layer.sum(-1)
+        assert torch.all(rows < 1 - 1e-3) and torch.all(rows >= 0)  # the rest went to the registers
+        assert torch.all(layer[..., ~torch.as_tensor(plan.real_token_mask())] == 0)  # padding still masked
+    _, scores, _ = score_batch(model, x, [plan, plan], labels)
+    assert scores.shape == (2, S) and np.isnan(scores[:, ~plan.real_token_mask()]).all()
+    tokenizer = train_report_tokenizer(["Focal opacity in the left lower zone.", "No focal opacity."])
+    loaded = ReportGenerator.from_pretrained(model.save_pretrained(tmp_path / "m", tokenizer=tokenizer)).eval()
+    torch.testing.assert_close(loaded.projection.registers, model.projection.registers)
+    assert len(loaded.generate_reports(loaded.encode(x, [plan, plan]), tokenizer, max_new_tokens=4)) == 2

@@ -50,6 +50,8 @@ class ResolutionConfig:
 @dataclass
 class ProjectionConfig:
     position_frequencies: int = 8
+    # learned extra key/value slots appended after the patch tokens (0 = none); see Projection
+    registers: int = 0
 
 
 def tiny_config(vocab_size: int = 256) -> dict:
@@ -79,12 +81,32 @@ def position_code(plan_grid: tuple[int, int], working_grid: tuple[int, int], fre
 
 
 class Projection(nn.Module):
-    def __init__(self, swin_dim: int, d_model: int, frequencies: int):
+    """Swin features -> decoder memory, plus optional learned *registers*.
+
+    Registers are ``registers`` learned vectors the decoder may attend to besides the patches.
+    A softmax row must put its unit mass somewhere; report words that carry no image information
+    otherwise park it on some patch (an "attention sink", typically a background corner), and
+    the sum over report tokens then ranks that patch first. Registers give that mass a place
+    that is not a patch. They are not patches: they are never scored, and
+    :meth:`ReportGenerator.decode` returns cross-attention over the patch tokens only.
+    """
+
+    def __init__(self, swin_dim: int, d_model: int, frequencies: int, registers: int = 0):
         super().__init__()
         self.frequencies = frequencies
         self.norm = nn.LayerNorm(swin_dim)
         self.linear = nn.Linear(swin_dim, d_model)
         self.position = nn.Linear(4 * frequencies, d_model)
+        self.registers = nn.Parameter(torch.randn(registers, d_model) * 0.02) if registers else None
+
+    def with_registers(self, projected: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the registers (attended, mask 1) after the patch tokens."""
+        if self.registers is None:
+            return projected, mask
+        B = projected.shape[0]
+        regs = self.registers.to(projected.dtype)[None].expand(B, -1, -1)
+        return (torch.cat([projected, regs], dim=1),
+                torch.cat([mask, mask.new_ones(B, regs.shape[1])], dim=1))
 
     def forward(self, features: torch.Tensor, plans: list[PatchPlan]) -> torch.Tensor:
         codes = torch.stack([position_code(p.grid_shape, p.working_grid, self.frequencies) for p in plans])
@@ -119,7 +141,8 @@ class ReportGenerator(nn.Module):
         self.stride = int(sc.patch_size) * 2 ** (len(sc.depths) - 1)
         self.swin_dim = int(sc.embed_dim) * 2 ** (len(sc.depths) - 1)
         self.projection = Projection(self.swin_dim, self.t5.config.d_model,
-                                     int(self.config["projection"]["position_frequencies"]))
+                                     int(self.config["projection"]["position_frequencies"]),
+                                     int(self.config["projection"].get("registers", 0)))
         self._windows = [(layer, layer.window_size, layer.shift_size) for layer in _swin_layers(self.swin)]
         self.tokenizer = None      # the report tokenizer, when known (set by from_pretrained / the trainer)
         self.source_dir: Optional[Path] = None
@@ -154,13 +177,19 @@ class ReportGenerator(nn.Module):
         return Encoded(features, self.projection(features, plans), mask.long(), list(plans))
 
     def decode(self, encoded: Encoded, labels: torch.Tensor, *, output_attentions: bool = False):
-        """Teacher-forced T5 pass; ``labels`` padded with -100."""
+        """Teacher-forced T5 pass; ``labels`` padded with -100. ``cross_attentions`` (when asked
+        for) cover the patch tokens only: the registers' share of each row is left out."""
         from transformers.modeling_outputs import BaseModelOutput
         decoder_mask = (labels != -100).long()
-        return self.t5(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.projected),
-                       attention_mask=encoded.token_mask, labels=labels,
-                       decoder_attention_mask=_shift_mask(decoder_mask),
-                       output_attentions=output_attentions, return_dict=True)
+        memory, mask = self.projection.with_registers(encoded.projected, encoded.token_mask)
+        out = self.t5(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                      attention_mask=mask, labels=labels,
+                      decoder_attention_mask=_shift_mask(decoder_mask),
+                      output_attentions=output_attentions, return_dict=True)
+        if output_attentions and out.cross_attentions and memory.shape[1] != encoded.projected.shape[1]:
+            S = encoded.projected.shape[1]
+            out.cross_attentions = tuple(a[..., :S] for a in out.cross_attentions)
+        return out
 
     def forward(self, pixels, plans, labels):
         return self.decode(self.encode(pixels, plans), labels)
@@ -168,8 +197,9 @@ class ReportGenerator(nn.Module):
     @torch.no_grad()
     def generate_reports(self, encoded: Encoded, tokenizer, max_new_tokens: int = 48) -> list[str]:
         from transformers.modeling_outputs import BaseModelOutput
-        ids = self.t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.projected),
-                               attention_mask=encoded.token_mask, max_new_tokens=max_new_tokens,
+        memory, mask = self.projection.with_registers(encoded.projected, encoded.token_mask)
+        ids = self.t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                               attention_mask=mask, max_new_tokens=max_new_tokens,
                                do_sample=False, num_beams=1, no_repeat_ngram_size=3,
                                # transformers sizes the cache by num_layers (the bypassed encoder's depth)
                                use_cache=self.t5.config.num_layers == self.t5.config.num_decoder_layers)
