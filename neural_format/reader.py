@@ -25,6 +25,7 @@ from .errors import NeuralFormatError, NotAFileError, SchemaError, UnsafeContent
 from .heap_guard import check_root_attribute_heap
 from .metadata import CollectionMeta
 from .record_sequence import RecordSequence
+from .populated import MIN_BYTES, populated_empty
 from .record import REPORT_SOURCE_NAMES, Geometry, Record
 from .version import FORMAT_NAME, check_compatible, parse_version
 
@@ -458,7 +459,12 @@ class CollectionReader(RecordSequence):
             a, b = (start, stop) if table == "records" else (int(self.offsets[table][start]),
                                                               int(self.offsets[table][stop]))
             try:
-                out[path] = (self._uncached(path) if (b - a) * ds.dtype.itemsize > (1 << 20) else ds)[a:b]
+                row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+                if (b - a) * row_bytes >= MIN_BYTES:
+                    out[path] = populated_empty((b - a, *ds.shape[1:]), ds.dtype)
+                    self._uncached(path).read_direct(out[path], np.s_[a:b])
+                else:
+                    out[path] = ds[a:b]
             except Exception as exc:
                 raise SchemaError("NF-F001", f"data unreadable: {exc}", location=path) from None
         out["/records/id"] = self.ids.range(start, stop, string_errors)
