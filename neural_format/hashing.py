@@ -38,6 +38,13 @@ def encode_strings(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
     if text.isascii():  # one character per byte: encode once, lengths in characters are lengths in bytes
         blob = text.encode("ascii")
         lengths = [len(v) for v in values]
+    elif "\x00" not in text:  # encode once with NUL separators, then find and drop them
+        joined = np.frombuffer("\x00".join(values).encode("utf-8"), np.uint8)
+        separators = np.flatnonzero(joined == 0)
+        keep = np.ones(joined.size, bool)
+        keep[separators] = False
+        offsets[1:] = np.append(separators, joined.size) - np.arange(len(values))
+        return joined[keep], offsets
     else:
         encoded = [v.encode("utf-8") for v in values]
         blob = b"".join(encoded)
@@ -195,6 +202,27 @@ def _column(array: np.ndarray) -> np.ndarray:
     return _canonical(np.asarray(array))
 
 
+def _entity_text_blocks(texts: list[str], entity_offsets: np.ndarray) -> list[bytes]:
+    """Per record: :func:`_entity_text_bytes` of its entities' strings, for a whole block at once.
+
+    The block's strings are encoded once; record ``i``'s offsets are the block's string offsets
+    over its entities, rebased to 0, so all of them come from one vectorised subtraction.
+    """
+    data, string_offsets = encode_strings(texts)
+    data = data.tobytes()
+    n = entity_offsets.size - 1
+    counts = np.diff(entity_offsets) + 1  # M_i + 1 offsets per record
+    first = entity_offsets[:-1]
+    cuts = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=cuts[1:])
+    # record i's offsets are string_offsets[first_i : first_i + M_i + 1]
+    picks = np.repeat(first - cuts[:-1], counts) + np.arange(int(cuts[-1]))
+    rebased = (string_offsets[picks] - np.repeat(string_offsets[first], counts)).astype("<i8").tobytes()
+    cuts = cuts.tolist()
+    starts, ends = string_offsets[first].tolist(), string_offsets[entity_offsets[1:]].tolist()
+    return [data[starts[i]:ends[i]] + rebased[8 * cuts[i]:8 * cuts[i + 1]] for i in range(n)]
+
+
 def _ragged_pieces(name: str, column: np.ndarray, offsets: list[int]) -> list:
     """Per record: the header and bytes of its rows ``offsets[i]:offsets[i+1]`` of ``column``.
 
@@ -260,8 +288,8 @@ def column_digests(c: dict) -> list[bytes]:
     codes = np.asarray(c["/records/report_source"]).tolist()
     sources = [REPORT_SOURCE_NAMES.get(code, "unknown") for code in codes]
     if "/entities/text" in c:
-        texts, eoff = c["/entities/text"], np.asarray(c["/entities/offsets"]).tolist()
-        entity_text = _bytes_pieces("entity_text", [_entity_text_bytes(texts[eoff[i]:eoff[i + 1]]) for i in range(n)])
+        entity_text = _bytes_pieces("entity_text", _entity_text_blocks(c["/entities/text"],
+                                                                       np.asarray(c["/entities/offsets"], np.int64)))
     else:
         entity_text = absent["entity_text"]
     if "/records/image_size" in c:
@@ -295,19 +323,23 @@ def column_digests(c: dict) -> list[bytes]:
         _bytes_pieces("report_source", [bytes((REPORT_SOURCES.get(s, 255),)) for s in sources]),
         _bytes_pieces("group_key", [key.encode("utf-8") if key else None for key in c["/records/group_key"]]),
     ]
+    # consecutive small pieces are joined for all records at once (map/zip run at C speed); each
+    # wide slice is fed to the hash in place, after the bytes that precede it
+    segments, small = [], [[HASH_PREFIX] * n]
+    for pieces in fields:
+        if n and type(pieces[0]) is tuple:
+            small.append([head for head, _ in pieces])
+            segments.append((list(map(b"".join, zip(*small))), [data for _, data in pieces]))
+            small = []
+        else:
+            small.append(pieces)
+    tail = list(map(b"".join, zip(*small))) if small else [b""] * n
     digests = []
     for i in range(n):
         digest = hashlib.sha256()
-        pending = [HASH_PREFIX]
-        for pieces in fields:
-            piece = pieces[i]
-            if type(piece) is tuple:
-                pending.append(piece[0])
-                digest.update(b"".join(pending))
-                digest.update(piece[1])
-                pending = []
-            else:
-                pending.append(piece)
-        digest.update(b"".join(pending))
+        for joined, wide in segments:
+            digest.update(joined[i])
+            digest.update(wide[i])
+        digest.update(tail[i])
         digests.append(digest.digest())
     return digests
