@@ -443,11 +443,15 @@ class CollectionReader(RecordSequence):
         """Every column read whole, keyed by its path in the file, plus offsets and strings."""
         return self.read_columns(0, self._n)
 
-    def read_columns(self, start: int, stop: int, *, string_errors: str = "strict") -> dict[str, object]:
+    def read_columns(self, start: int, stop: int, *, string_errors: str = "strict",
+                     buffers: Optional[dict] = None) -> dict[str, object]:
         """Bulk-read the columns of records ``start:stop``: one slice read per dataset.
 
         Keys are dataset paths; ragged tables get their offsets rebased to 0 under
-        ``<table>/offsets``; string arrays are decoded to lists of ``str``.
+        ``<table>/offsets``; string arrays are decoded to lists of ``str``. With ``buffers`` (a
+        dict the caller keeps between calls), large columns are read into arrays kept there and
+        reused by the next call: the returned views are then valid only until that call (for
+        passes over a file block by block, such as validation).
         """
         start, stop, _ = slice(start, stop).indices(self._n)
         stop = max(start, stop)
@@ -461,7 +465,13 @@ class CollectionReader(RecordSequence):
             try:
                 row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
                 if (b - a) * row_bytes >= MIN_BYTES:
-                    out[path] = populated_empty((b - a, *ds.shape[1:]), ds.dtype)
+                    if buffers is None:
+                        out[path] = populated_empty((b - a, *ds.shape[1:]), ds.dtype)
+                    else:
+                        kept = buffers.get(path)
+                        if kept is None or kept.shape[0] < b - a:
+                            kept = buffers[path] = populated_empty((b - a, *ds.shape[1:]), ds.dtype)
+                        out[path] = kept[:b - a]
                     self._uncached(path).read_direct(out[path], np.s_[a:b])
                 else:
                     out[path] = ds[a:b]
@@ -474,6 +484,23 @@ class CollectionReader(RecordSequence):
                 out[path] = strings.range(int(eoff[start]), int(eoff[stop]), string_errors)
             else:
                 out[path] = strings.range(start, stop, string_errors)
+        return out
+
+    @staticmethod
+    def slice_columns(c: dict[str, object], start: int, stop: int) -> dict[str, object]:
+        """Records ``start:stop`` of a :meth:`read_columns` result, as views, offsets rebased to 0."""
+        out: dict[str, object] = {}
+        for table, (group, _) in layout.TABLES.items():
+            if table in layout.RAGGED_TABLES:
+                offsets = c[f"{group}/offsets"]
+                a, b = int(offsets[start]), int(offsets[stop])
+                out[f"{group}/offsets"] = offsets[start:stop + 1] - a
+                for path, value in c.items():
+                    if path.startswith(f"{group}/") and path != f"{group}/offsets":
+                        out[path] = value[a:b]
+        for path, value in c.items():
+            if path.startswith("/records/"):
+                out[path] = value[start:stop]
         return out
 
     def _uncached(self, path: str) -> h5py.Dataset:

@@ -335,6 +335,16 @@ def _per_record_digests(batch: Batch, ctx) -> list:
     return [d for part in ctx.pool.map(_digests, slices) for d in part]
 
 
+def _column_digests(batch: Batch, ctx) -> list[bytes]:
+    """Digests of the batch, its records split among the pool's threads (hashlib releases the GIL)."""
+    if ctx.pool is None or batch.n < 64:
+        return column_digests(batch.c)
+    parts = ctx.pool._max_workers
+    cuts = [batch.n * k // parts for k in range(parts + 1)]
+    pieces = [batch.reader.slice_columns(batch.c, a, b) for a, b in zip(cuts, cuts[1:])]
+    return [d for part in ctx.pool.map(column_digests, pieces) for d in part]
+
+
 @check("NF-I001", "error", stage="records")
 def record_hashes_match(batch: Batch, ctx):
     if not ctx.hashes:
@@ -342,7 +352,7 @@ def record_hashes_match(batch: Batch, ctx):
     stored = batch.c["/records/sha256"]
     try:  # the columnar fast path; a record with undecodable strings or unknown codes sends the
         # block to the per-record path, which skips just that record
-        digests = column_digests(batch.c)
+        digests = _column_digests(batch, ctx)
     except (UnicodeEncodeError, KeyError, ValueError, TypeError):
         digests = _per_record_digests(batch, ctx)
     bad = [i for i, d in enumerate(digests) if d is not None and d != stored[i].tobytes()]

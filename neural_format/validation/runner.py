@@ -88,11 +88,12 @@ def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progres
     report.checks_run += len(checks)
     workers = ctx.workers or min(4, os.cpu_count() or 1)
     ctx.pool = ThreadPoolExecutor(max_workers=workers) if ctx.hashes and workers > 1 else None
+    buffers: dict = {}  # one set of column arrays, reused block after block
     try:
         with Progress(len(reader), "validating", enabled=progress) as bar:
             for start, stop in rows_per_batch(reader, batch_bytes):
                 try:
-                    columns = reader.read_columns(start, stop, string_errors="surrogateescape")
+                    columns = reader.read_columns(start, stop, string_errors="surrogateescape", buffers=buffers)
                 except Exception as exc:
                     error = getattr(exc, "code", None) and exc
                     report.add(from_error(error) if error else finding(
