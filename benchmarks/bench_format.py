@@ -13,7 +13,9 @@ Timings are wall-clock from ``time.perf_counter``. Both sides start from objects
 (a list of Data, a list of Records). Writes (torch.save, float32, float16) and reads (torch.load,
 read_all, validation) each run one untimed warm-up round and then ``--repeats`` interleaved
 rounds; the best and the median of each are reported. Files are read warm (from the page cache)
-on both sides; every write goes to a fresh path and is fsynced on both sides. Results go to
+on both sides; every write goes to a fresh path and is fsynced on both sides. The read phase runs
+in a fresh interpreter (``--reads-only``), so that memory freed by the write phase does not favour
+whichever read happens to reuse it. Results go to
 ``--json`` and to a markdown table in ``--markdown`` together with the machine description.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -209,43 +212,16 @@ def run(args) -> dict:
     del data_list, records, graphs
     gc.collect()
 
-    def read_all():
-        with nf.open(paths["float32"]) as reader:
-            return reader.read_all()
-
-    reads = {"torch_load": lambda: torch_load(pyg_path), "read_all": read_all,
-             "validate": lambda: nf.validate(paths["float32"])}
-    samples = {name: [] for name in reads}
-    report = None
-    for round_ in range(args.repeats + 1):
-        for name, step in reads.items():
-            gc.collect()
-            start = time.perf_counter()
-            result = step()
-            seconds = time.perf_counter() - start
-            if name == "validate":
-                report = result
-            else:
-                assert len(result) == args.records
-            del result
-            if round_:
-                samples[name].append(seconds)
-        if round_:
-            print(f"read round {round_}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in samples.items()), flush=True)
-    for name, values in samples.items():
-        t[name], med[name] = min(values), statistics.median(values)
-    out["validation_errors"] = len(report.errors)
-
-    rng = np.random.default_rng(args.seed + 1)
-    with nf.open(paths["float32"]) as reader:
-        reader[0]
-        latencies = []
-        for i in rng.integers(0, len(reader), size=args.random_reads):
-            start = time.perf_counter()
-            reader[int(i)]
-            latencies.append(time.perf_counter() - start)
-    t["random_record_median"] = statistics.median(latencies)
-    t["random_record_p90"] = float(np.percentile(latencies, 90))
+    # The reads run in a fresh interpreter: the write phase leaves gigabytes of freed memory in
+    # this process's allocator, and which side then gets recycled pages and which gets fresh
+    # ones (on a VM, several times slower to fault in) would depend on the order of the steps.
+    command = [sys.executable, str(Path(__file__).resolve()), "--reads-only", str(workdir),
+               "--records", str(args.records), "--repeats", str(args.repeats),
+               "--random-reads", str(args.random_reads), "--seed", str(args.seed)]
+    reads = json.loads(subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()[-1])
+    t.update(reads["times_s"])
+    med.update(reads["median_times_s"])
+    out["validation_errors"] = reads["validation_errors"]
 
     def ratios(times):
         return {
@@ -262,6 +238,53 @@ def run(args) -> dict:
     if not args.keep:
         _unlink(pyg_path, *paths.values())
     return out
+
+
+def run_reads(args) -> dict:
+    """The read phase on the files of a previous write phase (``--reads-only WORKDIR``)."""
+    import torch  # noqa: F401
+    workdir = Path(args.reads_only)
+    pyg_path, f32 = workdir / "graphs.pt", workdir / "graphs-float32.h5"
+    t: dict = {}
+    med: dict = {}
+
+    def read_all():
+        with nf.open(f32) as reader:
+            return reader.read_all()
+
+    reads = {"torch_load": lambda: torch_load(pyg_path), "read_all": read_all, "validate": lambda: nf.validate(f32)}
+    samples: dict[str, list[float]] = {name: [] for name in reads}
+    report = None
+    for round_ in range(args.repeats + 1):
+        for name, step in reads.items():
+            gc.collect()
+            start = time.perf_counter()
+            result = step()
+            seconds = time.perf_counter() - start
+            if name == "validate":
+                report = result
+            else:
+                assert len(result) == args.records
+            del result
+            if round_:
+                samples[name].append(seconds)
+        if round_:
+            print(f"read round {round_}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in samples.items()),
+                  file=sys.stderr, flush=True)
+    for name, values in samples.items():
+        t[name], med[name] = min(values), statistics.median(values)
+
+    rng = np.random.default_rng(args.seed + 1)
+    with nf.open(f32) as reader:
+        reader[0]
+        latencies = []
+        for i in rng.integers(0, len(reader), size=args.random_reads):
+            start = time.perf_counter()
+            reader[int(i)]
+            latencies.append(time.perf_counter() - start)
+    t["random_record_median"] = med["random_record_median"] = statistics.median(latencies)
+    t["random_record_p90"] = med["random_record_p90"] = float(np.percentile(latencies, 90))
+    return {"times_s": t, "median_times_s": med, "validation_errors": len(report.errors)}
 
 
 def met(key: str, value: float) -> bool:
@@ -282,8 +305,8 @@ def markdown(result: dict, command: str) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['platform']}; Python {m['python']}, "
         f"numpy {m['numpy']}, h5py {m['h5py']} (HDF5 {m['hdf5']}), torch {m['torch']}. The cores were shared "
-        "with other jobs during the run, so absolute times are noisy; both sides ran in the same process, "
-        "one after the other, with warm page cache.",
+        "with other jobs during the run, so absolute times are noisy; both sides ran in the same process "
+        "(writes in one, reads in a fresh one), interleaved, with warm page cache.",
         "",
         f"Each timed step ran once untimed (warm-up), then in {result['repeats']} interleaved rounds; "
         "'best' compares the best round of each side, 'median' the median rounds.",
@@ -316,7 +339,11 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the written files")
     parser.add_argument("--json", default=str(ROOT / "docs" / "benchmarks-format.json"))
     parser.add_argument("--markdown", default=str(ROOT / "docs" / "benchmarks-format.md"))
+    parser.add_argument("--reads-only", metavar="WORKDIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.reads_only:
+        print(json.dumps(run_reads(args)))
+        return 0
     result = run(args)
     command = "python benchmarks/bench_format.py" + (f" --records {args.records}" if args.records != 10_000 else "")
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
