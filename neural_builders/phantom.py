@@ -8,6 +8,12 @@ opacity blobs inside a lung at a chosen side and zone; the report names exactly 
 to look "where the report says". *Negative* cases get a normal report ("No focal
 consolidation. No pleural effusion. Lungs are clear.").
 
+``report_style="findings"`` (what the demo uses) writes reports made only of image findings: one
+sentence per lesion tying the finding to its place ("Focal opacity in the left lower zone."), an
+impression that repeats the place, no background sentences, and negatives that name both sides
+("No focal opacity in the right or left lung."). ``lesion_radius`` / ``lesion_contrast`` set the
+ranges of lesion size and density (the demo uses larger, denser lesions than the defaults).
+
 Conventions:
 
 * **Sides are the patient's**, displayed as a PA radiograph: the patient's *right* lung is on
