@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 # Settings measured to train in the demo's time budget on 2 CPU cores and to meet the lesion-recall
-# targets on held-out phantoms (docs/builders-pipeline.md, "Pruning quality"): 256 px phantoms
-# (8 x 8 patches) with clearly visible lesions and reports made only of findings and places; a
-# Swin with window 1 (a last-stage token sees only its own 32 px cell, so the decoder must attend
-# to a cell to learn what is in it), 4 registers that take the attention of words that need no
-# patch, and S_i averaged over all (both) decoder layers (ScoreAggregation(layers="all")).
+# targets on held-out phantoms (docs/builders-pipeline.md, "Measured"): 256 px phantoms (8 x 8
+# patches) with clearly visible lesions and reports made only of findings and places (both
+# needed); a Swin with window 1 (no token attention: cheaper than window 4, which measured the
+# same at 256 px), 4 registers that take the attention of words that need no patch, and S_i
+# averaged over all (both) decoder layers (ScoreAggregation(layers="all")).
 PHANTOM = dict(positive_fraction=0.7, lesion_radius=(0.06, 0.09), lesion_contrast=(0.45, 0.6),
                report_style="findings")
 FULL = dict(train=300, test=60, size=256, steps=700, batch=16, freeze=0, lr=3e-3, registers=4, layers="all",
