@@ -45,3 +45,31 @@ def test_bulk_reads_through_populated_buffers_equal_record_reads(tmp_path):
         for original, bulk in zip(records, reader.read_all()):
             np.testing.assert_array_equal(bulk.patch_features, original.patch_features)
             assert bulk == original
+
+
+def test_dead_arrays_regions_are_reused_within_the_cache_limit(monkeypatch):
+    from neural_format import populated
+    if not sys.platform.startswith("linux"):
+        return
+    populated.release_cached()
+    a = populated_empty((MIN_BYTES // 8 + 100,), np.float64)
+    address = a.__array_interface__["data"][0]
+    view = a[10:20]
+    del a
+    gc.collect()
+    assert populated.cached_bytes() == 0  # a view keeps the region in use
+    del view
+    gc.collect()
+    assert populated.cached_bytes() >= MIN_BYTES
+    b = populated_empty((MIN_BYTES // 8 + 50,), np.float64)  # a similar size reuses the region
+    assert b.__array_interface__["data"][0] == address and populated.cached_bytes() == 0
+    b[:] = 3.0
+    assert float(b.sum()) == 3.0 * b.size
+    del b
+    gc.collect()
+    assert populated.release_cached() >= MIN_BYTES and populated.cached_bytes() == 0
+    monkeypatch.setenv("NEURAL_FORMAT_BUFFER_CACHE", "0")
+    c = populated_empty((MIN_BYTES // 8 + 100,), np.float64)
+    del c
+    gc.collect()
+    assert populated.cached_bytes() == 0  # recycling off: the region is unmapped

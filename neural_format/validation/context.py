@@ -33,6 +33,8 @@ class Context:
         self.reader = None
         self.seen_ids: set[str] = set()
         self.pool = None  # thread pool for hashing, set by the record stage
+        # (buffer set, futures, turn their concatenated results into findings) left by record checks
+        self.deferred: list = []
         self._memo: dict[tuple, object] = {}
 
     # -- lifecycle -------------------------------------------------------------------------

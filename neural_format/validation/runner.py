@@ -83,17 +83,39 @@ def _validate_file(ctx: Context, report: Report, batch_bytes: int, progress) -> 
     _run_records(ctx, report, reader, batch_bytes, progress)
 
 
+def _settler(ctx: Context, report: Report):
+    """Wait for the work record checks left on one buffer set, and add its findings."""
+    def settle(turn: int) -> None:
+        keep = []
+        for owner, futures, to_findings in ctx.deferred:
+            if owner != turn:
+                keep.append((owner, futures, to_findings))
+                continue
+            try:
+                report.add(to_findings([item for future in futures for item in future.result()]))
+            except Exception as exc:
+                report.add(finding("NF-F001", "/records", f"deferred check could not finish: "
+                                   f"{type(exc).__name__}: {exc}"[:300]))
+        ctx.deferred[:] = keep
+    return settle
+
+
 def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progress) -> None:
     checks = checks_for("records")
     report.checks_run += len(checks)
     workers = ctx.workers or min(4, os.cpu_count() or 1)
     ctx.pool = ThreadPoolExecutor(max_workers=workers) if ctx.hashes and workers > 1 else None
-    buffers: dict = {}  # one set of column arrays, reused block after block
+    # two sets of column arrays, used in turn: a check may leave work on a block in the pool
+    # (record hashes) while the next block is read into the other set
+    buffers: list[dict] = [{}, {}]
+    settle = _settler(ctx, report)
     try:
         with Progress(len(reader), "validating", enabled=progress) as bar:
-            for start, stop in rows_per_batch(reader, batch_bytes):
+            for turn, (start, stop) in enumerate(rows_per_batch(reader, batch_bytes)):
+                settle(turn % 2)  # the work left on this buffer set two blocks ago
                 try:
-                    columns = reader.read_columns(start, stop, string_errors="surrogateescape", buffers=buffers)
+                    columns = reader.read_columns(start, stop, string_errors="surrogateescape",
+                                                  buffers=buffers[turn % 2])
                 except Exception as exc:
                     error = getattr(exc, "code", None) and exc
                     report.add(from_error(error) if error else finding(
@@ -101,6 +123,7 @@ def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progres
                     bar.update(stop - start)
                     continue
                 batch = checks_records.Batch(reader, start, stop, columns)
+                batch.turn = turn % 2
                 for registered in checks:
                     try:
                         report.add(registered.func(batch, ctx))
@@ -109,6 +132,9 @@ def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progres
                                            f"check {registered.name} ({registered.code}) could not run: "
                                            f"{type(exc).__name__}: {exc}"[:300]))
                 bar.update(stop - start)
+            settle(0)
+            settle(1)
     finally:
         if ctx.pool is not None:
-            ctx.pool.shutdown()
+            ctx.pool.shutdown(cancel_futures=True)
+        ctx.deferred.clear()
