@@ -266,6 +266,14 @@ def strings_are_utf8(batch: Batch, ctx):
         values = batch.c.get(path)
         if values is None:
             continue
+        joined = "".join(values)
+        if joined.isascii():
+            continue
+        try:  # undecodable bytes were read back as lone surrogates, which cannot be encoded
+            joined.encode("utf-8")
+            continue
+        except UnicodeEncodeError:
+            pass  # find which strings
         for k, text in enumerate(values):
             if text.isascii():
                 continue
