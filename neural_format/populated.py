@@ -122,5 +122,5 @@ def populated_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
         return np.empty(shape, dtype)
     base = np.frombuffer(region, dtype, count=count)
     if cache_limit() > 0:
-        weakref.finalize(base, _CACHE.give, region)
+        weakref.finalize(base, _CACHE.give, region).atexit = False  # nothing to keep at exit
     return base.reshape(shape)

@@ -8,6 +8,7 @@ name.
 """
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,16 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _sync_data(fd: int) -> None:
+    """fdatasync, where a file system that cannot sync through this descriptor is not an error
+    (the final fsync in ``close`` still makes the file durable); I/O errors are raised."""
+    try:
+        os.fdatasync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EBADF, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
 
 
 class CollectionWriter:
@@ -348,7 +359,7 @@ class CollectionWriter:
         if self._syncer is None:
             self._syncer = ThreadPoolExecutor(max_workers=1)
             self._sync_fd = os.open(self.tmp_path, os.O_RDONLY)
-        self._sync_job = self._syncer.submit(os.fdatasync, self._sync_fd)
+        self._sync_job = self._syncer.submit(_sync_data, self._sync_fd)
 
     def _stop_background_sync(self) -> None:
         """Wait for the last background sync; its error (e.g. EIO) fails the close.
