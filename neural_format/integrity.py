@@ -48,10 +48,7 @@ def verify_hashes(reader, *, workers: int | None = None, progress=None, block: i
     report = HashReport(records=n)
 
     def digests_of(start: int, columns) -> tuple[int, list]:
-        try:
-            return start, column_digests(columns)
-        except (UnicodeEncodeError, KeyError, ValueError, TypeError):
-            return start, [_digest_or_none(r) for r in reader.records_from_columns(columns)]
+        return start, block_digests(columns, lambda: reader.records_from_columns(columns))
 
     def settle(job) -> None:
         start, digests = job.result()
@@ -74,8 +71,22 @@ def verify_hashes(reader, *, workers: int | None = None, progress=None, block: i
     return report
 
 
-def _digest_or_none(record):
+def digest_or_none(record):
+    """The record's digest, or None when it cannot be hashed (undecodable strings, unknown codes):
+    the validator reports those under their own clauses."""
     try:
         return record_digest(record)
     except (UnicodeEncodeError, KeyError, ValueError, TypeError):
         return None
+
+
+def block_digests(columns: dict, records, nan_free: frozenset = frozenset()) -> list:
+    """Digests of a block of records held in columns (:func:`~neural_format.hashing.column_digests`).
+
+    A block that the columnar path cannot hash (a string that does not encode, an unknown code) is
+    hashed record by record from ``records()``, so that only the bad records get None.
+    """
+    try:
+        return column_digests(columns, nan_free)
+    except (UnicodeEncodeError, KeyError, ValueError, TypeError):
+        return [digest_or_none(r) for r in records()]

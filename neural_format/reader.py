@@ -276,11 +276,12 @@ class _StringArray:
         """Strings ``start:stop``; ``errors="surrogateescape"`` keeps undecodable bytes (for the validator)."""
         a, b = int(self.offsets[start]), int(self.offsets[stop])
         raw = bytes(self.data[a:b]) if b > a else b""
-        cuts = (self.offsets[start:stop + 1] - a).tolist()
-        text = _decode_at_boundaries(raw, self.offsets[start:stop + 1] - a)
+        rebased = self.offsets[start:stop + 1] - a
+        text = _decode_at_boundaries(raw, rebased)
         if text is not None:
             text, at = text
             return [text[at[k]:at[k + 1]] for k in range(stop - start)]
+        cuts = rebased.tolist()
         if errors != "strict":
             return [raw[cuts[k]:cuts[k + 1]].decode("utf-8", errors) for k in range(stop - start)]
         return [self._decode(raw[cuts[k]:cuts[k + 1]], start + k) for k in range(stop - start)]
@@ -484,23 +485,6 @@ class CollectionReader(RecordSequence):
                 out[path] = strings.range(int(eoff[start]), int(eoff[stop]), string_errors)
             else:
                 out[path] = strings.range(start, stop, string_errors)
-        return out
-
-    @staticmethod
-    def slice_columns(c: dict[str, object], start: int, stop: int) -> dict[str, object]:
-        """Records ``start:stop`` of a :meth:`read_columns` result, as views, offsets rebased to 0."""
-        out: dict[str, object] = {}
-        for table, (group, _) in layout.TABLES.items():
-            if table in layout.RAGGED_TABLES:
-                offsets = c[f"{group}/offsets"]
-                a, b = int(offsets[start]), int(offsets[stop])
-                out[f"{group}/offsets"] = offsets[start:stop + 1] - a
-                for path, value in c.items():
-                    if path.startswith(f"{group}/") and path != f"{group}/offsets":
-                        out[path] = value[a:b]
-        for path, value in c.items():
-            if path.startswith("/records/"):
-                out[path] = value[start:stop]
         return out
 
     def _uncached(self, path: str) -> h5py.Dataset:

@@ -248,17 +248,15 @@ class CollectionWriter:
         ds.resize((start + rows.shape[0], *ds.shape[1:]))
         ds[start:] = rows
 
-    def _append_offsets(self, path: str, counts: list[int]) -> None:
-        ds = self._file[path]
-        last = int(ds[-1])
-        self._append_rows(path, last + np.cumsum(np.asarray(counts, np.int64)))
+    def _append_offsets(self, path: str, offsets: np.ndarray) -> None:
+        """Append a batch's offsets (starting at 0) after the file's last offset."""
+        last = int(self._file[path][-1])
+        self._append_rows(path, last + offsets[1:])
 
     def _append_strings(self, path: str, values: list[str]) -> None:
         data, offsets = encode_strings(values)
-        ds = self._file[f"{path}/offsets"]
-        last = int(ds[-1])
         self._append_rows(f"{path}/data", data)
-        self._append_rows(f"{path}/offsets", offsets[1:] + last)
+        self._append_offsets(f"{path}/offsets", offsets)
 
     def flush(self) -> None:
         """Append the buffered records to the file, then their digests."""
@@ -273,7 +271,7 @@ class CollectionWriter:
             if path in self._string_paths:
                 self._append_strings(path, value)
             elif path in self._offset_paths:
-                self._append_offsets(path, np.diff(value))
+                self._append_offsets(path, value)
             else:
                 self._append_rows(path, value)
         self._append_rows("/records/sha256", np.frombuffer(b"".join(digests), np.uint8).reshape(-1, 32))

@@ -69,23 +69,6 @@ def test_bitwise_nan_scan(dtype):
     assert _has_nan(small) and not _has_nan(small[:1])
 
 
-def test_sliced_columns_equal_columns_read_for_the_slice(tmp_path):
-    meta = synthetic_meta(tiles=True, entity_feature_dim=4)
-    records = list(synthetic_records(30, meta, seed=4))
-    path = nf.write_collection(tmp_path / "c.h5", meta, records, fsync=False)
-    with nf.open(path) as reader:
-        whole = reader.read_columns(0, 30)
-        for start, stop in [(0, 30), (4, 19), (29, 30), (7, 7)]:
-            sliced, direct = reader.slice_columns(whole, start, stop), reader.read_columns(start, stop)
-            assert sliced.keys() == direct.keys()
-            for key, value in direct.items():
-                if isinstance(value, list):
-                    assert sliced[key] == value, key
-                else:
-                    np.testing.assert_array_equal(sliced[key], value, err_msg=key)
-            assert column_digests(sliced) == [bytes(h) for h in reader.stored_hashes()[start:stop]]
-
-
 def test_reused_buffers_give_the_same_columns(tmp_path):
     meta = synthetic_meta(feature_dim=4096)  # wide enough for the buffered path
     records = list(synthetic_records(40, meta, seed=6, patches=(20, 40)))

@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..hashing import column_digests, record_digest
+from ..integrity import block_digests
 from .findings import finding
 from .registry import check
 
@@ -25,6 +25,8 @@ class Batch:
         self.reader, self.meta = reader, reader.meta
         self.start, self.stop, self.n = start, stop, stop - start
         self.c = columns
+        self.turn = None  # which of the runner's buffer sets holds the columns (None: not reused)
+        self.nan_free: set[str] = set()  # feature columns NF-R013 found finite, for NF-I001
 
     def counts(self, table: str) -> np.ndarray:
         return np.diff(self.c[f"/{table}/offsets"])
@@ -243,7 +245,6 @@ def features_finite(batch: Batch, ctx):
     columns = [("/patches/features", "patches"), ("/patches/scores", "patches")]
     if batch.meta.entity_feature_dim:
         columns.append(("/entities/features", "entities"))
-    batch.nan_free = set()
     for path, table in columns:
         values = batch.c[path]
         if values.size == 0 or _all_finite(values):
@@ -336,23 +337,8 @@ def edges_follow_adjacency(batch: Batch, ctx):
                        f"{metric} distance 1", lambda i: f"edge {index[first[i]].tolist()}")
 
 
-def _digest_or_none(record):
-    try:
-        return record_digest(record)
-    except (UnicodeEncodeError, KeyError, ValueError, TypeError):
-        return None  # undecodable strings / unknown codes are reported by their own clauses
-
-
-def _per_record_digests(batch: Batch) -> list:
-    return [_digest_or_none(r) for r in batch.records]
-
-
-def _block_digests(batch, ctx) -> list:
-    try:  # the columnar fast path; a record with undecodable strings or unknown codes sends the
-        # block to the per-record path, which skips just that record
-        return column_digests(batch.c, frozenset(getattr(batch, "nan_free", ())))
-    except (UnicodeEncodeError, KeyError, ValueError, TypeError):
-        return _per_record_digests(batch)
+def _block_digests(batch: Batch) -> list:
+    return block_digests(batch.c, lambda: batch.records, frozenset(batch.nan_free))
 
 
 @check("NF-I001", "error", stage="records")
@@ -360,14 +346,14 @@ def record_hashes_match(batch: Batch, ctx):
     if not ctx.hashes:
         return None
     stored = batch.c["/records/sha256"].copy()
-    if ctx.pool is not None and getattr(batch, "turn", None) is not None:
+    if ctx.pool is not None and batch.turn is not None:
         # hashed in the pool while the runner reads and checks the next block; the findings are
         # added when the runner is about to reuse this block's buffers, or at the end
         # (one task per block: splitting a block between two threads measured slower)
-        ctx.deferred.append((batch.turn, [ctx.pool.submit(_block_digests, batch, ctx)],
+        ctx.deferred.append((batch.turn, ctx.pool.submit(_block_digests, batch),
                              lambda digests: _hash_findings(batch, stored, digests)))
         return None
-    return _hash_findings(batch, stored, _block_digests(batch, ctx))
+    return _hash_findings(batch, stored, _block_digests(batch))
 
 
 def _hash_findings(batch: Batch, stored: np.ndarray, digests: list):

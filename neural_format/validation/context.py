@@ -33,7 +33,7 @@ class Context:
         self.reader = None
         self.seen_ids: set[str] = set()
         self.pool = None  # thread pool for hashing, set by the record stage
-        # (buffer set, futures, turn their concatenated results into findings) left by record checks
+        # (buffer set, future, turn its result into findings) left by record checks
         self.deferred: list = []
         self._memo: dict[tuple, object] = {}
 

@@ -87,12 +87,12 @@ def _settler(ctx: Context, report: Report):
     """Wait for the work record checks left on one buffer set, and add its findings."""
     def settle(turn: int) -> None:
         keep = []
-        for owner, futures, to_findings in ctx.deferred:
+        for owner, future, to_findings in ctx.deferred:
             if owner != turn:
-                keep.append((owner, futures, to_findings))
+                keep.append((owner, future, to_findings))
                 continue
             try:
-                report.add(to_findings([item for future in futures for item in future.result()]))
+                report.add(to_findings(future.result()))
             except Exception as exc:
                 report.add(finding("NF-F001", "/records", f"deferred check could not finish: "
                                    f"{type(exc).__name__}: {exc}"[:300]))
