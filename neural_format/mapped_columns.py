@@ -1,0 +1,198 @@
+r"""Rows of unfiltered HDF5 datasets read straight from a read-only memory map of the file.
+
+HDF5 stores a dataset without filters (no compression, shuffle or checksum) byte for byte: a
+contiguous dataset is one run of ``n * row_bytes`` bytes at :meth:`DatasetID.get_offset`, and a
+chunked one whose chunks span whole rows is a sequence of chunks, chunk :math:`c` holding rows
+:math:`[c\,r, (c+1)\,r)` at its own file offset. Chunks written one after another lie next to
+each other in the file, so they merge into a few *extents*; each extent is one numpy view of the
+mapped file. Reading rows then costs no HDF5 call and no copy into a read buffer: a slice within
+one extent is a view, and gathers copy straight from the page cache.
+
+:func:`map_columns` maps only datasets for which this is exact: native-order numeric dtypes, no
+filters, no external or virtual storage, every chunk allocated and unfiltered, chunks spanning the
+full trailing shape, and every extent inside the file. It returns ``None`` for the others, and
+callers read those through h5py.
+
+Caveat of every memory map (numpy.memmap, safetensors): if another process truncates the file
+while it is mapped, touching a page past the new end raises SIGBUS. The mapping is read-only,
+so it can never change the file.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import h5py
+import numpy as np
+
+from .populated import populated_empty
+
+
+@dataclass(frozen=True)
+class Extent:
+    """Rows ``start:stop`` of a dataset, stored back to back from byte ``offset`` of the file."""
+    start: int
+    stop: int
+    offset: int
+
+
+def dataset_extents(ds: h5py.Dataset) -> Optional[list[Extent]]:
+    """The extents of ``ds`` when its rows can be read from the file's bytes as they are, else ``None``."""
+    dtype = ds.dtype
+    if dtype.fields is not None or dtype.kind not in "biuf" or not dtype.isnative or ds.ndim == 0:
+        return None
+    n = int(ds.shape[0])
+    row_bytes = dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+    if n == 0 or row_bytes == 0:
+        return []
+    try:
+        dcpl = ds.id.get_create_plist()
+        if dcpl.get_nfilters() or dcpl.get_external_count() or ds.is_virtual:
+            return None
+        layout = dcpl.get_layout()
+        if layout == h5py.h5d.CONTIGUOUS:
+            offset = ds.id.get_offset()
+            return None if offset is None else [Extent(0, n, int(offset))]
+        if layout != h5py.h5d.CHUNKED or tuple(ds.chunks[1:]) != tuple(ds.shape[1:]):
+            return None
+        rows = int(ds.chunks[0])
+        chunk_bytes = rows * row_bytes
+        chunks: list[tuple[int, int, int]] = []
+
+        def visit(info) -> None:
+            chunks.append((int(info.chunk_offset[0]), int(info.byte_offset), int(info.size), int(info.filter_mask)))
+
+        ds.id.chunk_iter(visit)
+    except Exception:  # an HDF5 build without chunk queries, or a damaged index: read through h5py
+        return None
+    chunks.sort()
+    expected = -(-n // rows)
+    if len(chunks) != expected:
+        return None  # unallocated chunks read as fill values, which the file's bytes do not hold
+    extents: list[Extent] = []
+    for c, (first_row, offset, size, mask) in enumerate(chunks):
+        if first_row != c * rows or size != chunk_bytes or mask != 0:
+            return None
+        stop = min(n, first_row + rows)
+        last = extents[-1] if extents else None
+        if last is not None and last.offset + (last.stop - last.start) * row_bytes == offset:
+            extents[-1] = Extent(last.start, stop, last.offset)
+        else:
+            extents.append(Extent(first_row, stop, offset))
+    return extents
+
+
+class MappedColumn:
+    """Rows of one dataset as views of the mapped file; supports ``[a:b]`` and ``[int array]``.
+
+    A slice inside one extent is a read-only view; one that crosses extents, and every gather,
+    is a new array.
+    """
+
+    def __init__(self, name: str, shape: tuple, dtype: np.dtype, views: list[np.ndarray], starts: list[int]):
+        self.name = name
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._views = views
+        self._starts = np.asarray(starts, np.int64)
+        self._stops = np.asarray([s + v.shape[0] for s, v in zip(starts, views)], np.int64)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _empty(self, rows: int) -> np.ndarray:
+        return populated_empty((rows, *self.shape[1:]), self.dtype)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if step != 1:
+                raise IndexError("mapped columns take slices with step 1 only")
+            return self._range(start, max(start, stop))
+        return self._take(np.asarray(key, np.int64))
+
+    def _range(self, a: int, b: int) -> np.ndarray:
+        if b <= a:
+            return self._empty(0)
+        e = int(np.searchsorted(self._stops, a, side="right"))
+        if b <= self._stops[e]:
+            first = int(self._starts[e])
+            return self._views[e][a - first:b - first]
+        out, at = self._empty(b - a), 0
+        while at < b - a:
+            first, last = int(self._starts[e]), int(self._stops[e])
+            piece = self._views[e][a + at - first:min(b, last) - first]
+            out[at:at + piece.shape[0]] = piece
+            at += piece.shape[0]
+            e += 1
+        return out
+
+    def take_runs(self, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Rows ``starts[k] : starts[k] + counts[k]`` for each k, concatenated.
+
+        One slice copy per run: a record's rows are one run, and a batch touches as many extents
+        as it has records, so this beats a per-extent gather once a file has many extents.
+        """
+        starts, counts = np.asarray(starts, np.int64), np.asarray(counts, np.int64)
+        total = int(counts.sum())
+        out = self._empty(total)
+        if total == 0:
+            return out
+        if starts.min() < 0 or (starts + counts).max() > self.shape[0]:
+            raise IndexError(f"row out of range for {self.shape[0]} rows of {self.name}")
+        extent = np.searchsorted(self._stops, starts, side="right")
+        local = (starts - self._starts[np.minimum(extent, len(self._views) - 1)]).tolist()
+        inside = (starts + counts <= self._stops[np.minimum(extent, len(self._views) - 1)]).tolist()
+        views, at = self._views, 0
+        for e, a, c, fits, s in zip(extent.tolist(), local, counts.tolist(), inside, starts.tolist()):
+            if c:
+                out[at:at + c] = views[e][a:a + c] if fits else self._range(s, s + c)
+                at += c
+        return out
+
+    def _take(self, rows: np.ndarray) -> np.ndarray:
+        if rows.ndim != 1:
+            raise IndexError("mapped columns take a 1-D array of row numbers")
+        if rows.size and (rows.min() < 0 or rows.max() >= self.shape[0]):
+            raise IndexError(f"row out of range for {self.shape[0]} rows of {self.name}")
+        if len(self._views) == 1:
+            return self._views[0][rows]
+        which = np.searchsorted(self._stops, rows, side="right")
+        out = self._empty(rows.size)
+        for e in np.unique(which).tolist():
+            mask = which == e
+            out[mask] = self._views[e][rows[mask] - self._starts[e]]
+        return out
+
+
+def map_columns(path, datasets: Iterable[h5py.Dataset]) -> dict[str, Optional[MappedColumn]]:
+    """Each dataset's :class:`MappedColumn` (``None`` where its storage cannot be mapped), by name.
+
+    ``path`` is the file the datasets belong to; it is mapped once, read-only, and the mapping
+    lives as long as any returned view does. An extent that reaches past the end of the file
+    (a damaged index) leaves its dataset unmapped rather than mapping bytes that do not exist.
+    """
+    datasets = list(datasets)
+    found = {ds.name: dataset_extents(ds) for ds in datasets}
+    if all(extents is None for extents in found.values()):
+        return {ds.name: None for ds in datasets}
+    with open(os.fspath(path), "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return {ds.name: None for ds in datasets}
+        whole = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # keeps its own descriptor
+    out: dict[str, Optional[MappedColumn]] = {}
+    for ds in datasets:
+        extents = found[ds.name]
+        row_items = int(np.prod(ds.shape[1:], dtype=np.int64))
+        row_bytes = ds.dtype.itemsize * row_items
+        if extents is None or any(x.offset < 0 or x.offset + (x.stop - x.start) * row_bytes > size for x in extents):
+            out[ds.name] = None
+            continue
+        views = [np.frombuffer(whole, ds.dtype, (x.stop - x.start) * row_items, x.offset)
+                 .reshape(x.stop - x.start, *ds.shape[1:]) for x in extents]
+        out[ds.name] = MappedColumn(ds.name, ds.shape, ds.dtype, views, [x.start for x in extents])
+    return out
