@@ -268,6 +268,12 @@ class _StringArray:
     def __len__(self) -> int:
         return self.offsets.shape[0] - 1
 
+    def over(self, data) -> "_StringArray":
+        """The same strings read from ``data`` (e.g. a memory-mapped copy of ``data``'s bytes)."""
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__, data=data)
+        return other
+
     def get(self, i: int) -> str:
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
         return self._decode(self.data[a:b] if b > a else b"", i)

@@ -33,17 +33,33 @@ def _equal(a, b):
             assert a[key] == b[key], key
 
 
-@pytest.mark.parametrize("readahead, preload", [(0, False), (64, False), (512, True)])
-def test_items_equal_record_to_pyg(collection, readahead, preload):
-    path, records = collection
-    dataset = CollectionDataset(path, label="effusion", readahead=readahead, preload=preload)
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory, collection):
+    path = tmp_path_factory.mktemp("dsz") / "z.h5"
+    nf.write_collection(path, META, collection[1], compression="gzip")
+    return path, collection[1]
+
+
+@pytest.mark.parametrize("readahead, preload, mmap, gzip", [
+    (0, False, False, False), (64, False, False, False), (512, True, False, False),
+    (0, False, True, False), (64, False, True, False), (512, False, True, False),
+    (64, False, True, True)])  # a compressed file cannot be mapped: read through HDF5
+def test_items_equal_record_to_pyg(collection, compressed, readahead, preload, mmap, gzip):
+    path, records = compressed if gzip else collection
+    dataset = CollectionDataset(path, label="effusion", readahead=readahead, preload=preload, mmap=mmap)
+    dataset[0]
+    assert (dataset._full is not None) == (preload or (mmap and not gzip))
     assert len(dataset) == 150
     order = list(range(40, 80)) + [3, 149, 3, -1, 17, 18, 90] + list(range(100, 140)) + [60, 61]
     got = dataset.__getitems__(order)
     for graph, i in zip(got, order):
         _equal(graph, records[i].to_pyg(label="effusion", label_names=META.label_names))
-        assert graph.edge_index.is_contiguous()
+        assert graph.edge_index.stride(1) == 1  # rows contiguous; a view like InMemoryDataset hands out
     _equal(dataset[7], records[7].to_pyg(label="effusion", label_names=META.label_names))
+    # sequential batches served from read-ahead blocks, including one that straddles two blocks
+    for start in (0, 32, 56, 130):
+        for graph, i in zip(dataset.__getitems__(list(range(start, min(150, start + 20)))), range(start, 150)):
+            _equal(graph, records[i].to_pyg(label="effusion", label_names=META.label_names))
     with pytest.raises(IndexError):
         dataset[150]
 
@@ -54,7 +70,7 @@ def test_pickles_without_handle(collection):
     dataset[0]
     assert dataset._reader is not None
     clone = pickle.loads(pickle.dumps(dataset))
-    assert clone._reader is None and clone._cached == {}
+    assert clone._reader is None and clone._built is None
     assert clone[1].record_id == "rec-000001"
 
 
@@ -79,3 +95,29 @@ def test_hetero_items(collection):
     dataset = CollectionDataset(path, hetero=True, label="pneumonia")
     data = dataset[5]
     assert data["patch"].num_nodes == records[5].num_patches and data.record_id == records[5].record_id
+
+
+@pytest.mark.parametrize("meta_kw, options", [
+    ({}, {"extras": False}),
+    ({}, {"label": ["effusion", "pneumonia"]}),
+    ({}, {"label": None, "dtype": torch.float64}),
+    ({"axes": 3}, {"label": "pneumonia"}),
+    ({"entity_feature_dim": 0}, {"label": "pneumonia", "entity_features": "zeros"}),
+    ({"entity_feature_dim": 5}, {"label": "pneumonia", "pad": "zeros"}),
+])
+@pytest.mark.parametrize("mmap", [True, False])
+def test_block_builds_equal_record_to_pyg(tmp_path, meta_kw, options, mmap):
+    """Every option of to_pyg gives the same graphs through the dataset's block builder."""
+    meta = synthetic_meta(**{"feature_dim": 8, "entity_feature_dim": 8, "label_names": ("pneumonia", "effusion"),
+                             **meta_kw})
+    records = list(synthetic_records(70, meta, seed=11))
+    path = nf.write_collection(tmp_path / "o.h5", meta, records)
+    dataset = CollectionDataset(path, readahead=32, mmap=mmap, **options)
+    to_pyg = dict(options)
+    order = list(range(0, 40)) + [69, 5, 5, 33] + list(range(50, 70))
+    for graph, i in zip(dataset.__getitems__(order), order):
+        _equal(graph, records[i].to_pyg(label_names=meta.label_names, **to_pyg))
+    for start in (0, 20, 40, 60):  # sequential batches: sub-ranges of read-ahead blocks
+        batch = list(range(start, min(70, start + 20)))
+        for graph, i in zip(dataset.__getitems__(batch), batch):
+            _equal(graph, records[i].to_pyg(label_names=meta.label_names, **to_pyg))

@@ -95,15 +95,23 @@ def slice_block(block: Block, start: int, stop: int) -> Block:
 def take_block(block: Block, positions) -> Block:
     """Records at ``positions`` of ``block``, gathered in that order (one fancy index per column)."""
     positions = np.asarray(positions, np.int64)
-    offsets, rows = {}, {}
+    offsets, runs, rows = {}, {}, {}
     for table, off in block.offsets.items():
         starts, counts = off[positions], off[positions + 1] - off[positions]
         ends = np.cumsum(counts)
         offsets[table] = np.concatenate([[0], ends])
+        runs[table] = starts, counts
         # row j of the result comes from starts[k] + (j - ends[k-1]) for the record k it belongs to
         rows[table] = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if ends.size else 0)
-    columns = {path: data[positions] if _TABLE_OF[path] == "records" else data[rows[_TABLE_OF[path]]]
-               for path, data in block.columns.items()}
+    columns = {}
+    for path, data in block.columns.items():
+        table = _TABLE_OF[path]
+        if table == "records":
+            columns[path] = data[positions]
+        elif hasattr(data, "take_runs"):  # a memory-mapped column: one copy per record's run of rows
+            columns[path] = data.take_runs(*runs[table])
+        else:
+            columns[path] = data[rows[table]]
     return Block(0, int(positions.size), offsets, columns)
 
 

@@ -11,7 +11,10 @@ Worker safety: the dataset pickles without an HDF5 handle; each process opens it
 its first ``__getitem__`` (h5py handles must not cross ``fork``). Speed: ``__getitems__`` (which
 torch's DataLoader calls with a whole batch of indices) groups the indices into contiguous runs
 and reads each run with one HDF5 read per column (:func:`~neural_format.adapters.blocks.read_block`),
-so a sequential batch costs a handful of reads instead of a handful per record.
+so a sequential batch costs a handful of reads instead of a handful per record. Files whose columns
+are stored unfiltered (the writer's default) are memory-mapped instead (``mmap=True``,
+:mod:`neural_format.mapped_columns`): rows come straight from the page cache with no HDF5 call,
+which makes shuffled batches as cheap as sequential ones.
 """
 from __future__ import annotations
 
@@ -21,10 +24,13 @@ from typing import Callable, Optional
 
 import torch.utils.data
 
+from .. import layout
+from ..mapped_columns import map_columns
 from ..reader import CollectionReader
-from .blocks import concat_blocks, contiguous_runs, read_block, slice_block, take_block
-from .pyg import _label_columns, build_block, record_to_pyg_hetero
+from .blocks import Block, concat_blocks, contiguous_runs, read_block, slice_block, take_block
+from .pyg import BlockGraphs, _label_columns, build_block, record_to_pyg_hetero
 
+_TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 _PATHS = ("/patches/features", "/patches/positions", "/entities/features", "/patch_edges/index",
           "/relations/index", "/records/bridge", "/records/labels")
 
@@ -40,17 +46,23 @@ class CollectionDataset(torch.utils.data.Dataset):
     batches are served from that block (0 turns it off). Shorter runs (shuffled batches) are read
     run by run and built together. ``preload=True`` reads every column into memory once per
     process (about the file's size per worker) so that shuffled batches cost no file reads.
+    ``mmap=True`` (default) maps the file read-only when every column it needs is stored
+    unfiltered, and reads rows from the map; a compressed file, or ``mmap=False``, reads through
+    HDF5. Do not truncate or rewrite a file while a dataset maps it (see
+    :mod:`neural_format.mapped_columns`).
     """
 
     def __init__(self, path, *, label=None, hetero: bool = False, transform: Optional[Callable] = None,
                  label_dtype=None, dtype=None, entity_features: str = "raise", pad: str = "raise",
-                 extras: bool = True, readahead: int = 512, preload: bool = False):
+                 extras: bool = True, readahead: int = 512, preload: bool = False, mmap: bool = True):
         self.path = os.fspath(path)
         self.readahead = int(readahead)
         self.preload = bool(preload)
-        self._cached: dict = {}
+        self.mmap = bool(mmap)
+        self._built: Optional[tuple] = None  # (start, stop, BlockGraphs) read ahead
         self._full = None
         self._all_ids = None
+        self._id_strings = None
         self._buffers: dict = {}
         with CollectionReader(self.path) as reader:
             self._n = len(reader)
@@ -62,6 +74,7 @@ class CollectionDataset(torch.utils.data.Dataset):
         self.transform = transform
         self.options = dict(label_dtype=label_dtype, dtype=dtype, entity_feature_policy=entity_features,
                             pad=pad, extras=extras)
+        self._build_options = dict(self.options, columns=self._columns, single=self._single)
         self._reader: Optional[CollectionReader] = None
         self._pid: Optional[int] = None
 
@@ -72,21 +85,40 @@ class CollectionDataset(torch.utils.data.Dataset):
             # a handle inherited through fork is never used: open our own
             self._reader = CollectionReader(self.path)
             self._pid = pid
-            self._cached, self._full, self._all_ids = {}, None, None
+            self._built, self._full, self._all_ids, self._id_strings = None, None, None, None
+            if self.mmap and not self.preload:
+                self._map(self._reader)
         return self._reader
+
+    def _map(self, reader: CollectionReader) -> None:
+        """Serve every block from a read-only map of the file, when all columns used allow it."""
+        paths = [p for p in _PATHS if p in reader.cols]
+        # per-record columns are small (bytes per record) and read one row per record: kept in memory
+        in_memory = {p for p in paths if _TABLE_OF[p] == "records"}
+        wanted = [reader.cols[p] for p in paths if p not in in_memory]
+        if self.options["extras"]:
+            wanted.append(reader.ids.data)
+        mapped = map_columns(self.path, wanted)
+        if any(column is None for column in mapped.values()):
+            return  # some column is compressed or otherwise not stored as plain bytes: read through HDF5
+        columns = {p: reader.cols[p][()] if p in in_memory else mapped[p] for p in paths}
+        self._full = Block(0, self._n, {t: off - off[0] for t, off in reader.offsets.items()}, columns)
+        if self.options["extras"]:
+            self._id_strings = reader.ids.over(mapped[reader.ids.data.name])
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_reader"] = None
         state["_pid"] = None
-        state["_cached"] = {}
+        state["_built"] = None
         state["_full"] = None
         state["_all_ids"] = None
+        state["_id_strings"] = None
         state["_buffers"] = {}
         return state
 
     def close(self) -> None:
-        self._cached, self._full, self._all_ids = {}, None, None
+        self._built, self._full, self._all_ids, self._id_strings = None, None, None, None
         if self._reader is not None and self._pid == os.getpid():
             self._reader.close()
         self._reader = None
@@ -121,46 +153,58 @@ class CollectionDataset(torch.utils.data.Dataset):
         return out
 
     def _items(self, indices) -> list:
-        indices = [self._index(i) for i in indices]
+        indices = list(indices)
+        if not (all(type(i) is int for i in indices) and indices and min(indices) >= 0 and max(indices) < self._n):
+            indices = [self._index(i) for i in indices]  # the general case: negative, numpy or bad indices
         reader = self._open()
         if self.hetero:
-            out = [record_to_pyg_hetero(reader[i], label=self.label, label_names=self.label_names,
-                                        label_dtype=self.options["label_dtype"], dtype=self.options["dtype"])
-                   for i in indices]
-        else:
-            built, scattered = {}, []
-            for start, stop in contiguous_runs(indices):
-                if stop - start >= 8:  # a sequential batch: serve it from a read-ahead block
-                    for i in range(start, stop):
-                        graph = self._cached.pop(i, None)
-                        if graph is None:
-                            self._fill(reader, i, stop)
-                            graph = self._cached.pop(i)
-                        built[i] = graph
-                else:
-                    scattered.append((start, stop))
-            if scattered:  # shuffled indices: read each run, build all of them in one block
-                order = [i for a, b in scattered for i in range(a, b)]
-                if self.preload:
-                    self._read(reader, 0, 0)  # make sure the columns are in memory
-                    block = take_block(self._full, order)
-                    ids = [self._ids(reader, i, i + 1)[0] for i in order]
-                else:
-                    block = concat_blocks([self._read(reader, a, b) for a, b in scattered])
-                    ids = [rid for a, b in scattered for rid in self._ids(reader, a, b)]
-                built.update(zip(order, build_block(block, ids, columns=self._columns, single=self._single,
-                                                    **self.options)))
-            out = [built[i] for i in indices]
+            return [record_to_pyg_hetero(reader[i], label=self.label, label_names=self.label_names,
+                                         label_dtype=self.options["label_dtype"], dtype=self.options["dtype"])
+                    for i in indices]
+        if not indices:
+            return []
+        first, count = indices[0], len(indices)
+        if indices[-1] - first == count - 1 and indices == list(range(first, first + count)):
+            return self._run(reader, first, first + count)
+        whole = self._whole(reader)
+        if whole is not None:  # mapped or preloaded: gather exactly these records, in this order
+            return build_block(take_block(whole, indices), self._ids_at(reader, indices), **self._build_options)
+        # shuffled indices through HDF5: read each run of neighbours, build all of them in one block
+        runs = contiguous_runs(indices)
+        block = concat_blocks([self._read(reader, a, b) for a, b in runs])
+        ids = [rid for a, b in runs for rid in self._ids(reader, a, b)]
+        built = dict(zip([i for a, b in runs for i in range(a, b)], build_block(block, ids, **self._build_options)))
+        return [built[i] for i in indices]
+
+    def _run(self, reader: CollectionReader, start: int, stop: int) -> list:
+        """Records ``start:stop``; a run of 8 or more (a sequential batch) is served from read-ahead blocks."""
+        if stop - start < 8 or self.readahead <= 0:
+            block = BlockGraphs(self._read(reader, start, stop), **self._build_options)
+            return block.graphs(0, stop - start, self._ids(reader, start, stop))
+        out, i = [], start
+        while i < stop:
+            if self._built is None or not self._built[0] <= i < self._built[1]:
+                end = max(stop, min(self._n, i + self.readahead))
+                self._built = (i, end, BlockGraphs(self._read(reader, i, end, reuse=True), **self._build_options))
+            begin, end, block = self._built
+            j = min(stop, end)
+            out += block.graphs(i - begin, j - begin, self._ids(reader, i, j))
+            i = j
         return out
 
-    def _read(self, reader: CollectionReader, start: int, stop: int, *, reuse: bool = False):
-        if not self.preload:
-            # build_block copies everything it keeps, so a block read just before it is built may
-            # go into reused arrays
-            return read_block(reader, start, stop, _PATHS, buffers=self._buffers if reuse else None)
-        if self._full is None:  # once per process: every column in memory
+    def _whole(self, reader: CollectionReader) -> Optional[Block]:
+        """Every record as one block when the columns are mapped or preloaded, else ``None``."""
+        if self._full is None and self.preload:  # once per process: every column in memory
             self._full = read_block(reader, 0, self._n, _PATHS)
-        return slice_block(self._full, start, stop)
+        return self._full
+
+    def _read(self, reader: CollectionReader, start: int, stop: int, *, reuse: bool = False):
+        whole = self._whole(reader)
+        if whole is not None:
+            return slice_block(whole, start, stop)
+        # build_block copies everything it keeps, so a block read just before it is built may
+        # go into reused arrays
+        return read_block(reader, start, stop, _PATHS, buffers=self._buffers if reuse else None)
 
     def _ids(self, reader: CollectionReader, start: int, stop: int) -> list:
         if not self.options["extras"]:
@@ -169,14 +213,15 @@ class CollectionDataset(torch.utils.data.Dataset):
             if self._all_ids is None:
                 self._all_ids = reader.ids.all()
             return self._all_ids[start:stop]
-        return reader.ids.range(start, stop)
+        return (self._id_strings or reader.ids).range(start, stop)
 
-    def _fill(self, reader: CollectionReader, start: int, stop: int) -> None:
-        """Build records ``start:stop`` extended to ``readahead`` records, and keep them for the next batches."""
-        stop = max(stop, min(self._n, start + self.readahead))
-        graphs = build_block(self._read(reader, start, stop, reuse=True), self._ids(reader, start, stop),
-                             columns=self._columns, single=self._single, **self.options)
-        self._cached = dict(zip(range(start, stop), graphs))
+    def _ids_at(self, reader: CollectionReader, order: list) -> list:
+        if not self.options["extras"]:
+            return [""] * len(order)
+        if self.preload:
+            return [self._ids(reader, i, i + 1)[0] for i in order]
+        strings = self._id_strings or reader.ids
+        return [strings.get(i) for i in order]
 
     def __repr__(self) -> str:
         return f"CollectionDataset({self.path!r}, records={self._n}, label={self.label!r})"
