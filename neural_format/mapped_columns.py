@@ -84,21 +84,48 @@ def dataset_extents(ds: h5py.Dataset) -> Optional[list[Extent]]:
     return extents
 
 
+class MappedFile:
+    """A read-only map of one file, and views of it as rows of a given byte width."""
+
+    def __init__(self, region: mmap.mmap):
+        self.region = region
+        self.size = len(region)
+        self._rows: dict[int, np.ndarray] = {}
+
+    def rows_at_any_byte(self, row_bytes: int) -> np.ndarray:
+        """Element ``a`` is the ``row_bytes`` bytes starting at byte ``a`` (one void item each).
+
+        Fancy indexing this view with byte addresses gathers rows from anywhere in the file,
+        across extents and at any alignment, in one numpy call that copies only the rows taken.
+        """
+        view = self._rows.get(row_bytes)
+        if view is None:
+            view = self._rows[row_bytes] = np.ndarray((self.size - row_bytes + 1,), np.dtype((np.void, row_bytes)),
+                                                      buffer=self.region, strides=(1,))
+        return view
+
+
 class MappedColumn:
     """Rows of one dataset as views of the mapped file; supports ``[a:b]`` and ``[int array]``.
 
     A slice inside one extent is a read-only view; one that crosses extents, and every gather,
-    is a new array.
+    is a new array. :meth:`addresses` gives rows' byte positions in the file, so that rows of
+    several columns can be gathered together (:meth:`MappedFile.rows_at_any_byte`).
     """
 
-    def __init__(self, name: str, shape: tuple, dtype: np.dtype, views: list[np.ndarray], starts: list[int]):
+    def __init__(self, name: str, shape: tuple, dtype: np.dtype, file: MappedFile, extents: list[Extent]):
         self.name = name
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.ndim = len(self.shape)
-        self._views = views
-        self._starts = np.asarray(starts, np.int64)
-        self._stops = np.asarray([s + v.shape[0] for s, v in zip(starts, views)], np.int64)
+        self.file = file
+        self.row_items = int(np.prod(self.shape[1:], dtype=np.int64))
+        self.row_bytes = self.dtype.itemsize * self.row_items
+        self._starts = np.asarray([x.start for x in extents], np.int64)
+        self._stops = np.asarray([x.stop for x in extents], np.int64)
+        self._offsets = np.asarray([x.offset for x in extents], np.int64)
+        self._views = [np.frombuffer(file.region, self.dtype, (x.stop - x.start) * self.row_items, x.offset)
+                       .reshape(x.stop - x.start, *self.shape[1:]) for x in extents]
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -112,7 +139,7 @@ class MappedColumn:
             if step != 1:
                 raise IndexError("mapped columns take slices with step 1 only")
             return self._range(start, max(start, stop))
-        return self._take(np.asarray(key, np.int64))
+        return self.gather(np.asarray(key, np.int64))
 
     def _range(self, a: int, b: int) -> np.ndarray:
         if b <= a:
@@ -121,51 +148,25 @@ class MappedColumn:
         if b <= self._stops[e]:
             first = int(self._starts[e])
             return self._views[e][a - first:b - first]
-        out, at = self._empty(b - a), 0
-        while at < b - a:
-            first, last = int(self._starts[e]), int(self._stops[e])
-            piece = self._views[e][a + at - first:min(b, last) - first]
-            out[at:at + piece.shape[0]] = piece
-            at += piece.shape[0]
-            e += 1
-        return out
+        return self.gather(np.arange(a, b, dtype=np.int64))
 
-    def take_runs(self, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Rows ``starts[k] : starts[k] + counts[k]`` for each k, concatenated.
-
-        One slice copy per run: a record's rows are one run, and a batch touches as many extents
-        as it has records, so this beats a per-extent gather once a file has many extents.
-        """
-        starts, counts = np.asarray(starts, np.int64), np.asarray(counts, np.int64)
-        total = int(counts.sum())
-        out = self._empty(total)
-        if total == 0:
-            return out
-        if starts.min() < 0 or (starts + counts).max() > self.shape[0]:
-            raise IndexError(f"row out of range for {self.shape[0]} rows of {self.name}")
-        extent = np.searchsorted(self._stops, starts, side="right")
-        local = (starts - self._starts[np.minimum(extent, len(self._views) - 1)]).tolist()
-        inside = (starts + counts <= self._stops[np.minimum(extent, len(self._views) - 1)]).tolist()
-        views, at = self._views, 0
-        for e, a, c, fits, s in zip(extent.tolist(), local, counts.tolist(), inside, starts.tolist()):
-            if c:
-                out[at:at + c] = views[e][a:a + c] if fits else self._range(s, s + c)
-                at += c
-        return out
-
-    def _take(self, rows: np.ndarray) -> np.ndarray:
+    def addresses(self, rows: np.ndarray) -> np.ndarray:
+        """Byte offset in the file of each row in ``rows`` (int64, checked to be in range)."""
+        rows = np.asarray(rows, np.int64)
         if rows.ndim != 1:
             raise IndexError("mapped columns take a 1-D array of row numbers")
         if rows.size and (rows.min() < 0 or rows.max() >= self.shape[0]):
             raise IndexError(f"row out of range for {self.shape[0]} rows of {self.name}")
-        if len(self._views) == 1:
-            return self._views[0][rows]
-        which = np.searchsorted(self._stops, rows, side="right")
-        out = self._empty(rows.size)
-        for e in np.unique(which).tolist():
-            mask = which == e
-            out[mask] = self._views[e][rows[mask] - self._starts[e]]
-        return out
+        extent = np.searchsorted(self._stops, rows, side="right")
+        return self._offsets[extent] + (rows - self._starts[extent]) * self.row_bytes
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` copied into a new array, in that order."""
+        addresses = self.addresses(rows)
+        if self.row_bytes == 0 or addresses.size == 0:
+            return np.zeros((addresses.size, *self.shape[1:]), self.dtype)
+        raw = self.file.rows_at_any_byte(self.row_bytes)[addresses]
+        return raw.view(self.dtype).reshape(addresses.size, *self.shape[1:])
 
 
 def map_columns(path, datasets: Iterable[h5py.Dataset]) -> dict[str, Optional[MappedColumn]]:
@@ -183,7 +184,7 @@ def map_columns(path, datasets: Iterable[h5py.Dataset]) -> dict[str, Optional[Ma
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
             return {ds.name: None for ds in datasets}
-        whole = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # keeps its own descriptor
+        file = MappedFile(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))  # keeps its own descriptor
     out: dict[str, Optional[MappedColumn]] = {}
     for ds in datasets:
         extents = found[ds.name]
@@ -192,7 +193,5 @@ def map_columns(path, datasets: Iterable[h5py.Dataset]) -> dict[str, Optional[Ma
         if extents is None or any(x.offset < 0 or x.offset + (x.stop - x.start) * row_bytes > size for x in extents):
             out[ds.name] = None
             continue
-        views = [np.frombuffer(whole, ds.dtype, (x.stop - x.start) * row_items, x.offset)
-                 .reshape(x.stop - x.start, *ds.shape[1:]) for x in extents]
-        out[ds.name] = MappedColumn(ds.name, ds.shape, ds.dtype, views, [x.start for x in extents])
+        out[ds.name] = MappedColumn(ds.name, ds.shape, ds.dtype, file, extents)
     return out

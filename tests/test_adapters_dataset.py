@@ -104,6 +104,7 @@ def test_hetero_items(collection):
     ({"axes": 3}, {"label": "pneumonia"}),
     ({"entity_feature_dim": 0}, {"label": "pneumonia", "entity_features": "zeros"}),
     ({"entity_feature_dim": 5}, {"label": "pneumonia", "pad": "zeros"}),
+    ({"dtype": "float16"}, {"label": "pneumonia"}),
 ])
 @pytest.mark.parametrize("mmap", [True, False])
 def test_block_builds_equal_record_to_pyg(tmp_path, meta_kw, options, mmap):

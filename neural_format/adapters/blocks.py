@@ -19,6 +19,33 @@ _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 
 
 @dataclass
+class DeferredRows:
+    """Rows of a memory-mapped column not yet copied: ``rows`` is a ``slice`` or an int64 array.
+
+    Blocks cut from a mapped collection hold these instead of arrays, so that a consumer can
+    gather rows of several columns at once (see ``BlockGraphs``) or copy only what it uses.
+    """
+    column: object  # neural_format.mapped_columns.MappedColumn
+    rows: object
+
+    @property
+    def shape(self) -> tuple:
+        count = self.rows.stop - self.rows.start if isinstance(self.rows, slice) else len(self.rows)
+        return (count, *self.column.shape[1:])
+
+    def row_numbers(self) -> np.ndarray:
+        return np.arange(self.rows.start, self.rows.stop) if isinstance(self.rows, slice) else self.rows
+
+    def materialise(self) -> np.ndarray:
+        return self.column[self.rows]
+
+
+def materialised(data):
+    """``data`` as an array (copying :class:`DeferredRows`; arrays pass through)."""
+    return data.materialise() if isinstance(data, DeferredRows) else data
+
+
+@dataclass
 class Block:
     """Rows of a range of records; a block joined from several ranges has ``start`` 0."""
     start: int
@@ -34,9 +61,9 @@ class Block:
         table = _TABLE_OF[path]
         data = self.columns[path]
         if table == "records":
-            return data[k]
+            return materialised(data)[k]
         off = self.offsets[table]
-        return data[off[k]:off[k + 1]]
+        return materialised(data)[off[k]:off[k + 1]]
 
 
 def read_block(reader, start: int, stop: int, paths: Optional[Iterable[str]] = None,
@@ -85,33 +112,28 @@ def slice_block(block: Block, start: int, stop: int) -> Block:
     for path, data in block.columns.items():
         table = _TABLE_OF[path]
         if table == "records":
-            columns[path] = data[start:stop]
+            a, b = start, stop
         else:
-            off = block.offsets[table]
-            columns[path] = data[off[start]:off[stop]]
+            a, b = int(block.offsets[table][start]), int(block.offsets[table][stop])
+        columns[path] = DeferredRows(data, slice(a, b)) if hasattr(data, "addresses") else data[a:b]
     return Block(block.start + start, block.start + stop, offsets, columns)
 
 
 def take_block(block: Block, positions) -> Block:
     """Records at ``positions`` of ``block``, gathered in that order (one fancy index per column)."""
     positions = np.asarray(positions, np.int64)
-    offsets, runs, rows = {}, {}, {}
+    offsets, rows = {}, {}
     for table, off in block.offsets.items():
         starts, counts = off[positions], off[positions + 1] - off[positions]
         ends = np.cumsum(counts)
         offsets[table] = np.concatenate([[0], ends])
-        runs[table] = starts, counts
         # row j of the result comes from starts[k] + (j - ends[k-1]) for the record k it belongs to
         rows[table] = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if ends.size else 0)
     columns = {}
     for path, data in block.columns.items():
         table = _TABLE_OF[path]
-        if table == "records":
-            columns[path] = data[positions]
-        elif hasattr(data, "take_runs"):  # a memory-mapped column: one copy per record's run of rows
-            columns[path] = data.take_runs(*runs[table])
-        else:
-            columns[path] = data[rows[table]]
+        taken = positions if table == "records" else rows[table]
+        columns[path] = DeferredRows(data, taken) if hasattr(data, "addresses") else data[taken]
     return Block(0, int(positions.size), offsets, columns)
 
 

@@ -24,6 +24,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..populated import populated_empty
+from .blocks import DeferredRows, materialised
 from ..record import Record
 
 LabelSelector = Union[None, str, int, Sequence[Union[str, int]]]
@@ -145,20 +146,24 @@ class BlockGraphs:
         off = block.offsets
         po, eo, ao, ro = off["patches"], off["entities"], off["patch_edges"], off["relations"]
         P, M, EA, ER = po[1:] - po[:-1], eo[1:] - eo[:-1], ao[1:] - ao[:-1], ro[1:] - ro[:-1]
-        bridge = block.columns["/records/bridge"]
+        features = block.columns["/patches/features"], block.columns.get("/entities/features")
+        columns_ = {path: materialised(data) for path, data in block.columns.items() if path not in _FEATURES}
+        bridge = columns_["/records/bridge"]
         has = np.flatnonzero(bridge[:, 0] >= 0)
-        pf, ef = _entity_block(block.columns["/patches/features"], block.columns.get("/entities/features"),
-                               int(eo[-1]), entity_feature_policy, pad, f"the {n} records from {block.start}")
         N = P + M
         xo = np.zeros(n + 1, np.int64)
         np.cumsum(N, out=xo[1:])
-        # a read-ahead block's x is ~10 MB: recycled pages skip the first-touch faults of fresh memory
-        X = populated_empty((int(xo[-1]), pf.shape[1]), np.result_type(pf.dtype, ef.dtype))
-        # patch row j of record k lands at X row j + xo[k] - po[k]; entity row j at j + xo[k] + P[k] - eo[k].
-        # One fancy-index scatter per table: ~3x cheaper than two slice copies per record.
-        entity_shift = xo[:-1] + P - eo[:-1]
-        X[np.arange(int(po[-1])) + np.repeat(xo[:-1] - po[:-1], P)] = pf
-        X[np.arange(int(eo[-1])) + np.repeat(entity_shift, M)] = ef
+        # patch row j of record k goes to x row j + xo[k] - po[k]; entity row j to j + xo[k] + P[k] - eo[k]
+        patch_dst = np.arange(int(po[-1])) + np.repeat(xo[:-1] - po[:-1], P)
+        entity_dst = np.arange(int(eo[-1])) + np.repeat(xo[:-1] + P - eo[:-1], M)
+        X = _gathered_x(*features, patch_dst, entity_dst, int(xo[-1]))
+        if X is None:
+            pf, ef = _entity_block(materialised(features[0]), None if features[1] is None else materialised(features[1]),
+                                   int(eo[-1]), entity_feature_policy, pad, f"the {n} records from {block.start}")
+            # a read-ahead block's x is ~10 MB: recycled pages skip the first-touch faults of fresh memory
+            X = populated_empty((int(xo[-1]), pf.shape[1]), np.result_type(pf.dtype, ef.dtype))
+            X[patch_dst] = pf  # one fancy-index scatter per table: ~3x cheaper than slice copies per record
+            X[entity_dst] = ef
         self.x = torch.from_numpy(X).to(dtype or torch.float32)
         E = EA + ER
         E[has] += 1
@@ -167,15 +172,15 @@ class BlockGraphs:
         # record k's edges are columns eo2[k]:eo2[k+1] of one (2, T) array: adjacency, relations, bridge
         ei = np.empty((2, int(eo2[-1])), np.int64)
         cols_a = np.arange(int(ao[-1])) + np.repeat(eo2[:-1] - ao[:-1], EA)
-        ei[:, cols_a] = block.columns["/patch_edges/index"].T
+        ei[:, cols_a] = columns_["/patch_edges/index"].T
         cols_r = np.arange(int(ro[-1])) + np.repeat(eo2[:-1] + EA - ro[:-1], ER)
-        ei[:, cols_r] = block.columns["/relations/index"].T + np.repeat(P, ER)
+        ei[:, cols_r] = columns_["/relations/index"].T + np.repeat(P, ER)
         last = eo2[1:][has] - 1
         ei[0, last], ei[1, last] = bridge[has, 0], bridge[has, 1] + P[has]
         # each graph gets a (2, E_k) view with the block's row stride, as PyG's own InMemoryDataset
         # hands out edge_index (a narrow of the collated tensor): one split, no copy per graph
         self.edge = torch.from_numpy(ei)
-        y = select_labels(block.columns["/records/labels"][:, columns].reshape(-1), list(range(n * len(columns))),
+        y = select_labels(columns_["/records/labels"][:, columns].reshape(-1), list(range(n * len(columns))),
                           False, label_dtype)
         self.y = y.reshape(n, 1) if single else y.reshape(n, 1, len(columns))  # row k: (1,) or (1, L)
         self.xo, self.eo = xo.tolist(), eo2.tolist()
@@ -184,12 +189,12 @@ class BlockGraphs:
         self.node_type = self.kind = self.pos = None
         if extras:
             node_type = np.zeros(int(xo[-1]), np.int64)
-            node_type[np.arange(int(eo[-1])) + np.repeat(entity_shift, M)] = 1
+            node_type[entity_dst] = 1
             kind = np.zeros(int(eo2[-1]), np.int64)
             kind[cols_r] = 1
             kind[eo2[1:][has] - 1] = 2
             self.node_type, self.kind = torch.from_numpy(node_type), torch.from_numpy(kind)
-            pos = block.columns.get("/patches/positions")
+            pos = columns_.get("/patches/positions")
             if pos is not None:
                 self.pos = torch.from_numpy(pos.astype(np.int64))
 
@@ -223,6 +228,27 @@ class BlockGraphs:
         return _assemble({"x": x, "edge_index": e, "y": y, "num_patches": p, "node_type": nt, "edge_kind": ek,
                           "patch_pos": q, "record_id": rid}
                          for x, e, y, p, nt, ek, q, rid in zip(xs, edges, ys, ps, nts, eks, poss, record_ids))
+
+
+_FEATURES = ("/patches/features", "/entities/features")
+
+
+def _gathered_x(patches, entities, patch_dst, entity_dst, rows: int) -> Optional[np.ndarray]:
+    """``x`` of a block gathered straight from a memory-mapped file in one copy, or ``None``.
+
+    Possible when both feature columns are deferred rows of one mapped file with the same dtype
+    and width: each ``x`` row's byte address is computed, and one fancy index of the file's
+    byte-addressed row view copies them all in order (no intermediate copy of either column).
+    """
+    if not (isinstance(patches, DeferredRows) and isinstance(entities, DeferredRows)):
+        return None
+    pc, ec = patches.column, entities.column
+    if pc.file is not ec.file or pc.dtype != ec.dtype or pc.shape[1:] != ec.shape[1:] or pc.row_bytes == 0:
+        return None
+    addresses = np.empty(rows, np.int64)
+    addresses[patch_dst] = pc.addresses(patches.row_numbers())
+    addresses[entity_dst] = ec.addresses(entities.row_numbers())
+    return pc.file.rows_at_any_byte(pc.row_bytes)[addresses].view(pc.dtype).reshape(rows, *pc.shape[1:])
 
 
 def _assemble(mappings) -> list:

@@ -7,14 +7,16 @@
 Each item is the homogeneous ``Data`` of :func:`~neural_format.adapters.pyg.record_to_pyg`
 (``hetero=True``: the ``HeteroData`` of :func:`~neural_format.adapters.pyg.record_to_pyg_hetero`).
 
-Worker safety: the dataset pickles without an HDF5 handle; each process opens its own reader on
-its first ``__getitem__`` (h5py handles must not cross ``fork``). Speed: ``__getitems__`` (which
-torch's DataLoader calls with a whole batch of indices) groups the indices into contiguous runs
-and reads each run with one HDF5 read per column (:func:`~neural_format.adapters.blocks.read_block`),
-so a sequential batch costs a handful of reads instead of a handful per record. Files whose columns
-are stored unfiltered (the writer's default) are memory-mapped instead (``mmap=True``,
-:mod:`neural_format.mapped_columns`): rows come straight from the page cache with no HDF5 call,
-which makes shuffled batches as cheap as sequential ones.
+Worker safety: the dataset pickles without an HDF5 handle; each process opens its own reader (and
+memory map) on its first ``__getitem__`` (h5py handles must not cross ``fork``). Speed:
+``__getitems__`` (which torch's DataLoader calls with a whole batch of indices) serves a sequential
+batch from a read-ahead block built once into block-wide tensors
+(:class:`~neural_format.adapters.pyg.BlockGraphs`). Files whose columns are stored unfiltered (the
+writer's default) are memory-mapped (``mmap=True``, :mod:`neural_format.mapped_columns`): rows
+come straight from the page cache with no HDF5 call, and a shuffled batch costs one slice copy per
+record and column. Other files are read with one HDF5 read per column and contiguous run of
+indices (:func:`~neural_format.adapters.blocks.read_block`). An item's ``edge_index`` is a view
+with the block's row stride, as PyG's ``InMemoryDataset`` hands out.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import gc
 import os
 from typing import Callable, Optional
 
+import numpy as np
 import torch.utils.data
 
 from .. import layout
@@ -43,8 +46,8 @@ class CollectionDataset(torch.utils.data.Dataset):
     are passed to :func:`~neural_format.adapters.pyg.record_to_pyg`. ``transform`` is applied to
     each graph. ``readahead``: when a request is a contiguous run of 8 or more records (a
     sequential DataLoader batch), this many records are read and built at once and the following
-    batches are served from that block (0 turns it off). Shorter runs (shuffled batches) are read
-    run by run and built together. ``preload=True`` reads every column into memory once per
+    batches are served from that block (0 turns it off). Other requests (shuffled batches) build
+    exactly the records asked for. ``preload=True`` reads every column into memory once per
     process (about the file's size per worker) so that shuffled batches cost no file reads.
     ``mmap=True`` (default) maps the file read-only when every column it needs is stored
     unfiltered, and reads rows from the map; a compressed file, or ``mmap=False``, reads through
@@ -96,15 +99,13 @@ class CollectionDataset(torch.utils.data.Dataset):
         # per-record columns are small (bytes per record) and read one row per record: kept in memory
         in_memory = {p for p in paths if _TABLE_OF[p] == "records"}
         wanted = [reader.cols[p] for p in paths if p not in in_memory]
-        if self.options["extras"]:
-            wanted.append(reader.ids.data)
         mapped = map_columns(self.path, wanted)
         if any(column is None for column in mapped.values()):
             return  # some column is compressed or otherwise not stored as plain bytes: read through HDF5
         columns = {p: reader.cols[p][()] if p in in_memory else mapped[p] for p in paths}
         self._full = Block(0, self._n, {t: off - off[0] for t, off in reader.offsets.items()}, columns)
-        if self.options["extras"]:
-            self._id_strings = reader.ids.over(mapped[reader.ids.data.name])
+        if self.options["extras"]:  # record IDs too are bytes per record: one read, then no file access
+            self._id_strings = reader.ids.over(bytes(reader.ids.data[()]))
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -220,8 +221,14 @@ class CollectionDataset(torch.utils.data.Dataset):
             return [""] * len(order)
         if self.preload:
             return [self._ids(reader, i, i + 1)[0] for i in order]
-        strings = self._id_strings or reader.ids
-        return [strings.get(i) for i in order]
+        if self._id_strings is None:
+            return [reader.ids.get(i) for i in order]
+        raw, offsets = self._id_strings.data, self._id_strings.offsets
+        where = np.asarray(order, np.int64)
+        try:
+            return [raw[a:b].decode("utf-8") for a, b in zip(offsets[where].tolist(), offsets[where + 1].tolist())]
+        except UnicodeDecodeError:
+            return [self._id_strings.get(i) for i in order]  # raises the coded error naming the record
 
     def __repr__(self) -> str:
         return f"CollectionDataset({self.path!r}, records={self._n}, label={self.label!r})"
