@@ -81,17 +81,12 @@ def _entity_block(pf: np.ndarray, ef: Optional[np.ndarray], num_entities: int, e
 def data_from_fields(fields: dict):
     """A ``Data`` holding ``fields``, restored the way ``torch.load`` restores a pickled ``Data``.
 
-    ``Data(**fields)`` routes every attribute through several ``__setattr__`` layers (about 15x
-    slower for 8 fields). Unpickling instead fills ``Data.__dict__`` and its ``GlobalStorage``'s
+    ``Data(**fields)`` routes every attribute through several ``__setattr__`` layers (~29 us for
+    three fields against ~0.7 us here). Unpickling instead fills ``Data.__dict__`` and its ``GlobalStorage``'s
     ``__dict__`` (``_mapping`` plus a weak ``_parent``), which is what this does, inline.
     tests/test_adapters_pyg.py checks the result equals ``Data(**fields)`` for every field kind.
     """
-    pyg = _PYG.classes
-    data = _NEW(pyg[0])
-    store = _NEW(pyg[1])
-    store.__dict__.update(_mapping=fields, _parent=weakref.ref(data))
-    data.__dict__.update(_store=store, _edge_attr_cls=pyg[2], _tensor_attr_cls=pyg[3])
-    return data
+    return _assemble((fields,))[0]
 
 
 class _PygClasses:
@@ -256,11 +251,18 @@ def _assemble(mappings) -> list:
     data_cls, store_cls, edge_attr_cls, tensor_attr_cls = _PYG.classes
     ref, new = weakref.ref, _NEW
     out = []
+    keep = out.append
     for fields in mappings:
         data, store = new(data_cls), new(store_cls)
-        store.__dict__.update(_mapping=fields, _parent=ref(data))
-        data.__dict__.update(_store=store, _edge_attr_cls=edge_attr_cls, _tensor_attr_cls=tensor_attr_cls)
-        out.append(data)
+        # item stores into the fresh __dict__s: 2x cheaper than dict.update with keywords
+        attrs = store.__dict__
+        attrs["_mapping"] = fields
+        attrs["_parent"] = ref(data)
+        attrs = data.__dict__
+        attrs["_store"] = store
+        attrs["_edge_attr_cls"] = edge_attr_cls
+        attrs["_tensor_attr_cls"] = tensor_attr_cls
+        keep(data)
     return out
 
 
