@@ -49,7 +49,15 @@ def open_h5(source) -> h5py.File:
         with open(path, "rb") as handle:  # before HDF5 reads the root attributes: it can hang or flood on them
             check_root_attribute_heap(handle, path.stat().st_size)
     try:
-        return h5py.File(source, "r", locking=False)
+        try:
+            return h5py.File(source, "r", locking=False)
+        except OSError as exc:
+            if "locking flag" not in str(exc):
+                raise
+            # this process already holds the file through a handle opened with HDF5's default
+            # locking (e.g. a plain h5py.File), and HDF5 shares one handle per file per process:
+            # open it the way that handle was opened
+            return h5py.File(source, "r")
     except Exception as exc:  # h5py raises OSError or ValueError for damaged files
         raise NotAFileError("NF-F001", f"HDF5 library could not open it: {exc}", location="/",
                             expected="a readable HDF5 file", found=type(exc).__name__) from None

@@ -49,3 +49,20 @@ def test_patch_boxes_clip_at_edge():
     record = nf.Record("r", np.zeros((2, 4), np.float32), np.zeros(2, np.float32),
                        patch_positions=np.array([[0, 0], [2, 1]], np.int32), geometry=geometry)
     assert record.patch_boxes().tolist() == [[0, 0, 32, 32], [64, 32, 70, 50]]
+
+
+@pytest.mark.parametrize("holder_locking", [True, False])
+def test_open_while_this_process_holds_the_file_through_h5py(tmp_path, holder_locking):
+    """HDF5 shares one handle per file per process; a plain h5py.File (default locking) used to
+    make nf.open fail with NF-F001. Both handles keep working after the other closes."""
+    import h5py
+    meta = synthetic_meta()
+    records = list(synthetic_records(4, meta, seed=2))
+    path = nf.write_collection(tmp_path / "held.h5", meta, records)
+    holder = h5py.File(path, "r") if holder_locking else h5py.File(path, "r", locking=False)
+    try:
+        with nf.open(path) as reader:
+            assert reader[2] == records[2]
+        assert holder["records/id/offsets"][1] == len(records[0].record_id.encode())
+    finally:
+        holder.close()
