@@ -32,15 +32,20 @@ def _check_edges(edges, n: int, name: str) -> np.ndarray:
     return edges
 
 
-def most_central(num_nodes: int, edges) -> int:
-    """Index of the highest-betweenness node (lowest index among ties); ``num_nodes`` >= 1."""
+def centralities(num_nodes: int, edges) -> np.ndarray:
+    """Betweenness centrality :math:`C_B(v)` of every node, as networkx normalises it."""
     import networkx as nx
     edges = _check_edges(edges, num_nodes, "edges")
     graph = nx.Graph()
     graph.add_nodes_from(range(num_nodes))
     graph.add_edges_from((int(a), int(b)) for a, b in edges if a != b)
     centrality = nx.betweenness_centrality(graph)
-    values = np.array([centrality[i] for i in range(num_nodes)], dtype=np.float64)
+    return np.array([centrality[i] for i in range(num_nodes)], dtype=np.float64)
+
+
+def most_central(num_nodes: int, edges) -> int:
+    """Index of the highest-betweenness node (lowest index among ties); ``num_nodes`` >= 1."""
+    values = centralities(num_nodes, edges)
     best = values.max()
     return int(np.flatnonzero(values >= best - TIE_RTOL * max(abs(best), 1.0))[0])
 

@@ -165,3 +165,31 @@ def test_cli_convert(tmp_path, capsys):
                      str(tmp_path / "counts.json"), "--unfused", "visual", "--dtype", "float16"])
     out = capsys.readouterr().out
     assert code == 0 and "declared: 1" in out and "unfused:visual: 1" in out and "float16" in out
+
+
+def _chain_graph(bridge_patch, bridge_entity, p=3, m=3):
+    """Patch chain 0-1-2 and KG chain 0-1-2 (both centred on node 1), then the given fusion edge."""
+    cols = []
+    for shift, n in ((0, p), (p, m)):
+        for i in range(n - 1):
+            cols += [(shift + i, shift + i + 1), (shift + i + 1, shift + i)]
+    cols.append((bridge_patch, p + bridge_entity))
+    return Data(x=torch.randn(p + m, 4), edge_index=torch.tensor(cols).T.contiguous(), y=torch.tensor([1]))
+
+
+def test_check_bridge_reports_fusion_edges_off_betweenness(tmp_path, capsys):
+    pytest.importorskip("networkx")
+    graphs = [_chain_graph(1, 1), _chain_graph(0, 1), _chain_graph(1, 2), _chain_graph(1, 1, p=2)]
+    torch.save(graphs, tmp_path / "b.pt")
+    report = nf.convert_pickle(tmp_path / "b.pt", tmp_path / "b.h5", patch_nodes=[3, 3, 3, 2], check_bridge=True)
+    # graph 3's patch chain has two nodes of equal (zero) centrality: either end agrees
+    assert report.bridges_checked == 4 and report.bridges_off_betweenness == [1, 2]
+    assert "2 of 4 join the highest-betweenness patch and entity; not: graphs 1, 2" in str(report)
+    unchecked = nf.convert_pickle(tmp_path / "b.pt", tmp_path / "c.h5", patch_nodes=[3, 3, 3, 2])
+    assert unchecked.bridges_checked == 0 and "betweenness" not in str(unchecked)
+    (tmp_path / "n.json").write_text("[3, 3, 3, 2]")
+    capsys.readouterr()
+    code = cli_main(["convert", str(tmp_path / "b.pt"), str(tmp_path / "e.h5"), "--patch-nodes-file",
+                     str(tmp_path / "n.json"), "--check-bridge", "--json", "--no-progress"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["bridges_checked"] == 4 and out["bridges_off_betweenness"] == [1, 2]

@@ -409,14 +409,14 @@ def record_from_pyg(data, *, record_id: str, patch_nodes: Optional[int] = None, 
 def write_pyg(path, data_list, *, label_names: Sequence[str] = ("label",), patch_nodes=None,
               unfused: Optional[str] = None, dtype: str = "float32", source_name: str = "pyg-objects",
               overwrite: bool = False, skip_invalid: bool = False, compression: Optional[str] = None,
-              progress: Optional[bool] = None):
+              progress: Optional[bool] = None, check_bridge: bool = False):
     """Write PyG graphs built elsewhere to a collection file, verified like :func:`convert_pickle`.
 
-    ``patch_nodes`` and ``unfused`` work as in :func:`~neural_format.convert.convert_pickle`;
+    ``patch_nodes``, ``unfused`` and ``check_bridge`` work as in :func:`~neural_format.convert.convert_pickle`;
     graphs that all carry ``num_patches`` use it. Returns the :class:`ConversionReport`.
     """
     from ..convert.driver import convert_graphs
     graphs, patch_nodes = _graphs_from_pyg(list(data_list), patch_nodes)
     return convert_graphs(graphs, path, source_name=source_name, patch_nodes=patch_nodes, unfused=unfused,
                           label_names=label_names, dtype=dtype, overwrite=overwrite, skip_invalid=skip_invalid,
-                          compression=compression, progress=progress)
+                          compression=compression, progress=progress, check_bridge=check_bridge)

@@ -76,6 +76,8 @@ class ConversionReport:
     max_abs_error: float = 0.0
     verified: bool = False
     seconds: float = 0.0
+    bridges_checked: int = 0          # fused records whose bridge was compared with betweenness
+    bridges_off_betweenness: list = field(default_factory=list)  # graph indices where it differs
 
     def to_dict(self) -> dict:
         return {
@@ -86,6 +88,7 @@ class ConversionReport:
             "dropped_attributes": self.dropped_attributes, "source_dtype": self.source_dtype,
             "dtype": self.dtype, "tolerance": {"relative": self.tolerance[0], "absolute": self.tolerance[1]},
             "max_abs_error": self.max_abs_error, "verified": self.verified, "seconds": round(self.seconds, 3),
+            "bridges_checked": self.bridges_checked, "bridges_off_betweenness": self.bridges_off_betweenness,
         }
 
     def __str__(self) -> str:
@@ -100,6 +103,12 @@ class ConversionReport:
         lines.append("  split decided by      " + ", ".join(f"{k}: {v:,}" for k, v in sorted(self.rules.items())))
         if self.reversed_bridges:
             lines.append(f"  fusion edges stored entity->patch: {self.reversed_bridges:,} (to_pyg emits patch->entity)")
+        if self.bridges_checked:
+            off = self.bridges_off_betweenness
+            lines.append(f"  fusion edge vs betweenness: {self.bridges_checked - len(off):,} of {self.bridges_checked:,} "
+                         "join the highest-betweenness patch and entity"
+                         + (f"; not: graphs {', '.join(map(str, off[:10]))}{' ...' if len(off) > 10 else ''}"
+                            if off else ""))
         rel, ab = self.tolerance
         bound = "exact" if rel == 0 and ab == 0 else f"|stored - source| <= max({rel:g} * |source|, {ab:g})"
         lines.append(f"  features              {self.source_dtype} -> {self.dtype}, {bound}, "
@@ -285,7 +294,8 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
                    label_names: Sequence[str] = ("label",), dtype: str = "float32",
                    adjacency: str = "4-neighbour", spatial_axes: int = 2, skip_invalid: bool = False,
                    overwrite: bool = False, compression: Optional[str] = None, verify: bool = True,
-                   progress: Optional[bool] = None, batch_records: int = 512) -> ConversionReport:
+                   progress: Optional[bool] = None, batch_records: int = 512,
+                   check_bridge: bool = False) -> ConversionReport:
     """Convert a ``torch.save`` file of PyG graphs to a collection file, safely and verifiably.
 
     ``source`` is a list of ``Data`` saved with ``torch.save`` or an ``InMemoryDataset`` file. It
@@ -302,7 +312,11 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
     dtype; ``float16`` is checked against the tolerance of :func:`tolerance`. Invalid graphs raise
     their coded error, or are skipped and reported with ``skip_invalid=True``. After writing,
     every record is re-read and compared with the source (``verify=False`` skips this, not advised);
-    the file appears under ``target`` only when that passed. Returns a :class:`ConversionReport`.
+    the file appears under ``target`` only when that passed. ``check_bridge=True`` (needs networkx)
+    also recomputes each fused record's NEURAL bridge, the edge between the highest-betweenness
+    patch and entity (:func:`neural_format.fusion.betweenness_bridge`), and reports the graphs whose
+    recovered fusion edge is not that pair; it changes nothing in the output. Returns a
+    :class:`ConversionReport`.
     """
     source, target = Path(source), Path(target)
     if target.exists() and not overwrite:
@@ -313,7 +327,7 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
             graphs, target, source_name=source.name, source_sha256=_sha256(source), report_source=str(source),
             patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype, adjacency=adjacency,
             spatial_axes=spatial_axes, skip_invalid=skip_invalid, overwrite=overwrite, compression=compression,
-            verify=verify, progress=progress, batch_records=batch_records)
+            verify=verify, progress=progress, batch_records=batch_records, check_bridge=check_bridge)
     finally:
         graphs.close()
 
@@ -324,7 +338,7 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
                    dtype: str = "float32", adjacency: str = "4-neighbour", spatial_axes: int = 2,
                    skip_invalid: bool = False, overwrite: bool = False, compression: Optional[str] = None,
                    verify: bool = True, progress: Optional[bool] = None,
-                   batch_records: int = 512) -> ConversionReport:
+                   batch_records: int = 512, check_bridge: bool = False) -> ConversionReport:
     """The conversion pass behind :func:`convert_pickle` and :func:`~neural_format.adapters.pyg.write_pyg`."""
     from .. import __version__, sdk_ref
     started = time.monotonic()
@@ -369,6 +383,10 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
                     report.skipped.append(SkippedRecord(i, exc.code, exc.message))
                     bar.update(1)
                     continue
+                if check_bridge and record.bridge is not None:
+                    report.bridges_checked += 1
+                    if not _bridge_is_most_central(record):
+                        report.bridges_off_betweenness.append(i)
                 writer.append(record)
                 kept.append(i)
                 source_dtypes[sdtype] += 1
@@ -389,6 +407,25 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
         raise
     report.seconds = time.monotonic() - started
     return report
+
+
+def _bridge_is_most_central(record: Record) -> bool:
+    """Whether the record's bridge joins the highest-betweenness patch and entity, ties included.
+
+    Ties matter: the reference pipeline's tie-break is not recorded in its pickles, so a bridge at
+    any node whose centrality equals the maximum counts as agreeing.
+    """
+    from ..fusion import centralities
+    p, e = record.bridge
+    patch = centralities(record.num_patches, np.asarray(record.patch_edges).reshape(-1, 2))
+    entity = centralities(record.num_entities, np.asarray(record.relations).reshape(-1, 2))
+    return bool(_at_max(patch, int(p)) and _at_max(entity, int(e)))
+
+
+def _at_max(values: np.ndarray, index: int) -> bool:
+    from ..fusion import TIE_RTOL
+    best = values.max()
+    return bool(values[index] >= best - TIE_RTOL * max(abs(best), 1.0))
 
 
 def _verify(path: Path, graphs: SourceGraphs, kept: list[int], report: ConversionReport, progress) -> None:
