@@ -13,8 +13,8 @@ memory map) on its first ``__getitem__`` (h5py handles must not cross ``fork``).
 batch from a read-ahead block built once into block-wide tensors
 (:class:`~neural_format.adapters.pyg.BlockGraphs`). Files whose columns are stored unfiltered (the
 writer's default) are memory-mapped (``mmap=True``, :mod:`neural_format.mapped_columns`): rows
-come straight from the page cache with no HDF5 call, and a shuffled batch costs one slice copy per
-record and column. Other files are read with one HDF5 read per column and contiguous run of
+come straight from the page cache with no HDF5 call, and a shuffled batch gathers the rows it
+needs by their byte addresses, one copy per column. Other files are read with one HDF5 read per column and contiguous run of
 indices (:func:`~neural_format.adapters.blocks.read_block`). An item's ``edge_index`` is a view
 with the block's row stride, as PyG's ``InMemoryDataset`` hands out.
 """
@@ -214,7 +214,7 @@ class CollectionDataset(torch.utils.data.Dataset):
             if self._all_ids is None:
                 self._all_ids = reader.ids.all()
             return self._all_ids[start:stop]
-        return (self._id_strings or reader.ids).range(start, stop)
+        return (reader.ids if self._id_strings is None else self._id_strings).range(start, stop)
 
     def _ids_at(self, reader: CollectionReader, order: list) -> list:
         if not self.options["extras"]:
