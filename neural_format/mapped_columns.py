@@ -59,7 +59,7 @@ def dataset_extents(ds: h5py.Dataset) -> Optional[list[Extent]]:
             return None
         rows = int(ds.chunks[0])
         chunk_bytes = rows * row_bytes
-        chunks: list[tuple[int, int, int]] = []
+        chunks: list[tuple[int, int, int, int]] = []  # first row, byte offset, size, filter mask
 
         def visit(info) -> None:
             chunks.append((int(info.chunk_offset[0]), int(info.byte_offset), int(info.size), int(info.filter_mask)))
