@@ -122,3 +122,13 @@ def test_block_builds_equal_record_to_pyg(tmp_path, meta_kw, options, mmap):
         batch = list(range(start, min(70, start + 20)))
         for graph, i in zip(dataset.__getitems__(batch), batch):
             _equal(graph, records[i].to_pyg(label_names=meta.label_names, **to_pyg))
+
+
+def test_spawned_worker_maps_its_own_file(collection):
+    """Platforms that spawn workers (macOS, Windows) unpickle the dataset in a fresh interpreter."""
+    path, records = collection
+    dataset = CollectionDataset(path, label="pneumonia")
+    dataset[0]  # the parent's map must not travel to the child
+    loader = DataLoader(dataset, batch_size=50, num_workers=1, multiprocessing_context="spawn")
+    seen = [rid for batch in loader for rid in batch.record_id]
+    assert seen == [r.record_id for r in records]
