@@ -43,11 +43,15 @@ def centralities(num_nodes: int, edges) -> np.ndarray:
     return np.array([centrality[i] for i in range(num_nodes)], dtype=np.float64)
 
 
+def tied_for_most_central(values: np.ndarray) -> np.ndarray:
+    """Mask of the nodes whose centrality equals the maximum within :data:`TIE_RTOL`."""
+    best = values.max()
+    return values >= best - TIE_RTOL * max(abs(best), 1.0)
+
+
 def most_central(num_nodes: int, edges) -> int:
     """Index of the highest-betweenness node (lowest index among ties); ``num_nodes`` >= 1."""
-    values = centralities(num_nodes, edges)
-    best = values.max()
-    return int(np.flatnonzero(values >= best - TIE_RTOL * max(abs(best), 1.0))[0])
+    return int(np.flatnonzero(tied_for_most_central(centralities(num_nodes, edges)))[0])
 
 
 def betweenness_bridge(num_patches: int, patch_edges, num_entities: int,

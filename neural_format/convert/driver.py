@@ -415,17 +415,11 @@ def _bridge_is_most_central(record: Record) -> bool:
     Ties matter: the reference pipeline's tie-break is not recorded in its pickles, so a bridge at
     any node whose centrality equals the maximum counts as agreeing.
     """
-    from ..fusion import centralities
+    from ..fusion import centralities, tied_for_most_central
     p, e = record.bridge
     patch = centralities(record.num_patches, np.asarray(record.patch_edges).reshape(-1, 2))
     entity = centralities(record.num_entities, np.asarray(record.relations).reshape(-1, 2))
-    return bool(_at_max(patch, int(p)) and _at_max(entity, int(e)))
-
-
-def _at_max(values: np.ndarray, index: int) -> bool:
-    from ..fusion import TIE_RTOL
-    best = values.max()
-    return bool(values[index] >= best - TIE_RTOL * max(abs(best), 1.0))
+    return bool(tied_for_most_central(patch)[int(p)] and tied_for_most_central(entity)[int(e)])
 
 
 def _verify(path: Path, graphs: SourceGraphs, kept: list[int], report: ConversionReport, progress) -> None:
