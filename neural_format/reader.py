@@ -473,25 +473,8 @@ class CollectionReader(RecordSequence):
         out: dict[str, object] = {}
         for table, off in self.offsets.items():
             out[f"{layout.TABLES[table][0]}/offsets"] = off[start:stop + 1] - off[start]
-        for path, ds in self.cols.items():
-            table = self._table_of[path]
-            a, b = (start, stop) if table == "records" else (int(self.offsets[table][start]),
-                                                              int(self.offsets[table][stop]))
-            try:
-                row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
-                if (b - a) * row_bytes >= MIN_BYTES:
-                    if buffers is None:
-                        out[path] = populated_empty((b - a, *ds.shape[1:]), ds.dtype)
-                    else:
-                        kept = buffers.get(path)
-                        if kept is None or kept.shape[0] < b - a:
-                            kept = buffers[path] = populated_empty((b - a, *ds.shape[1:]), ds.dtype)
-                        out[path] = kept[:b - a]
-                    self._uncached(path).read_direct(out[path], np.s_[a:b])
-                else:
-                    out[path] = ds[a:b]
-            except Exception as exc:
-                raise SchemaError("NF-F001", f"data unreadable: {exc}", location=path) from None
+        for path in self.cols:
+            out[path] = self.read_rows(path, start, stop, buffers)
         out["/records/id"] = self.ids.range(start, stop, string_errors)
         for path, strings in self.strings.items():
             if path == "/entities/text":
@@ -500,6 +483,35 @@ class CollectionReader(RecordSequence):
             else:
                 out[path] = strings.range(start, stop, string_errors)
         return out
+
+    def read_rows(self, path: str, start: int, stop: int, buffers: Optional[dict] = None) -> np.ndarray:
+        """The rows of column ``path`` that records ``start:stop`` own, in one read.
+
+        A read of at least :data:`~neural_format.populated.MIN_BYTES` goes through the uncached
+        handle into populated memory; with ``buffers`` (a dict the caller keeps between calls) that
+        memory is kept there and reused by the next call, so the returned view is valid only until
+        then.
+        """
+        ds, table = self.cols[path], self._table_of[path]
+        a, b = (start, stop) if table == "records" else (int(self.offsets[table][start]),
+                                                          int(self.offsets[table][stop]))
+        try:
+            if b <= a:
+                return np.zeros((0, *ds.shape[1:]), ds.dtype)
+            row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+            if (b - a) * row_bytes < MIN_BYTES:
+                return ds[a:b]
+            if buffers is None:
+                rows = populated_empty((b - a, *ds.shape[1:]), ds.dtype)
+            else:
+                kept = buffers.get(path)
+                if kept is None or kept.shape[0] < b - a:
+                    kept = buffers[path] = populated_empty((b - a, *ds.shape[1:]), ds.dtype)
+                rows = kept[:b - a]
+            self._uncached(path).read_direct(rows, np.s_[a:b])
+            return rows
+        except Exception as exc:
+            raise SchemaError("NF-F001", f"data unreadable: {type(exc).__name__}: {exc}", location=path) from None
 
     def _uncached(self, path: str) -> h5py.Dataset:
         handle = self._bulk.get(path)

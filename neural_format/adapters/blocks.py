@@ -13,7 +13,6 @@ from typing import Iterable, Optional
 import numpy as np
 
 from .. import layout
-from ..errors import SchemaError
 
 _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 
@@ -70,36 +69,17 @@ def read_block(reader, start: int, stop: int, paths: Optional[Iterable[str]] = N
                buffers: Optional[dict] = None) -> Block:
     """Columns ``paths`` (default: every numeric column present) of records ``start:stop``.
 
-    With ``buffers`` (a dict kept by the caller between calls), columns are read into reused
-    arrays instead of fresh ones, which saves the page faults of a new allocation per block; the
-    returned arrays are then only valid until the next call with the same ``buffers``.
+    Each column is one :meth:`CollectionReader.read_rows`; with ``buffers`` (a dict kept by the
+    caller between calls) large columns are read into reused arrays instead of fresh ones, which
+    saves the page faults of a new allocation per block; those arrays are then only valid until
+    the next call with the same ``buffers``.
     """
     paths = list(reader.cols) if paths is None else [p for p in paths if p in reader.cols]
-    offsets, columns = {}, {}
+    offsets = {}
     for table in layout.RAGGED_TABLES:
         off = reader.offsets[table][start:stop + 1]
         offsets[table] = off - off[0]
-    for path in paths:
-        ds = reader.cols[path]
-        table = _TABLE_OF[path]
-        if table == "records":
-            a, b = start, stop
-        else:
-            a, b = int(reader.offsets[table][start]), int(reader.offsets[table][stop])
-        try:
-            if b <= a:
-                columns[path] = np.zeros((0, *ds.shape[1:]), ds.dtype)
-            elif buffers is None:
-                columns[path] = ds[a:b]
-            else:
-                buf = buffers.get(path)
-                if buf is None or buf.shape[0] < b - a:
-                    buf = buffers[path] = np.empty((max(b - a, 2 * (0 if buf is None else buf.shape[0])),
-                                                    *ds.shape[1:]), ds.dtype)
-                ds.read_direct(buf, np.s_[a:b], np.s_[0:b - a])
-                columns[path] = buf[:b - a]
-        except Exception as exc:
-            raise SchemaError("NF-F001", f"data unreadable: {type(exc).__name__}: {exc}", location=path) from None
+    columns = {path: reader.read_rows(path, start, stop, buffers) for path in paths}
     return Block(start, stop, offsets, columns)
 
 
