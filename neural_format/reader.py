@@ -282,6 +282,18 @@ class _StringArray:
         other.__dict__.update(self.__dict__, data=data)
         return other
 
+    def at(self, positions) -> list[str]:
+        """Strings at ``positions``, in that order; one pass of slices when the bytes are in memory."""
+        if not isinstance(self.data, bytes):
+            return [self.get(i) for i in positions]
+        where = np.asarray(positions, np.int64)
+        raw = self.data
+        try:
+            return [raw[a:b].decode("utf-8")
+                    for a, b in zip(self.offsets[where].tolist(), self.offsets[where + 1].tolist())]
+        except UnicodeDecodeError:
+            return [self.get(i) for i in positions]  # raises the coded error naming the string
+
     def get(self, i: int) -> str:
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
         return self._decode(self.data[a:b] if b > a else b"", i)

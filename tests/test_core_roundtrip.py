@@ -66,3 +66,21 @@ def test_open_while_this_process_holds_the_file_through_h5py(tmp_path, holder_lo
         assert holder["records/id/offsets"][1] == len(records[0].record_id.encode())
     finally:
         holder.close()
+
+
+def test_strings_at_positions_decode_or_name_the_bad_string(tmp_path):
+    from neural_format.errors import SchemaError
+    meta = synthetic_meta()
+    records = list(synthetic_records(4, meta, seed=3))
+    path = nf.write_collection(tmp_path / "ids.h5", meta, records)
+    with nf.open(path) as reader:
+        raw = bytes(reader.ids.data[()])
+        in_memory = reader.ids.over(raw)
+        order = [3, 0, 2, 2]
+        assert in_memory.at(order) == reader.ids.at(order) == [records[i].record_id for i in order]
+        start = int(reader.ids.offsets[1])
+        damaged = reader.ids.over(raw[:start] + b"\xff" + raw[start + 1:])
+        assert damaged.at([0, 2]) == [records[0].record_id, records[2].record_id]
+        with pytest.raises(SchemaError) as caught:
+            damaged.at([0, 1])
+        assert caught.value.code == "NF-R014"

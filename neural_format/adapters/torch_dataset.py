@@ -24,7 +24,6 @@ import gc
 import os
 from typing import Callable, Optional
 
-import numpy as np
 import torch.utils.data
 
 from .. import layout
@@ -221,14 +220,7 @@ class CollectionDataset(torch.utils.data.Dataset):
             return [""] * len(order)
         if self.preload:
             return [self._ids(reader, i, i + 1)[0] for i in order]
-        if self._id_strings is None:
-            return [reader.ids.get(i) for i in order]
-        raw, offsets = self._id_strings.data, self._id_strings.offsets
-        where = np.asarray(order, np.int64)
-        try:
-            return [raw[a:b].decode("utf-8") for a, b in zip(offsets[where].tolist(), offsets[where + 1].tolist())]
-        except UnicodeDecodeError:
-            return [self._id_strings.get(i) for i in order]  # raises the coded error naming the record
+        return (reader.ids if self._id_strings is None else self._id_strings).at(order)
 
     def __repr__(self) -> str:
         return f"CollectionDataset({self.path!r}, records={self._n}, label={self.label!r})"
