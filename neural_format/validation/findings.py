@@ -1,8 +1,23 @@
 """Findings and the validation report.
 
 A :class:`Finding` is one broken (or bent) clause at one place in the file; a :class:`Report`
-collects them and maps the highest severity to the exit code of ``neural-format validate``:
-0 clean, 1 warnings or best-practice findings only, 2 at least one error.
+collects them and maps the highest severity to the exit code of ``neural-format validate``.
+
+The contract (docs/format.md, "Exit codes"), the same for the API and the CLI:
+
+============================  ======  ===============  =========  ==============  =====================
+findings                      exit    exit ``--strict``  ``ok``   ``passed()``    ``passed(strict=True)``
+============================  ======  ===============  =========  ==============  =====================
+none                          0       0                True       True            True
+best-practice only            0       1                True       True            False
+warnings (maybe also b.-p.)   1       1                True       False           False
+at least one error            2       2                False      False           False
+============================  ======  ===============  =========  ==============  =====================
+
+``ok`` answers "does the file conform (no MUST broken), so readers accept it"; ``passed`` answers
+"does ``neural-format validate`` exit 0". Best-practice findings (NF-P001 provenance, NF-S004
+extra objects) never fail a run unless strict: a clean file written without an encoder hash must
+not break ``set -e`` scripts and CI.
 """
 from __future__ import annotations
 
@@ -12,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 from ..errors import NeuralFormatError
 from .clauses import CLAUSES, SEVERITIES
 
-EXIT_CODES = {None: 0, "best-practice": 1, "warning": 1, "error": 2}
+EXIT_CODES = {None: 0, "best-practice": 0, "warning": 1, "error": 2}
+STRICT_EXIT_CODES = {None: 0, "best-practice": 1, "warning": 1, "error": 2}
 MAX_FINDINGS_PER_CODE = 50  # a broken column would otherwise yield one finding per row
 
 
@@ -24,6 +40,18 @@ class Finding:
     message: str
     expected: str | None = None
     found: str | None = None
+
+    def verdict(self, strict: bool = False) -> str:
+        """The last line of the text report; it names what decided the exit status."""
+        code = self.exit_code_for(strict)
+        if code == 2:
+            return "FAILED (errors; exit 2)"
+        if code == 1:
+            kind = "warnings" if self.highest_severity == "warning" else "best-practice findings, --strict"
+            return f"FAILED ({kind}; exit 1)"
+        if self.findings:
+            return "OK with best-practice findings (exit 0; --strict fails on them)"
+        return "OK"
 
     def __str__(self) -> str:
         text = f"{self.severity.upper():<13} {self.code}  {self.location}: {self.message}"
@@ -93,25 +121,48 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.highest_severity]
+        """``neural-format validate``'s exit status: 0 clean or best-practice only, 1 warnings, 2 errors."""
+        return self.exit_code_for(strict=False)
 
-    def to_dict(self) -> dict:
-        return {"path": self.path, "ok": self.ok, "exit_code": self.exit_code, "records": self.records,
+    def exit_code_for(self, strict: bool = False) -> int:
+        """The exit status; ``strict=True`` (``--strict``) also fails (1) on best-practice findings."""
+        return (STRICT_EXIT_CODES if strict else EXIT_CODES)[self.highest_severity]
+
+    def passed(self, strict: bool = False) -> bool:
+        """True exactly when ``neural-format validate [--strict]`` exits 0: no errors, no warnings
+        (and, when strict, no best-practice findings)."""
+        return self.exit_code_for(strict) == 0
+
+    def to_dict(self, strict: bool = False) -> dict:
+        return {"path": self.path, "ok": self.ok, "passed": self.passed(strict), "strict": strict,
+                "exit_code": self.exit_code_for(strict), "records": self.records,
                 "checks_run": self.checks_run, "skipped": self.skipped, "suppressed": self.suppressed,
                 "findings": [asdict(f) for f in self.findings]}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+    def to_json(self, strict: bool = False) -> str:
+        return json.dumps(self.to_dict(strict), indent=2, ensure_ascii=False)
 
-    def to_text(self) -> str:
+    def to_text(self, strict: bool = False) -> str:
         lines = [f"{self.path}: {self.records} records, {self.checks_run} checks, "
                  f"{len(self.errors)} errors, {len(self.findings) - len(self.errors)} other findings"]
         order = {s: k for k, s in enumerate(SEVERITIES)}
         lines += [str(f) for f in sorted(self.findings, key=lambda f: (order[f.severity], f.code))]
         lines += [f"... {count} more {code} findings not shown" for code, count in self.suppressed.items()]
         lines += [f"skipped: {reason}" for reason in self.skipped]
-        lines.append("OK" if not self.findings else ("FAILED" if not self.ok else "OK with findings"))
+        lines.append(self.verdict(strict))
         return "\n".join(lines)
+
+    def verdict(self, strict: bool = False) -> str:
+        """The last line of the text report; it names what decided the exit status."""
+        code = self.exit_code_for(strict)
+        if code == 2:
+            return "FAILED (errors; exit 2)"
+        if code == 1:
+            kind = "warnings" if self.highest_severity == "warning" else "best-practice findings, --strict"
+            return f"FAILED ({kind}; exit 1)"
+        if self.findings:
+            return "OK with best-practice findings (exit 0; --strict fails on them)"
+        return "OK"
 
     def __str__(self) -> str:
         return self.to_text()
