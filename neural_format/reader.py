@@ -348,6 +348,13 @@ class CollectionReader(RecordSequence):
         self._bulk: dict[str, h5py.Dataset] = {}
         self._id_index: Optional[dict[str, int]] = None
 
+    @property
+    def storage(self):
+        """This file's compression, gzip level and chunk size (:mod:`neural_format.storage`):
+        what ``reprune`` and ``merge`` keep for their outputs."""
+        from .storage import read_storage
+        return read_storage(self._file)
+
     def _open_columns(self) -> None:
         f, meta = self._file, self.meta
         for table, (group_path, encoding) in layout.TABLES.items():

@@ -22,6 +22,9 @@ Then, per record:
 The output's provenance gets ``pruning = policy`` with ``applied_to = "re-prune"`` and one
 ``history`` line naming the operation, the input file and the previous policy. The output is a
 new single file (any shard membership is dropped: its record hashes differ from the manifest's).
+It keeps the input's storage settings (compression, gzip level, chunk size, feature dtypes:
+:mod:`neural_format.storage`) unless ``compression``/``compression_level``/``chunk_bytes``/
+``dtype`` say otherwise.
 """
 from __future__ import annotations
 
@@ -118,16 +121,33 @@ def reprune_meta(meta: CollectionMeta, policy: PruningPolicy, source_name: str) 
     return meta.model_copy(update={"provenance": provenance, "shard": None})
 
 
+def with_feature_dtype(meta: CollectionMeta, dtype: Optional[str]) -> CollectionMeta:
+    """``meta`` storing patch (and entity) features as ``dtype`` ("float16"/"float32"); None keeps it."""
+    if dtype is None:
+        return meta
+    update = {"patch_feature_dtype": dtype}
+    if meta.entity_feature_dim:
+        update["entity_feature_dtype"] = dtype
+    return meta.model_copy(update=update)
+
+
 def reprune_collection(source, destination, policy: PruningPolicy, *, overwrite: bool = False,
-                       compression: Optional[str] = None, progress: Optional[bool] = None) -> RepruneSummary:
-    """Write ``destination``: every record of ``source`` re-pruned by ``policy``."""
+                       compression: Optional[str] = None, compression_level: Optional[int] = None,
+                       chunk_bytes: Optional[int] = None, dtype: Optional[str] = None,
+                       progress: Optional[bool] = None) -> RepruneSummary:
+    """Write ``destination``: every record of ``source`` re-pruned by ``policy``.
+
+    Storage follows the input unless overridden: ``compression`` None keeps the input's filter,
+    ``"none"``/``"gzip"``/``"lzf"`` set it; ``compression_level``, ``chunk_bytes`` and ``dtype``
+    (feature dtype) likewise."""
     source, destination = Path(source), Path(destination)
     if source.resolve() == destination.resolve():
         raise ValueError("re-prune writes a new file; choose an output path other than the input")
     before = after = recomputed = 0
     with CollectionReader(source) as reader:
-        meta = reprune_meta(reader.meta, policy, source.name)
-        with CollectionWriter(destination, meta, overwrite=overwrite, compression=compression) as writer, \
+        meta = with_feature_dtype(reprune_meta(reader.meta, policy, source.name), dtype)
+        storage = reader.storage.overridden(compression, compression_level, chunk_bytes)
+        with CollectionWriter(destination, meta, overwrite=overwrite, **storage.writer_kwargs()) as writer, \
                 Progress(len(reader), "re-pruning", enabled=progress) as bar:
             for record in reader:
                 out, changed = reprune_record(record, meta.provenance.pruning, reader.meta)

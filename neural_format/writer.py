@@ -28,8 +28,9 @@ from .version import FORMAT_NAME, FORMAT_VERSION
 CHUNK_BYTES = 256 << 10
 
 
-def _chunk_rows(row_bytes: int) -> int:
-    return int(max(16, min(2048, CHUNK_BYTES // max(1, row_bytes))))
+def chunk_rows(row_bytes: int, chunk_bytes: Optional[int] = None) -> int:
+    """Rows per chunk of a column whose rows take ``row_bytes`` (target ``chunk_bytes`` per chunk)."""
+    return int(max(16, min(2048, (chunk_bytes or CHUNK_BYTES) // max(1, row_bytes))))
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -61,20 +62,29 @@ class CollectionWriter:
     >>> with CollectionWriter("out.h5", meta) as writer:   # doctest: +SKIP
     ...     writer.append(record)
 
-    ``compression`` is ``None``, ``"gzip"`` or ``"lzf"``; ``batch_records`` and ``batch_bytes``
+    ``compression`` is ``None``, ``"gzip"`` or ``"lzf"`` (``compression_level`` is gzip's 0-9);
+    ``chunk_bytes`` is the target chunk size (default 256 KiB; see :mod:`neural_format.storage`
+    for keeping an input file's settings); ``batch_records`` and ``batch_bytes``
     (feature and tile bytes) bound what is buffered in memory between appends to the file.
     """
 
     def __init__(self, path, meta: CollectionMeta, *, overwrite: bool = False,
                  compression: Optional[str] = None, batch_records: int = 1024,
-                 batch_bytes: int = 64 << 20, fsync: bool = True):
+                 batch_bytes: int = 64 << 20, fsync: bool = True,
+                 compression_level: Optional[int] = None, chunk_bytes: Optional[int] = None):
         self.path = Path(path)
         self.meta = meta
         if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} exists; pass overwrite=True to replace it")
+            raise FileExistsError(errno.EEXIST, f"{self.path} exists; pass overwrite=True to replace it", str(self.path))
         if compression not in (None, "gzip", "lzf"):
             raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
+        if compression_level is not None and (compression != "gzip" or not 0 <= compression_level <= 9):
+            raise ValueError(f"compression_level is gzip's 0-9, not {compression_level!r} for {compression!r}")
+        if chunk_bytes is not None and chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be positive, not {chunk_bytes!r}")
         self._compression = compression
+        self._compression_level = compression_level
+        self._chunk_bytes = chunk_bytes
         self._batch_records = max(1, int(batch_records))
         self._batch_bytes = max(1, int(batch_bytes))
         self._buffered_bytes = 0
@@ -105,9 +115,11 @@ class CollectionWriter:
         if self._compression is not None:
             kwargs["compression"] = self._compression
             kwargs["shuffle"] = dtype.itemsize > 1
+            if self._compression_level is not None:
+                kwargs["compression_opts"] = self._compression_level
         return self._file.create_dataset(
             path, shape=(0, *trailing), maxshape=(None, *trailing), dtype=dtype,
-            chunks=(_chunk_rows(row_bytes), *trailing), **kwargs)
+            chunks=(chunk_rows(row_bytes, self._chunk_bytes), *trailing), **kwargs)
 
     def _string_array(self, path: str):
         group = self._file.create_group(path)

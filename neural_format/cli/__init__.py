@@ -54,7 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     except NeuralFormatError as exc:
         print(f"neural-format: error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, FileExistsError, PermissionError) as exc:
+    except FileExistsError as exc:
+        if hasattr(args, "overwrite"):  # the API's "pass overwrite=True" means nothing on a command line
+            where = exc.filename or exc
+            print(f"neural-format {args.command}: error: {where} exists; add --overwrite to replace it",
+                  file=sys.stderr)
+        else:
+            print(f"neural-format: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError) as exc:
         print(f"neural-format: error: {exc}", file=sys.stderr)
         return 2
 

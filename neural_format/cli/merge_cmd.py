@@ -5,7 +5,9 @@ Refused before anything is written: record IDs present in more than one source (
 metadata that cannot share a file (NF-C009: feature dimensions or dtypes, vocabularies, spatial
 axes, adjacency, tiles; and, unless ``--allow-mixed-provenance``, different encoder, decoder,
 score aggregation, pruning, KG extractor or fusion rule). The output is written in batches through
-the crash-safe writer, so it appears under its name only when complete.
+the crash-safe writer, so it appears under its name only when complete. It keeps the first
+source's storage settings (compression, gzip level, chunk size, feature dtype) unless
+``--compression``/``--compression-level``/``--chunk-bytes``/``--dtype`` say otherwise.
 """
 from __future__ import annotations
 
@@ -24,8 +26,13 @@ def merged_meta(metas, counts, sources):
 
 
 def merge(out, sources, *, allow_mixed_provenance: bool = False, compression=None, batch_records: int = 1024,
-          overwrite: bool = False, progress=None) -> int:
-    """Merge ``sources`` into the collection file ``out``; returns the number of records written."""
+          overwrite: bool = False, progress=None, compression_level=None, chunk_bytes=None, dtype=None) -> int:
+    """Merge ``sources`` into the collection file ``out``; returns the number of records written.
+
+    Storage follows the first source (its first shard) unless overridden: ``compression`` None
+    keeps it, ``"none"``/``"gzip"``/``"lzf"`` set it; ``compression_level``, ``chunk_bytes`` and
+    ``dtype`` (feature dtype) likewise."""
+    from ..reprune import with_feature_dtype
     from ..collection import open_collection
     from ..errors import SchemaError
     from ..manifest import check_compatible_meta
@@ -50,8 +57,10 @@ def merge(out, sources, *, allow_mixed_provenance: bool = False, compression=Non
         counts = [len(c) for c in colls]
         if progress is not None and getattr(progress, "total", 0) is None:
             progress.total = sum(counts)
-        with CollectionWriter(out, merged_meta(metas, counts, sources), overwrite=overwrite,
-                              compression=compression, batch_records=batch_records) as writer:
+        storage = colls[0].shard(0).storage.overridden(compression, compression_level, chunk_bytes)
+        meta = with_feature_dtype(merged_meta(metas, counts, sources), dtype)
+        with CollectionWriter(out, meta, overwrite=overwrite, batch_records=batch_records,
+                              **storage.writer_kwargs()) as writer:
             for coll in colls:
                 for batch in coll.iter_batches(batch_records):
                     writer.extend(batch)
@@ -68,7 +77,8 @@ def run(args) -> int:
     with Progress(None, "merging") as bar:
         n = merge(args.out, args.sources, allow_mixed_provenance=args.allow_mixed_provenance,
                   compression=args.compression, batch_records=args.batch_records, overwrite=args.overwrite,
-                  progress=bar)
+                  progress=bar, compression_level=args.compression_level, chunk_bytes=args.chunk_bytes,
+                  dtype=args.dtype)
     print(f"merged {n:,} records from {len(args.sources)} sources into {args.out}")
     return 0
 
@@ -79,7 +89,8 @@ def register(sub) -> None:
     p.add_argument("sources", nargs="+", help="collection files, collection directories or manifest.json files")
     p.add_argument("--allow-mixed-provenance", action="store_true",
                    help="merge sources made with different models/pruning (recorded in the history)")
-    p.add_argument("--compression", choices=["gzip", "lzf"], default=None)
+    from .reprune_cmd import add_storage_arguments
+    add_storage_arguments(p)
     p.add_argument("--batch-records", type=int, default=1024)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)

@@ -13,9 +13,23 @@ def run(args) -> int:
         print(f"neural-format reprune: error: invalid policy: {exc.errors()[0]['msg']}")
         return 2
     summary = reprune_collection(args.input, args.output, policy, overwrite=args.overwrite,
-                                 compression=args.compression, progress=None)
+                                 compression=args.compression, compression_level=args.compression_level,
+                                 chunk_bytes=args.chunk_bytes, dtype=args.dtype, progress=None)
     print("\n".join(summary.lines()))
     return 0
+
+
+def add_storage_arguments(p) -> None:
+    """The storage overrides shared by ``reprune`` and ``merge``: by default the output keeps the
+    input's compression, gzip level, chunk size and feature dtype."""
+    g = p.add_argument_group("storage (default: as the input)")
+    g.add_argument("--compression", choices=["none", "gzip", "lzf"], default=None,
+                   help="output filter (default: the input's)")
+    g.add_argument("--compression-level", type=int, choices=range(10), metavar="0-9", default=None,
+                   help="gzip level (default: the input's)")
+    g.add_argument("--chunk-bytes", type=int, default=None, help="target bytes per chunk (default: the input's)")
+    g.add_argument("--dtype", choices=["float16", "float32"], default=None,
+                   help="stored feature dtype (default: the input's)")
 
 
 def register(sub) -> None:
@@ -32,6 +46,6 @@ def register(sub) -> None:
     rule.add_argument("--threshold", type=float, metavar="TAU", help="keep patches with score >= TAU")
     p.add_argument("--min-nodes", type=int, default=1)
     p.add_argument("--max-nodes", type=int, default=None)
-    p.add_argument("--compression", choices=["gzip", "lzf"], default=None)
-    p.add_argument("--overwrite", action="store_true")
+    add_storage_arguments(p)
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(func=run)

@@ -16,8 +16,12 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
 
 
 def split(source, out_dir, *, shards: int | None = None, records_per_shard: int | None = None,
-          compression=None, batch_records: int = 1024, progress=None):
-    """Split ``source`` into a new sharded collection in ``out_dir``; returns the manifest."""
+          compression=None, batch_records: int = 1024, progress=None, compression_level=None,
+          chunk_bytes=None, dtype=None):
+    """Split ``source`` into a new sharded collection in ``out_dir``; returns the manifest.
+
+    The shards keep the source's storage settings unless overridden (as ``merge``)."""
+    from ..reprune import with_feature_dtype
     from ..collection import open_collection, shard_meta, shard_name, write_manifest_for
     from ..manifest import manifest_path, new_collection_id
     from ..writer import CollectionWriter
@@ -40,7 +44,8 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
             progress.total = n
         out_dir.mkdir(parents=True, exist_ok=True)
         collection_id = new_collection_id()
-        base = coll.meta
+        storage = coll.shard(0).storage.overridden(compression, compression_level, chunk_bytes)
+        base = with_feature_dtype(coll.meta, dtype)
         note = f"split: {Path(str(source)).name} into {len(bounds)} shards"
         base = base.model_copy(update={"provenance": base.provenance.model_copy(
             update={"history": list(base.provenance.history) + [note[:256]]})})
@@ -48,7 +53,7 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
         for k, (a, b) in enumerate(bounds):
             name = shard_name(k, len(bounds))
             with CollectionWriter(out_dir / name, shard_meta(base, collection_id, k, len(bounds)),
-                                  compression=compression, batch_records=batch_records) as writer:
+                                  batch_records=batch_records, **storage.writer_kwargs()) as writer:
                 for start in range(a, b, batch_records):
                     batch = coll.read_range(start, min(b, start + batch_records))
                     writer.extend(batch)
@@ -62,7 +67,8 @@ def run(args) -> int:
     from ..progress import Progress
     with Progress(None, "splitting") as bar:
         manifest = split(args.source, args.out_dir, shards=args.shards, records_per_shard=args.records_per_shard,
-                         compression=args.compression, batch_records=args.batch_records, progress=bar)
+                         compression=args.compression, batch_records=args.batch_records, progress=bar,
+                         compression_level=args.compression_level, chunk_bytes=args.chunk_bytes, dtype=args.dtype)
     total = sum(e.records for e in manifest.shards)
     print(f"wrote {len(manifest.shards)} shards, {total:,} records, to {args.out_dir} "
           f"(collection {manifest.collection_id}, sha256 {manifest.collection_sha256[:16]}...)")
@@ -76,6 +82,7 @@ def register(sub) -> None:
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--shards", type=int, help="number of shards")
     size.add_argument("--records-per-shard", type=int, help="records per shard (the last may hold fewer)")
-    p.add_argument("--compression", choices=["gzip", "lzf"], default=None)
+    from .reprune_cmd import add_storage_arguments
+    add_storage_arguments(p)
     p.add_argument("--batch-records", type=int, default=1024)
     p.set_defaults(func=run)
