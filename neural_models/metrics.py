@@ -1,22 +1,19 @@
-"""Binary classification metrics in numpy: ROC-AUC, average precision, ROC points, bootstrap CI.
+"""Binary classification metrics: ROC-AUC, average precision, ROC points (scikit-learn) and the
+percentile bootstrap CI (``scipy.stats.bootstrap``).
 
-ROC-AUC is the Mann-Whitney statistic. With ``n_+`` positives, ``n_-`` negatives and ``R_+`` the
-sum of the positives' ranks among all scores (tied scores share their mid-rank),
+* ROC-AUC: ``sklearn.metrics.roc_auc_score`` (trapezoidal area under the ROC curve, which equals
+  the Mann-Whitney statistic P(s_pos > s_neg) + 0.5 P(s_pos = s_neg)); NaN when one class is absent.
+* Average precision (PR-AUC): ``sklearn.metrics.average_precision_score``, the step-wise area
+  ``sum_k (R_k - R_{k-1}) P_k`` with one threshold per distinct score; NaN without positives.
+* ROC curve: ``sklearn.metrics.roc_curve`` with every threshold kept (``drop_intermediate=False``),
+  starting at (0, 0) with threshold +inf.
+* Bootstrap CI: ``scipy.stats.bootstrap`` resampling records (labels and scores paired) with the
+  percentile method at 95 %. A resample holding one class only has no AUC; its statistic is NaN
+  and the interval is the percentiles of the defined resamples (scipy's own percentile over a
+  distribution with NaN would be NaN).
 
-    AUC = (R_+ - n_+ (n_+ + 1) / 2) / (n_+ n_-),
-
-which equals P(s_pos > s_neg) + 0.5 P(s_pos = s_neg) and the trapezoidal area under the ROC curve.
-
-Average precision (PR-AUC) is the step-wise area under the precision-recall curve, with one
-threshold per distinct score (tied scores enter together):
-
-    AP = sum_k (R_k - R_{k-1}) P_k,
-
-where ``P_k`` and ``R_k`` are precision and recall when every score >= the k-th largest distinct
-score is called positive.
-
-The bootstrap CI resamples records with replacement, skips resamples with one class only (the
-metric is undefined there) and reports the 2.5th and 97.5th percentiles.
+The hand-written rank and step formulas these replaced are kept in ``tests/test_models_metrics.py``
+as a cross-check.
 """
 from __future__ import annotations
 
@@ -37,78 +34,67 @@ def _binary(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
     return y, s
 
 
-def midranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``values``; tied values share the mean of the ranks they span."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    # start index of each run of equal values
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], sorted_values.size]
-    run_rank = (starts + ends + 1) / 2.0  # mean of ranks starts+1 .. ends
-    ranks = np.empty(values.size, dtype=np.float64)
-    ranks[order] = np.repeat(run_rank, ends - starts)
-    return ranks
-
-
 def roc_auc(y_true, y_score) -> float:
-    """Area under the ROC curve via the Mann-Whitney rank statistic; NaN when one class is absent."""
+    """Area under the ROC curve (scikit-learn); NaN when one class is absent."""
+    from sklearn.metrics import roc_auc_score
     y, s = _binary(y_true, y_score)
-    n_pos = float(y.sum())
-    n_neg = float(y.size - n_pos)
-    if n_pos == 0 or n_neg == 0:
+    if not y.size or y.min() == y.max():
         return float("nan")
-    rank_sum = midranks(s)[y == 1].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(roc_auc_score(y, s))
 
 
 def average_precision(y_true, y_score) -> float:
-    """Step-wise area under the precision-recall curve (one step per distinct score); NaN without positives."""
+    """Step-wise area under the precision-recall curve (scikit-learn); NaN without positives."""
+    from sklearn.metrics import average_precision_score
     y, s = _binary(y_true, y_score)
-    n_pos = y.sum()
-    if n_pos == 0:
+    if not y.sum():
         return float("nan")
-    tp, fp, _ = _cumulative_counts(y, s)
-    precision = tp / (tp + fp)
-    recall = tp / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def _cumulative_counts(y: np.ndarray, s: np.ndarray):
-    """True and false positives when thresholding at each distinct score, highest first."""
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    last_of_run = np.r_[s_sorted[1:] != s_sorted[:-1], True]
-    tp = np.cumsum(y_sorted)[last_of_run]
-    fp = np.cumsum(1.0 - y_sorted)[last_of_run]
-    return tp, fp, s_sorted[last_of_run]
+    return float(average_precision_score(y, s))
 
 
 def roc_curve(y_true, y_score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate, thresholds), starting at (0, 0) with threshold +inf."""
+    """(false positive rate, true positive rate, thresholds), starting at (0, 0) with threshold +inf;
+    a rate whose class is absent is NaN."""
+    import warnings
+
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import roc_curve as sk_roc_curve
     y, s = _binary(y_true, y_score)
-    tp, fp, thresholds = _cumulative_counts(y, s)
-    n_pos, n_neg = y.sum(), y.size - y.sum()
-    tpr = np.r_[0.0, tp / n_pos] if n_pos else np.full(tp.size + 1, np.nan)
-    fpr = np.r_[0.0, fp / n_neg] if n_neg else np.full(fp.size + 1, np.nan)
-    return fpr, tpr, np.r_[np.inf, thresholds]
+    with warnings.catch_warnings():  # one class absent: its rate is NaN, said in the docstring
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        fpr, tpr, thresholds = sk_roc_curve(y, s, drop_intermediate=False)
+    thresholds = np.asarray(thresholds, np.float64)
+    thresholds[0] = np.inf  # older scikit-learn wrote max(score) + 1 here
+    return fpr, tpr, thresholds
 
 
 def bootstrap_ci(metric: Callable, y_true, y_score, *, n_resamples: int = 1000, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``metric(y_true, y_score)`` over records; (NaN, NaN) if undefined."""
+    """Percentile bootstrap interval of ``metric(y_true, y_score)`` over records (``scipy.stats.bootstrap``);
+    resamples with one class only are skipped; (NaN, NaN) if no resample is defined."""
+    import warnings
+
+    from scipy.stats import DegenerateDataWarning, bootstrap
     y, s = _binary(y_true, y_score)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_resamples):
-        idx = rng.integers(0, y.size, y.size)
-        yy = y[idx]
-        if yy.min() == yy.max():
-            continue
-        values.append(metric(yy, s[idx]))
-    if not values:
+    if y.size < 2:
+        return float("nan"), float("nan")
+
+    def statistic(yy, ss):
+        return metric(yy, ss) if yy.min() != yy.max() else np.nan
+
+    with warnings.catch_warnings():  # NaN (one-class) resamples are handled below
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        result = bootstrap((y, s), statistic, paired=True, vectorized=False, n_resamples=n_resamples,
+                           confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    if np.isfinite(low) and np.isfinite(high):
+        return float(low), float(high)
+    values = np.asarray(result.bootstrap_distribution, np.float64)
+    values = values[np.isfinite(values)]
+    if not values.size:
         return float("nan"), float("nan")
     alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(np.asarray(values), [alpha, 1.0 - alpha])
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
     return float(low), float(high)
 
 
@@ -120,4 +106,5 @@ def summarise(y_true, y_score, *, n_resamples: int = 1000, seed: int = 0) -> dic
     return {"n": int(y.size), "positives": int(y.sum()), "negatives": int(y.size - y.sum()),
             "roc_auc": roc_auc(y, s), "roc_auc_ci95": [auc_low, auc_high],
             "pr_auc": average_precision(y, s), "pr_auc_ci95": [ap_low, ap_high],
+            "bootstrap": "scipy.stats.bootstrap, percentile, paired records",
             "bootstrap_resamples": n_resamples, "bootstrap_seed": seed}

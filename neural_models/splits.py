@@ -1,11 +1,16 @@
-"""Stratified, patient-grouped train/validation/test split (default 70/15/15), seeded.
+"""Stratified, patient-grouped train/validation/test split (default 70/15/15), seeded, by scikit-learn.
 
 Rule: every record of one patient (same ``group_key``) lands in the SAME split, so no patient is
 seen in training and in testing. Records without a ``group_key`` form a group of their own.
 Groups are stratified by their label (a group counts as positive when any of its records is):
-within each stratum the groups are shuffled with ``numpy.random.default_rng(seed)`` and cut at
-``round(fraction * n_groups)``. ``one_per_patient=True`` additionally keeps only the first record
-(in collection order) of each patient, for evaluations that must count each patient once.
+the split is made over the table of groups, one row per patient, with scikit-learn's
+``train_test_split(stratify=group_label, random_state=seed)`` (a ``StratifiedShuffleSplit``):
+first the test groups are drawn from all groups, then the validation groups from the rest. When
+a class has too few groups to be stratified (fewer than two, or fewer than the part needs),
+that cut is made unstratified (``GroupShuffleSplit``'s behaviour); a cut that would leave
+nothing on one side puts everything in the larger part. ``one_per_patient=True`` additionally
+keeps only the first record (in collection order) of each patient, for evaluations that must
+count each patient once.
 """
 from __future__ import annotations
 
@@ -45,17 +50,27 @@ def stratified_group_split(labels: Sequence[float], group_keys: Sequence[Optiona
     if one_per_patient:
         members = [m[:1] for m in members]
     group_label = np.array([labels[m].max() for m in members])
-    rng = np.random.default_rng(seed)
-    parts: list[list[int]] = [[], [], []]
-    for stratum in (0.0, 1.0):
-        chosen = np.flatnonzero(group_label == stratum)
-        chosen = chosen[rng.permutation(chosen.size)]
-        n = chosen.size
-        n_train = int(round(fractions[0] * n))
-        n_val = int(round(fractions[1] * n))
-        n_val = min(n_val, n - n_train)
-        cuts = (chosen[:n_train], chosen[n_train:n_train + n_val], chosen[n_train + n_val:])
-        for part, picked in zip(parts, cuts):
-            part.extend(picked.tolist())
-    indices = [np.array(sorted(i for g in part for i in members[g]), dtype=np.int64) for part in parts]
+    everything = np.arange(len(members))
+    share_test = fractions[2]
+    share_val = fractions[1] / (fractions[0] + fractions[1]) if fractions[0] + fractions[1] > 0 else 1.0
+    rest, test = _cut(everything, group_label, share_test, seed)
+    train, val = _cut(rest, group_label[rest], share_val, seed)
+    indices = [np.array(sorted(i for g in part for i in members[g]), dtype=np.int64) for part in (train, val, test)]
     return Split(*indices)
+
+
+def _cut(groups: np.ndarray, group_label: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, drawn): ``share`` of ``groups`` drawn, stratified by ``group_label`` where it can be."""
+    from sklearn.model_selection import train_test_split
+    empty = groups[:0]
+    if share <= 0 or groups.size == 0:
+        return groups, empty
+    if share >= 1:
+        return empty, groups
+    for stratify in (group_label, None):
+        try:
+            kept, drawn = train_test_split(groups, test_size=share, stratify=stratify, random_state=seed)
+        except ValueError:  # too few groups in a class (or in all) for this cut
+            continue
+        return np.sort(kept), np.sort(drawn)
+    return (groups, empty) if share < 0.5 else (empty, groups)

@@ -1,9 +1,48 @@
-"""neural_models.metrics against hand-computed cases and a brute-force pairwise definition."""
+"""neural_models.metrics (scikit-learn, scipy.stats.bootstrap) against hand-computed cases, a
+brute-force pairwise definition and the hand-written rank / step formulas it replaced."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from neural_models.metrics import average_precision, bootstrap_ci, midranks, roc_auc, roc_curve, summarise
+from neural_models.metrics import average_precision, bootstrap_ci, roc_auc, roc_curve, summarise
+
+
+# -- the former hand-written implementation, kept only as a cross-check of the libraries --------
+def midranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``values``; tied values share the mean of the ranks they span."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], sorted_values.size]
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
+
+
+def rank_auc(y, s) -> float:
+    """Mann-Whitney: (R_+ - n_+ (n_+ + 1) / 2) / (n_+ n_-)."""
+    n_pos = y.sum()
+    n_neg = y.size - n_pos
+    return float((midranks(s)[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def step_ap(y, s) -> float:
+    """sum_k (R_k - R_{k-1}) P_k with one threshold per distinct score, highest first."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]
+    tp, fp = np.cumsum(y_sorted)[last], np.cumsum(1.0 - y_sorted)[last]
+    return float(np.sum(np.diff(np.r_[0.0, tp / y.sum()]) * tp / (tp + fp)))
+
+
+def percentile_bootstrap(metric, y, s, n_resamples, seed, level=0.95):
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, y.size, y.size)
+        if y[idx].min() != y[idx].max():
+            values.append(metric(y[idx], s[idx]))
+    return np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
 
 
 def test_auc_and_ap_hand_case():
@@ -57,6 +96,36 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_estimate():
     summary = summarise(y, s, n_resamples=100)
     assert summary["n"] == 80 and summary["positives"] == int(y.sum())
     assert summary["pr_auc_ci95"][0] <= summary["pr_auc"] <= summary["pr_auc_ci95"][1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 7)), min_size=2, max_size=40))
+def test_libraries_agree_with_the_former_hand_written_formulas(pairs):
+    y = np.array([p[0] for p in pairs], float)
+    s = np.array([p[1] for p in pairs], float) / 7.0
+    if y.min() == y.max():
+        return
+    assert roc_auc(y, s) == pytest.approx(rank_auc(y, s))
+    assert average_precision(y, s) == pytest.approx(step_ap(y, s))
+
+
+def test_bootstrap_matches_a_plain_percentile_bootstrap_in_distribution():
+    """scipy's resampling differs in its random stream, not in the estimator: with many resamples
+    the two percentile intervals agree to sampling noise."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 60).astype(float)
+    s = y * 0.6 + rng.random(60)
+    low, high = bootstrap_ci(roc_auc, y, s, n_resamples=1500, seed=2)
+    ref_low, ref_high = percentile_bootstrap(rank_auc, y, s, 1500, seed=2)
+    assert abs(low - ref_low) < 0.03 and abs(high - ref_high) < 0.03
+
+
+def test_bootstrap_skips_one_class_resamples():
+    y = np.r_[np.zeros(18), np.ones(2)]
+    s = np.linspace(0, 1, 20)
+    low, high = bootstrap_ci(roc_auc, y, s, n_resamples=200, seed=0)
+    assert np.isfinite(low) and np.isfinite(high) and 0 <= low <= high <= 1
+    assert np.isnan(bootstrap_ci(roc_auc, [1, 1, 1], [0.1, 0.2, 0.3], n_resamples=20)).all()
 
 
 @settings(max_examples=60, deadline=None)

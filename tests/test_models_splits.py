@@ -55,3 +55,19 @@ def test_one_per_patient_keeps_first_record():
 def test_rejects_unknown_labels():
     with pytest.raises(ValueError, match="NaN"):
         stratified_group_split([0.0, np.nan], ["a", "b"])
+
+
+@pytest.mark.parametrize("labels", [[1.0, 0, 0, 0, 0], [0.0, 0, 0], [1.0], [1.0, 0.0]])
+def test_tiny_sets_still_partition(labels):
+    """Too few groups to stratify (a class with one group): the cut falls back to unstratified."""
+    groups = [None] * len(labels)
+    split = stratified_group_split(labels, groups, seed=0)
+    everything = sorted(np.concatenate([split.train, split.val, split.test]).tolist())
+    assert everything == list(range(len(labels)))
+    assert len(split.train) >= len(split.test)
+
+
+def test_zero_fractions_leave_parts_empty():
+    labels, groups = _data(100)
+    split = stratified_group_split(labels, groups, fractions=(0.8, 0.0, 0.2), seed=0)
+    assert len(split.val) == 0 and len(split.train) + len(split.test) == 100
