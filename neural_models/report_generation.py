@@ -11,14 +11,18 @@
    padding only to batch records of different sizes. Greedy decoding (``num_beams=1``), so
    the text is deterministic.
 2. **Score.** BLEU-2 (Papineni et al. 2002, N = 2, uniform weights) against the stored
-   ground-truth report, on lower-cased word/punctuation tokens:
+   ground-truth report, computed by **sacrebleu** (``sacrebleu.metrics.BLEU(max_ngram_order=2,
+   lowercase=True, tokenize="13a", smooth_method="none", effective_order=False)``, reported on a
+   0-1 scale; :func:`bleu_signature` gives sacrebleu's signature, e.g.
+   ``nrefs:1|case:lc|eff:no|tok:13a|smooth:none|version:2.6.0``):
 
        p_n = sum_{g in n-grams(c)} min(count_c(g), count_r(g)) / sum_g count_c(g)
-       BP  = 1 if len(c) > len(r) else exp(1 - len(r) / len(c))
+       BP  = 1 if len(c) >= len(r) else exp(1 - len(r) / len(c))
        BLEU-2 = BP · exp(½ log p_1 + ½ log p_2)
 
    The corpus score sums clipped counts and lengths over all records first (no smoothing; a
-   sentence with no matching bigram scores 0).
+   sentence with no matching bigram scores 0). Sentence scores use the same variant (no
+   effective order), so a one-word candidate scores 0.
 3. **Rebuild.** The generated report goes through the collection's KG extractor (builders-A's
    :func:`neural_builders.kg.get_extractor`, the one named in the file's provenance), entity
    features are re-embedded when the file has them, and the bridge is recomputed with
@@ -30,9 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
-import re
-from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -40,53 +41,37 @@ import numpy as np
 
 from neural_format.record import Record
 
-_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+# -- BLEU-2 (sacrebleu) ---------------------------------------------------------------------------
+def _bleu():
+    from sacrebleu.metrics import BLEU
+    return BLEU(max_ngram_order=2, lowercase=True, tokenize="13a", smooth_method="none", effective_order=False)
 
 
-# -- BLEU-2 ---------------------------------------------------------------------------------------
-def tokens(text: Optional[str]) -> list[str]:
-    return _TOKEN.findall((text or "").lower())
-
-
-def _ngrams(words: Sequence[str], n: int) -> Counter:
-    return Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
-
-
-def bleu_counts(candidate: str, reference: str, max_n: int = 2) -> tuple[list[int], list[int], int, int]:
-    """Clipped n-gram matches, candidate n-gram totals (n = 1..max_n), candidate and reference lengths."""
-    c, r = tokens(candidate), tokens(reference)
-    matches, totals = [], []
-    for n in range(1, max_n + 1):
-        cand, ref = _ngrams(c, n), _ngrams(r, n)
-        matches.append(sum(min(k, ref[g]) for g, k in cand.items()))
-        totals.append(sum(cand.values()))
-    return matches, totals, len(c), len(r)
-
-
-def _bleu_from_counts(matches, totals, cand_len: int, ref_len: int) -> float:
-    if cand_len == 0 or any(t == 0 or m == 0 for m, t in zip(matches, totals)):
-        return 0.0
-    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / len(matches)
-    brevity = 1.0 if cand_len > ref_len else math.exp(1.0 - ref_len / cand_len)
-    return brevity * math.exp(log_precision)
+def bleu_signature() -> str:
+    """sacrebleu's signature of the exact BLEU variant (order, case, tokenizer, smoothing, version)."""
+    bleu = _bleu()
+    bleu.corpus_score(["a"], [["a"]])  # sacrebleu knows the reference count only after scoring
+    return str(bleu.get_signature())
 
 
 def bleu2(candidate: str, reference: str) -> float:
-    """Sentence BLEU-2 with brevity penalty (module docstring)."""
-    return _bleu_from_counts(*bleu_counts(candidate, reference))
+    """Sentence BLEU-2 (module docstring), 0-1."""
+    import logging
+    logger = logging.getLogger("sacrebleu")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its advice to use effective order: this variant is chosen on purpose
+    try:
+        return _bleu().sentence_score(candidate or "", [reference or ""]).score / 100.0
+    finally:
+        logger.setLevel(level)
 
 
 def corpus_bleu2(candidates: Sequence[str], references: Sequence[str]) -> float:
-    """Corpus BLEU-2: clipped counts and lengths summed over all pairs before the ratio."""
+    """Corpus BLEU-2: clipped counts and lengths summed over all pairs before the ratio, 0-1."""
     if len(candidates) != len(references):
         raise ValueError(f"{len(candidates)} candidates but {len(references)} references")
-    matches, totals, c_len, r_len = [0, 0], [0, 0], 0, 0
-    for cand, ref in zip(candidates, references):
-        m, t, cl, rl = bleu_counts(cand, ref)
-        matches = [a + b for a, b in zip(matches, m)]
-        totals = [a + b for a, b in zip(totals, t)]
-        c_len, r_len = c_len + cl, r_len + rl
-    return _bleu_from_counts(matches, totals, c_len, r_len)
+    return _bleu().corpus_score([c or "" for c in candidates], [[r or "" for r in references]]).score / 100.0
 
 
 # -- generation from stored patches ----------------------------------------------------------------
@@ -211,5 +196,6 @@ def generate_collection(source, destination, generator, *, batch_size: int = 16,
     return {"records": len(records), "with_ground_truth": len(pairs),
             "corpus_bleu2": corpus_bleu2([t for t, _ in pairs], [r for _, r in pairs]) if pairs else float("nan"),
             "mean_sentence_bleu2": float(np.mean(sentence)) if sentence else float("nan"),
+            "bleu_signature": bleu_signature(),
             "examples": [{"record_id": r.record_id, "generated": t, "ground_truth": ref}
                          for r, t, ref in list(zip(records, texts, references))[:5]]}
