@@ -273,3 +273,59 @@ def test_pairing_skips_with_reasons(tmp_path):
     assert next(s for s in skipped if s.id == "broken").code == "NB-I001"
     lazy, _ = pair_inputs(images, reports, load_images=False)
     assert all(p.image is None for p in lazy) and len(lazy) == 3  # the broken image is not opened
+
+
+# -- VOI through pydicom, cross-checked against the former hand-written window ------------------
+def _hand_window(x, center, width, function="LINEAR"):
+    """PS3.3 C.11.2.1.2 to [0, 1], as the loader computed it before adopting pydicom's apply_voi_lut."""
+    x = x.astype(np.float64)
+    if function == "SIGMOID":
+        y = 1.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
+    elif function == "LINEAR_EXACT":
+        y = (x - center) / width + 0.5
+    else:
+        y = (x - (center - 0.5)) / (width - 1.0) + 0.5
+    return np.clip(y, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("function", ["LINEAR", "LINEAR_EXACT", "SIGMOID"])
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_pydicom_voi_matches_the_standard_window(tmp_path, function, photometric):
+    import pydicom
+    raw = phantom_raw()
+    path = write_dicom(tmp_path / "w.dcm", raw, window=(1500, 2500), photometric=photometric)
+    ds = pydicom.dcmread(path)
+    ds.VOILUTFunction = function
+    ds.save_as(path)
+    loaded = load_dicom(path)
+    expected = _hand_window(raw, 1500, 2500, function)
+    if photometric == "MONOCHROME1":
+        expected = 1.0 - expected  # still inverted after pydicom's VOI
+        assert loaded.normalisation.endswith("inverted (MONOCHROME1)")
+    # pydicom works on the 12-bit output scale and the hand formula on [0, 1]: equal to float32
+    np.testing.assert_allclose(loaded.pixels, expected, atol=2e-6)
+    assert loaded.normalisation.startswith(f"dicom-window(center=1500, width=2500, {function.lower()})")
+
+
+def test_voi_lut_sequence_is_applied(tmp_path):
+    """A VOI LUT Sequence (formerly ignored) now maps through pydicom's apply_voi_lut."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    raw = phantom_raw(bits=12)
+    path = write_dicom(tmp_path / "lut.dcm", raw)
+    ds = pydicom.dcmread(path)
+    item = Dataset()
+    entries = 4096
+    lut = (np.sqrt(np.arange(entries) / (entries - 1)) * 65535).astype(np.uint16)  # a gamma-like display LUT
+    item.LUTDescriptor = [entries, 0, 16]
+    item.add_new(0x00283006, "US", lut.tolist())  # LUT Data
+    ds.VOILUTSequence = [item]
+    ds.save_as(path)
+    loaded = load_dicom(path)
+    assert loaded.normalisation == "dicom-voi-lut(sequence 1)"
+    np.testing.assert_allclose(loaded.pixels, lut[raw] / 65535.0, atol=1e-6)
+
+
+def test_window_pydicom_refuses_falls_back_to_percentile(tmp_path):
+    path = write_dicom(tmp_path / "n.dcm", phantom_raw(), window=(2000, 0.5))  # LINEAR needs width >= 1
+    assert load_dicom(path).normalisation.startswith("percentile")

@@ -2,14 +2,16 @@
 
 Order of operations, following DICOM PS3.3 C.11 (the grayscale pipeline):
 
-1. Modality LUT (``RescaleSlope``/``RescaleIntercept`` or a Modality LUT Sequence) turns stored
-   values into modality units.
-2. VOI: if ``WindowCenter``/``WindowWidth`` are present the first window is applied with the
-   ``VOILUTFunction`` (LINEAR, LINEAR_EXACT or SIGMOID), giving [0, 1]. Without a window, data
-   with more than 8 stored bits is normalised robustly: values are clipped to the 0.5th..99.5th
-   percentiles and scaled to [0, 1]; 8-bit data is scaled by its full range (x / 255).
-   ``LoadedImage.normalisation`` records which of these was done. (VOI LUT *sequences* are not
-   applied; such files fall back to the percentile rule, which the normalisation string says.)
+1. Modality LUT: pydicom's ``apply_modality_lut`` (``RescaleSlope``/``RescaleIntercept`` or a
+   Modality LUT Sequence) turns stored values into modality units.
+2. VOI: pydicom's ``apply_voi_lut`` (``prefer_lut=True``): a VOI LUT Sequence when the file has
+   one, else the first ``WindowCenter``/``WindowWidth`` with the ``VOILUTFunction`` (LINEAR,
+   LINEAR_EXACT or SIGMOID). pydicom returns values in the output range the standard defines
+   (``[0, 2^BitsStored - 1]`` after any rescale, or the LUT's ``[0, 2^bits - 1]``); that range is
+   scaled to [0, 1] (:func:`voi_to_unit`). Without a VOI (or with one pydicom refuses, e.g. a
+   LINEAR width < 1), data with more than 8 stored bits is normalised robustly: values are
+   clipped to the 0.5th..99.5th percentiles and scaled to [0, 1]; 8-bit data is scaled by its full
+   range (x / 255). ``LoadedImage.normalisation`` records which of these was done.
 3. Presentation: MONOCHROME1 (minimum value = white) is inverted (``1 - x``) so that every
    returned image has white = dense. RGB / YBR data is reduced to luminance
    (0.299 R + 0.587 G + 0.114 B).
@@ -90,21 +92,42 @@ def _spacing(ds):
     return None
 
 
-def apply_window(values: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
-    """DICOM PS3.3 C.11.2.1.2 VOI windowing to [0, 1].
+def voi_output_range(ds) -> tuple[float, float]:
+    """The output range of ``pydicom.pixels.apply_voi_lut`` for this dataset (PS3.3 C.11.2):
+    a VOI LUT Sequence maps to ``[0, 2^bits - 1]`` (bits from its LUT Descriptor); a window maps to
+    what pydicom's windowing yields for inputs far below and above the window, i.e. the range it
+    derives from ``BitsStored``, ``PixelRepresentation`` and any rescale."""
+    from pydicom.pixels import apply_voi_lut
+    sequence = ds.get("VOILUTSequence")
+    if sequence:
+        bits = int(sequence[0].LUTDescriptor[2])
+        return 0.0, float((1 << bits) - 1)
+    with np.errstate(over="ignore"):  # SIGMOID of an extreme input saturates through exp overflow
+        low, high = apply_voi_lut(np.array([-1e30, 1e30]), ds, index=0, prefer_lut=True)
+    return float(low), float(high)
 
-    LINEAR: ``y = ((x - (c - 0.5)) / (w - 1) + 0.5)`` clipped to [0, 1] (w >= 1);
-    LINEAR_EXACT: ``y = (x - c) / w + 0.5`` clipped; SIGMOID: ``y = 1 / (1 + exp(-4 (x - c) / w))``.
-    """
-    x = values.astype(np.float64, copy=False)
-    function = (function or "LINEAR").upper()
-    if function == "SIGMOID":
-        y = 1.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
-    elif function == "LINEAR_EXACT":
-        y = (x - center) / width + 0.5
-    else:
-        y = (x - (center - 0.5)) / max(width - 1.0, 1e-12) + 0.5
-    return np.clip(y, 0.0, 1.0).astype(np.float32)
+
+def voi_to_unit(values: np.ndarray, ds) -> np.ndarray:
+    """``apply_voi_lut`` of modality values, scaled from its output range to [0, 1] (float32)."""
+    from pydicom.pixels import apply_voi_lut
+    if ds.get("VOILUTSequence") and values.dtype.kind == "f":
+        if not np.array_equal(values, np.round(values)):
+            raise ValueError("a VOI LUT indexes integer values; the modality output is fractional")
+        values = values.astype(np.int64)  # a LUT is a table lookup: integral rescale output is exact
+    with np.errstate(over="ignore"):
+        out = np.asarray(apply_voi_lut(values, ds, index=0, prefer_lut=True), dtype=np.float64)
+    low, high = voi_output_range(ds)
+    if high == low:
+        raise ValueError("the VOI output range is empty")
+    return np.clip((out - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def _voi_name(ds) -> str:
+    if ds.get("VOILUTSequence"):
+        return "dicom-voi-lut(sequence 1)"
+    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+    return f"dicom-window(center={float(center):g}, width={float(width):g}, {function.lower()})"
 
 
 def percentile_normalise(values: np.ndarray, low: float = PERCENTILES[0], high: float = PERCENTILES[1]):
@@ -175,20 +198,23 @@ def load_dicom(path, *, voi: str = "dicom-window") -> LoadedImage:
         normalisation = f"full-range({bits}-bit), luminance of RGB"
     elif raw.ndim == 2:
         from pydicom.pixels import apply_modality_lut
-        values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
+        modality = np.asarray(apply_modality_lut(raw, ds))
+        values = modality.astype(np.float64)
         bits = int(ds.get("BitsStored", 8) or 8)
-        center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
-        function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+        has_voi = bool(ds.get("VOILUTSequence")) or ("WindowCenter" in ds and "WindowWidth" in ds)
         pixels = None
         if voi not in ("dicom-window", "percentile"):
             raise ValueError(f"voi must be 'dicom-window' or 'percentile', not {voi!r}")
-        if voi == "dicom-window" and center is not None and width is not None and float(width) >= 1.0:
-            pixels = apply_window(values, float(center), float(width), function)
-            normalisation = f"dicom-window(center={float(center):g}, width={float(width):g}, {function.lower()})"
-        elif bits > 8:
+        if voi == "dicom-window" and has_voi:
+            try:
+                pixels = voi_to_unit(modality, ds)
+                normalisation = _voi_name(ds)
+            except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+                pixels = None  # a window pydicom refuses (e.g. LINEAR width < 1): the rules below
+        if pixels is None and bits > 8:
             pixels = percentile_normalise(values)
             normalisation = f"percentile({PERCENTILES[0]:g}, {PERCENTILES[1]:g})"
-        else:
+        elif pixels is None:
             pixels = np.clip(values / float((1 << bits) - 1), 0.0, 1.0).astype(np.float32)
             normalisation = f"full-range({bits}-bit)"
         if pixels is None or float(pixels.max()) == float(pixels.min()):
