@@ -79,3 +79,16 @@ def test_reused_buffers_give_the_same_columns(tmp_path):
             reused = reader.read_columns(start, stop, buffers=buffers)["/patches/features"].copy()
             np.testing.assert_array_equal(reused, reader.read_columns(start, stop)["/patches/features"])
         assert "/patches/features" in buffers
+
+
+def test_file_sha256_is_hashlib_file_digest_with_a_310_fallback(tmp_path, monkeypatch):
+    import hashlib
+
+    from neural_format.hashing import file_sha256
+    data = bytes(range(256)) * 40_000  # > one 4 MiB block of the fallback
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert file_sha256(path) == expected
+    monkeypatch.delattr(hashlib, "file_digest", raising=False)  # Python 3.10 has none
+    assert file_sha256(path) == expected

@@ -9,7 +9,6 @@ onto its final name. Neither pass holds more than one writer batch of records.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import time
 import uuid
@@ -21,6 +20,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import IntegrityError, NeuralFormatError, SchemaError
+from ..hashing import file_sha256
 from ..metadata import CollectionMeta, ConversionInfo, FusionRule, Provenance, ScoreAggregation, SoftwareRef
 from ..progress import Progress
 from ..record import Record
@@ -119,14 +119,6 @@ class ConversionReport:
         lines.append(f"  verified              {'yes, every record re-read and compared' if self.verified else 'NO'}")
         lines.append(f"  time                  {self.seconds:.1f} s")
         return "\n".join(lines)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _declared(patch_nodes: PatchNodes, graph: SourceGraph, count: int) -> Optional[int]:
@@ -324,7 +316,7 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
     graphs = open_source(source)
     try:
         return convert_graphs(
-            graphs, target, source_name=source.name, source_sha256=_sha256(source), report_source=str(source),
+            graphs, target, source_name=source.name, source_sha256=file_sha256(source), report_source=str(source),
             patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype, adjacency=adjacency,
             spatial_axes=spatial_axes, skip_invalid=skip_invalid, overwrite=overwrite, compression=compression,
             verify=verify, progress=progress, batch_records=batch_records, check_bridge=check_bridge)
