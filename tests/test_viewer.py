@@ -177,6 +177,21 @@ def test_node_reader_recomputes_every_digest(node_modules, demo_like, tmp_path):
     assert f"# pass {conformance + len(files) + 1}" in result.stdout, result.stdout[-2000:]
 
 
+def test_committed_bundle_is_built_from_the_sources(node_modules):
+    # users never build: the page loads bundle/worker.js, so it must be what viewer/src/ builds to
+    result = subprocess.run([node_modules, "build.mjs", "--check"], cwd=VIEWER, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lockfile_pins_exact_versions():
+    package = json.loads((VIEWER / "package.json").read_text())
+    lock = json.loads((VIEWER / "package-lock.json").read_text())
+    for name, version in package["devDependencies"].items():
+        assert version[0].isdigit(), f"{name} {version} is a range"
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version
+        assert lock["packages"][f"node_modules/{name}"]["integrity"].startswith("sha512-")
+
+
 # -- a real browser --------------------------------------------------------------------------------
 def browser(node, url: str, screenshot: Path, record: int = 1) -> dict:
     if not Path(CHROMIUM).exists():

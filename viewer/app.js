@@ -328,7 +328,8 @@ function drawFigure(rec) {
       const g = svg.appendChild(el("g", { class: "patch", "data-patch": k }));
       if (rec.tiles) {
         g.appendChild(el("image", { x, y, width: pw * scale, height: ph * scale, href: tileImage(rec, k), preserveAspectRatio: "none", "clip-path": `inset(0 ${(pw * scale - w)} ${(ph * scale - h)} 0)` }));
-        g.appendChild(el("rect", { x, y, width: w, height: h, fill: "none", stroke: colour, "stroke-width": Math.max(1.5, Math.min(w, h) / 8) }));
+        const sw = Math.max(1.5, Math.min(w, h) / 14); // a frame inside the patch, leaving its pixels visible
+        g.appendChild(el("rect", { x: x + sw / 2, y: y + sw / 2, width: Math.max(0, w - sw), height: Math.max(0, h - sw), fill: "none", stroke: colour, "stroke-width": sw }));
       } else {
         g.appendChild(el("rect", { x, y, width: w, height: h, fill: colour, stroke: "#212529", "stroke-width": 0.5 }));
       }
