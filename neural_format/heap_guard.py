@@ -1,119 +1,247 @@
-"""Check the global heap behind the root attributes before HDF5 reads them (NF-F001, NF-E001).
+"""Check the global heap behind attributes before HDF5 reads them (NF-F001, NF-E001).
 
-Variable-length string attributes store ``(length, collection address, object index)``; the
-strings live in a *global heap collection* (``GCOL``). When HDF5 2.0 reads such an attribute it
-loads the whole collection, and two kinds of damage defeat it before any Python code can look:
+Variable-length string (and sequence) attributes store ``(length, collection address, object
+index)``; the values live in a *global heap collection* (``GCOL``). When HDF5 2.0 reads such an
+attribute it loads the whole collection, and two kinds of damage defeat it before any Python code
+can look:
 
 * a free-space object of size 0 inside the collection makes its parser loop forever;
 * a declared length larger than the heap object makes it allocate and fill that many bytes (up
   to 4 GiB) before it reports the mismatch.
 
 Every reader reads the root attributes first, so this module walks the file's own bytes: the
-superblock (version 0 or 1, 8-byte offsets and lengths) to the root object header (version 1,
-with continuation blocks), its attribute messages (version 1) of variable-length string type, and
-each collection they point to, checking it the way HDF5 will parse it. Any structure outside
-that simple, common shape is left to HDF5 (the check is skipped, never guessed), so a valid file
-is never refused here. See docs/safety.md.
+superblock (versions 0 to 3, 8-byte offsets and lengths) to the root object header (version 1,
+or version 2 with its ``OCHK`` continuation blocks), its attribute messages (versions 1 to 3) of
+variable-length type, and each collection they point to, checking it the way HDF5 will parse it.
+
+It works on any seekable binary source (a path's file, ``io.BytesIO``, an fsspec file). A shape
+it cannot follow where an attribute could hide (other address sizes, shared attribute messages,
+attributes in dense storage, a header it cannot walk) is refused with NF-F001 rather than left to
+HDF5: a file the guard cannot check is a file HDF5 might hang on. Files written by the SDK
+(``libver=("earliest", "v108")``: superblock 0, object header 1, attribute message 1) and by
+h5py with ``libver="latest"`` are understood. See docs/safety.md.
 """
 from __future__ import annotations
 
+import os
 import struct
+import weakref
 from typing import BinaryIO, Iterator
 
 from .errors import NotAFileError, SchemaError
 
+SIGNATURE = b"\x89HDF\r\n\x1a\n"
+UNDEFINED = 0xFFFFFFFFFFFFFFFF
 MAX_MESSAGES = 4096
 MAX_BLOCKS = 64
-MAX_ELEMENTS = 64  # elements of one attribute checked (root attributes are scalars)
+MAX_BLOCK_BYTES = 1 << 24
+MAX_COLLECTION_BYTES = 1 << 28
 HEAP_OBJECT_HEADER = 16  # index u16, reference count u16, reserved u32, size u64
+VLEN_REFERENCE = 16  # length u32, collection address u64, object index u32
 ATTRIBUTE_MESSAGE = 0x000C
 CONTINUATION_MESSAGE = 0x0010
+ATTRIBUTE_INFO_MESSAGE = 0x0015
+SHARED_MESSAGE_FLAG = 0x02
 VLEN_CLASS = 9
 
 
-class _Skip(Exception):
-    """The file is not in the shape this check understands: leave it to HDF5."""
+class _Unguardable(Exception):
+    """The bytes do not have a shape this check can follow; the caller refuses the file."""
+
+
+def _refuse(what: str, where: str) -> NotAFileError:
+    return NotAFileError("NF-F001", f"HDF5 structure the attribute-heap safety check cannot follow: {what}",
+                         location=where, expected="superblock 0-3 with 8-byte addresses, object header 1 or 2, "
+                                                  "compact unshared attribute messages", found=what)
 
 
 def _read(handle: BinaryIO, at: int, count: int, size: int) -> bytes:
     if at < 0 or count < 0 or at + count > size:
-        raise _Skip
+        raise _Unguardable(f"{count} bytes at byte {at} lie outside the {size}-byte file")
     handle.seek(at)
     data = handle.read(count)
     if len(data) != count:
-        raise _Skip
+        raise _Unguardable(f"short read at byte {at}")
     return data
 
 
 def _root_header_address(handle: BinaryIO, size: int) -> int:
-    head = _read(handle, 0, 72, size)
-    if head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] != 0 or head[13] != 8 or head[14] != 8:
-        raise _Skip  # superblock version 1..3 or other address sizes: not checked here
-    # the stored base address is not used: HDF5 takes the superblock's own position (0) instead
-    return struct.unpack_from("<Q", head, 64)[0]
+    head = _read(handle, 0, min(size, 72), size)
+    if head[:8] != SIGNATURE or len(head) < 48:
+        raise _Unguardable("no HDF5 superblock at byte 0")
+    version = head[8]
+    if version in (0, 1):
+        if head[13] != 8 or head[14] != 8:
+            raise _Unguardable(f"{head[13]}-byte offsets / {head[14]}-byte lengths")
+        # the stored base address is not used: HDF5 takes the superblock's own position (0) instead
+        at = 64 if version == 0 else 68  # root symbol table entry: link name offset, then header address
+        if len(head) < at + 8:
+            raise _Unguardable("superblock truncated")
+        return struct.unpack_from("<Q", head, at)[0]
+    if version in (2, 3):
+        if head[9] != 8 or head[10] != 8:
+            raise _Unguardable(f"{head[9]}-byte offsets / {head[10]}-byte lengths")
+        return struct.unpack_from("<Q", head, 36)[0]  # base, extension, EOF, then the root header
+    raise _Unguardable(f"superblock version {version}")
 
 
-def _messages(handle: BinaryIO, address: int, size: int) -> Iterator[tuple[int, bytes]]:
+def _v1_messages(handle: BinaryIO, address: int, size: int) -> Iterator[tuple[int, int, bytes]]:
     prefix = _read(handle, address, 16, size)
-    version, _, count, _, header_size = struct.unpack_from("<BBHII", prefix)
-    if version != 1 or count > MAX_MESSAGES:
-        raise _Skip
+    _version, _, count, _, header_size = struct.unpack_from("<BBHII", prefix)
+    if count > MAX_MESSAGES:
+        raise _Unguardable(f"{count} header messages")
     blocks = [(address + 16, header_size)]
     seen = 0
     while blocks and seen < count:
-        if len(blocks) > MAX_BLOCKS:
-            raise _Skip
         start, length = blocks.pop(0)
+        if length > MAX_BLOCK_BYTES:
+            raise _Unguardable(f"a {length}-byte header block")
         block = _read(handle, start, length, size)
         at = 0
         while at + 8 <= len(block) and seen < count:
-            kind, length_, _flags = struct.unpack_from("<HHB", block, at)
+            kind, length_, flags = struct.unpack_from("<HHB", block, at)
             body = block[at + 8:at + 8 + length_]
             if len(body) != length_:
-                raise _Skip
+                raise _Unguardable("a header message runs past its block")
             seen += 1
             if kind == CONTINUATION_MESSAGE:
                 if length_ < 16:
-                    raise _Skip
+                    raise _Unguardable("short continuation message")
                 blocks.append(struct.unpack_from("<QQ", body))
+                if len(blocks) > MAX_BLOCKS:
+                    raise _Unguardable("too many header continuation blocks")
             else:
-                yield kind, body
+                yield kind, flags, body
             at += 8 + length_
+
+
+def _v2_messages(handle: BinaryIO, address: int, size: int) -> Iterator[tuple[int, int, bytes]]:
+    prefix = _read(handle, address, 6, size)
+    flags = prefix[5]
+    at = address + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+    width = 1 << (flags & 0x03)
+    chunk0 = int.from_bytes(_read(handle, at, width, size), "little")
+    tracked = bool(flags & 0x04)  # messages carry a 2-byte creation order
+    blocks = [(at + width, chunk0)]
+    first = True
+    done = 0
+    while blocks:
+        start, length = blocks.pop(0)
+        if length > MAX_BLOCK_BYTES:
+            raise _Unguardable(f"a {length}-byte header block")
+        if not first:
+            head = _read(handle, start, length, size)
+            if head[:4] != b"OCHK" or length < 8:
+                raise _Unguardable("a header continuation block without its OCHK signature")
+            block = head[4:-4]
+        else:
+            block = _read(handle, start, length, size)
+        first = False
+        step = 6 if tracked else 4
+        pos = 0
+        while pos + step <= len(block):
+            kind, length_, mflags = struct.unpack_from("<BHB", block, pos)
+            body = block[pos + step:pos + step + length_]
+            if len(body) != length_:
+                raise _Unguardable("a header message runs past its block")
+            done += 1
+            if done > MAX_MESSAGES:
+                raise _Unguardable("too many header messages")
+            if kind == CONTINUATION_MESSAGE:
+                if length_ < 16:
+                    raise _Unguardable("short continuation message")
+                blocks.append(struct.unpack_from("<QQ", body))
+                if len(blocks) > MAX_BLOCKS:
+                    raise _Unguardable("too many header continuation blocks")
+            elif kind:
+                yield kind, mflags, body
+            pos += step + length_
+
+
+def _messages(handle: BinaryIO, address: int, size: int) -> Iterator[tuple[int, int, bytes]]:
+    """(type, flags, body) of every message in the object header at ``address``."""
+    head = _read(handle, address, 5, size)
+    if head[:4] == b"OHDR":
+        if head[4] != 2:
+            raise _Unguardable(f"object header version {head[4]}")
+        return _v2_messages(handle, address, size)
+    if head[0] == 1:
+        return _v1_messages(handle, address, size)
+    raise _Unguardable(f"object header version byte {head[0]}")
 
 
 def _pad8(n: int) -> int:
     return (n + 7) & ~7
 
 
-def _vlen_string_references(body: bytes) -> Iterator[tuple[str, int, int, int]]:
-    """(name, length, collection address, object index) of each element of a vlen-string attribute."""
-    if len(body) < 8 or body[0] != 1:
-        return  # attribute message versions 2 and 3 are not produced with libver "earliest"
+def _element_count(space: bytes) -> int:
+    """Elements of a dataspace message (versions 1 and 2)."""
+    if len(space) < 4:
+        raise _Unguardable("dataspace message too short")
+    version, rank, flags = space[0], space[1], space[2]
+    if version == 1:
+        dims_at = 8
+        kind = 1 if rank else 0
+    elif version == 2:
+        dims_at = 4
+        kind = space[3]
+    else:
+        raise _Unguardable(f"dataspace version {version}")
+    if kind == 2:
+        return 0
+    if len(space) < dims_at + 8 * rank:
+        raise _Unguardable("dataspace message too short")
+    count = 1
+    for extent in struct.unpack_from(f"<{rank}Q", space, dims_at):
+        count *= extent
+    return count
+
+
+def _vlen_element_bytes(dtype: bytes) -> int | None:
+    """Bytes per declared unit of a variable-length type (1 for strings), or None if not vlen."""
+    if len(dtype) < 8:
+        raise _Unguardable("datatype message too short")
+    if dtype[0] & 0x0F != VLEN_CLASS:
+        return None
+    if dtype[1] & 0x0F == 1:
+        return 1  # a string: the length counts bytes
+    base = dtype[8:]
+    if len(base) < 8:
+        raise _Unguardable("variable-length sequence without its base type")
+    return max(1, struct.unpack_from("<I", base, 4)[0])
+
+
+def _vlen_references(body: bytes, where: str) -> Iterator[tuple[str, int, int, int]]:
+    """(name, declared bytes, collection address, object index) of each element of a vlen attribute."""
+    if len(body) < 8:
+        raise _Unguardable("attribute message too short")
+    version = body[0]
     name_size, type_size, space_size = struct.unpack_from("<HHH", body, 2)
-    at = 8
+    if version == 1:
+        at = 8
+        pad = _pad8
+    elif version in (2, 3):
+        if body[1] & 0x03:
+            raise _Unguardable("an attribute with a shared datatype or dataspace")
+        at = 8 if version == 2 else 9
+        pad = int
+    else:
+        raise _Unguardable(f"attribute message version {version}")
     name = body[at:at + name_size].split(b"\x00", 1)[0].decode("utf-8", "replace")
-    at += _pad8(name_size)
+    at += pad(name_size)
     dtype = body[at:at + type_size]
-    at += _pad8(type_size)
+    at += pad(type_size)
     space = body[at:at + space_size]
-    at += _pad8(space_size)
-    if len(dtype) < 8 or dtype[0] & 0x0F != VLEN_CLASS or dtype[1] & 0x0F != 1:
-        return  # not a variable-length string
-    if len(space) < 8 or space[0] != 1:
+    at += pad(space_size)
+    unit = _vlen_element_bytes(dtype)
+    if unit is None:
         return
-    rank = space[1]
-    dims = struct.unpack_from(f"<{rank}Q", space, 8) if len(space) >= 8 + 8 * rank else None
-    if dims is None:
-        return
-    elements = 1
-    for extent in dims:
-        elements *= extent
-    for k in range(min(elements, MAX_ELEMENTS)):
-        at_k = at + 16 * k
-        if at_k + 16 > len(body):
-            return
-        length, address, index = struct.unpack_from("<IQI", body, at_k)
-        yield name, length, address, index
+    elements = _element_count(space)
+    if at + VLEN_REFERENCE * elements > len(body):
+        raise _Unguardable(f"attribute {name!r} declares more elements than its message holds")
+    for k in range(elements):
+        length, address, index = struct.unpack_from("<IQI", body, at + VLEN_REFERENCE * k)
+        yield name, length * unit, address, index
 
 
 def _check_collection(handle: BinaryIO, address: int, size: int, cache: dict) -> dict[int, int]:
@@ -123,12 +251,13 @@ def _check_collection(handle: BinaryIO, address: int, size: int, cache: dict) ->
     where = f"global heap collection at byte {address}"
     head = _read(handle, address, 16, size)
     if head[:4] != b"GCOL":
-        raise NotAFileError("NF-F001", "a root attribute points to no global heap collection", location=where,
+        raise NotAFileError("NF-F001", "an attribute points to no global heap collection", location=where,
                             expected="GCOL signature", found=head[:4].hex(" "))
     collection_size = struct.unpack_from("<Q", head, 8)[0]
-    if collection_size < 16 or address + collection_size > size:
+    if collection_size < 16 or address + collection_size > size or collection_size > MAX_COLLECTION_BYTES:
         raise NotAFileError("NF-F001", "global heap collection size is not sane", location=where,
-                            expected=f"16 .. {size - address} bytes", found=collection_size)
+                            expected=f"16 .. {min(size - address, MAX_COLLECTION_BYTES)} bytes",
+                            found=collection_size)
     data = _read(handle, address, collection_size, size)
     objects: dict[int, int] = {}
     at = 16
@@ -153,54 +282,106 @@ def _check_collection(handle: BinaryIO, address: int, size: int, cache: dict) ->
     return objects
 
 
-def check_root_attribute_heap(handle: BinaryIO, size: int) -> None:
-    """Raise NF-F001 / NF-E001 when the root attributes' heap would hang or flood HDF5."""
+def _source_size(handle: BinaryIO) -> int:
+    handle.seek(0, os.SEEK_END)
+    return handle.tell()
+
+
+def check_root_attribute_heap(handle: BinaryIO, size: int | None = None) -> None:
+    """Raise NF-F001 / NF-E001 when the root attributes' heap would hang or flood HDF5.
+
+    ``handle`` is any seekable binary file object; its position is restored.
+    """
     try:
-        address = _root_header_address(handle, size)
-    except _Skip:
-        return
-    check_attribute_heap(handle, size, address)
+        position = handle.tell()
+    except Exception:
+        position = 0
+    try:
+        if size is None:
+            size = _source_size(handle)
+        try:
+            address = _root_header_address(handle, size)
+        except _Unguardable as exc:
+            raise _refuse(str(exc), "/ (superblock)") from None
+        check_attribute_heap(handle, size, address)
+    finally:
+        try:
+            handle.seek(position)
+        except Exception:
+            pass
+
+
+# file-like sources opened by the reader, by the name h5py gives their file (their repr)
+_FILELIKE: "weakref.WeakValueDictionary[str, BinaryIO]" = weakref.WeakValueDictionary()
+
+
+def remember_filelike(f, handle: BinaryIO) -> None:
+    """Let :func:`check_object_attribute_heap` find the bytes of a file opened from ``handle``."""
+    try:
+        _FILELIKE[f.filename] = handle
+    except TypeError:  # an object that takes no weak reference: its group attributes stay unchecked
+        pass
 
 
 def check_object_attribute_heap(obj) -> None:
     """The same check for any open h5py object, through its object header address.
 
-    Called before an attribute value of ``obj`` is read; skipped for file-like sources and for
-    files this module does not understand.
+    Called before an attribute value of ``obj`` is read. Raises NF-F001 / NF-E001.
     """
-    import os
-
     import h5py
     try:
         filename = obj.file.filename
         address = h5py.h5o.get_info(obj.id).addr
-    except Exception:
+    except Exception as exc:
+        raise NotAFileError("NF-F001", f"object header unreadable: {type(exc).__name__}",
+                            location=getattr(obj, "name", "/")) from None
+    handle = _FILELIKE.get(filename)
+    if handle is not None:
+        position = handle.tell()
+        try:
+            _check_object(handle, _source_size(handle), address)
+        finally:
+            handle.seek(position)
         return
     if not filename or not os.path.isfile(filename):
-        return
+        raise _refuse("a source whose bytes cannot be read back", getattr(obj, "name", "/"))
     with open(filename, "rb") as handle:
-        try:
-            _root_header_address(handle, os.path.getsize(filename))  # only the superblock shape we parse
-        except _Skip:
-            return
-        check_attribute_heap(handle, os.path.getsize(filename), address)
+        _check_object(handle, os.fstat(handle.fileno()).st_size, address)
+
+
+def _check_object(handle: BinaryIO, size: int, address: int) -> None:
+    try:
+        _root_header_address(handle, size)  # only superblock shapes we parse
+    except _Unguardable as exc:
+        raise _refuse(str(exc), "/ (superblock)") from None
+    check_attribute_heap(handle, size, address)
 
 
 def check_attribute_heap(handle: BinaryIO, size: int, address: int) -> None:
-    """Check the vlen-string attributes in the object header at ``address`` and their heap."""
+    """Check the vlen attributes in the object header at ``address`` and their heap."""
     cache: dict = {}
+    where = f"object header at byte {address}"
     try:
-        for kind, body in _messages(handle, address, size):
+        for kind, flags, body in _messages(handle, address, size):
+            if kind == ATTRIBUTE_INFO_MESSAGE:
+                if len(body) < 10:
+                    raise _Unguardable("attribute info message too short")
+                heap_at = 4 if body[1] & 0x01 else 2
+                if struct.unpack_from("<Q", body, heap_at)[0] != UNDEFINED:
+                    raise _Unguardable("attributes kept in dense storage (a fractal heap)")
+                continue
             if kind != ATTRIBUTE_MESSAGE:
                 continue
-            for name, length, heap_address, index in _vlen_string_references(body):
+            if flags & SHARED_MESSAGE_FLAG:
+                raise _Unguardable("a shared attribute message")
+            for name, length, heap_address, index in _vlen_references(body, where):
                 if length == 0 and heap_address == 0:
                     continue
                 objects = _check_collection(handle, heap_address, size, cache)
                 stored = objects.get(index)
                 if stored is None or length > stored:
                     raise SchemaError("NF-E001", f"attribute {name!r} declares more bytes than its heap object "
-                                                 "holds", location=f"@{name} (object header at byte {address})",
+                                                 "holds", location=f"@{name} ({where})",
                                       expected=f"<= {stored} bytes", found=f"{length} bytes")
-    except _Skip:
-        return
+    except _Unguardable as exc:
+        raise _refuse(str(exc), where) from None

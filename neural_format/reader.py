@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Optional, Union
 
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 from . import layout
 from .elements import read_root_encoding
 from .errors import NeuralFormatError, NotAFileError, SchemaError, UnsafeContentError
-from .heap_guard import check_root_attribute_heap
+from .heap_guard import check_root_attribute_heap, remember_filelike
 from .metadata import CollectionMeta
 from .record_sequence import RecordSequence
 from .populated import MIN_BYTES, populated_empty
@@ -32,35 +33,95 @@ from .version import FORMAT_NAME, check_compatible, parse_version
 MAX_RECORD_BYTES = 1 << 30  # one record larger than this is refused before allocation (NF-H006)
 
 
+def _is_filelike(source) -> bool:
+    return hasattr(source, "read") and hasattr(source, "seek")
+
+
 def open_h5(source) -> h5py.File:
-    """Open an HDF5 file read-only, mapping every failure to :class:`NotAFileError` (NF-F001)."""
+    """Open an HDF5 file read-only, mapping every failure to :class:`NotAFileError` (NF-F001).
+
+    ``source`` is a path or a seekable binary file object (``io.BytesIO``, an open file, an fsspec
+    file). Either way the root attributes' global heap is checked from the source's own bytes
+    before HDF5 reads them (:mod:`neural_format.heap_guard`): HDF5 can hang or flood on it.
+    """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            raise NotAFileError("NF-F001", "no such file", location=str(path), expected="a file", found="nothing")
-        if path.stat().st_size == 0:
+        try:
+            mode = path.stat().st_mode
+        except (OSError, ValueError):
+            mode = None
+        if mode is None or not stat.S_ISREG(mode):
+            # a FIFO or device would block or never end; a directory is not a file either
+            raise NotAFileError("NF-F001", "no such file" if mode is None else "not a regular file",
+                                location=str(path), expected="a regular file",
+                                found="nothing" if mode is None else _file_kind(mode))
+        try:
+            # O_NONBLOCK: a FIFO swapped in after the stat above must not block the open
+            with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+                status = os.fstat(handle.fileno())
+                if not stat.S_ISREG(status.st_mode):
+                    raise NotAFileError("NF-F001", "not a regular file", location=str(path),
+                                        expected="a regular file", found=_file_kind(status.st_mode))
+                size = status.st_size
+                if size == 0:
+                    raise NotAFileError("NF-F001", "file is empty", location="/", expected="an HDF5 file",
+                                        found="0 bytes")
+                _check_signature(handle.read(8))
+                # before HDF5 reads the root attributes: it can hang or flood on them
+                check_root_attribute_heap(handle, size)
+        except OSError as exc:
+            raise NotAFileError("NF-F001", f"cannot read the file: {exc.strerror or exc}", location=str(path),
+                                expected="a readable file", found=type(exc).__name__) from None
+    elif _is_filelike(source):
+        try:
+            position = source.tell()
+            source.seek(0, os.SEEK_END)
+            size = source.tell()
+            source.seek(0)
+            head = source.read(8)
+            source.seek(position)
+        except Exception as exc:
+            raise NotAFileError("NF-F001", f"file object cannot be read: {type(exc).__name__}: {exc}"[:300],
+                                location="/", expected="a seekable binary file object",
+                                found=type(source).__name__) from None
+        if size == 0:
             raise NotAFileError("NF-F001", "file is empty", location="/", expected="an HDF5 file", found="0 bytes")
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-        if head != b"\x89HDF\r\n\x1a\n":
-            # HDF5 allows a user block (512, 1024, ... bytes) before the signature; we do not write one
-            raise NotAFileError("NF-F001", "not an HDF5 file (no signature at offset 0)", location="/",
-                                expected="HDF5 signature 89 48 44 46 0d 0a 1a 0a", found=head.hex(" "))
-        with open(path, "rb") as handle:  # before HDF5 reads the root attributes: it can hang or flood on them
-            check_root_attribute_heap(handle, path.stat().st_size)
+        _check_signature(head)
+        check_root_attribute_heap(source, size)
+    else:
+        raise NotAFileError("NF-F001", "not a path or a binary file object", location="/",
+                            expected="a path or a seekable binary file object", found=type(source).__name__)
     try:
         try:
-            return h5py.File(source, "r", locking=False)
+            f = h5py.File(source, "r", locking=False)
         except OSError as exc:
             if "locking flag" not in str(exc):
                 raise
             # this process already holds the file through a handle opened with HDF5's default
             # locking (e.g. a plain h5py.File), and HDF5 shares one handle per file per process:
             # open it the way that handle was opened
-            return h5py.File(source, "r")
+            f = h5py.File(source, "r")
     except Exception as exc:  # h5py raises OSError or ValueError for damaged files
         raise NotAFileError("NF-F001", f"HDF5 library could not open it: {exc}", location="/",
                             expected="a readable HDF5 file", found=type(exc).__name__) from None
+    if _is_filelike(source):
+        remember_filelike(f, source)
+    return f
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _check_signature(head: bytes) -> None:
+    if head != b"\x89HDF\r\n\x1a\n":
+        # HDF5 allows a user block (512, 1024, ... bytes) before the signature; we do not write one
+        raise NotAFileError("NF-F001", "not an HDF5 file (no signature at offset 0)", location="/",
+                            expected="HDF5 signature 89 48 44 46 0d 0a 1a 0a", found=head.hex(" "))
 
 
 def _attr_text(obj, name: str) -> Optional[str]:

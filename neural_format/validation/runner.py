@@ -40,7 +40,13 @@ def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTE
 
     ``hashes=False`` skips NF-I001 (faster). ``progress`` shows a bar on stderr (None: when a TTY).
     """
-    if str(path).endswith(".json") or Path(path).is_dir():  # a sharded collection (spec section 7)
+    filelike = hasattr(path, "read") and hasattr(path, "seek")  # io.BytesIO, an open file, an fsspec file
+    if not filelike and not isinstance(path, (str, os.PathLike)):
+        report = Report(repr(path)[:80])
+        report.add(finding("NF-F001", "/", "not a path or a binary file object", "a path or a seekable binary "
+                                                                                   "file object", type(path).__name__))
+        return report
+    if not filelike and (str(path).endswith(".json") or Path(path).is_dir()):  # a sharded collection (section 7)
         from .checks_manifest import validate_manifest
         return validate_manifest(path, hashes=hashes, batch_bytes=batch_bytes, workers=workers)
     report = Report(str(path))

@@ -180,6 +180,110 @@ def group_attribute_heap_zeroed(path: Path, bases: Bases) -> None:
     path.write_bytes(zero_global_heap_tail(bytearray(path.read_bytes())))
 
 
+def latest_format(damage: Callable[[bytearray], bytes]):
+    """The base file rewritten by h5py with ``libver="latest"`` (superblock 3, object header 2,
+    attribute message 3), then ``damage`` applied: the heap guard must understand that shape too."""
+    def build(path: Path, bases: Bases) -> None:
+        with h5py.File(bases.gzip, "r") as src, h5py.File(path, "w", libver="latest") as dst:
+            for name in src:
+                src.copy(src[name], dst, name=name)
+            for key, value in src.attrs.items():
+                dst.attrs[key] = value
+        data = bytearray(path.read_bytes())
+        assert data[8] == 3, "libver latest must write superblock 3"
+        path.write_bytes(damage(data))
+    return build
+
+
+def heap_collections(data: bytes) -> list[int]:
+    """Byte addresses of the global heap collections (signature ``GCOL``, version 1)."""
+    found, at = [], data.find(b"GCOL")
+    while at >= 0:
+        if data[at + 4] == 1:
+            found.append(at)
+        at = data.find(b"GCOL", at + 1)
+    return found
+
+
+def zero_every_heap(data: bytearray) -> bytes:
+    """Zero the objects of every global heap collection: the first object becomes a free-space
+    object of size 0, on which HDF5 2.0 loops."""
+    for at in heap_collections(data):
+        size = int.from_bytes(data[at + 8:at + 16], "little")
+        data[at + 16:at + size] = bytes(size - 16)
+    return bytes(data)
+
+
+def lookup3(data: bytes, initval: int = 0) -> int:
+    """Bob Jenkins' lookup3 ``hashlittle``: the checksum HDF5 puts on version-2 metadata."""
+    M = 0xFFFFFFFF
+
+    def rot(x, k):
+        return ((x << k) | (x >> (32 - k))) & M
+
+    n = len(data)
+    a = b = c = (0xDEADBEEF + n + initval) & M
+    at = 0
+    while n - at > 12:
+        a = (a + int.from_bytes(data[at:at + 4], "little")) & M
+        b = (b + int.from_bytes(data[at + 4:at + 8], "little")) & M
+        c = (c + int.from_bytes(data[at + 8:at + 12], "little")) & M
+        a = (a - c) & M; a ^= rot(c, 4); c = (c + b) & M
+        b = (b - a) & M; b ^= rot(a, 6); a = (a + c) & M
+        c = (c - b) & M; c ^= rot(b, 8); b = (b + a) & M
+        a = (a - c) & M; a ^= rot(c, 16); c = (c + b) & M
+        b = (b - a) & M; b ^= rot(a, 19); a = (a + c) & M
+        c = (c - b) & M; c ^= rot(b, 4); b = (b + a) & M
+        at += 12
+    tail = data[at:] + bytes(12 - (n - at))
+    if n - at == 0:
+        return c
+    a = (a + int.from_bytes(tail[0:4], "little")) & M
+    b = (b + int.from_bytes(tail[4:8], "little")) & M
+    c = (c + int.from_bytes(tail[8:12], "little")) & M
+    c ^= b; c = (c - rot(b, 14)) & M
+    a ^= c; a = (a - rot(c, 11)) & M
+    b ^= a; b = (b - rot(a, 25)) & M
+    c ^= b; c = (c - rot(b, 16)) & M
+    a ^= c; a = (a - rot(c, 4)) & M
+    b ^= a; b = (b - rot(a, 14)) & M
+    c ^= b; c = (c - rot(b, 24)) & M
+    return c
+
+
+def reseal_object_header(data: bytearray, inside: int) -> None:
+    """Recompute the checksum of the version-2 object header block (``OHDR`` chunk 0 or an
+    ``OCHK`` continuation block) that holds byte ``inside``."""
+    start = max(data.rfind(b"OHDR", 0, inside), data.rfind(b"OCHK", 0, inside))
+    if data[start:start + 4] == b"OHDR":
+        flags = data[start + 5]
+        at = start + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+        width = 1 << (flags & 0x03)
+        end = at + width + int.from_bytes(data[at:at + width], "little")
+    else:  # the continuation message that points here gives the block's length
+        pointer = data.index(start.to_bytes(8, "little"))
+        end = start + int.from_bytes(data[pointer + 8:pointer + 16], "little") - 4
+    assert start < inside < end
+    data[end:end + 4] = lookup3(bytes(data[start:end])).to_bytes(4, "little")
+
+
+def vlen_length_anywhere(name: bytes, value: bytes, length: int):
+    """Like :func:`vlen_attribute_length`, wherever the collection holding ``value`` lies; a
+    version-2 object header gets its checksum recomputed, so HDF5 reads the damaged value."""
+    def fn(data: bytearray) -> bytes:
+        at = data.index(name)
+        for heap in heap_collections(data):
+            reference = len(value).to_bytes(4, "little") + heap.to_bytes(8, "little")
+            hit = data.find(reference, at)
+            if hit >= 0:
+                data[hit:hit + 4] = length.to_bytes(4, "little")
+                if data.rfind(b"OHDR", 0, hit) >= 0:
+                    reseal_object_header(data, hit)
+                return bytes(data)
+        raise ValueError(f"no vlen reference of attribute {name!r} found")
+    return fn
+
+
 def flip_at(offset: int, mask: int = 0xFF):
     def fn(data: bytearray) -> bytes:
         data[offset] ^= mask
@@ -452,6 +556,11 @@ KINDS: list[HostileCase] = [
     HostileCase("global-heap-zeroed-base-address-garbage", raw(lambda d: zero_global_heap_tail(
         bytearray(flip_at(26, 0x50)(d)))), "NF-F001", "NF-F001", "attributes",
         "HDF5 ignores the superblock's base address; so must the heap check (atheris found this variant)"),
+    HostileCase("superblock3-global-heap-zeroed", latest_format(zero_every_heap), "NF-F001", "NF-F001", "attributes",
+                "the zeroed heap in a libver-latest file (superblock 3, object header 2)"),
+    HostileCase("superblock3-attr-vlen-length-3gib", latest_format(vlen_length_anywhere(
+        b"format_version", b"1.0.0", 0xBFFFFFF0)), "NF-E001", "NF-E001", "attributes",
+        "the 3 GiB vlen length in a libver-latest file (attribute message 3)"),
     HostileCase("group-attribute-heap-zeroed", group_attribute_heap_zeroed, "ok", "NF-E001", "attributes",
                 "only the validator reads group attributes; heap_guard keeps HDF5 from looping on them"),
     HostileCase("attr-nested-compound-format", mutate(set_attr("/", "format", np.zeros(1, _nested_dtype(12)))),
