@@ -45,3 +45,26 @@ class NotAFileError(NeuralFormatError):
 
 class FormatVersionWarning(UserWarning):
     """The file was written by a newer minor version: read, but fields may be ignored."""
+
+
+class OutputExistsError(NeuralFormatError, FileExistsError):
+    """The output path exists (or appeared while writing) and overwriting was not asked for
+    (code ``NF-E-EXISTS``)."""
+
+
+class WriteFailedError(NeuralFormatError, OSError):
+    """Writing failed in the operating system: disk full (ENOSPC), file too large (EFBIG), a
+    read-only or missing directory, an I/O error (code ``NF-E-IO``). Nothing was left under the
+    final name."""
+
+
+class LockError(NeuralFormatError, OSError):
+    """A lock file is not a plain file this process may create or use (code ``NF-E-LOCK``)."""
+
+
+class ClosedError(NeuralFormatError, ValueError):
+    """The reader or writer is closed (code ``NF-E-CLOSED``)."""
+
+
+class IndexTypeError(NeuralFormatError, TypeError):
+    """An index of the wrong type, e.g. a bool used as a record index (code ``NF-E-INDEX``)."""

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from . import layout
-from .errors import SchemaError
+from .errors import ClosedError, OutputExistsError, SchemaError, WriteFailedError
 from .hashing import column_digests, encode_strings
 from .metadata import CollectionMeta
 from .record import ASSERTION_CODES, REPORT_SOURCES, Record
@@ -44,6 +44,73 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _write_failed(exc: BaseException, path: Path, doing: str) -> WriteFailedError:
+    """A coded error for an OS-level write failure (h5py reports them as OSError or RuntimeError)."""
+    text = str(exc)
+    number = getattr(exc, "errno", None)
+    for code, name in ((errno.ENOSPC, "No space left on device"), (errno.EFBIG, "File too large"),
+                       (errno.EDQUOT, "Disk quota exceeded"), (errno.EROFS, "Read-only file system"),
+                       (errno.EACCES, "Permission denied"), (errno.EIO, "Input/output error")):
+        if number == code or name in text or f"errno = {code}," in text:
+            number, text = code, name
+            break
+    else:
+        text = text.splitlines()[0][:200] if text else type(exc).__name__
+    error = WriteFailedError("NF-E-IO", f"{doing} failed: {text}; nothing was written under the final name",
+                             location=str(path), expected="a writable directory with free space", found=text)
+    error.errno = number
+    return error
+
+
+def rename_exclusive(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target`` atomically, failing if ``target`` exists (never replacing it).
+
+    Linux ``renameat2(RENAME_NOREPLACE)`` where the kernel and file system support it; otherwise a
+    hard link (which fails on an existing name) and an unlink of the source. A file system with
+    neither (some network and FAT mounts) falls back to check-then-rename, which is not atomic.
+    """
+    renameat2 = _renameat2()
+    if renameat2 is not None:
+        import ctypes
+        if renameat2(-100, os.fsencode(source), -100, os.fsencode(target), 1) == 0:  # AT_FDCWD, RENAME_NOREPLACE
+            return
+        number = ctypes.get_errno()
+        if number == errno.EEXIST:
+            raise FileExistsError(number, os.strerror(number), str(target))
+        if number not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+            raise OSError(number, os.strerror(number), str(target))
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target)) from None
+        os.rename(source, target)
+        return
+    os.unlink(source)
+
+
+_RENAMEAT2: list = []
+
+
+def _renameat2():
+    if not _RENAMEAT2:
+        function = None
+        try:
+            import ctypes
+            function = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+            if function is not None:
+                function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+                function.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            function = None
+        _RENAMEAT2.append(function)
+    return _RENAMEAT2[0]
 
 
 def _sync_data(fd: int) -> None:
@@ -73,9 +140,10 @@ class CollectionWriter:
                  batch_bytes: int = 64 << 20, fsync: bool = True,
                  compression_level: Optional[int] = None, chunk_bytes: Optional[int] = None):
         self.path = Path(path)
-        self.meta = meta
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(errno.EEXIST, f"{self.path} exists; pass overwrite=True to replace it", str(self.path))
+        self.meta = _revalidated(meta)
+        self._overwrite = overwrite
+        if os.path.lexists(self.path) and not overwrite:
+            raise _exists(self.path)
         if compression not in (None, "gzip", "lzf"):
             raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
         if compression_level is not None and (compression != "gzip" or not 0 <= compression_level <= 9):
@@ -99,10 +167,24 @@ class CollectionWriter:
         self._ids: set[str] = set()
         self.count = 0
         self._closed = False
+        self._aborted = False
+        self._datasets: dict[str, h5py.Dataset] = {}  # kept open: closing one makes HDF5 write metadata
         self.tmp_path = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.partial")
-        self._file = h5py.File(self.tmp_path, "w", libver=layout.HDF5_LIBVER)
+        try:
+            self._file = h5py.File(self.tmp_path, "w", libver=layout.HDF5_LIBVER)
+        except (OSError, RuntimeError) as exc:
+            self._closed = self._aborted = True
+            raise _write_failed(exc, self.path, "creating the file") from None
+        self._h5_open = True
+        try:
+            self._fd: Optional[int] = self._file.id.get_vfd_handle()  # HDF5's descriptor (sec2 driver)
+        except Exception:
+            self._fd = None
         try:
             self._create_layout()
+        except (OSError, RuntimeError) as exc:
+            self.abort()
+            raise _write_failed(exc, self.path, "creating the layout") from None
         except BaseException:
             self.abort()
             raise
@@ -252,8 +334,14 @@ class CollectionWriter:
         return self.count + len(self._buffer)
 
     # -- batched I/O --------------------------------------------------------------------
+    def _ds(self, path: str) -> h5py.Dataset:
+        ds = self._datasets.get(path)
+        if ds is None:
+            ds = self._datasets[path] = self._file[path]
+        return ds
+
     def _append_rows(self, path: str, rows: np.ndarray) -> None:
-        ds = self._file[path]
+        ds = self._ds(path)
         start = ds.shape[0]
         if rows.shape[0] == 0:
             return
@@ -262,7 +350,7 @@ class CollectionWriter:
 
     def _append_offsets(self, path: str, offsets: np.ndarray) -> None:
         """Append a batch's offsets (starting at 0) after the file's last offset."""
-        last = int(self._file[path][-1])
+        last = int(self._ds(path)[-1])
         self._append_rows(path, last + offsets[1:])
 
     def _append_strings(self, path: str, values: list[str]) -> None:
@@ -271,9 +359,21 @@ class CollectionWriter:
         self._append_offsets(f"{path}/offsets", offsets)
 
     def flush(self) -> None:
-        """Append the buffered records to the file, then their digests."""
+        """Append the buffered records to the file, then their digests.
+
+        An OS-level failure (disk full, file too large, I/O error) aborts the writer (the
+        temporary file is removed) and raises :class:`~neural_format.errors.WriteFailedError`.
+        """
+        self._require_open()
         if not self._buffer:
             return
+        try:
+            self._write_buffer()
+        except (OSError, RuntimeError) as exc:
+            self.abort()
+            raise _write_failed(exc, self.path, "writing records") from None
+
+    def _write_buffer(self) -> None:
         columns = self._batch_columns(self._buffer)
         # hashed from the same columns that are written (clause NF-I001); in this thread: a
         # worker thread measured slower (0.88x vs 0.80x of torch.save at 10,000 records on 2
@@ -392,21 +492,42 @@ class CollectionWriter:
     # -- lifecycle ----------------------------------------------------------------------
     def _require_open(self) -> None:
         if self._closed:
-            raise ValueError("writer is closed")
+            raise ClosedError("NF-E-CLOSED", "the writer was aborted" if self._aborted else "the writer is closed",
+                              location=str(self.path), expected="an open writer", found="closed")
 
-    def close(self) -> Path:
-        """Flush, close, fsync and atomically rename the file onto its final name."""
+    def close(self) -> Optional[Path]:
+        """Flush, close, fsync and atomically rename the file onto its final name; return that path.
+
+        Without ``overwrite=True`` the rename never replaces a file that appeared under the final
+        name while writing (another writer, another process): the new file is discarded and
+        :class:`~neural_format.errors.OutputExistsError` raised. After :meth:`abort` nothing was
+        written and ``close`` returns None.
+        """
         if self._closed:
-            return self.path
+            return None if self._aborted else self.path
         try:
             self.flush()
-            self._stop_background_sync()
-            self._scratch.clear()
-            self._file.close()
-            if self._fsync:
-                with open(self.tmp_path, "rb+") as handle:
-                    os.fsync(handle.fileno())
-            os.replace(self.tmp_path, self.path)
+            try:
+                self._stop_background_sync()
+                self._scratch.clear()
+                # everything HDF5 holds reaches the file while the file is still whole: if this
+                # fails (disk full), abort can still take the descriptor away and close cleanly
+                self._file.flush()
+                self._datasets.clear()
+                self._file.close()
+                self._h5_open = False
+                if self._fsync:
+                    with open(self.tmp_path, "rb+") as handle:
+                        os.fsync(handle.fileno())
+            except (OSError, RuntimeError) as exc:
+                raise _write_failed(exc, self.path, "finishing the file") from None
+            if self._overwrite:
+                os.replace(self.tmp_path, self.path)
+            else:
+                try:
+                    rename_exclusive(self.tmp_path, self.path)
+                except FileExistsError:
+                    raise _exists(self.path, appeared=True) from None
             if self._fsync:
                 _fsync_dir(self.path.parent)
         except BaseException:
@@ -416,22 +537,50 @@ class CollectionWriter:
         return self.path
 
     def abort(self) -> None:
-        """Discard everything: close and delete the temporary file."""
-        self._closed = True
+        """Discard everything: close and delete the temporary file. Never raises for I/O errors.
+
+        After a failed write (disk full, file too large) HDF5 still holds metadata it wants to
+        write, and closing would fail again and leave the file open until exit (where it crashed
+        the interpreter). The file's descriptor is first pointed at ``/dev/null``, so HDF5's last
+        writes go nowhere and the close succeeds; the temporary file is then deleted.
+        """
+        already = self._aborted
+        self._closed = self._aborted = True
         self._buffer = []
         self._scratch.clear()
         try:
             self._stop_background_sync()
         except OSError:
             pass
-        try:
-            self._file.close()
-        except Exception:
-            pass
+        if not already and getattr(self, "_h5_open", False):
+            self._discard_writes()
+            try:
+                self._datasets.clear()
+                self._file.close()
+            except Exception:
+                pass
+            self._h5_open = False
         try:
             self.tmp_path.unlink()
         except FileNotFoundError:
             pass
+        except OSError:
+            pass
+
+    def _discard_writes(self) -> None:
+        fd = self._fd  # taken at open: asking h5py again after a failed close can crash
+        if not isinstance(fd, int) or fd < 0:
+            return
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            os.dup2(null, fd)
+        except OSError:
+            pass
+        finally:
+            os.close(null)
 
     def __enter__(self) -> "CollectionWriter":
         return self
@@ -441,6 +590,27 @@ class CollectionWriter:
             self.close()
         else:
             self.abort()
+
+
+def _exists(path: Path, appeared: bool = False) -> OutputExistsError:
+    when = "appeared while this file was being written" if appeared else "exists"
+    error = OutputExistsError("NF-E-EXISTS", f"{path} {when}; pass overwrite=True (CLI: --overwrite) to replace it",
+                              location=str(path), expected="no file under the final name", found="a file")
+    error.errno, error.filename = errno.EEXIST, str(path)
+    return error
+
+
+def _revalidated(meta: CollectionMeta) -> CollectionMeta:
+    """``meta`` as the reader will parse it back (NF-M001): a ``model_copy(update=...)`` skips the
+    schema's validation, and a file its own reader refuses must not be written."""
+    from pydantic import ValidationError
+    try:
+        return CollectionMeta.model_validate_json(meta.model_dump_json())
+    except (ValidationError, ValueError, AttributeError) as exc:
+        lines = str(exc).splitlines()
+        raise SchemaError("NF-M001", "metadata does not match the collection-metadata schema",
+                          location="metadata", expected="valid metadata per spec/schema",
+                          found="; ".join(lines[:3])[:300]) from None
 
 
 def write_collection(path, meta: CollectionMeta, records: Iterable[Record], **kwargs) -> Path:

@@ -179,6 +179,13 @@ def dying_replace(src, dst):
     if point == "after-manifest-rename" and str(dst).endswith("manifest.json"):
         os._exit(9)
 os.replace = dying_replace
+import neural_format.writer as writer
+real_exclusive = writer.rename_exclusive
+def dying_exclusive(src, dst):  # shards are renamed without replacing (overwrite=False)
+    if point == "before-shard-rename" and str(dst).endswith(".h5"):
+        os._exit(9)
+    real_exclusive(src, dst)
+writer.rename_exclusive = dying_exclusive
 append_shard(sys.argv[1], records[5:12], meta)
 """
 
