@@ -156,8 +156,16 @@ def run(args) -> int:
     path = Path(args.path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
-    with Progress(_total_records(path), "verifying", enabled=None if not args.json else False) as bar:
-        result = verify_path(path, workers=args.workers, progress=bar, file_hashes=not args.no_file_hash)
+    if args.in_process:
+        with Progress(_total_records(path), "verifying", enabled=None if not args.json else False) as bar:
+            result = verify_path(path, workers=args.workers, progress=bar, file_hashes=not args.no_file_hash)
+    else:  # a file from elsewhere is read in a resource-limited child (docs/safety.md)
+        import sys
+
+        from ..isolation import cli_timeout_s, verify_isolated
+        result = verify_isolated(path, workers=args.workers, file_hashes=not args.no_file_hash,
+                                 progress=not args.json and sys.stderr.isatty(), memory_mib=args.memory_mib,
+                                 timeout_s=args.timeout_s if args.timeout_s is not None else cli_timeout_s(path))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -178,4 +186,6 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.add_argument("--workers", type=int, default=None, help="hashing threads (default: up to 4)")
     p.add_argument("--no-file-hash", action="store_true", help="skip whole-file SHA-256 of shards")
+    from .validate_cmd import add_isolation_arguments
+    add_isolation_arguments(p)
     p.set_defaults(func=run)
