@@ -22,6 +22,10 @@ class NeuralFormatError(Exception):
             detail += f" (expected {expected!s}, found {found!s})"
         super().__init__(detail)
 
+    def __str__(self) -> str:
+        # the coded text, also for the subclasses that are OSErrors (whose str would show errno)
+        return self.args[0] if len(self.args) == 1 and isinstance(self.args[0], str) else super().__str__()
+
 
 class FormatVersionError(NeuralFormatError):
     """The file's format version cannot be read by this SDK."""
