@@ -1,0 +1,331 @@
+r"""Mini-batches of PyG graphs built straight from the columns (imports torch and PyG when used).
+
+>>> loader = GraphBatchLoader("graphs.h5", label="pneumonia", batch_size=32, shuffle=True)  # doctest: +SKIP
+>>> for epoch in range(10):                                                                 # doctest: +SKIP
+...     loader.set_epoch(epoch)
+...     for batch in loader: ...
+
+The columnar layout already stores a batch the way PyG collates it: the patch rows of the
+records asked for are rows of one column, their edges rows of another, each record's share
+given by the offsets. :class:`PygBatchAssembler` therefore builds a
+``torch_geometric.data.Batch`` for a list of records directly from their rows
+(:class:`~neural_format.adapters.batch_columns.BatchColumns`): one gather per column per batch
+(one copy for ``x``, patch and entity rows interleaved, when the file is memory-mapped), the
+node offsets added to the edges, ``batch`` and ``ptr`` and the batch's slice and increment
+tables (which ``Batch.get_example`` and ``to_data_list`` use) computed from the counts with a few
+numpy operations. No per-record ``Data`` is made. The result is equal, tensor for tensor, dtype
+for dtype, and in its slice/increment tables, to what ``torch_geometric.loader.DataLoader``
+collates from :func:`~neural_format.adapters.pyg.record_to_pyg` of the same records in the same
+order with the same options (``tests/test_adapters_batches.py`` checks this with hypothesis).
+The heterogeneous layout is not built this way (use :class:`CollectionDataset` with
+``hetero=True``).
+
+:class:`GraphBatchLoader` hands such batches out for training: over one file, a sharded
+collection, or several (a list), optionally a subset (``indices``), in the order of
+``DistributedSampler`` (``shuffle``, ``seed``, :meth:`set_epoch`, ``rank``/``world_size``
+splitting, padding by repetition), with ``drop_last``. With ``num_workers > 0`` each worker
+process opens its own handles and builds whole batches; only batches cross the process boundary
+(through torch's shared memory). ``pin_memory`` pins batches when a CUDA device is present.
+``x`` keeps the file's float16 when ``dtype=torch.float16`` is asked for;
+:func:`to_device` then moves a batch and upcasts ``x`` on the device.
+"""
+from __future__ import annotations
+
+import gc
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .batch_columns import BatchColumns, CollectionColumns, epoch_order, expand
+from .pyg import _label_columns
+
+PATCH_FEATURES, ENTITY_FEATURES = "/patches/features", "/entities/features"
+
+
+class _Classes:
+    """torch_geometric classes, imported on first use (the core must import without torch)."""
+
+    @property
+    def data(self):
+        from torch_geometric.data import Batch, Data
+        type(self).data = value = (Batch, Data)  # later lookups are a class attribute
+        return value
+
+
+_PYG = _Classes()
+
+
+def new_batch(fields: dict, slices: dict, incs: dict, num_graphs: int):
+    """A ``Batch`` holding ``fields`` (in order), as ``Batch.from_data_list`` leaves one."""
+    batch_cls, data_cls = _PYG.data
+    batch = batch_cls(_base_cls=data_cls)  # PyG's DataBatch, as from_data_list makes it
+    batch._store._mapping.update(fields)
+    batch._num_graphs = num_graphs
+    batch._slice_dict = slices
+    batch._inc_dict = incs
+    return batch
+
+
+def _entity_error(columns: BatchColumns, where: np.ndarray) -> ValueError:
+    k = int(where[0])
+    return ValueError(f"record {columns.record_id(k)!r} (index {int(columns.indices[k])}) has "
+                      f"{int(columns.counts['entities'][k])} entities but the collection stores no entity "
+                      "features; pass entity_features='zeros' to give entity nodes zero rows")
+
+
+class PygBatchAssembler:
+    """Builds the collated homogeneous ``Batch`` of :func:`record_to_pyg` from a :class:`BatchColumns`.
+
+    Options as :func:`~neural_format.adapters.pyg.record_to_pyg`: ``label`` (selected against
+    ``label_names``), ``label_dtype``, ``dtype``, ``entity_features``, ``pad``, ``extras``.
+    Picklable, so that loader workers build batches themselves.
+    """
+
+    def __init__(self, *, label_names: Sequence[str], label=None, label_dtype=None, dtype=None,
+                 entity_features: str = "raise", pad: str = "raise", extras: bool = True):
+        self.columns, self.single = _label_columns(label, list(label_names), len(label_names))
+        self.label_dtype, self.dtype = label_dtype, dtype
+        self.entity_features, self.pad, self.extras = entity_features, pad, bool(extras)
+
+    def __call__(self, columns: BatchColumns):
+        enabled = gc.isenabled()
+        gc.disable()  # a few dozen new objects, none in a cycle: no collector pass mid-batch
+        try:
+            return self._assemble(columns)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _assemble(self, c: BatchColumns):
+        import torch
+        n = len(c)
+        P, M = c.counts["patches"], c.counts["entities"]
+        EA, ER = c.counts["patch_edges"], c.counts["relations"]
+        bridge = c.records["/records/bridge"]
+        has = bridge[:, 0] >= 0
+        N = P + M
+        xo = np.zeros(n + 1, np.int64)
+        np.cumsum(N, out=xo[1:])
+        total = int(xo[-1])
+        first = xo[:-1]
+        X = self._features(c, P, M, first, total)
+        x = torch.from_numpy(X).to(self.dtype or torch.float32)
+
+        E = EA + ER + has
+        eo = np.zeros(n + 1, np.int64)
+        np.cumsum(E, out=eo[1:])
+        ei = np.empty((2, int(eo[-1])), np.int64)
+        cols_a = expand(eo[:-1], EA)
+        ei[:, cols_a] = c.rows("/patch_edges/index").T + np.repeat(first, EA)
+        cols_r = expand(eo[:-1] + EA, ER)
+        ei[:, cols_r] = c.rows("/relations/index").T + np.repeat(first + P, ER)
+        last = eo[1:][has] - 1
+        ei[0, last] = bridge[has, 0] + first[has]
+        ei[1, last] = bridge[has, 1] + first[has] + P[has]
+
+        values = np.asarray(c.records["/records/labels"], np.float32)[:, self.columns]
+        label_dtype = self.label_dtype
+        if label_dtype is not None and not label_dtype.is_floating_point and np.isnan(values).any():
+            raise ValueError("unknown (NaN) label cannot be cast to an integer dtype; use a float label_dtype")
+        y = torch.from_numpy(np.ascontiguousarray(values)).to(label_dtype or torch.float32)
+        if self.single:
+            y = y.reshape(n)
+
+        xo_t, eo_t = torch.from_numpy(xo), torch.from_numpy(eo)
+        counter, zeros = torch.arange(n + 1), torch.zeros(n, dtype=torch.long)
+        fields = {"x": x, "edge_index": torch.from_numpy(ei), "y": y}
+        slices = {"x": xo_t, "edge_index": eo_t, "y": counter}
+        incs = {"x": zeros, "edge_index": xo_t[:-1].clone(), "y": zeros}
+        if self.extras:
+            node_type = np.zeros(total, np.int64)
+            node_type[expand(first + P, M)] = 1
+            kind = np.zeros(int(eo[-1]), np.int64)
+            kind[cols_r] = 1
+            kind[last] = 2
+            fields.update(num_patches=torch.from_numpy(P.astype(np.int64)), node_type=torch.from_numpy(node_type),
+                          edge_kind=torch.from_numpy(kind))
+            slices.update(num_patches=counter, node_type=xo_t, edge_kind=eo_t)
+            incs.update(num_patches=zeros, node_type=zeros, edge_kind=zeros)
+            if c.has("/patches/positions"):
+                po = np.zeros(n + 1, np.int64)
+                np.cumsum(P, out=po[1:])
+                fields["patch_pos"] = torch.from_numpy(c.rows("/patches/positions").astype(np.int64))
+                slices["patch_pos"], incs["patch_pos"] = torch.from_numpy(po), zeros
+            fields["record_id"] = c.record_ids()
+            slices["record_id"], incs["record_id"] = counter, None
+        fields["batch"] = torch.repeat_interleave(torch.arange(n), torch.from_numpy(N))
+        fields["ptr"] = xo_t
+        return new_batch(fields, slices, incs, n)
+
+    def _features(self, c: BatchColumns, P, M, first, total) -> np.ndarray:
+        """``x`` rows: each record's patch rows, then its entity rows (numpy, the file's dtype)."""
+        entities = int(M.sum())
+        stored = c.has(ENTITY_FEATURES)
+        if not stored and entities and self.entity_features != "zeros":
+            raise _entity_error(c, np.flatnonzero(M))
+        specs = [(PATCH_FEATURES, first)] + ([(ENTITY_FEATURES, first + P)] if stored else [])
+        if stored or not entities:
+            X = c.gather_rows(specs, total)  # one copy from the mapped file, when possible
+            if X is not None:
+                return X
+        pf = c.rows(PATCH_FEATURES)
+        ef = c.rows(ENTITY_FEATURES) if stored else np.zeros((entities, pf.shape[1]), pf.dtype)
+        D, De = pf.shape[1], ef.shape[1]
+        if D != De and self.pad != "zeros":
+            raise ValueError(f"entity feature width {De} differs from patch width {D}; "
+                             "pass pad='zeros' to right-pad the narrower block")
+        X = (np.empty if D == De else np.zeros)((total, max(D, De)), np.result_type(pf.dtype, ef.dtype))
+        X[expand(first, P), :D] = pf
+        X[expand(first + P, M), :De] = ef
+        return X
+
+
+def to_device(batch, device, dtype=None, non_blocking: bool = True):
+    """``batch`` on ``device`` with floating ``x`` cast to ``dtype`` (default float32) there, after the copy.
+
+    A float16 batch thus crosses to the GPU at half the bytes and is upcast by the GPU.
+    """
+    import torch
+    batch = batch.to(device, non_blocking=non_blocking)
+    x = getattr(batch, "x", None)
+    target = dtype or torch.float32
+    if x is not None and x.is_floating_point() and x.dtype != target:
+        batch.x = x.to(target)
+    return batch
+
+
+class _Batches:
+    """Map-style dataset whose items are whole batches: ``ds[global indices] -> assemble(gather(...))``."""
+
+    def __init__(self, columns: CollectionColumns, assemble: Callable, transform: Optional[Callable]):
+        self.columns, self.assemble, self.transform = columns, assemble, transform
+
+    def __getitem__(self, indices):
+        batch = self.assemble(self.columns.gather(indices))
+        return batch if self.transform is None else self.transform(batch)
+
+    def __len__(self) -> int:  # torch asks only with an automatic sampler; ours is explicit
+        return len(self.columns)
+
+
+class _EpochSampler:
+    """The current epoch's batches of global indices; read anew each time torch iterates it."""
+
+    def __init__(self, loader: "GraphBatchLoader"):
+        self.loader = loader
+
+    def __iter__(self):
+        return iter(self.loader.batch_indices())
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+class GraphBatchLoader:
+    """Collated PyG batches of a collection's records, read from the file (module doc).
+
+    ``sources``: a collection file, directory, manifest, shard list, or a list of collections.
+    ``indices``: the global record indices to draw from (default all). Sampling: ``shuffle``,
+    ``seed`` and :meth:`set_epoch` as ``DistributedSampler``; ``rank``/``world_size`` (default:
+    from ``torch.distributed`` when it is initialised, else 0/1) give each rank its share;
+    ``drop_last`` drops the last incomplete batch. ``num_workers``, ``pin_memory``,
+    ``persistent_workers``, ``prefetch_factor`` work as in torch's ``DataLoader``. The graph
+    options are those of :func:`record_to_pyg`; by default entity rows are zeros when the
+    collection stores no entity features and the narrower feature block is zero-padded (both
+    flagged by ``node_type``), so builder output loads as is. ``assemble`` replaces the
+    :class:`PygBatchAssembler` (a picklable ``BatchColumns -> batch`` callable, e.g. a model's
+    input layout); ``transform`` is applied to each batch.
+    """
+
+    def __init__(self, sources, *, batch_size: int = 32, shuffle: bool = False, drop_last: bool = False,
+                 seed: int = 0, indices=None, num_workers: int = 0, rank: Optional[int] = None,
+                 world_size: Optional[int] = None, pin_memory: bool = False, persistent_workers: bool = False,
+                 prefetch_factor: Optional[int] = None, label=None, label_dtype=None, dtype=None,
+                 entity_features: str = "zeros", pad: str = "zeros", extras: bool = True, mmap: bool = True,
+                 assemble: Optional[Callable] = None, transform: Optional[Callable] = None,
+                 columns: Optional[CollectionColumns] = None):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self.columns = columns if columns is not None else CollectionColumns(sources, mmap=mmap, extras=extras)
+        self.meta = self.columns.meta
+        n = len(self.columns)
+        self.indices = np.arange(n, dtype=np.int64) if indices is None else np.asarray(indices, np.int64).reshape(-1)
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= n):
+            raise IndexError(f"indices must lie in 0..{n - 1}")
+        if rank is None or world_size is None:
+            rank, world_size = _distributed_rank()
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.batch_size, self.shuffle, self.drop_last, self.seed = int(batch_size), bool(shuffle), bool(drop_last), int(seed)
+        self.epoch = 0
+        self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
+        self.persistent_workers, self.prefetch_factor = bool(persistent_workers), prefetch_factor
+        self.assemble = assemble or PygBatchAssembler(
+            label_names=self.meta.label_names, label=label, label_dtype=label_dtype, dtype=dtype,
+            entity_features=entity_features, pad=pad, extras=extras)
+        self.transform = transform
+        self._torch_loader = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of ``epoch`` (as ``DistributedSampler.set_epoch``)."""
+        self.epoch = int(epoch)
+
+    def rank_indices(self) -> np.ndarray:
+        """Global record indices this rank visits this epoch, in order (padding repeats included)."""
+        return self.indices[epoch_order(self.indices.size, shuffle=self.shuffle, seed=self.seed, epoch=self.epoch,
+                                        rank=self.rank, world=self.world_size)]
+
+    def batch_indices(self) -> list[np.ndarray]:
+        mine = self.rank_indices()
+        cuts = range(0, mine.size, self.batch_size)
+        batches = [mine[a:a + self.batch_size] for a in cuts]
+        if self.drop_last and batches and batches[-1].size < self.batch_size:
+            batches.pop()
+        return batches
+
+    def __len__(self) -> int:
+        per_rank = -(-self.indices.size // self.world_size)
+        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+
+    def labels(self, column: int) -> np.ndarray:
+        """Label ``column`` of every record in ``indices`` (float64), for class weights and metrics."""
+        return self.columns.labels()[self.indices, column].astype(np.float64)
+
+    def __iter__(self):
+        if self.num_workers <= 0:
+            return self._in_process()
+        if self._torch_loader is None or not self.persistent_workers:
+            import torch.utils.data
+            options = dict(batch_size=None, sampler=_EpochSampler(self), num_workers=self.num_workers,
+                           pin_memory=self.pin_memory and _accelerator(), persistent_workers=self.persistent_workers)
+            if self.prefetch_factor is not None:
+                options["prefetch_factor"] = self.prefetch_factor
+            self._torch_loader = torch.utils.data.DataLoader(
+                _Batches(self.columns, self.assemble, self.transform), **options)
+        return iter(self._torch_loader)
+
+    def _in_process(self):
+        pin = self.pin_memory and _accelerator()
+        source = _Batches(self.columns, self.assemble, self.transform)
+        for indices in self.batch_indices():
+            batch = source[indices]
+            yield batch.pin_memory() if pin else batch
+
+    def close(self) -> None:
+        self._torch_loader = None
+        self.columns.close()
+
+    def __repr__(self) -> str:
+        return (f"GraphBatchLoader({self.columns.sources!r}, records={self.indices.size}, batch_size={self.batch_size}, "
+                f"shuffle={self.shuffle}, rank={self.rank}/{self.world_size})")
+
+
+def _distributed_rank() -> tuple[int, int]:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _accelerator() -> bool:
+    import torch
+    return torch.cuda.is_available()
