@@ -35,6 +35,9 @@ def assert_same_tensor(a, b, where):
 def assert_same_batch(ours, reference):
     """Every field (names, order, tensors, dtypes) and the slice/increment tables equal."""
     assert type(ours) is type(reference)
+    assert list(ours.__dict__) == list(reference.__dict__)
+    assert list(ours._store.__dict__) == list(reference._store.__dict__)
+    assert ours._store._parent() is ours
     assert list(ours._store._mapping) == list(reference._store._mapping)
     for key, value in reference._store._mapping.items():
         if torch.is_tensor(value):
@@ -162,6 +165,15 @@ def test_ranks_cover_every_record_once_per_epoch(collection):
         loader.set_epoch(5)
         seen += [rid for batch in loader for rid in batch.record_id]
     assert len(seen) == 120 and len(set(seen)) == 120
+
+
+def test_a_batch_is_two_storages(collection):
+    """x, and one buffer for every other tensor: a worker passes two shared-memory segments per batch."""
+    path, _ = collection
+    batch = next(iter(GraphBatchLoader(path, batch_size=8)))
+    tensors = [v for v in batch._store._mapping.values() if torch.is_tensor(v)]
+    tensors += list(batch._slice_dict.values()) + [v for v in batch._inc_dict.values() if v is not None]
+    assert len({t.untyped_storage().data_ptr() for t in tensors}) == 2
 
 
 def test_to_device_upcasts_after_the_move(collection):

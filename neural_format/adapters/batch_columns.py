@@ -246,17 +246,19 @@ class BatchColumns:
         ``specs`` lists ``(path, first destination row per record)``; record ``k``'s rows of
         that column go to rows ``first[k]:first[k] + count``. Possible when every column named
         is memory-mapped with one dtype and row width in each shard touched: each destination
-        row's byte address in the file is computed, and one fancy index copies them all.
+        row's byte address in the file is computed, and one fancy index copies them all. The
+        rows go into ``out`` when it is given with that dtype and shape (then ``out`` is returned).
         """
         parts = self._parts()
+        if not parts:
+            return None
         for k, _ in parts:
-            shard = self.shards[k]
-            columns = [shard.mapped.get(path) for path, _ in specs]
+            columns = [self.shards[k].mapped.get(path) for path, _ in specs]
             if any(c is None for c in columns) or len({(c.dtype, c.shape[1:]) for c in columns}) != 1 \
                     or columns[0].row_bytes == 0:
                 return None
-        if not parts:
-            return None
+        column = self.shards[parts[0][0]].mapped[specs[0][0]]
+        shape = (total, *column.shape[1:])
         out = None
         for k, positions in parts:
             shard = self.shards[k]
@@ -265,10 +267,9 @@ class BatchColumns:
             dst_all, addr_all = [], []
             for path, first in specs:
                 column = shard.mapped[path]
-                table = _TABLE_OF[path]
-                off = shard.offsets[table]
+                off = shard.offsets[_TABLE_OF[path]]
                 records = self.local[positions]
-                counts = off[records + 1] - off[records]
+                counts = self.counts[_TABLE_OF[path]][positions]
                 dst = expand(first[positions], counts)
                 addr = column.addresses(expand(off[records], counts))
                 if single:
@@ -276,12 +277,11 @@ class BatchColumns:
                 else:
                     dst_all.append(dst)
                     addr_all.append(addr)
-            column = shard.mapped[specs[0][0]]
             view = column.file.rows_at_any_byte(column.row_bytes)
             if single:
-                return view[addresses].view(column.dtype).reshape(total, *column.shape[1:])
+                return view[addresses].view(column.dtype).reshape(shape)
             if out is None:
-                out = np.empty((total, *column.shape[1:]), column.dtype)
+                out = np.empty(shape, column.dtype)
             out.view(np.dtype((np.void, column.row_bytes))).reshape(total)[np.concatenate(dst_all)] = \
                 view[np.concatenate(addr_all)]
         return out
