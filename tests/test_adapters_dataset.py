@@ -132,3 +132,41 @@ def test_spawned_worker_maps_its_own_file(collection):
     loader = DataLoader(dataset, batch_size=50, num_workers=1, multiprocessing_context="spawn")
     seen = [rid for batch in loader for rid in batch.record_id]
     assert seen == [r.record_id for r in records]
+
+
+def test_builder_like_file_loads_by_default_and_refusal_names_a_record(tmp_path):
+    """No entity features (the builders' default): zero entity rows by default; "raise" names the record."""
+    meta = synthetic_meta(feature_dim=4, entity_feature_dim=0)
+    records = list(synthetic_records(5, meta, seed=3, entities=(1, 3)))
+    path = nf.write_collection(tmp_path / "b.h5", meta, records)
+    dataset = CollectionDataset(path, label="pneumonia")
+    _equal(dataset[2], records[2].to_pyg(label="pneumonia", label_names=meta.label_names, entity_features="zeros"))
+    with pytest.raises(ValueError, match=r"record 'rec-000000' \(index 0\) has \d entities but the collection stores "
+                                         r"no entity features; pass entity_features='zeros'"):
+        CollectionDataset(path, entity_features="raise")
+
+
+def test_sharded_collection_and_pyg_helpers(tmp_path, collection):
+    from neural_format.cli.split_cmd import split
+    path, records = collection
+    split(path, tmp_path / "sharded", shards=3)
+    dataset = CollectionDataset(tmp_path / "sharded", label="effusion")
+    assert len(dataset) == 150 and dataset.num_features == 8 and dataset.num_classes == 2
+    order = [149, 0, 50, 51, 99, 100, 3]
+    for graph, i in zip(dataset.__getitems__(order), order):
+        _equal(graph, records[i].to_pyg(label="effusion", label_names=META.label_names))
+    assert CollectionDataset(path, label=["pneumonia", "effusion"]).num_classes == 2
+    assert CollectionDataset(path, label=None).num_classes == 2
+    view = dataset[10:20]
+    assert len(view) == 10 and view.indices() == list(range(10, 20))
+    _equal(view[-1], records[19].to_pyg(label="effusion", label_names=META.label_names))
+    shuffled, perm = dataset.shuffle(seed=1, return_perm=True)
+    assert sorted(shuffled.indices()) == list(range(150)) and shuffled.indices() == perm.tolist()
+    assert shuffled.indices() == dataset.shuffle(seed=1).indices()
+    picked = view.index_select([3, 0])
+    assert picked.indices() == [13, 10]
+    _equal(picked[0], records[13].to_pyg(label="effusion", label_names=META.label_names))
+    batches = list(DataLoader(picked, batch_size=2, num_workers=1))
+    assert batches[0].record_id == ["rec-000013", "rec-000010"]
+    with pytest.raises(IndexError):
+        view[10]

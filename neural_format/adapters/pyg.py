@@ -65,7 +65,7 @@ def _entity_block(pf: np.ndarray, ef: Optional[np.ndarray], num_entities: int, e
                   where: str) -> tuple[np.ndarray, np.ndarray]:
     if ef is None:
         if num_entities and entity_features != "zeros":
-            raise ValueError(f"{where} has {num_entities} entities but the collection stores no entity "
+            raise ValueError(f"{where}: {num_entities} entities but the collection stores no entity "
                              "features; pass entity_features='zeros' to use zero rows")
         ef = np.zeros((num_entities, pf.shape[1]), pf.dtype)
     if ef.shape[1] != pf.shape[1]:
@@ -154,7 +154,8 @@ class BlockGraphs:
         X = _gathered_x(*features, patch_dst, entity_dst, int(xo[-1]))
         if X is None:
             pf, ef = _entity_block(materialised(features[0]), None if features[1] is None else materialised(features[1]),
-                                   int(eo[-1]), entity_feature_policy, pad, f"the {n} records from {block.start}")
+                                   int(eo[-1]), entity_feature_policy, pad,
+                                   f"records {block.start}..{block.start + n - 1} read together")
             # a read-ahead block's x is ~10 MB: recycled pages skip the first-touch faults of fresh memory
             X = populated_empty((int(xo[-1]), pf.shape[1]), np.result_type(pf.dtype, ef.dtype))
             X[patch_dst] = pf  # one fancy-index scatter per table: ~3x cheaper than slice copies per record

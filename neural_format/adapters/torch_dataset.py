@@ -1,4 +1,4 @@
-"""A torch ``Dataset`` over a collection file that reads records lazily (imports torch when used).
+"""A torch ``Dataset`` over a collection that reads records lazily (imports torch when used).
 
 >>> from torch_geometric.loader import DataLoader                       # doctest: +SKIP
 >>> dataset = CollectionDataset("graphs.h5", label="pneumonia")         # doctest: +SKIP
@@ -6,6 +6,14 @@
 
 Each item is the homogeneous ``Data`` of :func:`~neural_format.adapters.pyg.record_to_pyg`
 (``hetero=True``: the ``HeteroData`` of :func:`~neural_format.adapters.pyg.record_to_pyg_hetero`).
+The source is a collection file, or anything :func:`neural_format.open_collection` takes (a
+sharded collection directory, its manifest, a list of shard files): a sharded source is served
+by one dataset per shard, global index ``i`` going to the shard that holds it. Like PyG's
+datasets it has ``num_features``, ``num_classes``, ``index_select``, ``shuffle`` and slicing
+(``dataset[10:20]``, ``dataset[[3, 1]]`` give subset views that read the same file).
+
+For training, :class:`~neural_format.adapters.pyg_batches.GraphBatchLoader` is faster: it
+builds whole collated batches from the columns instead of one ``Data`` per record.
 
 Worker safety: the dataset pickles without an HDF5 handle; each process opens its own reader (and
 memory map) on its first ``__getitem__`` (h5py handles must not cross ``fork``). Speed:
@@ -20,10 +28,13 @@ with the block's row stride, as PyG's ``InMemoryDataset`` hands out.
 """
 from __future__ import annotations
 
+import copy
 import gc
 import os
 from typing import Callable, Optional
 
+import numpy as np
+import torch
 import torch.utils.data
 
 from .. import layout
@@ -38,11 +49,15 @@ _PATHS = ("/patches/features", "/patches/positions", "/entities/features", "/pat
 
 
 class CollectionDataset(torch.utils.data.Dataset):
-    """Records of one collection file as PyG graphs, read on demand.
+    """Records of a collection as PyG graphs, read on demand.
 
     ``label`` selects label columns by name (``str`` -> ``y`` of shape (1,), list -> (1, L),
     ``None`` -> all). ``label_dtype``, ``dtype``, ``entity_features``, ``pad`` and ``extras``
-    are passed to :func:`~neural_format.adapters.pyg.record_to_pyg`. ``transform`` is applied to
+    are passed to :func:`~neural_format.adapters.pyg.record_to_pyg`, except that entity rows
+    default to zeros when the collection stores no entity features and the narrower feature
+    block is zero-padded (``node_type`` says which rows are entities), so that the builders'
+    output loads as it is; pass ``entity_features="raise"`` / ``pad="raise"`` to refuse such
+    files instead. ``transform`` is applied to
     each graph. ``readahead``: when a request is a contiguous run of 8 or more records (a
     sequential DataLoader batch), this many records are read and built at once and the following
     batches are served from that block (0 turns it off). Other requests (shuffled batches) build
@@ -55,8 +70,16 @@ class CollectionDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, path, *, label=None, hetero: bool = False, transform: Optional[Callable] = None,
-                 label_dtype=None, dtype=None, entity_features: str = "raise", pad: str = "raise",
+                 label_dtype=None, dtype=None, entity_features: str = "zeros", pad: str = "zeros",
                  extras: bool = True, readahead: int = 512, preload: bool = False, mmap: bool = True):
+        self._subset: Optional[np.ndarray] = None  # a view's global indices (index_select, slicing)
+        self._shards: Optional[list] = None         # (starts, per-shard datasets) of a sharded source
+        shards = _shard_files(path)
+        if shards is not None:
+            self._init_sharded(path, shards, label=label, hetero=hetero, transform=transform,
+                               label_dtype=label_dtype, dtype=dtype, entity_features=entity_features, pad=pad,
+                               extras=extras, readahead=readahead, preload=preload, mmap=mmap)
+            return
         self.path = os.fspath(path)
         self.readahead = int(readahead)
         self.preload = bool(preload)
@@ -69,6 +92,7 @@ class CollectionDataset(torch.utils.data.Dataset):
         with CollectionReader(self.path) as reader:
             self._n = len(reader)
             self.meta = reader.meta
+            _check_entity_rows(reader, self.path, entity_features, pad, hetero)
         self.label_names = list(self.meta.label_names)
         self._columns, self._single = _label_columns(label, self.label_names, len(self.label_names))
         self.label = label
@@ -79,6 +103,66 @@ class CollectionDataset(torch.utils.data.Dataset):
         self._build_options = dict(self.options, columns=self._columns, single=self._single)
         self._reader: Optional[CollectionReader] = None
         self._pid: Optional[int] = None
+
+    def _init_sharded(self, source, files: list, **options) -> None:
+        parts = [CollectionDataset(f, **options) for f in files]
+        self.path = source if isinstance(source, (list, tuple)) else os.fspath(source)
+        self._shards = parts
+        self._starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        self._n = int(self._starts[-1])
+        first = parts[0]
+        self.meta, self.label_names, self.label = first.meta, first.label_names, first.label
+        self._columns, self._single = first._columns, first._single
+        self.hetero, self.transform, self.options = first.hetero, first.transform, first.options
+        self.readahead, self.preload, self.mmap = first.readahead, first.preload, first.mmap
+        self._reader = None
+        self._pid = None
+
+    # -- what PyG users reach for ---------------------------------------------------------------
+    @property
+    def num_features(self) -> int:
+        """Width of ``x`` (homogeneous graphs): the patch width, or the wider block when padded."""
+        patch, entity = self.meta.patch_feature_dim, self.meta.entity_feature_dim
+        return max(patch, entity) if entity and self.options["pad"] == "zeros" else patch
+
+    @property
+    def num_node_features(self) -> int:
+        return self.num_features
+
+    @property
+    def num_classes(self) -> int:
+        """2 for one selected label column (binary ``y``), else the number of label columns (multi-label)."""
+        return 2 if self._single else len(self._columns)
+
+    def indices(self) -> list[int]:
+        """The global record indices this dataset (or subset view) serves, in order."""
+        return list(range(self._n)) if self._subset is None else self._subset.tolist()
+
+    def index_select(self, idx) -> "CollectionDataset":
+        """A view of the items ``idx`` (a slice, integer sequence or boolean mask), in that order."""
+        n = len(self)
+        if isinstance(idx, slice):
+            positions = np.arange(n)[idx]
+        else:
+            positions = np.asarray(idx)
+            if positions.dtype == bool:
+                if positions.shape != (n,):
+                    raise IndexError(f"boolean mask of length {positions.shape} for {n} items")
+                positions = np.flatnonzero(positions)
+            positions = positions.astype(np.int64).reshape(-1)
+            if positions.size and (positions.min() < -n or positions.max() >= n):
+                raise IndexError(f"index out of range for {n} items")
+            positions = np.where(positions < 0, positions + n, positions)
+        view = copy.copy(self)
+        view._subset = np.asarray(self.indices(), np.int64)[positions] if self._subset is not None else positions
+        return view
+
+    def shuffle(self, seed: Optional[int] = None, return_perm: bool = False):
+        """A view in a random order (``torch.randperm``, seeded when ``seed`` is given)."""
+        generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+        perm = torch.randperm(len(self), generator=generator)
+        view = self.index_select(perm.numpy())
+        return (view, perm) if return_perm else view
 
     # -- per-process handle ---------------------------------------------------------------
     def _open(self) -> CollectionReader:
@@ -118,6 +202,10 @@ class CollectionDataset(torch.utils.data.Dataset):
         return state
 
     def close(self) -> None:
+        if self._shards is not None:
+            for part in self._shards:
+                part.close()
+            return
         self._built, self._full, self._all_ids, self._id_strings = None, None, None, None
         if self._reader is not None and self._pid == os.getpid():
             self._reader.close()
@@ -125,7 +213,7 @@ class CollectionDataset(torch.utils.data.Dataset):
 
     # -- sequence -------------------------------------------------------------------------
     def __len__(self) -> int:
-        return self._n
+        return self._n if self._subset is None else int(self._subset.size)
 
     def _index(self, i) -> int:
         i = int(i)
@@ -136,9 +224,33 @@ class CollectionDataset(torch.utils.data.Dataset):
         return i
 
     def __getitem__(self, i):
+        if isinstance(i, slice) or (not isinstance(i, (int, np.integer)) and np.ndim(i) == 1):
+            return self.index_select(i)
         return self.__getitems__([i])[0]
 
     def __getitems__(self, indices) -> list:
+        if self._subset is not None:
+            n = len(self)
+            indices = [int(i) + n if int(i) < 0 else int(i) for i in indices]
+            if any(not 0 <= i < n for i in indices):
+                raise IndexError(f"index out of range for {n} items")
+            indices = self._subset[indices].tolist()
+        if self._shards is not None:
+            return self._sharded_items(indices)
+        return self._local_items(indices)
+
+    def _sharded_items(self, indices) -> list:
+        """Items of a sharded source: each shard's dataset serves its indices, in one call per shard."""
+        g = np.asarray([self._index(i) for i in indices], np.int64)
+        shard = np.searchsorted(self._starts, g, side="right") - 1
+        out: list = [None] * g.size
+        for k in np.unique(shard).tolist():
+            where = np.flatnonzero(shard == k)
+            for position, item in zip(where.tolist(), self._shards[k].__getitems__((g[where] - self._starts[k]).tolist())):
+                out[position] = item
+        return out
+
+    def _local_items(self, indices) -> list:
         # no reference cycles are made here; pausing the cyclic GC avoids full passes over every
         # live object while a batch is assembled (see build_block)
         enabled = gc.isenabled()
@@ -223,4 +335,33 @@ class CollectionDataset(torch.utils.data.Dataset):
         return (reader.ids if self._id_strings is None else self._id_strings).at(order)
 
     def __repr__(self) -> str:
-        return f"CollectionDataset({self.path!r}, records={self._n}, label={self.label!r})"
+        return f"CollectionDataset({self.path!r}, records={len(self)}, label={self.label!r})"
+
+
+def _check_entity_rows(reader: CollectionReader, path: str, entity_features: str, pad: str, hetero: bool) -> None:
+    """Refuse at once, naming a record, a file whose entity rows the chosen options cannot build."""
+    if hetero:
+        return
+    meta = reader.meta
+    counts = np.diff(reader.offsets["entities"])
+    if not meta.entity_feature_dim and entity_features != "zeros" and counts.any():
+        k = int(np.flatnonzero(counts)[0])
+        raise ValueError(f"{path}: record {reader.ids.get(k)!r} (index {k}) has {int(counts[k])} entities but the "
+                         "collection stores no entity features; pass entity_features='zeros' to give entity "
+                         "nodes zero rows")
+    if meta.entity_feature_dim and meta.entity_feature_dim != meta.patch_feature_dim and pad != "zeros":
+        raise ValueError(f"{path}: entity feature width {meta.entity_feature_dim} differs from patch width "
+                         f"{meta.patch_feature_dim}; pass pad='zeros' to right-pad the narrower block")
+
+
+def _shard_files(source) -> Optional[list]:
+    """The shard files of a sharded source, or ``None`` for one collection file (served directly)."""
+    if isinstance(source, (str, os.PathLike)) and os.path.isfile(source) and not os.fspath(source).endswith(".json"):
+        return None
+    from ..collection import open_collection
+    with open_collection(source) as collection:
+        files = [s.source for s in collection._shards]
+        counts = collection.counts
+    if any(not isinstance(f, (str, os.PathLike)) or "://" in str(f) for f in files):
+        raise ValueError("CollectionDataset reads local files; open remote collections with neural_format.open_collection")
+    return [os.fspath(f) for f, c in zip(files, counts) if c] or [os.fspath(files[0])]
