@@ -9,6 +9,7 @@
 
 Node and npm are required (the Makefile's ``viewer-deps`` runs ``npm ci``); chromium is installed
 by ``.ci/run``; without it the browser tests skip, unless NF_REQUIRE_BROWSER=1 (CI) makes them fail.
+Firefox (Debian's firefox-esr, over WebDriver BiDi) is checked too where it is installed.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VIEWER = ROOT / "viewer"
 ARTIFACTS = VIEWER / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+FIREFOX = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
 
 
 def write_collection(path: Path, n: int = 12, seed: int = 0, compression="gzip", **meta_kwargs) -> Path:
@@ -247,3 +249,26 @@ def test_browser_refuses_a_size_bomb_from_the_file_chooser(node_modules):
     summary = browser(node_modules, f"{(VIEWER / 'index.html').as_uri()}#choose={bomb}", ARTIFACTS / "viewer-refused.png")
     assert summary["errorCode"] == "NF-H006" and "declares" in summary["error"], summary
     assert summary["total"] == 0
+
+
+def test_firefox_shows_a_demo_file_and_verifies_a_record(node_modules, served, demo_like):
+    if not Path(FIREFOX).exists():
+        pytest.skip(f"firefox not found at {FIREFOX} (.ci/run installs firefox-esr when apt has it)")
+    probe = subprocess.run([node_modules, "--experimental-websocket", "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("this Node has no WebSocket client (Node 20.10+ needed) to speak WebDriver BiDi")
+    shot = ARTIFACTS / "viewer-firefox.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([node_modules, "--experimental-websocket", "test/firefox.mjs", served.url, str(shot), "3"],
+                            cwd=VIEWER, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    with nf.open(demo_like) as reader:
+        ids = reader.record_ids()
+        rec = reader.get(ids[3])
+        stored = reader.stored_hashes()[3].tobytes().hex()
+    assert "Firefox/" in summary["userAgent"] and summary["error"] is None, summary
+    assert summary["total"] == len(ids) and summary["recordId"] == ids[3]
+    assert summary["digestState"] == "verified" and summary["digest"] == stored
+    assert summary["patchesDrawn"] == rec.num_patches and summary["entitiesDrawn"] == rec.num_entities

@@ -35,6 +35,12 @@ function startWorker() {
   worker.onerror = (event) => failAll(new Error(`the reader stopped: ${event.message || "worker error"}`));
 }
 
+function restartWorker() {
+  worker.terminate();
+  failAll(new Error("the reader was restarted"));
+  startWorker();
+}
+
 function failAll(error) {
   for (const entry of pending.values()) {
     clearTimeout(entry.timer);
@@ -50,9 +56,7 @@ function request(message) {
     // the timeout the worker is stopped and replaced
     const timer = setTimeout(() => {
       pending.delete(id);
-      worker.terminate();
-      failAll(new Error("stopped"));
-      startWorker();
+      restartWorker();
       reject(Object.assign(new Error(`reading took longer than ${REQUEST_TIMEOUT_MS / 1000} s; the file was refused`), { code: "NF-VIEW" }));
     }, REQUEST_TIMEOUT_MS);
     pending.set(id, { resolve, reject, timer });
@@ -89,6 +93,8 @@ async function openFile(message, label) {
     state.file = null;
     $("status").textContent = `${label} was not opened.`;
     showError(err);
+    // a refused file may have left the HDF5 library mid-way (or aborted it): the next file gets a fresh reader
+    restartWorker();
   }
 }
 
@@ -252,12 +258,12 @@ function setupSlices(rec) {
   const bridgePatch = rec.bridge ? rec.bridge[0] : 0;
   state.slice = rec.scores.length ? rec.positions[3 * bridgePatch] : 0;
   slider.value = state.slice;
-  $("slice-value").textContent = `${state.slice} of ${rec.gridShape[0]}`;
+  $("slice-value").textContent = `${state.slice} (0–${rec.gridShape[0] - 1})`;
 }
 
 $("slice").addEventListener("input", () => {
   state.slice = Number($("slice").value);
-  $("slice-value").textContent = `${state.slice} of ${state.record.gridShape[0]}`;
+  $("slice-value").textContent = `${state.slice} (0–${state.record.gridShape[0] - 1})`;
   drawFigure(state.record);
 });
 
