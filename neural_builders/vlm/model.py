@@ -130,9 +130,14 @@ class ReportGenerator(nn.Module):
         if swin is None:
             swin = SwinModel(SwinConfig(**config["swin"]), add_pooling_layer=False)
         if t5 is None:
-            t5 = T5ForConditionalGeneration(T5Config(**config["t5"]))
+            # eager attention is chosen in the config the layers are built from: switching a built
+            # model afterwards (set_attn_implementation) does not reach the layers on some
+            # transformers releases (5.17), and SDPA returns no cross-attention weights to score.
+            t5 = T5ForConditionalGeneration(T5Config(**{**config["t5"], "attn_implementation": "eager"}))
+        elif _attn_implementation(t5) not in (None, "eager"):
+            raise ValueError(f"the T5 decoder uses {_attn_implementation(t5)!r} attention; load it with "
+                             "attn_implementation='eager' (scores need its cross-attention weights)")
         self.swin, self.t5 = swin, t5
-        self.t5.set_attn_implementation("eager")
         self.config["swin"] = _plain(self.swin.config.to_dict())
         self.config["t5"] = _plain(self.t5.config.to_dict())
         self.config.setdefault("projection", asdict(ProjectionConfig()))
@@ -279,6 +284,11 @@ def parameter_count(model: nn.Module) -> int:
 def _swin_layers(swin):
     from transformers.models.swin.modeling_swin import SwinLayer
     return [m for m in swin.modules() if isinstance(m, SwinLayer)]
+
+
+def _attn_implementation(t5):
+    """The attention kernel a built T5 runs (None on releases that predate the setting)."""
+    return getattr(t5.config, "_attn_implementation", None)
 
 
 def _shift_mask(mask: torch.Tensor) -> torch.Tensor:
