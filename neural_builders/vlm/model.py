@@ -10,6 +10,9 @@
   ``encoder_outputs`` (and the real-token mask as ``attention_mask``). T5 runs with
   ``attn_implementation="eager"`` because the SDPA path returns empty cross-attentions.
 
+Swin's window attention runs in slices of at most 65,535 windows per call (CUDA's launch-grid
+cap; :mod:`neural_builders.vlm.window_batches`), so any batch, image size and window works.
+
 Swin rewrites each block's ``window_size``/``shift_size`` for good when it sees a stage smaller
 than its window; :meth:`ReportGenerator.encode` restores the configured values before every call,
 so a model's output never depends on the sizes it saw before (tested).
@@ -32,6 +35,7 @@ import torch
 from torch import nn
 
 from .patch_grid import PatchPlan, plan_patches
+from .window_batches import limit_window_batches
 
 FORMAT = "neural-builders-report-generator"
 FORMAT_VERSION = 1
@@ -138,6 +142,7 @@ class ReportGenerator(nn.Module):
             raise ValueError(f"the T5 decoder uses {_attn_implementation(t5)!r} attention; load it with "
                              "attn_implementation='eager' (scores need its cross-attention weights)")
         self.swin, self.t5 = swin, t5
+        limit_window_batches(self.swin)  # CUDA's 65,535 launch-grid cap on windows per attention call
         self.config["swin"] = _plain(self.swin.config.to_dict())
         self.config["t5"] = _plain(self.t5.config.to_dict())
         self.config.setdefault("projection", asdict(ProjectionConfig()))
