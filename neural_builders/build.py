@@ -187,7 +187,7 @@ class _Pipeline:
         import torch
 
         from .kg import extractor_ref, get_extractor
-        from .vlm.train import resolve_device
+        from .devices import resolve_device
         self.torch = torch
         self.model, self.config, self.out_path = model, config, out_path
         self.device = resolve_device(config.device)

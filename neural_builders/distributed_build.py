@@ -200,13 +200,11 @@ def synthetic_build(seed: int = 0, feature_dim: int = 16) -> BuildFn:
 
 
 def config_from_args(args):
-    """The builders' BuildConfig for this rank: its own GPU when there is one, no per-rank progress bar."""
+    """The builders' BuildConfig for this rank: its GPU (shared when ranks outnumber the GPUs, see
+    :mod:`neural_builders.devices`) or the CPU, and no per-rank progress bar."""
     from .build import config_from_args as build_config
-    device = args.device
-    if device == "auto":
-        import torch
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    return build_config(args, device=device, overwrite=True, progress=False)
+    from .devices import resolve_device
+    return build_config(args, device=str(resolve_device(args.device)), overwrite=True, progress=False)
 
 
 def builder_inputs(args):

@@ -15,6 +15,9 @@ NB-R003   report source has the wrong columns or structure
 NB-P001   an image and a report could not be paired
 NB-K001   knowledge-graph extractor unknown or its package is missing
 NB-E001   sentence-embedding model directory missing or incomplete
+NB-D001   the requested device or process-group backend cannot be had
+          (a GPU asked for where none is visible, cuda:N past the last GPU,
+          nccl for CPU tensors or for ranks sharing a GPU, a bad launch)
 ========  ===============================================================
 """
 from __future__ import annotations
@@ -30,6 +33,7 @@ REPORT_STRUCTURE = "NB-R003"
 PAIRING = "NB-P001"
 EXTRACTOR_UNAVAILABLE = "NB-K001"
 EMBEDDER_UNAVAILABLE = "NB-E001"
+DEVICE_UNAVAILABLE = "NB-D001"
 
 
 class BuildInputError(NeuralFormatError):
@@ -38,6 +42,14 @@ class BuildInputError(NeuralFormatError):
     ``location`` names the input (a file path, an archive member or a CSV row), never a
     patient identifier taken from inside the input.
     """
+
+    def __init__(self, code: str, message: str, *, location: str = "-", expected: object = None,
+                 found: object = None):
+        super().__init__(code, message, location=location, expected=expected, found=found)
+
+
+class DeviceError(NeuralFormatError):
+    """The device or backend a run asks for cannot be used here (see :mod:`neural_builders.devices`)."""
 
     def __init__(self, code: str, message: str, *, location: str = "-", expected: object = None,
                  found: object = None):

@@ -127,7 +127,7 @@ def build_volume_collection(volumes: Sequence[VolumeInput], model, config, out_p
 
     from .build import collection_meta
     from .kg import extractor_ref, get_extractor
-    from .vlm.train import resolve_device
+    from .devices import resolve_device
     device = resolve_device(config.device)
     model.to(device).eval()
     extractor = get_extractor(config.kg_extractor)

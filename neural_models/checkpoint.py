@@ -32,7 +32,7 @@ def save_model(directory, model, features: NodeFeatures, extra: dict | None = No
     directory.mkdir(parents=True, exist_ok=True)
     config = {"format": CHECKPOINT_FORMAT, "model": model.config(), "features": features.to_dict(),
               **(extra or {})}
-    state = {name: tensor.detach().contiguous().clone() for name, tensor in model.state_dict().items()}
+    state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in model.state_dict().items()}
     save_file(state, str(directory / WEIGHTS_NAME),
               metadata={"config_sha256": hashlib.sha256(_canonical(config)).hexdigest()})
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

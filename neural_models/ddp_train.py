@@ -6,8 +6,11 @@
 Every rank opens the collection itself (:func:`neural_format.open_collection`; handles are per
 process) and reads only the records its :class:`torch.utils.data.DistributedSampler` gives it,
 lazily, as graphs of :func:`neural_models.graph_input.convert`. The model is wrapped in
-:class:`torch.nn.parallel.DistributedDataParallel` (gloo on CPU, nccl on GPUs), which averages
-gradients over ranks after every step.
+:class:`torch.nn.parallel.DistributedDataParallel`, which averages gradients over ranks after
+every step. Each rank runs on the device :mod:`neural_builders.devices` gives it (``--device auto``:
+GPU ``LOCAL_RANK mod G`` of the ``G`` visible GPUs, ranks sharing one when they outnumber the GPUs;
+the CPU when there is none); the model and every batch are moved there. The backend follows the
+device actually used: nccl only when the tensors are on CUDA and no two ranks share a GPU, else gloo.
 
 Why a K-rank run computes the same thing as one process: ``DistributedSampler`` draws ONE
 permutation ``p`` of the training indices per epoch from ``seed + epoch``, and rank ``r`` takes
@@ -117,7 +120,7 @@ def _collate_loader(dataset, batch_size: int, sampler):
 
 
 @torch.no_grad()
-def sharded_predict(model, dataset, batch_size: int) -> np.ndarray:
+def sharded_predict(model, dataset, batch_size: int, device=None) -> np.ndarray:
     """P(label = 1) for every item of ``dataset``, each rank scoring its part; same result on all ranks."""
     from torch.utils.data.distributed import DistributedSampler
     rank, world = _world()
@@ -125,8 +128,9 @@ def sharded_predict(model, dataset, batch_size: int) -> np.ndarray:
     mine = list(iter(sampler))
     model.eval()
     scores = []
+    device = device if device is not None else next(model.parameters()).device
     for batch in _collate_loader(dataset, batch_size, mine):
-        scores.append(torch.sigmoid(model(batch)))
+        scores.append(torch.sigmoid(model(batch.to(device))).cpu())
     local = torch.cat(scores).numpy().astype(np.float64).tolist() if scores else []
     out = np.zeros(len(dataset), np.float64)
     for indices, values in _all_gather((mine, local)):
@@ -135,11 +139,13 @@ def sharded_predict(model, dataset, batch_size: int) -> np.ndarray:
 
 
 def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, global_batch: Optional[int] = None,
-                      split_seed: int = 0, log=None) -> dict:
+                      split_seed: int = 0, log=None, device="auto") -> dict:
     """Train the reference model on ``source`` in this process's rank; returns the metrics (all ranks).
 
     Runs single-process when torch.distributed is not initialised (the reference for comparisons).
+    ``device`` is resolved for this rank by :func:`neural_builders.devices.resolve_device`.
     """
+    from neural_builders.devices import resolve_device
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data.distributed import DistributedSampler
 
@@ -159,10 +165,14 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
     test_set = CollectionGraphs(source, indices[split.test], features, column, config.model)
 
     seed_everything(config.seed)
-    model = new_model(config.model, features, hidden=config.hidden, dropout=config.dropout)
-    wrapped = DistributedDataParallel(model) if world > 1 else model
+    device = resolve_device(str(device))
+    model = new_model(config.model, features, hidden=config.hidden, dropout=config.dropout).to(device)
+    if world > 1:
+        wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        wrapped = model
     optimizer = torch.optim.Adam(wrapped.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = make_loss(labels[split.train])  # pos_weight from the GLOBAL training labels, same on all ranks
+    loss_fn = make_loss(labels[split.train]).to(device)  # pos_weight from the GLOBAL training labels
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed,
                                  drop_last=False)
     loader = _collate_loader(train_set, per_rank, sampler)
@@ -175,14 +185,17 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
         wrapped.train()
         loss_sum = torch.zeros(2, dtype=torch.float64)
         for batch in loader:
+            batch = batch.to(device)
             optimizer.zero_grad()
             logits = wrapped(batch)
             loss = loss_fn(logits, batch.y.view(-1).to(logits.dtype))
             loss.backward()
             optimizer.step()
             loss_sum += torch.tensor([float(loss.detach()) * batch.num_graphs, batch.num_graphs], dtype=torch.float64)
-        if world > 1:
-            dist.all_reduce(loss_sum)
+        if world > 1:  # on the rank's device: nccl reduces CUDA tensors only
+            reduced = loss_sum.to(device)
+            dist.all_reduce(reduced)
+            loss_sum = reduced.cpu()
         train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
         val_auc = roc_auc(y_val, sharded_predict(model, val_set, per_rank)) if len(val_set) else float("nan")
         history.append({"epoch": epoch, "train_loss": train_loss, "val_auc": val_auc})
@@ -202,7 +215,7 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
         "best_epoch": best["epoch"], "history": history,
         "best_val_auc": history[best["epoch"] - 1]["val_auc"] if best["epoch"] else float("nan"),
         "test_auc": roc_auc(y_test, test_scores) if len(test_set) else float("nan"),
-        "seconds": time.perf_counter() - start, "config": config.to_dict(),
+        "seconds": time.perf_counter() - start, "config": config.to_dict(), "device": device.type,
         "train_graphs_per_second_per_rank_incl_validation":
             len(train_set) / world * len(history) / max(time.perf_counter() - start, 1e-9),
     }
@@ -230,12 +243,22 @@ def main(argv=None) -> int:
     parser.add_argument("--global-batch", type=int, default=32, help="examples per optimiser step over all ranks")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--backend", default=None, help="gloo (default on CPU) or nccl")
+    parser.add_argument("--device", default="auto",
+                        help="auto (GPU LOCAL_RANK mod #GPUs, else CPU), cpu, cuda or cuda:N")
+    parser.add_argument("--backend", default=None,
+                        help="default: nccl when each rank has a GPU of its own, else gloo")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
-    launched = int(os.environ.get("WORLD_SIZE", 1)) > 1
+    from neural_builders.devices import launch_env, process_group_backend, resolve_device
+    env = launch_env()
+    launched = env["world_size"] > 1
+    device = resolve_device(args.device)  # a misconfiguration fails here with NB-D001, before any CUDA call
     if launched:
-        backend = args.backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        backend = process_group_backend(str(device), local_world_size=env["local_world_size"], device_count=count,
+                                        requested=args.backend)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # collectives (and nccl's object gathers) use the current device
         dist.init_process_group(backend, timeout=dt.timedelta(seconds=args.timeout))
     try:
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads()))))
@@ -243,7 +266,7 @@ def main(argv=None) -> int:
                              batch_size=args.global_batch, max_epochs=args.epochs, patience=args.patience,
                              seed=args.seed)
         metrics = train_distributed(args.data, args.label, config, out_dir=args.out, global_batch=args.global_batch,
-                                    split_seed=args.split_seed,
+                                    split_seed=args.split_seed, device=str(device),
                                     log=lambda text: print(text, file=sys.stderr, flush=True))
         if _world()[0] == 0:
             print(json.dumps({k: v for k, v in metrics.items() if k != "history"}))

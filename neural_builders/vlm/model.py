@@ -156,6 +156,7 @@ class ReportGenerator(nn.Module):
         self._windows = [(layer, layer.window_size, layer.shift_size) for layer in _swin_layers(self.swin)]
         self.tokenizer = None      # the report tokenizer, when known (set by from_pretrained / the trainer)
         self.source_dir: Optional[Path] = None
+        self.weights_dir: Optional[Path] = None   # where the weight files were last read or written
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -216,24 +217,48 @@ class ReportGenerator(nn.Module):
         return tokenizer.batch_decode(ids, skip_special_tokens=True)
 
     # -- persistence ----------------------------------------------------------------------
+    def weight_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        """``{file name: {tensor name: tensor}}`` on the model's device, tied tensors once."""
+        state = {k: v.detach() for k, v in self.state_dict().items()}
+        # tied embeddings are found by shared storage, so this runs before any copy to the CPU
+        # (after ``.cpu()`` a CUDA model's tied tensors are separate copies)
+        return {ENCODER_FILE: {k: v for k, v in state.items() if not k.startswith("t5.")},
+                DECODER_FILE: _drop_shared({k: v for k, v in state.items() if k.startswith("t5.")})}
+
     def weight_blobs(self) -> dict[str, bytes]:
-        """The serialized weight files, ``{file name: safetensors bytes}``."""
+        """The serialized weight files, ``{file name: safetensors bytes}``, in the model's dtype."""
         from safetensors.torch import save
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        encoder = {k: v for k, v in state.items() if not k.startswith("t5.")}
-        decoder = _drop_shared({k: v for k, v in state.items() if k.startswith("t5.")})  # tied embeddings once
-        return {ENCODER_FILE: save(encoder, metadata={"format": FORMAT}),
-                DECODER_FILE: save(decoder, metadata={"format": FORMAT})}
+        return {name: save({k: v.contiguous().cpu() for k, v in tensors.items()}, metadata={"format": FORMAT})
+                for name, tensors in self.weight_tensors().items()}
 
     def weights_sha256(self) -> dict[str, str]:
-        """SHA-256 of each weight file as ``save_pretrained`` writes it (``sha256sum`` agrees)."""
-        return {name: hashlib.sha256(blob).hexdigest() for name, blob in self.weight_blobs().items()}
+        """SHA-256 of each weight file (``sha256sum`` agrees), on any device and in any dtype.
+
+        When the model was loaded from (or last saved to) a directory whose file still holds
+        exactly these weights (compared tensor by tensor in the file's dtype: a float32 model
+        loaded from a bfloat16 file matches it), the digest is that of the file's bytes. Otherwise
+        (weights changed since, or never written) it is the digest of the file that
+        :meth:`save_pretrained` would write now.
+        """
+        from safetensors.torch import load, save
+        digests = {}
+        for name, tensors in self.weight_tensors().items():
+            path = None if self.weights_dir is None else Path(self.weights_dir) / name
+            if path is not None and path.is_file():
+                data = path.read_bytes()
+                if _same_weights(tensors, load(data)):
+                    digests[name] = hashlib.sha256(data).hexdigest()
+                    continue
+            blob = save({k: v.contiguous().cpu() for k, v in tensors.items()}, metadata={"format": FORMAT})
+            digests[name] = hashlib.sha256(blob).hexdigest()
+        return digests
 
     def save_pretrained(self, directory, tokenizer=None) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for name, blob in self.weight_blobs().items():
             (directory / name).write_bytes(blob)
+        self.weights_dir = directory
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.config}
         (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
         tokenizer = tokenizer if tokenizer is not None else self.tokenizer
@@ -263,7 +288,7 @@ class ReportGenerator(nn.Module):
         if (directory / TOKENIZER_DIR / "tokenizer.json").is_file():
             from .tokenizer import load_report_tokenizer
             model.tokenizer = load_report_tokenizer(directory / TOKENIZER_DIR)
-        model.source_dir = directory
+        model.source_dir = model.weights_dir = directory
         return model.to(device)
 
     @classmethod
@@ -335,6 +360,17 @@ def _drop_shared(state: dict) -> dict:
         seen[ptr] = key
         out[key] = tensor
     return out
+
+
+def _same_weights(current: dict, stored: dict) -> bool:
+    """Whether ``current`` (any device/dtype) holds exactly the tensors of a weight file."""
+    if current.keys() != stored.keys():
+        return False
+    for key, tensor in stored.items():
+        mine = current[key]
+        if mine.shape != tensor.shape or not torch.equal(mine.to("cpu", tensor.dtype), tensor):
+            return False
+    return True
 
 
 def _is_tied(model: "ReportGenerator", key: str) -> bool:

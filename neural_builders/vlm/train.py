@@ -21,6 +21,7 @@ import torch
 
 from neural_format.progress import Progress
 
+from ..devices import resolve_device  # noqa: F401  (the builders' one device rule; imported from here too)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .model import Encoded
 from .patch_grid import PatchPlan, to_working
@@ -92,10 +93,6 @@ def stack_pixels(dataset: ReportImageSet, indices, device) -> tuple[torch.Tensor
     return pixels.to(device), [dataset.plans[i] for i in indices]
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def make_optimizer(config: TrainConfig):
