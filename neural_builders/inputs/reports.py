@@ -89,13 +89,16 @@ def extract_sections(text: str) -> Sections:
 @dataclass(frozen=True)
 class Report:
     """One report. ``report_id`` is the file stem, CSV id or IU ``uId``; ``image_ids`` lists the
-    image IDs the source links to the report (IU ``parentImage`` ids), ``mesh`` its MeSH terms."""
+    image IDs the source links to the report (IU ``parentImage`` ids), ``mesh`` its MeSH major
+    terms (assigned by the indexers, e.g. ``Opacity/lung/base/left/mild``) and ``mesh_automatic``
+    its automatic ones (terms found in the text by automatic indexing, e.g. ``opacity``)."""
     report_id: str
     text: str
     sections: Sections
     source: str
     image_ids: tuple[str, ...] = ()
     mesh: tuple[str, ...] = field(default=())
+    mesh_automatic: tuple[str, ...] = field(default=())
 
     @property
     def text_for_model(self) -> str:
@@ -234,9 +237,11 @@ def parse_iu_report(data: bytes, location: str) -> Report:
     findings, impression = labelled.get("FINDINGS", ""), labelled.get("IMPRESSION", "")
     text = "\n".join(f"{label}: {value}" for label, value in labelled.items() if value)
     images = tuple(node.get("id") for node in root.iter("parentImage") if node.get("id"))
-    mesh = tuple(normalise_whitespace(node.text or "") for node in root.iter("major") if (node.text or "").strip())
+    def terms(tag):
+        return tuple(normalise_whitespace(node.text or "") for node in root.iter(tag) if (node.text or "").strip())
+
     return Report(report_id, text, Sections(findings, impression, _join(findings, impression)), "iu-xray",
-                  images, mesh)
+                  images, terms("major"), terms("automatic"))
 
 
 def load_iu_xray_reports(archive=None, *, limit: Optional[int] = None, skipped: Optional[list] = None) -> list[Report]:
