@@ -39,7 +39,7 @@ import numpy as np
 # pattern). Headings compare case-insensitively; the automatic pattern is a regex searched in
 # the lower-cased term. "Cardiac Shadow/enlarged" is the indexers' other way of coding cardiomegaly.
 MESH = {
-    "pneumonia": ({"pneumonia", "pneumonia, viral", "pneumonia, mycoplasma"}, r"\bpneumonia"),
+    "pneumonia": ({"pneumonia", "pneumonia, viral", "pneumonia, mycoplasma"}, r"\bpneumon(ia|itis)"),
     "pleural effusion": ({"pleural effusion"}, r"^(?!.*pericardial).*\beffusions?\b"),
     "pneumothorax": ({"pneumothorax", "hydropneumothorax", "hemopneumothorax"}, r"pneumothora"),
     "consolidation": ({"consolidation"}, r"\bconsolidation"),
@@ -52,23 +52,24 @@ MESH = {
 
 # Finding -> the extractor's surface forms (lexicon phrases of type "finding") that name it.
 SURFACE = {
-    "pneumonia": {"pneumonia", "pneumonias", "bronchopneumonia"},
+    "pneumonia": {"pneumonia", "pneumonias", "bronchopneumonia", "pneumonitis"},
     "pleural effusion": {"pleural effusion", "pleural effusions", "effusion", "effusions", "pleural fluid"},
-    "pneumothorax": {"pneumothorax", "pneumothoraces", "hydropneumothorax"},
+    "pneumothorax": {"pneumothorax", "pneumothoraces", "hydropneumothorax", "pleural air collection"},
     "consolidation": {"consolidation", "consolidations", "consolidative opacity", "airspace consolidation"},
     "opacity/infiltrate": {"opacity", "opacities", "opacification", "airspace opacity", "airspace opacities",
                            "air space opacity", "air space opacities", "airspace disease", "air space disease",
                            "infiltrate", "infiltrates", "infiltration", "consolidative opacity",
                            "interstitial opacities", "reticular opacities", "nodular opacity", "nodular opacities"},
-    "atelectasis": {"atelectasis", "atelectatic changes"},
+    "atelectasis": {"atelectasis", "atelectatic changes", "atelectatic change", "collapse"},
     "cardiomegaly": {"cardiomegaly", "cardiac enlargement"},
     "edema": {"edema", "pulmonary edema", "interstitial edema"},
-    "nodule": {"nodule", "nodules", "nodular opacity", "nodular opacities"},
+    "nodule": {"nodule", "nodules"},
 }
 # "The heart is enlarged": the KG holds modifier "enlarged" -modifies-> anatomy "heart"; that
-# statement is cardiomegaly (with the modifier's assertion).
+# statement is cardiomegaly (with the modifier's assertion), as is finding "enlargement"
+# -located_at-> "cardiac silhouette".
 CARDIAC = {"heart", "heart size", "cardiac silhouette", "cardiomediastinal silhouette", "cardiac contours"}
-ENLARGED = {"enlarged", "increased"}
+ENLARGED = {"enlarged", "increased", "large"}
 
 RANK = {"absent": 1, "uncertain": 2, "present": 3}
 CLASSES = ("present", "uncertain", "absent", "none")
@@ -96,7 +97,8 @@ def report_assertions(kg) -> dict[str, str]:
                 best[finding] = max(best[finding], RANK[entity.assertion])
     for rel in kg.relations:
         source, target = kg.entities[rel.source], kg.entities[rel.target]
-        if rel.type == "modifies" and source.text in ENLARGED and target.text in CARDIAC:
+        if target.text in CARDIAC and ((rel.type == "modifies" and source.text in ENLARGED)
+                                       or (rel.type == "located_at" and source.text == "enlargement")):
             best["cardiomegaly"] = max(best["cardiomegaly"], RANK[source.assertion])
     names = {v: k for k, v in RANK.items()}
     return {f: names.get(r, "none") for f, r in best.items()}

@@ -41,6 +41,54 @@ def test_assertions(text, entity, expected):
     assert found.get(entity) == expected, found
 
 
+# Regression cases for the rule classes measured against IU X-ray MeSH terms (benchmarks/bench_kg_iu.py);
+# each sentence is (close to) one found in the IU reports.
+@pytest.mark.parametrize("text,expected", [
+    # negation scope over coordinated lists
+    ("No focal consolidation, large pleural effusion or pneumothorax is identified.",
+     {"consolidation": "absent", "pleural effusion": "absent", "pneumothorax": "absent"}),
+    ("No pneumothorax, mild atelectasis is present.", {"pneumothorax": "absent", "atelectasis": "present"}),
+    ("No pneumothorax, the heart is enlarged. Small effusion and mild atelectasis are present.",
+     {"pneumothorax": "absent", "effusion": "present", "atelectasis": "present"}),
+    ("Consolidation, atelectasis, and costophrenic blunting in the left lower lobe have cleared.",
+     {"consolidation": "absent", "atelectasis": "absent", "blunting": "absent"}),
+    ("No evidence of pneumonia, nodules, or masses.", {"pneumonia": "absent", "nodules": "absent", "masses": "absent"}),
+    # hedges and differentials
+    ("Right middle lobe opacity which may represent a focal area of consolidation or atelectasis.",
+     {"opacity": "present", "consolidation": "uncertain", "atelectasis": "uncertain"}),
+    ("Question of right lower lobe pneumonia.", {"pneumonia": "uncertain"}),
+    ("Question small left pleural effusion.", {"pleural effusion": "uncertain"}),
+    ("Early pulmonary edema cannot be excluded.", {"pulmonary edema": "uncertain"}),
+    ("The differential diagnosis includes pneumonia and atelectasis.", {"pneumonia": "uncertain", "atelectasis": "uncertain"}),
+    ("Left basilar airspace opacity, atelectasis versus pneumonia.",
+     {"airspace opacity": "present", "atelectasis": "uncertain", "pneumonia": "uncertain"}),
+    ("Patchy opacity in the left base concerning for atelectasis versus pneumonitis.",
+     {"opacity": "present", "atelectasis": "uncertain", "pneumonitis": "uncertain"}),
+    ("Evaluation for pneumothorax is limited.", {"pneumothorax": "uncertain"}),
+    ("Please correlate clinically for pneumonia.", {"pneumonia": "uncertain"}),
+    # what a finding would suggest: absent only when that finding is absent
+    ("There is no focal air space opacity to suggest a pneumonia.", {"air space opacity": "absent", "pneumonia": "absent"}),
+    ("Without comparisons, this may represent a focal area of infection or pneumonia.",
+     {"infection": "uncertain", "pneumonia": "uncertain"}),
+    ("No consolidation or large pleural effusion identified (blunting of the angles may represent small effusions).",
+     {"consolidation": "absent", "pleural effusion": "absent", "blunting": "present", "effusions": "uncertain"}),
+    # pseudo-negations
+    ("Redemonstration without significant interval change of mild subsegmental atelectasis.", {"atelectasis": "present"}),
+    ("No interval change in the right lower lobe opacity.", {"opacity": "present"}),
+    ("COPD with almost completely resolved right apical pleural air collection.", {"copd": "present", "pleural air collection": "present"}),
+    # resolution is negation, before or after the finding
+    ("Resolved interstitial edema.", {"interstitial edema": "absent"}),
+    ("There has been clearing of left base airspace opacities.", {"airspace opacities": "absent"}),
+    ("The right pneumothorax has resolved.", {"pneumothorax": "absent"}),
+    # vocabulary: a pericardial effusion is not a pleural one; pneumonitis is a finding
+    ("Cardiomegaly versus pericardial effusion.", {"cardiomegaly": "uncertain", "pericardial effusion": "uncertain"}),
+    ("Patchy infiltrate, concerning for pneumonitis.", {"infiltrate": "present", "pneumonitis": "uncertain"}),
+])
+def test_assertion_rule_classes(text, expected):
+    found = {e.text: e.assertion for e in RULES.extract(text).entities if e.type == "finding"}
+    assert found == expected, found
+
+
 def test_anatomy_is_never_negated_and_location_words_join_it():
     found = assertions("No pneumothorax in the right lower lobe.")
     assert found[("right lower lobe", "anatomy")] == "present"

@@ -4,20 +4,22 @@ Written for chest radiograph reports (IU X-ray / MIMIC style). Each list is comm
 lower-case phrases; plurals are listed where they occur. Context triggers follow NegEx
 (Chapman et al., 2001): *pre* triggers open a scope to their right, *post* triggers to their
 left, both bounded by the clause; *pseudo* triggers look like negations but are not
-("no change") and are consumed so that their words trigger nothing.
+("no change", "partially resolved": a qualified resolution leaves some of the finding) and are
+consumed so that their words trigger nothing.
 """
 from __future__ import annotations
 
 FINDINGS = """
-pneumothorax, pneumothoraces, hydropneumothorax,
+pneumothorax, pneumothoraces, hydropneumothorax, pleural air collection,
 pleural effusion, pleural effusions, effusion, effusions, pleural fluid,
+pericardial effusion, pericardial effusions,
 consolidation, consolidations, consolidative opacity, airspace consolidation,
 opacity, opacities, opacification, airspace opacity, airspace opacities, air space opacity,
 air space opacities, airspace disease, air space disease, nodular opacity, nodular opacities,
-infiltrate, infiltrates, infiltration, atelectasis, atelectatic changes,
+infiltrate, infiltrates, infiltration, atelectasis, atelectatic changes, atelectatic change,
 edema, pulmonary edema, interstitial edema, vascular congestion, pulmonary vascular congestion,
-congestion, cardiomegaly, cardiac enlargement,
-pneumonia, pneumonias, bronchopneumonia, infection, infectious process,
+congestion, vascular engorgement, venous engorgement, engorgement, cardiomegaly, cardiac enlargement, enlargement,
+pneumonia, pneumonias, bronchopneumonia, pneumonitis, infection, infectious process,
 nodule, nodules, mass, masses, lesion, lesions,
 granuloma, granulomas, granulomata, granulomatous disease, calcification, calcifications,
 scarring, scar, scars, fibrosis, fibrotic changes,
@@ -78,12 +80,13 @@ LOCATION_WORDS = frozenset({"right", "left", "bilateral", "upper", "middle", "mi
 
 NEGATION_PRE = """
 no, not, without, absence of, negative for, no evidence of, no evidence for,
-no signs of, no sign of, free of, clear of, no definite, rather than, resolution of, nor
+no signs of, no sign of, free of, clear of, no definite, rather than, resolution of, nor,
+clearing of, resolved
 """
 NEGATION_POST = """
 not seen, is not seen, are not seen, not identified, not visualized, not present,
 not demonstrated, not evident, not appreciated, not noted, not detected, absent, is absent, are absent,
-resolved, has resolved, have resolved, no longer seen, no longer visualized, has been removed,
+resolved, has resolved, have resolved, cleared, has cleared, have cleared, no longer seen, no longer visualized, has been removed,
 have been removed, ruled out
 """
 UNCERTAIN_PRE = """
@@ -91,7 +94,11 @@ possible, possibly, probable, probably, likely, questionable, question of, suspe
 suspicious for, suspicious of, concerning for, may represent, may be, might represent,
 could represent, could be, cannot exclude, can not exclude, cannot rule out, can not rule out,
 differential includes, maybe, suggesting, versus, vs, equivocal, suggestive of, suggests, suggest, worrisome for,
-may reflect, could reflect, which may represent, not excluded
+may reflect, could reflect, which may represent, not excluded, question, differential diagnosis includes,
+differential diagnosis include, differential diagnosis of, differential diagnosis would include,
+differential considerations include, differential considerations, differential diagnosis, considerations include,
+considerations would include, rule out, to rule out, evaluate for, evaluation for, assess for,
+correlate for, correlate clinically for, clinical correlation for
 """
 UNCERTAIN_POST = """
 cannot be excluded, can not be excluded, not excluded, is not excluded, cannot be ruled out,
@@ -99,10 +106,18 @@ can not be ruled out, not ruled out, is possible, is suspected, is questioned, i
 are possible, is not entirely excluded, cannot be entirely excluded,
 not entirely excluded, cannot be completely excluded, not completely excluded
 """
+# "A versus B": both alternatives are uncertain, so these also reach back to the one finding before them.
+ALTERNATIVE = """
+versus, vs
+"""
 PSEUDO = """
 no change, no changes, not change, no interval change, no significant change, no increase,
 no decrease, not only, not necessarily, no further, gram negative, not well seen,
-not well visualized
+not well visualized, without change, without significant change, without interval change,
+without significant interval change, without appreciable change, without substantial change,
+no appreciable change, no substantial change, not significantly changed, not changed,
+almost completely resolved, nearly completely resolved, nearly resolved, partially resolved, incompletely resolved,
+not completely resolved, not entirely resolved, not fully resolved
 """
 # Phrases that point one finding at another ("consolidation ... suggestive of pneumonia").
 SUGGESTIVE = """

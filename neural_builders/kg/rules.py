@@ -33,7 +33,7 @@ from . import lexicon
 from .graph import Entity, KnowledgeGraph, Relation
 
 _SENTENCE = re.compile(r"(?:[^.!?;\n]|[.!?;](?=[^\s.!?;]))+")
-_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|,")
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[,()]")
 _LIST_CONTINUATION = {"or", "and", "nor"}
 MODIFIER_REACH = 3  # tokens between a pre-nominal modifier and its head
 # a modifier right after these words describes what came before it ("lungs are clear")
@@ -57,7 +57,7 @@ def _build_table() -> tuple[dict, int]:
         add(block, "type", etype)
     for block, role in ((lexicon.NEGATION_PRE, "neg_pre"), (lexicon.NEGATION_POST, "neg_post"),
                         (lexicon.UNCERTAIN_PRE, "unc_pre"), (lexicon.UNCERTAIN_POST, "unc_post"),
-                        (lexicon.PSEUDO, "pseudo"), (lexicon.SUGGESTIVE, "suggest"),
+                        (lexicon.PSEUDO, "pseudo"), (lexicon.SUGGESTIVE, "suggest"), (lexicon.ALTERNATIVE, "alt"),
                         (lexicon.TERMINATION, "term")):
         add(block, "role", role)
     return table, max(len(p) for p in table)
@@ -110,9 +110,28 @@ def _merge_locations(matches: list[_Match], words: list[str]) -> list[_Match]:
     return out
 
 
+def _noun_phrase_head(i: int, words: list[str], starts: dict) -> Optional[_Match]:
+    """The first non-modifier concept after token ``i`` when only modifiers and plain words
+    (no verb, comma, conjunction or trigger) lead to it: the head of the noun phrase there."""
+    j = i + 1
+    while j < len(words):
+        m = starts.get(j)
+        if m is not None:
+            if m.type == "modifier" and not m.roles:
+                j = m.stop
+                continue
+            return m if m.type is not None and not m.roles else None
+        if words[j] in lexicon.CLAUSE_VERBS or words[j] in _LIST_CONTINUATION or words[j] in (",", "(", ")", "there"):
+            return None
+        j += 1
+    return None
+
+
 def _clause_breaks(words: list[str], matches: list[_Match]) -> list[int]:
     """Token indices at which a new clause starts."""
     breaks = {m.start for m in matches if "term" in m.roles}
+    # a parenthesis opens and closes its own clause: "no A identified (B may represent C)"
+    breaks |= {i for i, w in enumerate(words) if w == "("} | {i + 1 for i, w in enumerate(words) if w == ")"}
     starts = {m.start: m for m in matches}
     separators = [i for i, w in enumerate(words) if w in (",", "and")]
     for k, i in enumerate(separators):
@@ -122,10 +141,21 @@ def _clause_breaks(words: list[str], matches: list[_Match]) -> list[int]:
             continue
         # "no A, B or C is identified": a finding after a finding continues the list
         before = [m for m in matches if m.type is not None and m.stop <= i]
-        first = starts.get(i + 1)
-        if (first is not None and first.type in ("finding", "device") and before
-                and before[-1].type in ("finding", "device")):
-            continue
+        if before and before[-1].type in ("finding", "device"):
+            first = starts.get(i + 1)
+            if first is not None and first.type in ("finding", "device"):
+                continue
+            head = _noun_phrase_head(i, words, starts)
+            if head is not None and head.type in ("finding", "device"):
+                # "A and mild B are seen": "and" joins two noun phrases, not two clauses;
+                # "no A, large B or C is seen": a comma whose conjunct runs on to a coordinator
+                # before any verb is a list comma ("no A, mild B is present" is two clauses)
+                if words[i] == "and":
+                    continue
+                tail = following[:next((n for n, w in enumerate(following) if w in lexicon.CLAUSE_VERBS),
+                                       len(following))]
+                if any(w in _LIST_CONTINUATION for w in tail):
+                    continue
         if any(w in lexicon.CLAUSE_VERBS for w in following):
             breaks.add(i)
     return sorted(breaks)
@@ -153,9 +183,19 @@ def _assert(matches: list[_Match]) -> None:
         t, pre = best
         negated = "neg_pre" in t.roles if pre else "neg_post" in t.roles
         if pre and not negated and "suggest" in t.roles:
-            # "no focal opacity to suggest pneumonia": what a negated finding would suggest is absent too
-            negated = any("neg_pre" in n.roles and n.clause == m.clause and n.stop <= t.start for n in triggers)
+            # "no focal opacity to suggest pneumonia": what a negated finding would suggest is
+            # absent too; "blunting ... may represent small effusions" stays uncertain, even after
+            # an earlier "no" in the clause (the finding doing the suggesting decides)
+            heads = [c for c in matches if c.type in ("finding", "device") and c.clause == m.clause
+                     and c.stop <= t.start]
+            negated = bool(heads) and heads[-1].assertion == "absent"
         m.assertion = "absent" if negated else "uncertain"
+    # "atelectasis versus pneumonia": the alternative before "versus" is as uncertain as the one after
+    for t in (t for t in matches if "alt" in t.roles):
+        before = [c for c in matches if c.type in ("finding", "device") and c.clause == t.clause and c.stop <= t.start]
+        if before and before[-1].assertion == "present" and not any(
+                x.roles and x is not t and before[-1].stop <= x.start < t.start for x in matches):
+            before[-1].assertion = "uncertain"
 
 
 def _relations(matches: list[_Match], words: list[str], emit) -> None:
@@ -172,7 +212,7 @@ def _relations(matches: list[_Match], words: list[str], emit) -> None:
     def plain_gap(a: _Match, b: _Match) -> bool:
         """Only modifier words or unmatched non-verb words between a and b (no comma)."""
         covered = {i for c in concepts if c.type == "modifier" for i in range(c.start, c.stop)}
-        return all(i in covered or (words[i] != "," and words[i] not in lexicon.CLAUSE_VERBS
+        return all(i in covered or (words[i] not in (",", "(", ")") and words[i] not in lexicon.CLAUSE_VERBS
                                     and not any(t.start <= i < t.stop for t in triggers))
                    for i in range(a.stop, b.start))
 
@@ -230,7 +270,7 @@ class RuleBasedExtractor:
     one entity; ``drop_isolated_modifiers`` (default False) removes modifiers that modify nothing.
     """
     name = "neural-rules"
-    version = "1.0"
+    version = "1.1"  # 1.1: list scope through modifiers, parentheses, versus, qualified resolution (issue 19)
 
     def __init__(self, *, merge_repeats: bool = True, drop_isolated_modifiers: bool = False):
         self.merge_repeats = bool(merge_repeats)
