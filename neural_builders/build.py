@@ -57,6 +57,8 @@ class BuildConfig:
     feature_dtype: str = "float32"
     tiles: Optional[str] = None               # None, "uint8" or "uint16"
     kg_extractor: str = "rules"
+    # the bridge's tie-break (neural_format.fusion.TIE_BREAKS); "lowest-index" reproduces the reference
+    bridge_tie_break: str = "score-then-relations"
     entity_embeddings: bool = False           # 384-d MiniLM embeddings of entity text
     label_names: tuple[str, ...] = ("pneumonia",)
     compression: Optional[str] = None
@@ -168,7 +170,7 @@ def collection_meta(model, config: BuildConfig, extractor_ref: KGExtractorRef, *
             created=dt.datetime.now(dt.timezone.utc), encoder=encoder, decoder=decoder,
             score_aggregation=config.aggregation,
             pruning=config.policy.model_copy(update={"applied_to": "build", "slice_filter": slice_filter}),
-            kg_extractor=extractor_ref, fusion=FusionRule(), source_bytes=int(source_bytes)))
+            kg_extractor=extractor_ref, fusion=FusionRule(tie_break=config.bridge_tie_break), source_bytes=int(source_bytes)))
 
 
 # -- the pipeline ----------------------------------------------------------------------------
@@ -260,7 +262,7 @@ class _Pipeline:
             self._emit(prep, features[b], scores[b], reports[b], sources[b])
 
     def _emit(self, prep: _Prepared, features, scores, report: str, source: str) -> None:
-        from neural_format.fusion import betweenness_bridge
+        from neural_format.fusion import record_bridge
 
         from .inputs import record_skip
         from .kg import ENTITY_TYPES, RELATION_TYPES
@@ -276,7 +278,8 @@ class _Pipeline:
         t1 = time.perf_counter()
         kg = self.extractor.extract(report).to_arrays(ENTITY_TYPES, RELATION_TYPES)
         entity_features = self.embedder.encode(kg["entity_text"]) if self.embedder else None
-        bridge = betweenness_bridge(len(kept_tokens), edges, len(kg["entity_text"]), kg["relations"])
+        bridge = record_bridge(len(kept_tokens), edges, scores[kept_tokens], kg["relations"], kg["entity_types"],
+                               kg["entity_assertions"], ENTITY_TYPES, config.bridge_tie_break)
         t2 = time.perf_counter()
         labels = prep.item.labels if prep.item.labels is not None else [float("nan")] * len(config.label_names)
         record = Record(

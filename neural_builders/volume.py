@@ -85,7 +85,7 @@ def score_volume(model, volume: np.ndarray, report: str, config, device=None):
 
 def volume_record(item: VolumeInput, model, config, rule: SliceAnchorFilter, extractor, *, device=None) -> tuple[Record, dict]:
     """One 3-D record and facts about it (kept slices, patches seen)."""
-    from neural_format.fusion import betweenness_bridge
+    from neural_format.fusion import record_bridge
     from neural_format.grid import grid_adjacency
 
     from .kg import ENTITY_TYPES, RELATION_TYPES
@@ -111,7 +111,9 @@ def volume_record(item: VolumeInput, model, config, rule: SliceAnchorFilter, ext
         patch_positions=positions, patch_edges=edges, entity_types=kg["entity_types"],
         entity_assertions=kg["entity_assertions"], entity_text=kg["entity_text"], relations=kg["relations"],
         relation_types=kg["relation_types"],
-        bridge=betweenness_bridge(len(positions), edges, len(kg["entity_text"]), kg["relations"]),
+        bridge=record_bridge(len(positions), edges, np.concatenate(kept_scores) if kept_scores else np.zeros(0),
+                             kg["relations"], kg["entity_types"], kg["entity_assertions"], ENTITY_TYPES,
+                             config.bridge_tie_break),
         labels=np.asarray(labels, np.float32),
         geometry=Geometry((D, H, W), (1, *plan.native_patch), (D, *plan.grid_shape), item.spacing),
         report=item.report, report_source="ground_truth", group_key=item.group_key)

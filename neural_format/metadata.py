@@ -93,7 +93,10 @@ class KGExtractorRef(_Strict):
 class FusionRule(_Strict):
     kind: Literal["betweenness-bridge", "none", "unknown"] = "betweenness-bridge"
     centrality: Literal["betweenness"] = "betweenness"
-    tie_break: Literal["lowest-index"] = "lowest-index"
+    # "lowest-index": the reference's first maximum in node order; "score-then-relations": patch
+    # ties to the highest attention score, entity ties to present findings with the most
+    # relations (neural_format.fusion)
+    tie_break: Literal["lowest-index", "score-then-relations"] = "lowest-index"
 
 
 class ConversionInfo(_Strict):

@@ -84,8 +84,10 @@ def reprune_record(record: Record, policy: PruningPolicy, meta: CollectionMeta) 
     fusion = meta.provenance.fusion
     bridge, recomputed = None, False
     if fusion is not None and fusion.kind == "betweenness-bridge" and record.bridge is not None:
-        from .fusion import betweenness_bridge
-        bridge = betweenness_bridge(kept.size, edges, record.num_entities, record.relations)
+        from .fusion import record_bridge
+        # the rule the collection's bridges were made with (1.0.0 files: the reference's lowest index)
+        bridge = record_bridge(kept.size, edges, record.patch_scores[kept], record.relations, record.entity_types,
+                               record.entity_assertions, meta.entity_types, fusion.tie_break)
         recomputed = bridge is not None and (bridge[0] >= kept.size or kept[bridge[0]] != record.bridge[0]
                                              or bridge[1] != record.bridge[1])
     elif record.bridge is not None:

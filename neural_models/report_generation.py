@@ -145,12 +145,15 @@ class KGRebuilder:
             self.embedder = SentenceEmbedder(device="cpu")
 
     def rebuild(self, record: Record, report: str) -> Record:
-        from neural_format.fusion import betweenness_bridge
+        from neural_format.fusion import record_bridge
         kg = self.extractor.extract(report).to_arrays(self.meta.entity_types, self.meta.relation_types)
         features = None
         if self.meta.entity_feature_dim:
             features = self.embedder.encode(kg["entity_text"]).astype(self.meta.entity_feature_dtype)
-        bridge = betweenness_bridge(record.num_patches, record.patch_edges, len(kg["entity_text"]), kg["relations"])
+        fusion = self.meta.provenance.fusion
+        bridge = record_bridge(record.num_patches, record.patch_edges, record.patch_scores, kg["relations"],
+                               kg["entity_types"], kg["entity_assertions"], self.meta.entity_types,
+                               fusion.tie_break if fusion is not None else "lowest-index")
         return dataclasses.replace(
             record, entity_types=kg["entity_types"], entity_assertions=kg["entity_assertions"],
             entity_text=kg["entity_text"] if self.meta.has_entity_text else None, entity_features=features,

@@ -12,7 +12,7 @@ from neural_builders.inputs import load_reports, pair_inputs
 from neural_builders.phantom import generate_cases, write_cases
 from neural_builders.vlm.model import ReportGenerator, tiny_config
 from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_format.fusion import betweenness_bridge
+from neural_format.fusion import record_bridge
 from neural_format.grid import grid_adjacency
 from neural_format.metadata import PruningPolicy, TopKPercent
 
@@ -63,8 +63,9 @@ def test_build_writes_a_valid_collection_with_provenance_geometry_and_tiles(setu
             assert g.image_size == (128, 160) and g.patch_size == (32, 32) and g.grid_shape == (4, 5)
             assert record.num_patches == math.ceil(0.25 * 20)
             np.testing.assert_array_equal(record.patch_edges, grid_adjacency(record.patch_positions, "4-neighbour"))
-            assert record.bridge == betweenness_bridge(record.num_patches, record.patch_edges,
-                                                       record.num_entities, record.relations)
+            assert record.bridge == record_bridge(record.num_patches, record.patch_edges, record.patch_scores,
+                                                  record.relations, record.entity_types, record.entity_assertions,
+                                                  meta.entity_types, "score-then-relations")
             pixels = np.round(case.image * 255).astype(np.uint8)     # what the PNG holds
             for box, tile in zip(record.patch_boxes(), record.tiles):
                 r0, c0, r1, c1 = box

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neural_builders.visual_graph import build_visual_graph
-from neural_format.fusion import betweenness_bridge, most_central
+from neural_format.fusion import (betweenness_bridge, most_central, most_central_entity, most_central_patch,
+                                   record_bridge)
 from neural_format.grid import grid_adjacency, neighbour_offsets
 from neural_format.synthetic import grid_edges
 
@@ -118,3 +119,51 @@ def test_bridge_agrees_with_networkx_argmax(n, pairs):
     best = max(values.values())
     expected = min(k for k, v in values.items() if v >= best - 1e-9 * max(best, 1.0))
     assert most_central(n, edges) == expected
+
+
+# -- the "score-then-relations" tie-break (issue 19) -------------------------------------------
+def test_tied_patches_go_to_the_highest_attention_score():
+    # isolated patches (the usual case at 2-10 % retention): every betweenness is 0
+    scores = np.array([0.1, 0.7, 0.3, 0.7], np.float32)
+    assert most_central_patch(4, [], scores) == 1                   # highest S_i, then lowest index
+    assert most_central_patch(4, [], [0.1, 0.2, float("nan"), 0.5]) == 3  # NaN never wins
+    # a strictly more central patch still wins over a higher score
+    assert most_central_patch(5, [(0, 1), (1, 2)], [0.0, 0.1, 0.0, 0.9, 0.9]) == 1
+    with pytest.raises(ValueError):
+        most_central_patch(3, [], [0.1, 0.2])
+
+
+def test_tied_entities_go_to_present_findings_with_most_relations():
+    P, A, U = 0, 1, 2  # assertion codes
+    # modifier 0 -> finding 1 (absent); anatomy 2; finding 3 (present) -> anatomy 2; modifier 4 -> finding 3
+    kinds = ["modifier", "finding", "anatomy", "finding", "modifier"]
+    relations = [(0, 1), (3, 2), (4, 3)]   # a path 2-3-4 makes 3 the most central anyway
+    assert most_central_entity(5, relations, kinds, [P, A, P, P, P]) == 3
+    # no relations at all: every betweenness is 0; a present finding beats an absent one and non-findings
+    assert most_central_entity(4, [], ["anatomy", "finding", "finding", "modifier"], [P, A, P, P]) == 2
+    # uncertain beats absent; among equals the one with more relations, then the first
+    kinds = ["finding", "finding", "finding", "anatomy", "anatomy"]
+    assert most_central_entity(3, [], kinds[:3], [A, U, U]) == 1
+    # two disjoint edges: all betweenness 0; findings 0 and 2 have one relation each -> the first
+    assert most_central_entity(5, [(0, 3), (2, 4)], kinds, [U, A, U, P, P]) == 0
+    assert most_central_entity(5, [(2, 3), (2, 4)], kinds, [U, A, U, P, P]) == 2  # star centre anyway
+    assert most_central_entity(2, [], ["finding", "finding"], [-1, A]) == 1   # absent > not recorded
+
+
+def test_bridge_tie_break_rules_and_record_columns():
+    scores = [0.2, 0.9, 0.5]
+    kinds = ["anatomy", "finding"]
+    # the reference rule ignores scores and kinds
+    assert betweenness_bridge(3, [], 2, [], patch_scores=scores, entity_kinds=kinds, entity_assertions=[0, 0]) == (0, 0)
+    assert betweenness_bridge(3, [], 2, [], tie_break="score-then-relations", patch_scores=scores,
+                              entity_kinds=kinds, entity_assertions=[0, 0]) == (1, 1)
+    with pytest.raises(ValueError):
+        betweenness_bridge(3, [], 2, [], tie_break="score-then-relations")     # needs the columns
+    with pytest.raises(ValueError):
+        betweenness_bridge(3, [], 2, [], tie_break="highest-degree")
+    # entity types as codes into the collection's vocabulary; an unknown code is no finding
+    vocab = ["finding", "anatomy", "device", "modifier"]
+    assert record_bridge(3, [], scores, np.zeros((0, 2)), np.array([1, -1, 0], np.int16), np.array([0, 0, 0], np.int8),
+                         vocab, "score-then-relations") == (1, 2)
+    assert record_bridge(3, [], scores, np.zeros((0, 2)), [1, -1, 0], [0, 0, 0], vocab) == (0, 0)
+    assert record_bridge(0, [], [], [], [0], [0], vocab, "score-then-relations") is None
