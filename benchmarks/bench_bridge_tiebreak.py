@@ -16,12 +16,18 @@
    of kept patches that do (what a bridge patch drawn at random among the kept ones would
    score); and the ``fused`` model's test ROC-AUC per retention under each rule (same split,
    same seed, same training settings).
+
+``--demo OUT`` instead reads the held-out collection ``neural-format demo --out OUT`` built
+(``OUT/phantom_collection.h5``, 10 % retention) and regenerates its phantoms' lesion masks
+(seed + 1000, the demo's phantom settings) for the lesion figures at 10 % and 2.3 % (no AUC:
+60 records are too few to train on).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -54,6 +60,49 @@ def touches(record, masks) -> tuple[bool, float]:
     return bridged, float(hit.mean()) if hit.size else 0.0
 
 
+def lesion_rows(examples, indices, masks, retentions) -> dict:
+    """Per rule and retention: bridge-on-lesion share and kept-on-lesion mean over ``indices``."""
+    from neural_models.ablation import retained
+    out = {}
+    for rule in RULES:
+        base = with_rule(examples, rule)
+        for percent in retentions:
+            pruned = retained(base, percent)
+            pairs = [touches(pruned.records[i], masks[pruned.records[i].record_id]) for i in indices]
+            out.setdefault(rule, {})[f"{percent:g}"] = {
+                "bridge_on_lesion": float(np.mean([p[0] for p in pairs])),
+                "kept_on_lesion": float(np.mean([p[1] for p in pairs])),
+                "mean_kept": float(np.mean([pruned.records[i].num_patches for i in indices]))}
+    return out
+
+
+def demo_lesions(args) -> int:
+    from neural_builders.phantom import generate_cases
+    from neural_format.cli.demo_cmd import FULL, PHANTOM, QUICK
+    from neural_models.examples import load_examples
+    settings = QUICK if args.demo_quick else FULL
+    examples = load_examples([str(Path(args.demo) / "phantom_collection.h5")], "pneumonia")
+    cases = generate_cases(settings["test"], seed=args.seed + 1000, size=(settings["size"], settings["size"]), **PHANTOM)
+    masks = {c.case_id: c.lesion_masks for c in cases}
+    positives = [i for i, r in enumerate(examples.records) if len(masks.get(r.record_id, ()))]
+    # 2.3 % of the image's patches (the demo's figure: 2 of 64), as a share of the stored ones
+    first = examples.records[positives[0]]
+    wanted = math.ceil(0.023 * int(np.prod(first.geometry.grid_shape)))
+    low = 100.0 * (wanted - 0.5) / first.num_patches
+    rows = lesion_rows(examples, positives, masks, [100.0, low])   # 100 % = as stored (10 %)
+    print(f"demo held-out collection: {len(examples.records)} records, {len(positives)} with a lesion; "
+          f"{examples.meta.provenance.pruning.rule} stored")
+    print("| retention | kept/record | bridge on a lesion, lowest-index | bridge on a lesion, score-then-relations "
+          "| a kept patch on a lesion (mean) |")
+    print("|---:|---:|---:|---:|---:|")
+    for key, label in (("100", "10 % (as built)"), (f"{low:g}", f"2.3 % ({wanted} patches)")):
+        a, b = rows[RULES[0]][key], rows[RULES[1]][key]
+        print(f"| {label} | {a['mean_kept']:.1f} | {a['bridge_on_lesion']:.3f} | {b['bridge_on_lesion']:.3f} | "
+              f"{a['kept_on_lesion']:.3f} |")
+    (Path(args.demo) / "bridge_tiebreak.json").write_text(json.dumps({"positives": len(positives), "rules": rows}, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
@@ -66,12 +115,17 @@ def main(argv=None) -> int:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--no-ablation", action="store_true", help="only the lesion figures")
     parser.add_argument("--skip-build", action="store_true", help="reuse OUT/phantoms.h5")
+    parser.add_argument("--demo", default=None, metavar="DEMO_OUT",
+                        help="lesion figures on a `neural-format demo` run's held-out collection instead")
+    parser.add_argument("--demo-quick", action="store_true", help="that demo ran with --quick")
     args = parser.parse_args(argv)
+    if args.demo:
+        return demo_lesions(args)
 
     import torch
 
     from neural_builders.phantom import generate_cases
-    from neural_models.ablation import AblationSettings, retained, run_ablation
+    from neural_models.ablation import AblationSettings, run_ablation
     from neural_models.examples import load_examples
     from neural_models.experiment import split_examples
     from neural_models.phantom_study import build_phantom_collection
@@ -93,16 +147,10 @@ def main(argv=None) -> int:
           f"{examples.records[0].num_patches} patches stored per record", flush=True)
 
     results = {"settings": vars(args), "test_positive": len(test_pos), "rules": {}}
+    lesions = lesion_rows(examples, test_pos, masks, retentions)
     for rule in RULES:
         base = with_rule(examples, rule)
-        entry = results["rules"].setdefault(rule, {"lesion": {}, "auc": {}})
-        for percent in retentions:
-            pruned = retained(base, percent)
-            pairs = [touches(pruned.records[i], masks[pruned.records[i].record_id]) for i in test_pos]
-            entry["lesion"][f"{percent:g}"] = {
-                "bridge_on_lesion": float(np.mean([p[0] for p in pairs])),
-                "kept_on_lesion": float(np.mean([p[1] for p in pairs])),
-                "mean_kept": float(np.mean([pruned.records[i].num_patches for i in test_pos]))}
+        entry = results["rules"].setdefault(rule, {"lesion": lesions[rule], "auc": {}})
         if not args.no_ablation:
             config = TrainConfig(max_epochs=args.max_epochs, seed=args.seed)
             rows = run_ablation(base, split, config, AblationSettings(retentions=retentions, variants=("fused",),
