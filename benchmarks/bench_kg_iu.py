@@ -135,7 +135,7 @@ def prf(y_true, y_pred, *, resamples: int, seed: int) -> dict:
            "tp": int(np.sum(y_true & y_pred)), "fp": int(np.sum(~y_true & y_pred)), "fn": int(np.sum(y_true & ~y_pred))}
     for k, (name, fn) in enumerate(stats.items()):
         res = bootstrap((y_true, y_pred), fn, paired=True, vectorized=True, n_resamples=resamples,
-                        method="percentile", random_state=np.random.default_rng([seed, k]))
+                        method="percentile", rng=np.random.default_rng([seed, k]))
         out[f"{name}_ci"] = [float(res.confidence_interval.low), float(res.confidence_interval.high)]
     return out
 
