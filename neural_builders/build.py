@@ -387,6 +387,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-nodes", type=int, default=None)
     p.add_argument("--layers", choices=["last", "all"], default="last", help="cross-attention layers to average")
     p.add_argument("--adjacency", choices=["4-neighbour", "8-neighbour"], default="4-neighbour")
+    p.add_argument("--bridge-tie-break", choices=["score-then-relations", "lowest-index"], default="score-then-relations",
+                   help="how the bridge chooses among equally central nodes (lowest-index: the reference's rule)")
     p.add_argument("--labels", default="pneumonia", help="comma-separated label columns of the reports CSV")
     p.add_argument("--tiles", choices=["uint8", "uint16"], default=None, help="store full-resolution pixel tiles")
     p.add_argument("--entity-embeddings", action="store_true", help="embed entity text with the local MiniLM")
@@ -400,7 +402,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args, **overrides) -> BuildConfig:
     """The BuildConfig that the command-line options describe; ``overrides`` win (e.g. a rank's device)."""
     settings = dict(policy=policy_from_args(args), aggregation=ScoreAggregation(layers=args.layers),
-                    adjacency=args.adjacency, batch_size=args.batch_size,
+                    adjacency=args.adjacency, bridge_tie_break=args.bridge_tie_break, batch_size=args.batch_size,
                     feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
                     entity_embeddings=args.entity_embeddings,
                     label_names=tuple(n.strip() for n in args.labels.split(",") if n.strip()),

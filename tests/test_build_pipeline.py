@@ -96,3 +96,16 @@ def test_missing_report_is_generated_and_cli_builds(setup, capsys):
     assert code == 0 and "records written" in text and "bytes" in text
     with nf.open(root / "cli.h5") as reader:
         assert reader.meta.provenance.pruning.rule.kind == "nucleus" and len(reader) == len(cases)
+
+
+def test_bridge_tie_break_option_reaches_the_config():
+    import argparse
+
+    from neural_builders.build import add_arguments, config_from_args
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--images", "i", "--reports", "r.csv", "--model", "m", "--out", "o.h5"]
+    assert config_from_args(parser.parse_args(base)).bridge_tie_break == "score-then-relations"
+    assert config_from_args(parser.parse_args(base + ["--bridge-tie-break", "lowest-index"])).bridge_tie_break == "lowest-index"
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--bridge-tie-break", "highest-degree"])

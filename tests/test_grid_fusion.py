@@ -167,3 +167,23 @@ def test_bridge_tie_break_rules_and_record_columns():
                          vocab, "score-then-relations") == (1, 2)
     assert record_bridge(3, [], scores, np.zeros((0, 2)), [1, -1, 0], [0, 0, 0], vocab) == (0, 0)
     assert record_bridge(0, [], [], [], [0], [0], vocab, "score-then-relations") is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 10), st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=20),
+       st.lists(st.integers(0, 3), min_size=10, max_size=10), st.lists(st.integers(-1, 2), min_size=10, max_size=10),
+       st.lists(st.sampled_from(["finding", "anatomy", "modifier"]), min_size=10, max_size=10))
+def test_score_then_relations_agrees_with_a_sorted_reference(n, pairs, scores, assertions, kinds):
+    edges = [(a % n, b % n) for a, b in pairs]
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(e for e in edges if e[0] != e[1])
+    values = nx.betweenness_centrality(graph)
+    best = max(values.values())
+    tied = [k for k, v in values.items() if v >= best - 1e-9 * max(best, 1.0)]
+    scores = np.asarray(scores[:n], np.float32)  # small integers: many equal scores
+    assert most_central_patch(n, edges, scores) == min(tied, key=lambda k: (-scores[k], k))
+    degree = [sum((a == k) + (b == k) for a, b in edges if a != b) for k in range(n)]
+    rank = {0: 3, 2: 2, 1: 1, -1: 0}
+    expected = min(tied, key=lambda k: (kinds[k] != "finding", -rank[assertions[k]], -degree[k], k))
+    assert most_central_entity(n, edges, kinds[:n], assertions[:n]) == expected
