@@ -83,3 +83,16 @@ def test_finetune_command_trains_and_resumes(tmp_path, capsys):
     assert main(args[:-4] + ["--steps", "3", "--resume"]) == 0
     state = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == 3 and len(state["losses"]) == 3
+    out = capsys.readouterr().out  # the real first and last step's loss, not one window's mean twice
+    first, last = state["losses"][0], state["losses"][-1]
+    assert f"loss {first:.3f} -> {last:.3f} (step 1 -> 3)" in out
+
+
+def test_loss_summary_reports_first_and_last_step():
+    from neural_builders.vlm.train import TrainResult
+    falling = TrainResult(steps=40, losses=[5.05] + [3.0] * 38 + [2.31])
+    text = falling.loss_summary()
+    assert text.startswith("loss 5.050 -> 2.310 (step 1 -> 40)") and "first/last 10 steps" in text
+    short = TrainResult(steps=6, losses=[4.0, 3.5, 3.6, 3.0, 2.9, 2.5]).loss_summary()
+    assert "4.000 -> 2.500" in short and "first/last 3 steps 3.700 -> 2.800" in short
+    assert TrainResult(steps=1, losses=[3.566]).loss_summary() == "loss 3.566 (one step)"

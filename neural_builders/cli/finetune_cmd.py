@@ -32,9 +32,8 @@ def run(args) -> int:
                          checkpoint_every=args.checkpoint_every, device=args.device,
                          freeze_encoder_steps=args.freeze_encoder_steps)
     result = finetune(model, tokenizer, data, config, args.out, resume=args.resume, progress=None)
-    first, last = np.mean(result.losses[:10]), np.mean(result.losses[-10:])
     print(f"fine-tuned {result.steps} steps on {len(pairs)} pairs ({len(skipped)} skipped) in "
-          f"{result.seconds:.1f} s; loss {first:.3f} -> {last:.3f}; model: {result.model_dir}")
+          f"{result.seconds:.1f} s; {result.loss_summary()}; model: {result.model_dir}")
     return 0
 
 

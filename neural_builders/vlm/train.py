@@ -56,6 +56,22 @@ class TrainResult:
     model_dir: Optional[Path] = None
     model: object = None
 
+    def loss_summary(self, window: int = 10) -> str:
+        """The first step's loss -> the last step's, and the means of the first and last ``window``
+        steps; the windows never overlap (at most half the steps each), so a short run cannot
+        print the same average twice."""
+        losses = self.losses
+        if not losses:
+            return "no steps run"
+        if len(losses) == 1:
+            return f"loss {losses[0]:.3f} (one step)"
+        text = f"loss {losses[0]:.3f} -> {losses[-1]:.3f} (step 1 -> {len(losses)})"
+        k = min(window, len(losses) // 2)
+        if k > 1:
+            head, tail = sum(losses[:k]) / k, sum(losses[-k:]) / k
+            text += f"; mean of the first/last {k} steps {head:.3f} -> {tail:.3f}"
+        return text
+
 
 class ReportImageSet:
     """Working images, their patch plans and reports, bucketed by working size for batching."""

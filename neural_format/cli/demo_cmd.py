@@ -42,7 +42,6 @@ def rg1_path():
 
 
 def run(args) -> int:
-    import numpy as np
     import torch
 
     import neural_format as nf
@@ -94,8 +93,8 @@ def run(args) -> int:
                       out / "report_generator", progress=None)
     model = ReportGenerator.from_pretrained(result.model_dir)
     say(f"[2/6] fine-tuned the tiny Swin+T5 ({sum(p.numel() for p in model.parameters()):,} parameters) for "
-        f"{result.steps} steps in {time.monotonic() - t:.1f} s: loss {np.mean(result.losses[:5]):.2f} -> "
-        f"{np.mean(result.losses[-5:]):.2f}; weights in {result.model_dir}")
+        f"{result.steps} steps in {time.monotonic() - t:.1f} s: {result.loss_summary(window=5)}; "
+        f"weights in {result.model_dir}")
 
     # 3. build the held-out assets at 10 % retention (2.3 % is a prefix of it)
     collection = out / "phantom_collection.h5"
