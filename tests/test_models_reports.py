@@ -112,3 +112,47 @@ def test_generate_collection_from_stored_patches(tmp_path):
     # greedy decoding from the same stored patches gives the same text again
     again = generate_collection(source, tmp_path / "again.h5", generator, batch_size=3, max_new_tokens=8)
     assert [e["generated"] for e in again["examples"]] == [e["generated"] for e in summary["examples"]]
+
+
+def test_paired_test_records_and_undefined_reasons():
+    from neural_models.cli.generate_reports_cmd import paired_test_records, undefined_reason
+    truth_ids = ["a", "b", "c", "d", "e"]
+    generated_ids = ["a", "b", "c"]  # --limit 3
+    assert paired_test_records(truth_ids, generated_ids, np.array([4, 1, 2])) == ([1, 2], [1, 2])
+    assert paired_test_records(truth_ids, ["c", "b", "a", "d", "e"], [0, 3]) == ([0, 3], [2, 3])
+    assert "raise --limit" in undefined_reason([])
+    assert undefined_reason([1.0, 1.0]) == "all 2 test records are positive"
+    assert undefined_reason([0.0, 1.0]) is None
+
+
+@pytest.mark.slow
+def test_generate_reports_command_scores_both_aucs_on_the_same_records(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch_geometric")
+    import json
+
+    import torch
+    from neural_builders.vlm.model import ReportGenerator, tiny_config
+    from neural_builders.vlm.tokenizer import train_report_tokenizer
+    from neural_format.cli import main
+    from neural_models.planted import write_planted_collection
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    tokenizer = train_report_tokenizer(["No focal consolidation.", "Consolidation, suggestive of pneumonia."] * 3)
+    generator = ReportGenerator(tiny_config(vocab_size=len(tokenizer)))
+    generator.save_pretrained(tmp_path / "gen", tokenizer)
+    source = write_planted_collection(tmp_path / "planted.h5", 80, seed=1, feature_dim=generator.swin_dim)
+    assert main(["train", str(source), "--out", str(tmp_path / "run"), "--hidden", "8", "--max-epochs", "2",
+                 "--bootstrap", "20", "--quiet", "--modality", "fused"]) == 0
+    capsys.readouterr()
+    assert main(["generate-reports", str(source), "--generator", str(tmp_path / "gen"), "--out",
+                 str(tmp_path / "generated.h5"), "--model", str(tmp_path / "run" / "fused"), "--limit", "40",
+                 "--max-new-tokens", "4", "--bootstrap", "20"]) == 0
+    out = capsys.readouterr().out
+    mpnn = json.loads((tmp_path / "generated.generation.json").read_text())["mpnn"]
+    n = mpnn["n"]
+    assert 0 < n < mpnn["test_records"] and "--limit" in mpnn["left_out"]
+    for name in ("ground_truth_reports", "generated_reports"):
+        assert mpnn[name]["n"] == n  # both AUCs on the same records
+    assert out.count(f"n = {n}") == 2 and f"the same {n} of {mpnn['test_records']} test records" in out

@@ -5,10 +5,32 @@ only, writes the records with the generated reports and KGs rebuilt from them to
 collection, scores BLEU-2 against the stored ground-truth reports and, with ``--model MODEL_DIR``
 (a directory from ``neural-format train``), evaluates that MPNN on the test split of the graphs
 built from the generated reports. Writes ``NEW.h5`` and ``<NEW stem>.generation.json``.
+
+The two MPNN figures (graphs from ground-truth reports vs from generated reports) are computed on
+the SAME test records: the model's test split of the source collection, restricted to the
+records that got a generated report (all of them, unless ``--limit``); each figure is printed
+with its n, and an undefined AUC (no record, or one class only) says why.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+
+def paired_test_records(truth_ids, generated_ids, test) -> tuple[list[int], list[int]]:
+    """Indices into the ground-truth and the generated examples of the same test records, in the
+    test split's order: test records with no generated counterpart (``--limit``) are left out."""
+    where = {rid: i for i, rid in enumerate(generated_ids)}
+    truth = [int(i) for i in test if truth_ids[int(i)] in where]
+    return truth, [where[truth_ids[i]] for i in truth]
+
+
+def undefined_reason(labels) -> str | None:
+    """Why a ROC-AUC over ``labels`` is undefined, or None when it is defined."""
+    if len(labels) == 0:
+        return "no test record has a generated report (raise --limit)"
+    if min(labels) == max(labels):
+        return f"all {len(labels)} test records are {'positive' if labels[0] else 'negative'}"
+    return None
 
 
 def run(args) -> int:
@@ -34,18 +56,34 @@ def run(args) -> int:
           f"mean sentence {summary['mean_sentence_bleu2']:.4f} ({summary['with_ground_truth']} references)")
     if args.model:
         model, features, config = load_model(args.model)
-        results = {}
-        for name, source in (("ground_truth_reports", args.collection), ("generated_reports", out)):
-            examples = load_examples([source], config["label"])
-            features.check(examples.meta)
-            test = split_examples(examples, config["split"]["seed"], config["split"]["one_per_patient"]).test
-            graphs = examples.graphs(config["model"]["kind"], config["modality"], config["bridge"], test)
+        import numpy as np
+        truth = load_examples([args.collection], config["label"])
+        generated = load_examples([out], config["label"])
+        features.check(truth.meta)
+        features.check(generated.meta)
+        test = split_examples(truth, config["split"]["seed"], config["split"]["one_per_patient"]).test
+        truth_rows, generated_rows = paired_test_records(truth.record_ids, generated.record_ids, test)
+        labels = truth.labels[truth_rows]
+        results = {"test_records": len(test), "n": len(truth_rows),
+                   "left_out": f"{len(test) - len(truth_rows)} test records have no generated report (--limit)"
+                   if len(truth_rows) < len(test) else None}
+        reason = undefined_reason(labels.tolist())
+        print(f"  MPNN ({config['modality']}) on the same {len(truth_rows)} of {len(test)} test records"
+              + (f" ({results['left_out']})" if results["left_out"] else "") + ":")
+        for name, examples, rows in (("ground_truth_reports", truth, truth_rows),
+                                     ("generated_reports", generated, generated_rows)):
+            if reason is not None:
+                results[name] = {"n": len(rows), "roc_auc": None, "undefined": reason}
+                print(f"    graphs from {name.replace('_', ' ')}: ROC-AUC undefined (n = {len(rows)}: {reason})")
+                continue
+            graphs = examples.graphs(config["model"]["kind"], config["modality"], config["bridge"], rows)
             scores = predict(model, graphs, batch_size=config.get("predict_batch_size", 64))
-            results[name] = metrics.summarise(examples.labels[test], scores, n_resamples=args.bootstrap,
+            assert np.array_equal(examples.labels[rows], labels)  # the same records, so the same labels
+            results[name] = metrics.summarise(labels, scores, n_resamples=args.bootstrap,
                                               seed=config["train"]["seed"])
             ci = results[name]["roc_auc_ci95"]
-            print(f"  MPNN ({config['modality']}) on test graphs from {name.replace('_', ' ')}: "
-                  f"ROC-AUC {results[name]['roc_auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
+            print(f"    graphs from {name.replace('_', ' ')}: ROC-AUC {results[name]['roc_auc']:.3f} "
+                  f"[{ci[0]:.3f}, {ci[1]:.3f}] (n = {len(rows)}, {int(labels.sum())} positive)")
         summary["mpnn"] = {"model_dir": str(args.model), **results}
     report_path = out.with_name(out.stem + ".generation.json")
     write_json(report_path, summary)
