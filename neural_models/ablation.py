@@ -43,6 +43,35 @@ class AblationSettings:
     bootstrap: int = 1000
 
 
+def already_pruned_warning(examples: Examples, retentions: Sequence[float]) -> Optional[str]:
+    """A warning when the input is already pruned: the sweep's percentages are shares of what is
+    STORED, so on a file built at 10 % a "10 %" point keeps 1 % of the image (often the one
+    patch ``min_nodes`` guarantees). None when the file keeps every patch (or says nothing)."""
+    import math
+
+    from neural_format.metadata import KeepAll
+    from neural_format.pruning import describe
+
+    policy = getattr(getattr(examples.meta, "provenance", None), "pruning", None)
+    records = examples.records
+    if policy is None or isinstance(policy.rule, KeepAll) or not records:
+        return None
+    stored = sum(r.num_patches for r in records) / len(records)
+    cells = [math.prod(r.geometry.grid_shape) for r in records if r.geometry is not None]
+    share = (sum(r.num_patches for r in records if r.geometry is not None) / sum(cells)) if sum(cells) else None
+    lines = [f"the input is already pruned ({describe(policy)}, {policy.applied_to}): it stores "
+             f"{stored:.1f} patches per record"
+             + (f", {share:.1%} of the image's patch grid" if share is not None else "") + ".",
+             "--retention percentages are shares of the STORED patches, so this sweep keeps:"]
+    for percent in sorted(retentions, reverse=True):
+        kept = [min(r.num_patches, max(1, math.ceil(percent / 100.0 * r.num_patches))) for r in records]
+        mean = sum(kept) / len(kept)
+        of_grid = f" = {percent / 100.0 * share:.2%} of the grid" if share is not None else ""
+        lines.append(f"  {percent:g}% -> {mean:.1f} patches per record (of what is stored{of_grid})")
+    lines.append("For a sweep over the whole image, ablate a collection built with every patch kept.")
+    return "\n".join(lines)
+
+
 def retained(examples: Examples, percent: float) -> Examples:
     """The examples with every record re-pruned to the top ``percent`` % of its stored patches."""
     if percent >= 100.0:

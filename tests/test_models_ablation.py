@@ -54,6 +54,9 @@ def test_ablate_command_writes_json_markdown_and_png(tiny, tmp_path):
     payload = json.loads((out / "ablation.json").read_text())
     rows = payload["rows"]
     assert len(rows) == 2 * 4
+    # the planted file declares top-k 10 % at build: the sweep is of what is left, and says so
+    assert payload["warnings"] and "already pruned (top-k 10%" in payload["warnings"][0]
+    assert "> **Warning:** the input is already pruned" in (out / "ablation.md").read_text()
     assert {r["variant"] for r in rows} == {"fused", "image-only", "text-only", "fused-no-bridge"}
     kept = {r["retention_percent"]: r["patches_kept"] for r in rows}
     assert kept[10.0] < kept[100.0] == rows[0]["patches_stored"]
@@ -62,3 +65,20 @@ def test_ablate_command_writes_json_markdown_and_png(tiny, tmp_path):
     markdown = (out / "ablation.md").read_text()
     assert markdown.count("\n| ") == len(rows) + 1  # the header line + one line per row
     assert (out / "auc_vs_retention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_already_pruned_warning_names_what_the_sweep_keeps(tiny):
+    import dataclasses
+
+    from neural_format.metadata import KeepAll, PruningPolicy
+    from neural_models.ablation import already_pruned_warning
+    from neural_models.examples import load_examples
+    examples = load_examples([tiny], "pneumonia")
+    text = already_pruned_warning(examples, [100, 10])
+    stored = sum(r.num_patches for r in examples.records) / len(examples.records)
+    assert f"stores {stored:.1f} patches per record" in text
+    kept = [max(1, -(-r.num_patches // 10)) for r in examples.records]
+    assert f"10% -> {sum(kept) / len(kept):.1f} patches per record" in text
+    provenance = examples.meta.provenance.model_copy(update={"pruning": PruningPolicy(rule=KeepAll())})
+    unpruned = dataclasses.replace(examples, meta=examples.meta.model_copy(update={"provenance": provenance}))
+    assert already_pruned_warning(unpruned, [100, 10]) is None

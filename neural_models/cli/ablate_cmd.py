@@ -10,13 +10,18 @@ from .train_cmd import add_training_arguments, prepare_run, split_settings, trai
 
 
 def run(args) -> int:
-    from ..ablation import VARIANTS, AblationSettings, markdown_table, run_ablation
+    import sys
+
+    from ..ablation import VARIANTS, AblationSettings, already_pruned_warning, markdown_table, run_ablation
     from ..plots import plot_auc_vs_retention
     from ..run_files import write_json
 
     out, log, examples, split = prepare_run(args)
     config = train_config(args)
     variants = args.variants.split(",") if args.variants else list(VARIANTS)
+    warning = already_pruned_warning(examples, args.retention)
+    if warning:
+        print("neural-format ablate: warning: " + warning, file=sys.stderr)
     settings = AblationSettings(retentions=args.retention, variants=variants, bootstrap=args.bootstrap)
     rows = run_ablation(examples, split, config, settings, log=log)
     payload = {"label": args.label, "model": args.model, "sources": examples.sources,
@@ -24,11 +29,13 @@ def run(args) -> int:
                "retention_rule": "top-k % of each record's stored patches by stored score, min 1 patch; "
                                  "grid edges rebuilt, bridge recomputed (neural_format.reprune)",
                "split": {**split_settings(args), "sizes": {k: len(v) for k, v in split.as_dict().items()}},
-               "train": config.to_dict(), "rows": rows}
+               "train": config.to_dict(), "warnings": [warning] if warning else [], "rows": rows}
     write_json(out / "ablation.json", payload)
     table = markdown_table(rows)
     header = (f"# Ablation: {args.label} ({args.model}), {len(examples.records)} records, "
               f"test n={len(split.test)}\n\n")
+    if warning:
+        header += "> **Warning:** " + warning.replace("\n", "\n> ") + "\n\n"
     (out / "ablation.md").write_text(header + table, encoding="utf-8")
     plot_auc_vs_retention(rows, out / "auc_vs_retention.png", title=f"{args.label}: test AUC vs patch retention")
     print(table)
