@@ -26,15 +26,15 @@ def _canonical(config: dict) -> bytes:
 
 def save_model(directory, model, features: NodeFeatures, extra: dict | None = None) -> Path:
     """Write ``model.safetensors`` and ``config.json`` into ``directory``; returns the directory."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {"format": CHECKPOINT_FORMAT, "model": model.config(), "features": features.to_dict(),
               **(extra or {})}
     state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in model.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS_NAME),
-              metadata={"config_sha256": hashlib.sha256(_canonical(config)).hexdigest()})
+    # bytes written like config.json, so the mode follows the umask (safetensors' save_file creates 0600)
+    (directory / WEIGHTS_NAME).write_bytes(save(state, metadata={"config_sha256": hashlib.sha256(_canonical(config)).hexdigest()}))
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return directory
 

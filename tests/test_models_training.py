@@ -91,6 +91,9 @@ def test_train_and_evaluate_commands(planted, tmp_path, capsys):
     written = [p for p in out.rglob("*") if p.is_file()]
     assert not [p for p in written if p.suffix in PICKLE_SUFFIXES]
     assert {p.suffix for p in written} <= {".json", ".safetensors", ".png"}
+    import stat
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (out / "fused").iterdir()}
+    assert len(modes) == 1, modes  # model.safetensors like config.json (safetensors' save_file made 0600)
     assert cli_main(["evaluate", str(out / "fused"), str(planted), "--bootstrap", "50"]) == 0
     evaluation = json.loads((out / "fused" / "evaluation.json").read_text())
     assert evaluation["reproduced"] is True

@@ -134,3 +134,47 @@ def test_registers_take_attention_but_are_never_scored(tmp_path):
     loaded = ReportGenerator.from_pretrained(model.save_pretrained(tmp_path / "m", tokenizer=tokenizer)).eval()
     torch.testing.assert_close(loaded.projection.registers, model.projection.registers)
     assert len(loaded.generate_reports(loaded.encode(x, [plan, plan]), tokenizer, max_new_tokens=4)) == 2
+
+
+def test_config_json_is_read_by_hugging_face_auto_config(tmp_path):
+    """config.json is a vision-encoder-decoder config: AutoConfig reads it (Swin encoder, T5 decoder)."""
+    from transformers import AutoConfig
+    model = _model()
+    model.save_pretrained(tmp_path / "m")
+    raw = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert raw["model_type"] == "vision-encoder-decoder" and "architectures" not in raw
+    config = AutoConfig.from_pretrained(tmp_path / "m")
+    assert type(config).__name__ == "VisionEncoderDecoderConfig"
+    assert config.encoder.model_type == "swin" and config.decoder.model_type == "t5"
+    assert config.encoder.embed_dim == model.config["swin"]["embed_dim"]
+    assert config.decoder.d_model == model.config["t5"]["d_model"]
+    assert config.projection == model.config["projection"]
+    # and this package still reads it (and the former layout with "swin"/"t5" keys)
+    assert ReportGenerator.from_pretrained(tmp_path / "m").config["swin"] == model.config["swin"]
+    raw = {k: v for k, v in raw.items() if k not in ("encoder", "decoder", "model_type")}
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**raw, "swin": model.config["swin"],
+                                                            "t5": model.config["t5"]}))
+    assert ReportGenerator.from_pretrained(tmp_path / "m").config["t5"] == model.config["t5"]
+
+
+def test_weight_files_get_the_same_mode_as_their_siblings(tmp_path):
+    """safetensors' save_file creates 0600 files; every file here follows the umask like config.json."""
+    import os
+    import stat
+
+    from neural_builders.vlm.checkpoint import save_checkpoint
+    from neural_builders.vlm.tokenizer import train_report_tokenizer
+    model = _model()
+    tokenizer = train_report_tokenizer(["Lungs are clear.", "Small effusion."])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.decode(model.encode(torch.rand(1, 1, 128, 128), [model.plan((128, 128))]),
+                 torch.tensor([[5, 1]])).loss.backward()
+    optimizer.step()
+    old = os.umask(0o022)
+    try:
+        directory = save_checkpoint(tmp_path / "ckpt", model, tokenizer, optimizer, {"step": 1, "losses": [1.0]})
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir() if p.is_file()}
+    assert {"optimizer.safetensors", "encoder.safetensors", "config.json"} <= set(modes)
+    assert set(modes.values()) == {0o644}, modes

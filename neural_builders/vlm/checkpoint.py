@@ -45,7 +45,7 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, groups: list
 
 
 def save_checkpoint(directory, model, tokenizer, optimizer, trainer_state: dict) -> Path:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
@@ -53,7 +53,8 @@ def save_checkpoint(directory, model, tokenizer, optimizer, trainer_state: dict)
     model.save_pretrained(tmp, tokenizer=tokenizer)
     tensors, groups = optimizer_tensors(optimizer)
     tensors["rng.torch"] = torch.get_rng_state()
-    save_file(tensors, str(tmp / OPTIMIZER_FILE))
+    # bytes written like every sibling, so the mode follows the umask (save_file creates 0600)
+    (tmp / OPTIMIZER_FILE).write_bytes(save(tensors))
     (tmp / STATE_FILE).write_text(json.dumps({**trainer_state, "param_groups": groups}, indent=1))
     old = directory.with_name(directory.name + ".old")
     if directory.exists():

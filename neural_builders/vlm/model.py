@@ -259,8 +259,7 @@ class ReportGenerator(nn.Module):
         for name, blob in self.weight_blobs().items():
             (directory / name).write_bytes(blob)
         self.weights_dir = directory
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.config}
-        (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
+        (directory / CONFIG_FILE).write_text(json.dumps(hf_config(self.config), indent=1, sort_keys=True))
         tokenizer = tokenizer if tokenizer is not None else self.tokenizer
         if tokenizer is not None:
             tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
@@ -276,7 +275,8 @@ class ReportGenerator(nn.Module):
         config = json.loads(path.read_text())
         if config.get("format") != FORMAT:
             raise ValueError(f"{path}: format is {config.get('format')!r}, expected {FORMAT!r}")
-        config = {k: v for k, v in config.items() if k in ("swin", "t5", "projection", "resolution")}
+        config = {"swin": config.get("encoder", config.get("swin")), "t5": config.get("decoder", config.get("t5")),
+                  **{k: v for k, v in config.items() if k in ("projection", "resolution")}}
         model = cls(_constructor_config(config))
         state = {**load_file(str(directory / ENCODER_FILE)), **load_file(str(directory / DECODER_FILE))}
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -340,6 +340,19 @@ def _plain(config: dict) -> dict:
             continue
         keep[key] = value
     return keep
+
+
+def hf_config(config: dict) -> dict:
+    """``config.json`` as Hugging Face tooling reads it: a ``vision-encoder-decoder`` config
+    (``transformers.AutoConfig.from_pretrained(dir)`` gives a ``VisionEncoderDecoderConfig`` whose
+    ``encoder`` is the ``SwinConfig`` and ``decoder`` the ``T5Config``), plus this package's keys
+    (``format``, ``format_version``, ``projection``, ``resolution``) as extra attributes. The
+    weights are in this package's layout (``encoder.safetensors``/``decoder.safetensors`` and a
+    projection that ``VisionEncoderDecoderModel`` does not have), so no ``architectures`` is
+    claimed: load the model with :meth:`ReportGenerator.from_pretrained`."""
+    rest = {k: v for k, v in config.items() if k not in ("swin", "t5")}
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "model_type": "vision-encoder-decoder",
+            "is_encoder_decoder": True, "encoder": config["swin"], "decoder": config["t5"], **rest}
 
 
 def _constructor_config(config: dict) -> dict:
