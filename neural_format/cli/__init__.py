@@ -51,21 +51,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except FileExistsError as exc:  # incl. the writer's coded OutputExistsError (NF-E-EXISTS)
+        print(_exists_message(args, exc), file=sys.stderr)
+        return 2
     except NeuralFormatError as exc:
         print(f"neural-format: error: {exc}", file=sys.stderr)
-        return 2
-    except FileExistsError as exc:
-        if hasattr(args, "overwrite"):  # the API's "pass overwrite=True" means nothing on a command line
-            where = exc.filename or exc
-            print(f"neural-format {args.command}: error: {where} exists; add --overwrite to replace it",
-                  file=sys.stderr)
-        else:
-            print(f"neural-format: error: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, PermissionError) as exc:
         print(f"neural-format: error: {exc}", file=sys.stderr)
         return 2
 
+
+def _exists_message(args, exc: FileExistsError) -> str:
+    """An existing output, said in the command line's terms: the API's "pass overwrite=True"
+    means nothing to someone who typed a command, ``--overwrite`` does."""
+    if not hasattr(args, "overwrite"):
+        return f"neural-format: error: {exc}"
+    code = f"[{exc.code}] " if isinstance(exc, NeuralFormatError) else ""
+    return f"neural-format {args.command}: error: {code}{exc.filename or exc} exists; add --overwrite to replace it"
 
 if __name__ == "__main__":
     sys.exit(main())
