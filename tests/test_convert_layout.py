@@ -68,13 +68,52 @@ def test_edgeless_and_empty_graphs():
     assert (single.patches, single.fused) == (1, True)
 
 
-def test_one_directional_edges_need_declared_split():
+def test_one_directional_edges_follow_the_reference_direction():
+    # pairs stored once are patch edges (the reference's set of sorted pairs): (2, 3) makes row 3 a
+    # patch, so the one-directional last column cannot cross a boundary: a visual-only graph
     ei = np.array([[0, 2, 1], [1, 3, 2]])
+    split = recover_split(ei, 4)
+    assert (split.patches, split.fused, split.rule) == (4, False, "edge-direction")
+    assert recover_split(ei, 4, declared=2).bridge == (1, 0)  # the user may still say otherwise
+
+
+def test_one_directional_last_column_needs_more_evidence():
+    # patch edge (0, 1) then (1, 2): a patch chain, or patches 0-1 fused to entity 2
+    ei = np.array([[0, 1], [1, 2]])
     with pytest.raises(SchemaError) as err:
-        recover_split(ei, 4)
-    assert err.value.code == "NF-X001" and "both directions" in str(err.value)
-    split = recover_split(ei, 4, declared=2)
-    assert split.fused and split.bridge == (1, 0)
+        recover_split(ei, 3)
+    assert err.value.code == "NF-X001"
+    assert "may be a patch edge or the fusion edge" in err.value.message and "entity row" in err.value.message
+    fused = recover_split(ei, 3, entity_rows=np.array([False, False, True]))
+    assert (fused.patches, fused.bridge, fused.rule) == (2, (1, 0), "entity-row")
+    assert "edge-direction" in fused.corroborated and "edge-order" in fused.corroborated
+    visual = recover_split(ei, 3, entity_rows=np.zeros(3, bool))
+    assert (visual.patches, visual.fused, visual.patch_edges) == (3, False, 2)
+
+
+def test_disagreeing_evidence_is_refused_naming_each():
+    # symmetric KG edge (1, 2) but the entity row says only row 2 is an entity
+    ei = np.array([[0, 1, 2, 0], [1, 2, 1, 3]])
+    with pytest.raises(SchemaError) as err:
+        recover_split(ei, 4, pairs_once=True, entity_rows=np.array([False, False, True, True]))
+    assert err.value.code == "NF-X002"
+    for name in ("entity-row: P = 2", "edge-direction", "edge-order"):
+        assert name in err.value.message
+    with pytest.raises(SchemaError) as err:  # an entity row among the patches
+        recover_split(np.zeros((2, 0), np.int64), 3, entity_rows=np.array([True, False, True]))
+    assert err.value.code == "NF-X002" and "row 0 equals the file's entity row" in err.value.message
+
+
+def test_label_and_num_nodes_of_kg_only_graphs():
+    ei = np.array([[0, 1], [1, 0]])
+    split = recover_split(ei, 2, label_count=2, num_nodes_attr=2)
+    assert (split.patches, split.rule) == (0, "label")
+    single = recover_split(np.zeros((2, 0), np.int64), 1, label_count=1, num_nodes_attr=1)
+    assert single.patches == 0 and not single.fused
+    for kwargs in ({"label_count": 3}, {"label_count": 2, "num_nodes_attr": 5}):
+        with pytest.raises(SchemaError) as err:
+            recover_split(ei, 2, **kwargs)
+        assert err.value.code == "NF-X002" and "label" in err.value.message
 
 
 def test_declared_split_checked_against_edges():

@@ -179,17 +179,29 @@ def _chain_graph(bridge_patch, bridge_entity, p=3, m=3):
 
 def test_check_bridge_reports_fusion_edges_off_betweenness(tmp_path, capsys):
     pytest.importorskip("networkx")
-    graphs = [_chain_graph(1, 1), _chain_graph(0, 1), _chain_graph(1, 2), _chain_graph(1, 1, p=2)]
+    graphs = [_chain_graph(1, 1), _chain_graph(0, 1), _chain_graph(1, 2), _chain_graph(0, 1, p=2),
+              _chain_graph(1, 1, p=2)]
     torch.save(graphs, tmp_path / "b.pt")
-    report = nf.convert_pickle(tmp_path / "b.pt", tmp_path / "b.h5", patch_nodes=[3, 3, 3, 2], check_bridge=True)
-    # graph 3's patch chain has two nodes of equal (zero) centrality: either end agrees
-    assert report.bridges_checked == 4 and report.bridges_off_betweenness == [1, 2]
-    assert "2 of 4 join the highest-betweenness patch and entity; not: graphs 1, 2" in str(report)
-    unchecked = nf.convert_pickle(tmp_path / "b.pt", tmp_path / "c.h5", patch_nodes=[3, 3, 3, 2])
+    counts = [3, 3, 3, 2, 2]
+    report = nf.convert_pickle(tmp_path / "b.pt", tmp_path / "b.h5", patch_nodes=counts, check_bridge=True)
+    # graphs 3 and 4: a two-node patch chain, both nodes of centrality 0; the reference's max() takes
+    # the first in node order, so only graph 3's bridge (at patch 0) is where the reference puts it
+    assert report.bridges_checked == 5 and report.bridges_off_betweenness == [1, 2, 4]
+    assert "2 of 5 join the highest-betweenness patch and entity (first maximum in node order); not: graphs 1, 2, 4" \
+        in str(report)
+    with nf.open(tmp_path / "b.h5") as reader:
+        assert reader.meta.provenance.fusion.kind == "unknown"
+    unchecked = nf.convert_pickle(tmp_path / "b.pt", tmp_path / "c.h5", patch_nodes=counts, check_bridge=False)
     assert unchecked.bridges_checked == 0 and "betweenness" not in str(unchecked)
-    (tmp_path / "n.json").write_text("[3, 3, 3, 2]")
+    torch.save(graphs[:1] + graphs[3:4], tmp_path / "ok.pt")
+    verified = nf.convert_pickle(tmp_path / "ok.pt", tmp_path / "ok.h5", patch_nodes=[3, 2])  # checked by default
+    assert verified.bridges_checked == 2 and not verified.bridges_off_betweenness
+    with nf.open(tmp_path / "ok.h5") as reader:
+        fusion = reader.meta.provenance.fusion
+        assert (fusion.kind, fusion.centrality, fusion.tie_break) == ("betweenness-bridge", "betweenness", "lowest-index")
+    (tmp_path / "n.json").write_text(json.dumps(counts))
     capsys.readouterr()
     code = cli_main(["convert", str(tmp_path / "b.pt"), str(tmp_path / "e.h5"), "--patch-nodes-file",
                      str(tmp_path / "n.json"), "--check-bridge", "--json", "--no-progress"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and out["bridges_checked"] == 4 and out["bridges_off_betweenness"] == [1, 2]
+    assert code == 0 and out["bridges_checked"] == 5 and out["bridges_off_betweenness"] == [1, 2, 4]

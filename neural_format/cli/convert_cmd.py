@@ -28,7 +28,8 @@ def run(args) -> int:
         args.source, args.target, patch_nodes=_patch_nodes(args), unfused=args.unfused,
         label_names=args.label_names, dtype=args.dtype, adjacency=args.adjacency,
         skip_invalid=args.skip_invalid, overwrite=args.overwrite, compression=args.compression,
-        progress=None if not args.no_progress else False, check_bridge=args.check_bridge)
+        progress=None if not args.no_progress else False,
+        check_bridge=True if args.check_bridge else False if args.no_check_bridge else None)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report)
     return 0
 
@@ -38,8 +39,9 @@ def register(sub) -> None:
         "convert", help="convert a torch.save pickle of PyG graphs (never unpickled unsafely)",
         description="Convert a legacy torch.save file (a list of PyG Data, or an InMemoryDataset file) to a "
                     "collection file. The pickle is read with an allow-list unpickler; anything else in it is "
-                    "refused (NF-U001). The patch/entity split of each graph is recovered by the rule in "
-                    "docs/convert.md or declared with the --patch-nodes options; every record is re-read and "
+                    "refused (NF-U001). The patch/entity split of each graph is decided from the evidence the file holds "
+                    "(docs/convert.md: files of the NEURAL reference need no option) or declared with the --patch-nodes "
+                    "options; every record is re-read and "
                     "compared with the source before OUT appears.")
     p.add_argument("source", help="IN.pt")
     p.add_argument("target", help="OUT.h5")
@@ -57,9 +59,12 @@ def register(sub) -> None:
     p.add_argument("--skip-invalid", action="store_true", help="skip graphs that cannot be converted, and report them")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--compression", choices=["gzip", "lzf"])
-    p.add_argument("--check-bridge", action="store_true",
-                   help="report fused graphs whose fusion edge is not between the highest-betweenness patch and "
-                        "entity (needs networkx; the output is unchanged)")
+    bridge = p.add_mutually_exclusive_group()
+    bridge.add_argument("--check-bridge", action="store_true",
+                        help="require the fusion-edge check (needs networkx; by default it runs when networkx is "
+                             "installed): every fused graph's bridge is recomputed by the reference rule; if all "
+                             "match, the fusion rule is recorded as betweenness, else unknown and the graphs listed")
+    bridge.add_argument("--no-check-bridge", action="store_true", help="skip the fusion-edge check (fusion rule unknown)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)

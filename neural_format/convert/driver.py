@@ -25,8 +25,11 @@ from ..metadata import CollectionMeta, ConversionInfo, FusionRule, Provenance, S
 from ..progress import Progress
 from ..record import Record
 from ..writer import CollectionWriter
+from . import fusion_check
+from .file_evidence import FileEvidence, label_list, num_nodes_attribute, survey
 from .layout_recovery import Split, recover_split
-from .source_graphs import SourceGraph, SourceGraphs, open_source
+from .restricted_unpickler import LazyTensor
+from .source_graphs import ArrayTensor, SourceGraph, SourceGraphs, open_source
 
 PatchNodes = Union[None, int, str, Sequence[Optional[int]], Callable[[int, SourceGraph], Optional[int]]]
 FLOAT_SOURCES = ("float16", "float32", "float64", "bfloat16")
@@ -34,6 +37,9 @@ FLOAT_SOURCES = ("float16", "float32", "float64", "bfloat16")
 NOT_IN_SOURCE = ("patch_scores (stored as 0)", "patch_positions", "geometry", "tiles", "entity_text",
                  "entity_types (-1)", "entity_assertions (-1)", "relation_types (-1)", "report", "group_key")
 KNOWN_ATTRIBUTES = ("x", "edge_index", "y")
+# read as evidence (and `label` as entity text), not dropped silently
+EVIDENCE_ATTRIBUTES = ("label", "num_nodes")
+MAX_FEATURE_DIM = 1 << 20   # a wider x is refused before any row is read (NF-X003)
 
 
 def tolerance(source_dtype: str, target_dtype: str) -> tuple[float, float]:
@@ -76,8 +82,14 @@ class ConversionReport:
     max_abs_error: float = 0.0
     verified: bool = False
     seconds: float = 0.0
-    bridges_checked: int = 0          # fused records whose bridge was compared with betweenness
+    bridges_checked: int = 0          # fused records whose bridge was compared with the reference rule
     bridges_off_betweenness: list = field(default_factory=list)  # graph indices where it differs
+    corroborated: Counter = field(default_factory=Counter)   # evidence that applied and agreed, per graph
+    entity_row: str = "not established"                      # where the file-wide entity row came from
+    edge_convention: str = ""
+    entity_text_records: int = 0
+    fusion: str = "unknown"
+    notes: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -89,6 +101,9 @@ class ConversionReport:
             "dtype": self.dtype, "tolerance": {"relative": self.tolerance[0], "absolute": self.tolerance[1]},
             "max_abs_error": self.max_abs_error, "verified": self.verified, "seconds": round(self.seconds, 3),
             "bridges_checked": self.bridges_checked, "bridges_off_betweenness": self.bridges_off_betweenness,
+            "corroborated": dict(self.corroborated), "entity_row": self.entity_row,
+            "edge_convention": self.edge_convention, "entity_text_records": self.entity_text_records,
+            "fusion": self.fusion, "notes": self.notes,
         }
 
     def __str__(self) -> str:
@@ -101,14 +116,24 @@ class ConversionReport:
         if len(self.skipped) > 20:
             lines.append(f"    ... {len(self.skipped) - 20} more (see --json)")
         lines.append("  split decided by      " + ", ".join(f"{k}: {v:,}" for k, v in sorted(self.rules.items())))
+        if self.corroborated:
+            lines.append("  evidence that agreed  " + ", ".join(f"{k}: {v:,}" for k, v in sorted(self.corroborated.items())))
+        lines.append(f"  entity row            {self.entity_row}")
+        if self.edge_convention:
+            lines.append(f"  edge pairs            {self.edge_convention}")
         if self.reversed_bridges:
             lines.append(f"  fusion edges stored entity->patch: {self.reversed_bridges:,} (to_pyg emits patch->entity)")
         if self.bridges_checked:
             off = self.bridges_off_betweenness
             lines.append(f"  fusion edge vs betweenness: {self.bridges_checked - len(off):,} of {self.bridges_checked:,} "
-                         "join the highest-betweenness patch and entity"
+                         "join the highest-betweenness patch and entity (first maximum in node order)"
                          + (f"; not: graphs {', '.join(map(str, off[:10]))}{' ...' if len(off) > 10 else ''}"
                             if off else ""))
+        lines.append(f"  fusion rule           {self.fusion}")
+        if self.entity_text_records:
+            lines.append(f"  entity text           from `label` of {self.entity_text_records:,} graph(s)")
+        for note in self.notes:
+            lines.append(f"  note                  {note}")
         rel, ab = self.tolerance
         bound = "exact" if rel == 0 and ab == 0 else f"|stored - source| <= max({rel:g} * |source|, {ab:g})"
         lines.append(f"  features              {self.source_dtype} -> {self.dtype}, {bound}, "
@@ -143,47 +168,75 @@ def _declared(patch_nodes: PatchNodes, graph: SourceGraph, count: int) -> Option
     return None if value is None else int(value)
 
 
-def _split_rule_text(patch_nodes: PatchNodes, unfused: Optional[str]) -> str:
+RULE_NAMES = {"fusion-edge": "fusion-edge (reverse-pair)", "edge-direction": "edge-direction",
+              "entity-row": "entity-row", "label": "label", "edge-order": "edge-order"}
+
+
+def _split_rule_text(patch_nodes: PatchNodes, unfused: Optional[str], report: "ConversionReport") -> str:
+    """provenance.conversion.split_rule: which evidence decided how many graphs (<= 256 characters)."""
     if patch_nodes is None:
         declared = ""
     elif isinstance(patch_nodes, str):
         declared = f"patch count from attribute {patch_nodes!r} where present; "
     elif isinstance(patch_nodes, (int, np.integer)):
-        declared = f"patch count declared as {int(patch_nodes)} for every graph; "
+        declared = f"patch count declared as {int(patch_nodes)}; "
     else:
-        declared = "patch count declared per graph by the user where given; "
-    tail = f"graphs without fusion edge declared {unfused}" if unfused else "graphs without fusion edge refused"
-    return (declared + "else reverse-pair rule: the last edge column, the only one without its reverse, "
-            "is the fusion edge and the split is where it crosses; " + tail)[:256]
+        declared = "patch count declared per graph where given; "
+    decided = ", ".join(f"{RULE_NAMES.get(k, k)} {v}" for k, v in sorted(report.rules.items()))
+    text = declared + f"decided by: {decided or 'none'}"
+    if report.corroborated:
+        text += "; agreed: " + ", ".join(f"{RULE_NAMES.get(k, k)} {v}" for k, v in sorted(report.corroborated.items()))
+    if report.entity_row != "not established":
+        text += "; entity row: " + report.entity_row
+    if unfused:
+        text += f"; no fusion edge: declared {unfused}"
+    return text if len(text) <= 256 else text[:253] + "..."
+
+
+@dataclass
+class _Plan:
+    """What the decision pass settled for one graph, before anything is written."""
+    index: int
+    split: Split
+    source_dtype: str
+    entity_text: Optional[list] = None   # the `label` strings of a KG-only graph, in order
 
 
 class _Converter:
     """Turns one source graph into a record; holds what is shared across graphs."""
 
-    def __init__(self, graphs: SourceGraphs, *, patch_nodes, unfused, label_names, dtype):
+    def __init__(self, graphs: SourceGraphs, *, patch_nodes, unfused, label_names, dtype,
+                 evidence: Optional[FileEvidence] = None):
         self.graphs = graphs
         self.patch_nodes = patch_nodes
         self.unfused = unfused
         self.label_names = list(label_names)
         self.dtype = np.dtype(dtype)
         self.width: Optional[int] = None
+        self.evidence = evidence
 
     def scan_width(self) -> int:
         """Feature width from the pickle's declared shapes (no storage is read)."""
         for i in range(len(self.graphs)):
             shape = self.graphs[i].shape("x")
             if shape is not None and len(shape) == 2:
-                self.width = int(shape[1])
+                width = int(shape[1])
+                if not 1 <= width <= MAX_FEATURE_DIM:
+                    raise SchemaError("NF-X003", "node feature width outside what a collection holds",
+                                      location=f"graph {i}/x", expected=f"1..{MAX_FEATURE_DIM}", found=width)
+                self.width = width
                 return self.width
         raise SchemaError("NF-X003", "no graph has a 2-D node feature matrix x", location="data.pkl",
                           expected="x of shape (N, D)", found="none")
 
-    def record(self, graph: SourceGraph) -> tuple[Record, Split, str]:
+    def _features(self, graph: SourceGraph):
         i = graph.index
         x = graph.attributes.get("x")
-        if x is None or not hasattr(x, "shape") or len(x.shape) != 2:
+        if x is None or not isinstance(x, (LazyTensor, ArrayTensor)) or len(x.shape) != 2:
             raise SchemaError("NF-X003", "graph has no (N, D) node feature matrix x", location=f"graph {i}/x",
-                              expected="(N, D)", found=None if x is None else getattr(x, "shape", type(x).__name__))
+                              expected="(N, D) tensor",
+                              found="none" if x is None else (list(x.shape) if isinstance(x, (LazyTensor, ArrayTensor))
+                                                              else type(x).__name__))
         if x.shape[1] != self.width:
             raise SchemaError("NF-X003", "node feature width differs from the first graph's", location=f"graph {i}/x",
                               expected=self.width, found=x.shape[1])
@@ -193,12 +246,29 @@ class _Converter:
         n = int(x.shape[0])
         if n >= 2 ** 31:
             raise SchemaError("NF-X002", "too many nodes for int32 indices", location=f"graph {i}/x", found=n)
+        return x, n
+
+    def plan(self, graph: SourceGraph) -> _Plan:
+        """Check one graph and decide its split from all the evidence (reads its tensors once)."""
+        i = graph.index
+        x, n = self._features(graph)
         edge_index = graph.edge_index()
         if edge_index is None:
             edge_index = np.zeros((2, 0), np.int64)
-        split = recover_split(edge_index, n, index=i, declared=_declared(self.patch_nodes, graph, len(self.graphs)),
-                              unfused=self.unfused)
         features = x.numpy()
+        evidence = self.evidence
+        labels = label_list(graph, n)
+        split = recover_split(
+            edge_index, n, index=i, declared=_declared(self.patch_nodes, graph, len(self.graphs)),
+            unfused=self.unfused, pairs_once=None if evidence is None else evidence.pairs_once,
+            entity_rows=None if evidence is None else evidence.entity_rows(features),
+            label_count=None if labels is None else len(labels), num_nodes_attr=num_nodes_attribute(graph))
+        self._cast(features, i)
+        self.labels(graph)
+        text = labels if labels is not None and split.patches == 0 and len(labels) == n and n else None
+        return _Plan(i, split, x.source_dtype, text)
+
+    def _cast(self, features: np.ndarray, i: int) -> np.ndarray:
         with np.errstate(over="ignore"):  # overflow is reported below as NF-X006
             cast = features.astype(self.dtype)
         overflow = np.isfinite(features) & ~np.isfinite(cast)
@@ -206,18 +276,31 @@ class _Converter:
             raise SchemaError("NF-X006", f"node features overflow {self.dtype}", location=f"graph {i}/x",
                               expected=f"|x| <= {float(np.finfo(self.dtype).max):g}",
                               found=float(np.abs(features[overflow]).max()))
-        labels = self.labels(graph)
-        ei = np.asarray(edge_index, np.int64)
+        return cast
+
+    def build(self, graph: SourceGraph, plan: _Plan, with_text: bool = False) -> Record:
+        """The record of a planned graph (its tensors are read again: nothing was kept)."""
+        i, split = graph.index, plan.split
+        x, n = self._features(graph)
+        cast = self._cast(x.numpy(), i)
+        edge_index = graph.edge_index()
+        ei = np.zeros((2, 0), np.int64) if edge_index is None else np.asarray(edge_index, np.int64)
         p, k, r = split.patches, split.patch_edges, split.kg_edges
-        record = Record(
+        text = None
+        if with_text:
+            text = list(plan.entity_text) if plan.entity_text is not None else []
+        return Record(
             record_id=f"graph-{i:06d}",
             patch_features=cast[:p], patch_scores=np.zeros(p, np.float32),
-            patch_edges=ei[:, :k].T.astype(np.int32),
+            patch_edges=ei[:, :k].T.astype(np.int32), entity_text=text,
             entity_types=np.full(n - p, -1, np.int16), entity_assertions=np.full(n - p, -1, np.int8),
             entity_features=cast[p:],
             relations=(ei[:, k:k + r].T - p).astype(np.int32), relation_types=np.full(r, -1, np.int16),
-            bridge=split.bridge, labels=labels)
-        return record, split, x.source_dtype
+            bridge=split.bridge, labels=self.labels(graph))
+
+    def record(self, graph: SourceGraph) -> tuple[Record, Split, str]:
+        plan = self.plan(graph)
+        return self.build(graph, plan), plan.split, plan.source_dtype
 
     def labels(self, graph: SourceGraph) -> np.ndarray:
         y = graph.y()
@@ -228,6 +311,9 @@ class _Converter:
         if flat.size != count:
             raise SchemaError("NF-X004", "y does not hold one value per label name", location=f"graph {graph.index}/y",
                               expected=f"{count} value(s) for {self.label_names}", found=f"shape {list(np.shape(y))}")
+        if flat.dtype.kind not in "iubf":
+            raise SchemaError("NF-X004", "y is not numeric", location=f"graph {graph.index}/y",
+                              expected="a tensor or a number", found=str(flat.dtype))
         if flat.dtype.kind in "iub" and np.any(np.abs(flat.astype(np.int64)) > 2 ** 24):
             raise SchemaError("NF-X004", "integer label too large for float32", location=f"graph {graph.index}/y",
                               expected="|y| <= 2^24", found=int(np.abs(flat.astype(np.int64)).max()))
@@ -287,13 +373,16 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
                    adjacency: str = "4-neighbour", spatial_axes: int = 2, skip_invalid: bool = False,
                    overwrite: bool = False, compression: Optional[str] = None, verify: bool = True,
                    progress: Optional[bool] = None, batch_records: int = 512,
-                   check_bridge: bool = False) -> ConversionReport:
+                   check_bridge: Optional[bool] = None) -> ConversionReport:
     """Convert a ``torch.save`` file of PyG graphs to a collection file, safely and verifiably.
 
     ``source`` is a list of ``Data`` saved with ``torch.save`` or an ``InMemoryDataset`` file. It
     is opened with a restricted unpickler that never executes code from the file
     (:mod:`neural_format.convert.restricted_unpickler`). For each graph the split between patch
-    rows and entity rows is recovered by the rule in :mod:`neural_format.convert.layout_recovery`:
+    rows and entity rows is decided from all the evidence the file holds (the file-wide entity row,
+    edge direction, the last-column fusion edge, ``label``/``num_nodes``: see
+    :mod:`neural_format.convert.layout_recovery` and docs/convert.md). Files written by the NEURAL
+    reference need no option; for other layouts:
 
     * ``patch_nodes``: the patch count where the file cannot tell: one ``int`` for all graphs, a
       sequence (``None`` = infer), the name of a ``Data`` attribute holding it, or a callable
@@ -304,11 +393,11 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
     dtype; ``float16`` is checked against the tolerance of :func:`tolerance`. Invalid graphs raise
     their coded error, or are skipped and reported with ``skip_invalid=True``. After writing,
     every record is re-read and compared with the source (``verify=False`` skips this, not advised);
-    the file appears under ``target`` only when that passed. ``check_bridge=True`` (needs networkx)
-    also recomputes each fused record's NEURAL bridge, the edge between the highest-betweenness
-    patch and entity (:func:`neural_format.fusion.betweenness_bridge`), and reports the graphs whose
-    recovered fusion edge is not that pair; it changes nothing in the output. Returns a
-    :class:`ConversionReport`.
+    the file appears under ``target`` only when that passed. ``check_bridge`` (default: when networkx
+    is installed; ``True`` requires it) recomputes each fused graph's bridge by the reference rule
+    (:mod:`neural_format.convert.fusion_check`); when every one matches, the collection records the
+    fusion rule as betweenness, verified, else ``unknown``, and the report lists the graphs that
+    differ. Returns a :class:`ConversionReport`.
     """
     source, target = Path(source), Path(target)
     if target.exists() and not overwrite:
@@ -330,8 +419,12 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
                    dtype: str = "float32", adjacency: str = "4-neighbour", spatial_axes: int = 2,
                    skip_invalid: bool = False, overwrite: bool = False, compression: Optional[str] = None,
                    verify: bool = True, progress: Optional[bool] = None,
-                   batch_records: int = 512, check_bridge: bool = False) -> ConversionReport:
-    """The conversion pass behind :func:`convert_pickle` and :func:`~neural_format.adapters.pyg.write_pyg`."""
+                   batch_records: int = 512, check_bridge: Optional[bool] = None) -> ConversionReport:
+    """The conversion passes behind :func:`convert_pickle` and :func:`~neural_format.adapters.pyg.write_pyg`.
+
+    1. survey: file-wide evidence (:mod:`.file_evidence`); 2. decide: every graph's split, its
+    checks, and the fusion-edge check; 3. write; 4. verify. Metadata is complete before step 3.
+    """
     from .. import __version__, sdk_ref
     started = time.monotonic()
     target = Path(target)
@@ -339,57 +432,93 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
         raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    if check_bridge is None:
+        check_bridge = fusion_check.available()
+    elif check_bridge and not fusion_check.available():
+        raise ImportError("check_bridge=True needs networkx (pip install networkx)")
     report = ConversionReport(report_source or source_name, str(target), graphs.source_format,
                               graphs=len(graphs), dtype=dtype)
-    converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype)
+    declared_all = isinstance(patch_nodes, (int, np.integer)) and not isinstance(patch_nodes, bool)
+    evidence = survey(graphs) if len(graphs) and not declared_all else FileEvidence()
+    report.entity_row = evidence.entity_row_source
+    report.edge_convention = "pairs stored once (reference)" if evidence.pairs_once else "pairs stored both ways"
+    converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype,
+                           evidence=evidence)
     width = converter.scan_width() if len(graphs) else 1
-    extra = sorted(graphs.attribute_names() - set(KNOWN_ATTRIBUTES) -
+
+    plans: list[_Plan] = []
+    source_dtypes: Counter = Counter()
+    with Progress(len(graphs), "decide", enabled=progress) as bar:
+        for i in range(len(graphs)):
+            try:
+                plan = converter.plan(graphs[i])
+            except NeuralFormatError as exc:
+                if not skip_invalid:
+                    raise
+                report.skipped.append(SkippedRecord(i, exc.code, exc.message))
+                bar.update(1)
+                continue
+            split = plan.split
+            if check_bridge and split.fused:
+                report.bridges_checked += 1
+                if split.bridge_reversed or not _bridge_is_reference(graphs[i], split):
+                    report.bridges_off_betweenness.append(i)
+            plans.append(plan)
+            source_dtypes[plan.source_dtype] += 1
+            report.rules[split.rule] += 1
+            for name in split.corroborated:
+                report.corroborated[name] += 1
+            report.reversed_bridges += int(split.bridge_reversed)
+            bar.update(1)
+
+    with_entities = [p for p in plans if p.split.patches < _rows(graphs[p.index])]
+    texts = sum(p.entity_text is not None for p in plans)
+    has_text = bool(texts) and all(p.entity_text is not None for p in with_entities)
+    report.entity_text_records = texts if has_text else 0
+    if texts and not has_text:
+        report.notes.append(f"entity text (`label`) of {texts} KG-only graph(s) not stored: the other graphs with "
+                            "entities have none, and a collection holds text for all records or none")
+    fusion_verified = bool(report.bridges_checked) and not report.bridges_off_betweenness
+    report.fusion = ("betweenness-bridge, verified on every fused graph" if fusion_verified else
+                     "unknown" + (f" ({len(report.bridges_off_betweenness)} of {report.bridges_checked} fused graphs "
+                                  "are not bridged by the reference rule)" if report.bridges_off_betweenness else
+                                  "" if report.bridges_checked else " (not checked)"))
+    extra = sorted(graphs.attribute_names() - set(KNOWN_ATTRIBUTES) - set(EVIDENCE_ATTRIBUTES) -
                    ({patch_nodes} if isinstance(patch_nodes, str) else set()))
     report.dropped_attributes = extra
-    report.unrecoverable = list(NOT_IN_SOURCE) + [f"attribute {a} (dropped)" for a in extra]
+    report.unrecoverable = ([u for u in NOT_IN_SOURCE if not (has_text and u == "entity_text")]
+                            + [f"attribute {a} (dropped)" for a in extra])
+    if texts and not has_text:
+        report.unrecoverable.append(f"entity_text of {texts} KG-only graph(s) (`label`), see notes")
     meta = CollectionMeta(
         spatial_axes=spatial_axes, patch_feature_dim=width, patch_feature_dtype=dtype,
-        entity_feature_dim=width, entity_feature_dtype=dtype, has_positions=False, has_entity_text=False,
+        entity_feature_dim=width, entity_feature_dtype=dtype, has_positions=False, has_entity_text=has_text,
         adjacency=adjacency, label_names=list(label_names),
         provenance=Provenance(
             builder=SoftwareRef(name="neural_format.convert", version=__version__), sdk=sdk_ref(),
-            created=dt.datetime.now(dt.timezone.utc), fusion=FusionRule(kind="unknown"),
+            created=dt.datetime.now(dt.timezone.utc),
+            # the reference rule (first maximum in node order) is lowest-index among exact ties
+            fusion=FusionRule(kind="betweenness-bridge", tie_break="lowest-index") if fusion_verified
+            else FusionRule(kind="unknown"),
             # scores must be finite (NF-R013): the legacy layout has none, so they are 0 and say so
             score_aggregation=ScoreAggregation(source="converted"),
             conversion=ConversionInfo(
                 source_format=graphs.source_format, source_name=(source_name or "unnamed")[:256],
-                source_sha256=source_sha256, split_rule=_split_rule_text(patch_nodes, unfused),
+                source_sha256=source_sha256, split_rule=_split_rule_text(patch_nodes, unfused, report),
                 unrecoverable=[u[:256] for u in report.unrecoverable[:64]])))
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.converting")
-    kept: list[int] = []
-    source_dtypes: Counter = Counter()
+    kept = [p.index for p in plans]
     try:
         with CollectionWriter(staging, meta, compression=compression, batch_records=batch_records) as writer, \
-                Progress(len(graphs), "convert", enabled=progress) as bar:
-            for i in range(len(graphs)):
-                try:
-                    record, split, sdtype = converter.record(graphs[i])
-                except NeuralFormatError as exc:
-                    if not skip_invalid:
-                        raise
-                    report.skipped.append(SkippedRecord(i, exc.code, exc.message))
-                    bar.update(1)
-                    continue
-                if check_bridge and record.bridge is not None:
-                    report.bridges_checked += 1
-                    if not _bridge_is_most_central(record):
-                        report.bridges_off_betweenness.append(i)
-                writer.append(record)
-                kept.append(i)
-                source_dtypes[sdtype] += 1
-                report.rules[split.rule] += 1
-                report.reversed_bridges += int(split.bridge_reversed)
+                Progress(len(plans), "convert", enabled=progress) as bar:
+            for plan in plans:
+                writer.append(converter.build(graphs[plan.index], plan, with_text=has_text))
                 bar.update(1)
         report.converted = len(kept)
         report.source_dtype = "/".join(sorted(source_dtypes)) or "none"
         report.tolerance = max((tolerance(s, dtype) for s in source_dtypes), default=(0.0, 0.0))
         if verify:
-            _verify(staging, graphs, kept, report, progress)
+            _verify(staging, graphs, plans if has_text else None, kept, report, progress)
         os.replace(staging, target)
     except BaseException:
         try:
@@ -401,20 +530,21 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
     return report
 
 
-def _bridge_is_most_central(record: Record) -> bool:
-    """Whether the record's bridge joins the highest-betweenness patch and entity, ties included.
-
-    Ties matter: the reference pipeline's tie-break is not recorded in its pickles, so a bridge at
-    any node whose centrality equals the maximum counts as agreeing.
-    """
-    from ..fusion import centralities, tied_for_most_central
-    p, e = record.bridge
-    patch = centralities(record.num_patches, np.asarray(record.patch_edges).reshape(-1, 2))
-    entity = centralities(record.num_entities, np.asarray(record.relations).reshape(-1, 2))
-    return bool(tied_for_most_central(patch)[int(p)] and tied_for_most_central(entity)[int(e)])
+def _rows(graph: SourceGraph) -> int:
+    x = graph.attributes.get("x")
+    return int(x.shape[0]) if isinstance(x, (LazyTensor, ArrayTensor)) and len(x.shape) == 2 else 0
 
 
-def _verify(path: Path, graphs: SourceGraphs, kept: list[int], report: ConversionReport, progress) -> None:
+def _bridge_is_reference(graph: SourceGraph, split: Split) -> bool:
+    """Whether the graph's fusion edge is where the reference rule puts it (:mod:`.fusion_check`)."""
+    ei = np.asarray(graph.edge_index(), np.int64)
+    p, k, r = split.patches, split.patch_edges, split.kg_edges
+    expected = fusion_check.reference_bridge(p, ei[:, :k].T, _rows(graph) - p, ei[:, k:k + r].T - p)
+    return tuple(expected) == tuple(split.bridge)
+
+
+def _verify(path: Path, graphs: SourceGraphs, plans: Optional[list], kept: list[int], report: ConversionReport,
+            progress) -> None:
     from ..adapters.blocks import read_block
     from ..reader import CollectionReader
     rel, ab = report.tolerance
@@ -430,5 +560,13 @@ def _verify(path: Path, graphs: SourceGraphs, kept: list[int], report: Conversio
             block = read_block(reader, start, stop, paths)
             for k in range(stop - start):
                 _compare(report, graphs[kept[start + k]], block, k, rel, ab)
+                if plans is not None:  # entity text: the KG-only graphs' `label`, [] elsewhere
+                    entities = reader.offsets["entities"]
+                    stored = reader.strings["/entities/text"].range(int(entities[start + k]), int(entities[start + k + 1]))
+                    expected = plans[start + k].entity_text or []
+                    if list(stored) != list(expected):
+                        raise IntegrityError("NF-X005", "re-read entity text differs from the source `label`",
+                                             location=f"graph {kept[start + k]}", expected=len(expected),
+                                             found=len(stored))
             bar.update(stop - start)
     report.verified = True
