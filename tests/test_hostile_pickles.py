@@ -42,7 +42,11 @@ def pickle_run(tmp_path_factory):
 def test_at_least_the_issue_kinds():
     assert len(KINDS) >= 20
     for required in ("reduce-os-system", "reduce-builtins-eval", "nested-pickle-as-storage-bytes",
-                     "second-data-pkl-in-archive", "storage-numel-2-pow-60"):
+                     "second-data-pkl-in-archive", "storage-numel-2-pow-60",
+                     # issue 14, items 2, 7 and 8
+                     "billion-laughs-legacy-magic", "billion-laughs-persistent-id", "billion-laughs-inmemory-class",
+                     "zero-stride-broadcast-x", "nesting-200k-deep-legacy-magic", "long-4000-digits-as-y",
+                     "long-4000-digits-as-inmemory-class", "x-shape-0-by-2-pow-40"):
         assert required in KINDS
 
 
@@ -52,6 +56,9 @@ def test_no_payload_ran_and_runner_survived(pickle_run):
     assert sorted(done) == sorted(KINDS)
     assert list(markers.iterdir()) == [], "a pickle payload ran"
     assert max(e["rss_mib"] for e in done.values()) < 400
+    # under RLIMIT_AS 2 GiB and RLIMIT_CPU 60 s; none of them may come near: the billion-laughs
+    # files took 30-40 s and all the memory allowed before they were fixed
+    assert max(e["seconds"] for e in done.values()) < 10
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -70,3 +77,15 @@ def test_payloads_are_live(tmp_path):
         subprocess.run([sys.executable, "-c", f"import pickle; pickle.loads(open({str(payload)!r}, 'rb').read())"],
                        check=True, timeout=60, capture_output=True)
         assert marker.exists(), build.__name__
+
+
+def test_billion_laughs_are_real():
+    """The memo-shared files really describe 10^14 leaves: plain pickle builds the nest at once."""
+    import pickle as plain
+    for kind in (b"l", b"t"):
+        nest = plain.loads(b"\x80\x02" + pickles.billion_laughs(kind=kind) + b".")
+        depth = 0
+        while isinstance(nest, (list, tuple)) and nest and isinstance(nest[0], (list, tuple)):
+            assert len(nest) == 10 and all(item is nest[0] for item in nest)
+            nest, depth = nest[0], depth + 1
+        assert depth == 13 and len(nest) == 10  # 10^14 leaves

@@ -210,7 +210,8 @@ def _label(label_count: Optional[int], num_nodes_attr: Optional[int], n: int) ->
     if label_count != n:
         return mask, f"no split: `label` holds {label_count} strings for {n} rows"
     if num_nodes_attr is not None and num_nodes_attr != n:
-        return mask, f"no split: `num_nodes` is {num_nodes_attr} for {n} rows"
+        shown = str(num_nodes_attr) if abs(num_nodes_attr).bit_length() <= 64 else "a huge integer"
+        return mask, f"no split: `num_nodes` is {shown} for {n} rows"
     mask[0] = True
     return mask, "P = 0 (a KG-only graph)"
 

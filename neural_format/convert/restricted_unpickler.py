@@ -19,6 +19,12 @@ Stand-ins only record what the pickle gives them:
 
 The pure-Python unpickler is used on purpose: its memo is a dict, so a forged ``LONG_BINPUT``
 index cannot make it allocate a huge memo table as the C implementation would.
+
+Objects from the file are never ``repr()``-ed, ``str()``-ed or hashed as a whole: memo sharing lets
+a few hundred bytes describe nested lists of 10^14 leaves (``repr`` would run for hours), a
+200,000-deep tuple crashes CPython's ``hash``, and ``str`` of an int over 4,300 digits raises.
+Error messages use :func:`describe`; dict keys and set elements must be strings, numbers, bytes
+or ``None`` (``NF-U002``), which is all that torch and PyG pickles use.
 """
 from __future__ import annotations
 
@@ -40,6 +46,65 @@ STORAGE_DTYPES = {
     "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
     "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool",
 }
+
+
+_ATOMIC = (str, int, float, bool, bytes, type(None))
+
+
+def describe(value, limit: int = 60) -> str:
+    """A short, bounded description of an object from a pickle (no repr of containers or huge ints)."""
+    kind = type(value)
+    if kind is int:
+        bits = value.bit_length()
+        return str(value) if bits <= 64 else f"an int of {bits} bits"
+    if value is None or kind in (bool, float):
+        return repr(value)
+    if kind is str:
+        return repr(value[:limit]) + ("..." if len(value) > limit else "")
+    if kind in (bytes, bytearray):
+        return f"{kind.__name__} of {len(value)} bytes"
+    if kind in (list, tuple, dict, set, frozenset, collections.OrderedDict):
+        return f"{kind.__name__} of {len(value)} items"
+    if isinstance(value, (StorageType, LazyTensor)):
+        return repr(value)
+    if isinstance(value, type) and issubclass(value, RecordedObject):
+        return f"<class {value.qualname} stand-in>"
+    if isinstance(value, RecordedObject):
+        return f"<{value.qualname} stand-in>"
+    return f"a {kind.__name__}"
+
+
+def _atomic(key, where: str):
+    if type(key) not in _ATOMIC:
+        raise UnsafeContentError("NF-U002", f"{where} is not a string or number", location="pickle",
+                                 expected="str, int, float, bool, bytes or None", found=type(key).__name__)
+    return key
+
+
+def _make_set(items=()):
+    """Stand-in for ``builtins.set``: only atomic elements are hashed."""
+    if type(items) not in (list, tuple, set, frozenset):
+        raise UnsafeContentError("NF-U002", "set() of something other than a list", location="builtins.set",
+                                 found=type(items).__name__)
+    return {_atomic(item, "set element") for item in items}
+
+
+def _make_frozenset(items=()):
+    return frozenset(_make_set(items))
+
+
+def _make_ordered_dict(items=()):
+    """Stand-in for ``collections.OrderedDict``: torch calls it without arguments; pairs need atomic keys."""
+    if type(items) not in (list, tuple):
+        raise UnsafeContentError("NF-U002", "OrderedDict() of something other than a list of pairs",
+                                 location="collections.OrderedDict", found=type(items).__name__)
+    result = collections.OrderedDict()
+    for pair in items:
+        if type(pair) not in (list, tuple) or len(pair) != 2:
+            raise UnsafeContentError("NF-U002", "OrderedDict() item is not a pair", location="collections.OrderedDict",
+                                     found=describe(pair))
+        result[_atomic(pair[0], "dict key")] = pair[1]
+    return result
 
 
 class _Frozen:
@@ -177,6 +242,14 @@ def rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, b
     for d in size:
         count *= d
     if count:
+        reach = 0  # the furthest element the dimensions of smaller stride reach
+        for step, dim in sorted((step, dim) for dim, step in zip(size, stride) if dim > 1):
+            if step <= reach:
+                # zero (broadcast) or overlapping strides: one stored element would appear several times
+                raise UnsafeContentError(
+                    "NF-U003", "tensor has zero (broadcast) or overlapping strides", location=f"storage {storage.key}",
+                    expected="each element stored once", found=f"size {size}, stride {stride}")
+            reach += (dim - 1) * step
         extent = offset + 1 + sum((d - 1) * s for d, s in zip(size, stride))
         if extent > storage.numel or count > storage.numel:
             # views larger than their storage (overlapping or broadcast strides) would allocate
@@ -231,7 +304,7 @@ def _reconstructor(cls, base, state):
     """Stand-in for ``copyreg._reconstructor`` (protocol 0/1 pickles): only for stand-in classes."""
     if not (isinstance(cls, type) and issubclass(cls, RecordedObject)) or base is not object:
         raise UnsafeContentError("NF-U002", "copyreg._reconstructor on a non-allowed class",
-                                 location="copyreg._reconstructor", found=repr(cls)[:80])
+                                 location="copyreg._reconstructor", found=describe(cls))
     return cls.__new__(cls)
 
 
@@ -241,9 +314,9 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch_geometric.data.data", "DataTensorAttr"): PygDataTensorAttr,
     ("torch_geometric.data.storage", "GlobalStorage"): PygGlobalStorage,
     ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
+    ("collections", "OrderedDict"): _make_ordered_dict,
+    ("builtins", "set"): _make_set,
+    ("builtins", "frozenset"): _make_frozenset,
     ("copyreg", "_reconstructor"): _reconstructor,
     **{("torch", name): StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()},
 }
@@ -259,6 +332,40 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the pure-Python 
         self.declared: dict[str, tuple[str, int]] = {}   # storage key -> (dtype, numel)
         self.storages: dict[str, LazyStorage] = {}
 
+    # dict and set opcodes: hash only atomic keys (see the module docstring)
+    dispatch = dict(pickle._Unpickler.dispatch)  # noqa: SLF001
+
+    def load_dict(self):
+        items = self.pop_mark()
+        self.append({_atomic(items[i], "dict key"): items[i + 1] for i in range(0, len(items), 2)})
+    dispatch[pickle.DICT[0]] = load_dict
+
+    def load_setitem(self):
+        value = self.stack.pop()
+        key = self.stack.pop()
+        self.stack[-1][_atomic(key, "dict key")] = value
+    dispatch[pickle.SETITEM[0]] = load_setitem
+
+    def load_setitems(self):
+        items = self.pop_mark()
+        target = self.stack[-1]
+        for i in range(0, len(items), 2):
+            target[_atomic(items[i], "dict key")] = items[i + 1]
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+
+    def load_additems(self):
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if not isinstance(target, set):
+            raise UnsafeContentError("NF-U002", "ADDITEMS on something other than a set", location="pickle",
+                                     found=type(target).__name__)
+        target.update(_atomic(item, "set element") for item in items)
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+
+    def load_frozenset(self):
+        self.append(frozenset(_atomic(item, "set element") for item in self.pop_mark()))
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+
     def find_class(self, module: str, name: str):
         try:
             return ALLOWED_GLOBALS[(module, name)]
@@ -271,19 +378,20 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the pure-Python 
     def persistent_load(self, pid):
         if not self.allow_storages or self.archive is None:
             raise UnsafeContentError("NF-U002", "persistent id where none is allowed", location="pickle",
-                                     found=repr(pid)[:80])
+                                     found=describe(pid))
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
             raise UnsafeContentError("NF-U002", "unknown persistent id", location="data.pkl",
-                                     expected="('storage', type, key, location, numel)", found=repr(pid)[:80])
+                                     expected="('storage', type, key, location, numel)", found=describe(pid))
         _, storage_type, key, location, numel = pid[:5]
         if len(pid) == 6 and pid[5] is not None:
             raise UnsafeContentError("NF-U002", "storage views (legacy view_metadata) are not supported",
-                                     location=f"storage {key!r}"[:80], expected="None", found=repr(pid[5])[:80])
+                                     location=f"storage {describe(key)}", expected="None", found=describe(pid[5]))
         if not isinstance(storage_type, StorageType):
             raise UnsafeContentError("NF-U002", "storage type is not a torch storage class", location="data.pkl",
-                                     found=repr(storage_type)[:80])
+                                     found=describe(storage_type))
         if not isinstance(key, str) or not isinstance(location, str) or type(numel) is not int or numel < 0:
-            raise UnsafeContentError("NF-U002", "malformed storage id", location="data.pkl", found=repr(pid)[:120])
+            raise UnsafeContentError("NF-U002", "malformed storage id", location="data.pkl",
+                                     found=", ".join(describe(part) for part in pid))
         if key in self.storages:
             known = self.storages[key]
             if (known.dtype, known.numel) != (storage_type.dtype, numel):
@@ -317,7 +425,9 @@ def restricted_load(stream, archive=None, *, allow_storages: bool = True):
     except MemoryError:
         raise UnsafeContentError("NF-U003", "pickle needs more memory than allowed", location="pickle") from None
     except Exception as exc:  # malformed opcodes, wrong argument types to an allowed callable, truncation
-        raise UnsafeContentError("NF-U002", f"malformed or disallowed pickle: {type(exc).__name__}: {exc}"[:300],
+        # a KeyError's text is the repr of its key, which may be an object from the file
+        text = describe(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)[:200]
+        raise UnsafeContentError("NF-U002", f"malformed or disallowed pickle: {type(exc).__name__}: {text}"[:300],
                                  location="pickle") from None
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import SchemaError, UnsafeContentError
 from . import torch_archive
-from .restricted_unpickler import LazyTensor, PygData, PygGlobalStorage, header_loader, restricted_load
+from .restricted_unpickler import LazyTensor, PygData, PygGlobalStorage, describe, header_loader, restricted_load
 
 Value = Union[LazyTensor, int, float, bool, None]
 
@@ -31,8 +31,16 @@ def _mapping(data) -> dict:
     store = data.state.get("_store")
     if not isinstance(store, PygGlobalStorage) or not isinstance(store.state.get("_mapping"), dict):
         raise SchemaError("NF-U006", "Data object without a global storage mapping", location="data.pkl",
-                          expected="PyG Data pickled by torch_geometric >= 2.0", found=sorted(data.state)[:6])
-    return store.state["_mapping"]
+                          expected="PyG Data pickled by torch_geometric >= 2.0",
+                          found=f"state with {len(data.state)} entries")
+    return _named(store.state["_mapping"], "Data attributes")
+
+
+def _named(mapping: dict, what: str) -> dict:
+    if not all(type(key) is str for key in mapping):
+        raise SchemaError("NF-U006", f"{what} are not all named by strings", location="data.pkl",
+                          expected="str keys", found=sorted({type(k).__name__ for k in mapping}))
+    return mapping
 
 
 class ArrayTensor:
@@ -63,9 +71,12 @@ class SourceGraph:
             return None
         if isinstance(value, (LazyTensor, ArrayTensor)):
             return value.numpy()
+        if type(value) is int and not -(1 << 63) <= value < (1 << 63):
+            raise SchemaError("NF-U006", f"attribute {name} is an integer outside int64",
+                              location=f"graph {self.index}/{name}", found=describe(value))
         if isinstance(value, (bool, int, float)):
             return np.asarray(value)
-        raise SchemaError("NF-U006", f"attribute {name!r} is neither a tensor nor a number",
+        raise SchemaError("NF-U006", f"attribute {describe(name)} is neither a tensor nor a number",
                           location=f"graph {self.index}/{name}", found=type(value).__name__)
 
     def x(self) -> Optional[np.ndarray]:
@@ -108,7 +119,7 @@ class SourceGraphs:
             lengths = {len(v) - 1 for v in slices.values()}
             if len(lengths) != 1:
                 raise SchemaError("NF-U006", "InMemoryDataset slices disagree on the graph count",
-                                  location="slices", expected="equal lengths", found=sorted(lengths))
+                                  location="slices", expected="equal lengths", found=f"{len(lengths)} different lengths")
             self._n = lengths.pop()
 
     def __len__(self) -> int:
@@ -148,7 +159,7 @@ def _attributes(obj, where: str) -> dict:
     if isinstance(obj, PygData):
         return _mapping(obj)
     if isinstance(obj, dict):
-        return obj
+        return _named(obj, "InMemoryDataset attributes")
     raise SchemaError("NF-U006", "expected a PyG Data object", location=where,
                       expected="torch_geometric.data.Data", found=type(obj).__name__)
 
@@ -159,13 +170,13 @@ def _classify(archive, top) -> SourceGraphs:
     if isinstance(top, tuple) and len(top) in (2, 3) and isinstance(top[1], dict):
         if len(top) == 3 and top[2] is not PygData:
             raise SchemaError("NF-U006", "InMemoryDataset file names a data class other than Data",
-                              location="data.pkl", expected="torch_geometric.data.Data", found=repr(top[2])[:80])
+                              location="data.pkl", expected="torch_geometric.data.Data", found=describe(top[2]))
         data = _attributes(top[0], "data.pkl[0]")
         slices = {}
-        for name, cut in top[1].items():
+        for name, cut in _named(top[1], "InMemoryDataset slices").items():
             if not isinstance(cut, LazyTensor) or cut.ndim != 1 or cut.source_dtype != "int64":
                 raise SchemaError("NF-U006", "InMemoryDataset slice is not an int64 vector", location=f"slices/{name}",
-                                  found=repr(cut)[:80])
+                                  found=describe(cut))
             values = cut.numpy()
             if values.size == 0 or values[0] != 0 or np.any(np.diff(values) < 0):
                 raise SchemaError("NF-U006", "InMemoryDataset slices are not 0-based and non-decreasing",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import NotAFileError, UnsafeContentError
+from .restricted_unpickler import describe
 
 MAX_PICKLE_BYTES = 2 << 30      # data.pkl larger than this is refused before reading it
 MAX_MEMBERS = 10_000_000        # zip entries
@@ -101,7 +102,7 @@ class ZipTorchArchive:
     def _member(self, key: str) -> zipfile.ZipInfo:
         if not isinstance(key, str) or not _STORAGE_KEY.match(key):
             raise UnsafeContentError("NF-U003", "malformed storage key", location=f"{self.prefix}data/",
-                                     expected="1-64 characters [A-Za-z0-9_]", found=repr(key)[:80])
+                                     expected="1-64 characters [A-Za-z0-9_]", found=describe(key))
         info = self._infos.get(f"{self.prefix}data/{key}")
         if info is None:
             raise UnsafeContentError("NF-U003", "storage referenced by the pickle is missing from the archive",
@@ -153,11 +154,11 @@ class LegacyTorchArchive:
         if magic != LEGACY_MAGIC:
             raise NotAFileError("NF-U005", "not a torch.save file (no zip signature, no legacy magic number)",
                                 location=str(self.path), expected="zip archive or legacy torch stream",
-                                found=repr(magic)[:40])
+                                found=describe(magic))
         protocol = header_loader(f)
         if protocol != LEGACY_PROTOCOL:
             raise NotAFileError("NF-U005", "unsupported legacy torch protocol", location=str(self.path),
-                                expected=LEGACY_PROTOCOL, found=repr(protocol)[:40])
+                                expected=LEGACY_PROTOCOL, found=describe(protocol))
         info = header_loader(f)
         if not isinstance(info, dict):
             raise NotAFileError("NF-U005", "legacy sys_info is not a dict", location=str(self.path))
@@ -182,7 +183,8 @@ class LegacyTorchArchive:
             raise UnsafeContentError("NF-U005", "legacy storage key list is malformed", location=str(self.path))
         if set(keys) != set(element_sizes):
             raise UnsafeContentError("NF-U003", "storage keys differ from the storages the pickle references",
-                                     location=str(self.path), expected=sorted(element_sizes)[:5], found=keys[:5])
+                                     location=str(self.path), expected=f"{len(element_sizes)} keys",
+                                     found=f"{len(keys)} keys")
         end = self.path.stat().st_size
         table: dict[str, tuple[int, int]] = {}
         for key in keys:

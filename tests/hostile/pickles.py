@@ -43,6 +43,12 @@ def op_int(value: int) -> bytes:
     return b"\x8a" + bytes([len(data)]) + data
 
 
+def op_long(value: int) -> bytes:
+    """LONG4: an integer of any size (torch never writes one; a hostile file may)."""
+    data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8b" + struct.pack("<I", len(data)) + data
+
+
 def op_tuple(*items: bytes) -> bytes:
     return b"(" + b"".join(items) + b"t"
 
@@ -220,6 +226,81 @@ def two_storage_types(path: Path, markers: Path) -> None:
     torch_zip(path, program(op_list(op_data(attributes))), {"0": X.tobytes(), "1": EDGES.tobytes()})
 
 
+# -- issue 14: objects whose repr, hash or str blow up -------------------------------------------
+def billion_laughs(levels: int = 14, fan: int = 10, kind: bytes = b"l") -> bytes:
+    """Nested lists (``l``) or tuples (``t``) of ``fan ** levels`` leaves in a few hundred bytes,
+    by memo sharing: level k is ``fan`` references (BINGET) to level k - 1, kept only in the memo
+    (BINPUT, POP) until the last level, which is left on the stack."""
+    def level(items: bytes, k: int) -> bytes:
+        body = b"](" + items + b"e" if kind == b"l" else b"(" + items + b"t"
+        return body + b"q" + bytes([k]) + (b"0" if k < levels - 1 else b"")
+    out = level(b"K\x00" * fan, 0)
+    for k in range(1, levels):
+        out += level((b"h" + bytes([k - 1])) * fan, k)
+    return out
+
+
+def deep_tuple(depth: int = 200_000) -> bytes:
+    return b")" + b"\x85" * depth
+
+
+def deep_list(depth: int = 200_000) -> bytes:
+    return b"]" * depth + b"a" * (depth - 1)
+
+
+def inmemory_with_class(item: bytes) -> bytes:
+    """``(data dict, slices dict, <item>)``: the InMemoryDataset tuple with a hostile class slot."""
+    return program(b"}" + b"}" + item + b"\x87")
+
+
+def laughs_in_persistent_id(path: Path, markers: Path) -> None:
+    torch_zip(path, program(billion_laughs() + b"Q"), {})
+
+
+def laughs_as_legacy_magic(path: Path, markers: Path) -> None:
+    path.write_bytes(program(billion_laughs()))
+
+
+def deep_list_as_legacy_magic(path: Path, markers: Path) -> None:
+    path.write_bytes(program(deep_list()))
+
+
+def as_dict_key(key: bytes):
+    def build(path: Path, markers: Path) -> None:
+        torch_zip(path, program(b"}" + key + b"K\x01s"), {})
+    return build
+
+
+def attribute(name: str, value: bytes):
+    """The benign graph with attribute ``name`` replaced by ``value``."""
+    def build(path: Path, markers: Path) -> None:
+        pkl, storages = benign_parts(extra={name: value})
+        torch_zip(path, pkl, storages)
+    return build
+
+
+def zero_stride_x(path: Path, markers: Path) -> None:
+    """x of shape (5, 4) with stride (0, 1) over a 20-element storage: its first row broadcast five times
+    (no larger than its storage, so only the stride rule refuses it)."""
+    attributes = {
+        "x": op_tensor("0", "FloatStorage", 20, (5, 4), (0, 1)),
+        "edge_index": op_tensor("1", "LongStorage", EDGES.size, EDGES.shape, (EDGES.shape[1], 1)),
+        "y": op_tensor("2", "FloatStorage", 1, (1,), (1,)),
+    }
+    torch_zip(path, program(op_list(op_data(attributes))), {"0": X.tobytes(), "1": EDGES.tobytes(),
+                                                             "2": Y.tobytes()})
+
+
+def empty_x_of_huge_width(path: Path, markers: Path) -> None:
+    """x of shape (0, 2^40): no element, but a width no collection can declare."""
+    attributes = {
+        "x": op_tensor("0", "FloatStorage", 0, (0, 1 << 40), (1 << 40, 1)),
+        "edge_index": op_tensor("1", "LongStorage", 0, (2, 0), (0, 1)),
+        "y": op_tensor("2", "FloatStorage", 1, (1,), (1,)),
+    }
+    torch_zip(path, program(op_list(op_data(attributes))), {"0": b"", "1": b"", "2": Y.tobytes()})
+
+
 PICKLE_KINDS: list[PickleCase] = [
     PickleCase("control-benign", benign_zip(), "ok"),
     PickleCase("control-extra-pickle-member-never-loaded", second_pickle_member, "ok"),
@@ -248,6 +329,28 @@ PICKLE_KINDS: list[PickleCase] = [
     PickleCase("not-a-zip-or-pickle", raw_file(lambda m: b"hello, this is a report\n" * 10), "NF-U005"),
     PickleCase("tar-container", tar_container, "NF-U005"),
     PickleCase("zero-bytes", raw_file(lambda m: b""), "NF-F001"),
+    # issue 14 item 2: error paths that would repr() 10^14 leaves
+    PickleCase("billion-laughs-legacy-magic", laughs_as_legacy_magic, "NF-U005"),
+    PickleCase("billion-laughs-persistent-id", laughs_in_persistent_id, "NF-U002"),
+    PickleCase("billion-laughs-inmemory-class", lambda p, m: torch_zip(p, inmemory_with_class(billion_laughs()), {}),
+               "NF-U006"),
+    PickleCase("billion-laughs-tuple-as-dict-key", as_dict_key(billion_laughs(kind=b"t")), "NF-U002"),
+    # item 7: zero-stride (broadcast) tensors are refused, as docs/convert.md says
+    PickleCase("zero-stride-broadcast-x", zero_stride_x, "NF-U003"),
+    # item 8: raw tracebacks (and a CPython crash: hash of a deep tuple) instead of codes
+    PickleCase("nesting-200k-deep-legacy-magic", deep_list_as_legacy_magic, "NF-U005"),
+    PickleCase("nesting-200k-deep-inmemory-class", lambda p, m: torch_zip(p, inmemory_with_class(deep_list()), {}),
+               "NF-U006"),
+    PickleCase("nesting-200k-deep-tuple-as-dict-key", as_dict_key(deep_tuple()), "NF-U002"),
+    PickleCase("nesting-200k-deep-list-as-y", attribute("y", deep_list()), "NF-U006"),
+    PickleCase("long-4000-digits-as-y", attribute("y", op_long(10 ** 4000)), "NF-U006"),
+    PickleCase("long-5000-digits-as-y", attribute("y", op_long(-(10 ** 5000))), "NF-U006"),
+    PickleCase("long-4000-digits-as-inmemory-class", lambda p, m: torch_zip(p, inmemory_with_class(op_long(10 ** 4000)), {}),
+               "NF-U006"),
+    PickleCase("long-5000-digits-as-inmemory-class", lambda p, m: torch_zip(p, inmemory_with_class(op_long(10 ** 5000)), {}),
+               "NF-U006"),
+    PickleCase("long-5000-digits-as-num-nodes", attribute("num_nodes", op_long(10 ** 5000)), "ok"),
+    PickleCase("x-shape-0-by-2-pow-40", empty_x_of_huge_width, "NF-X003"),
 ]
 
 

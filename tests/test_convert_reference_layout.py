@@ -1,0 +1,158 @@
+"""Pickles laid out as the NEURAL reference's stage 2 writes them convert with no option, exactly.
+
+The files come from tests/reference_stage2.py (real torch.save of real PyG Data; see its docstring
+for the layout). Every graph must convert, the recovered split, bridge and entity text must be the
+truth the generator reports, features must round-trip exactly (float32) or within the stated
+float16 bound, and the fusion rule must be recorded as verified betweenness.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import neural_format as nf
+from neural_format.errors import SchemaError
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torch_geometric")
+pytest.importorskip("networkx")
+sys.path.insert(0, str(Path(__file__).parent))
+from reference_stage2 import GraphSpec, Stage2Writer, random_reference_pickle, special_specs, write_reference_pickle  # noqa: E402
+
+
+def _check_against_truth(target, truths, source_graphs, dtype="float32"):
+    with nf.open(target) as reader:
+        records = list(reader)
+        meta = reader.meta
+    assert len(records) == len(truths)
+    for record, truth, data in zip(records, truths, source_graphs):
+        assert (record.num_patches, record.num_entities) == (truth.patches, truth.entities)
+        assert record.bridge == truth.bridge
+        rebuilt = record.to_pyg(label_names=meta.label_names)
+        assert torch.equal(rebuilt.edge_index, data.edge_index)
+        if dtype == "float32":
+            assert torch.equal(rebuilt.x, data.x)
+        else:
+            assert torch.allclose(rebuilt.x, data.x, rtol=2 ** -11, atol=2 ** -25)
+        assert rebuilt.y.tolist() == data.y.tolist()
+    return records, meta
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_every_reference_graph_converts_with_no_option(tmp_path, dtype):
+    source = tmp_path / "fused_graphs_prune_10.pt"
+    truths = random_reference_pickle(source, 24, dim=1024, seed=7)
+    assert {(t.patches > 0, t.entities > 0) for t in truths} == {(True, True), (True, False), (False, True)}
+    report = nf.convert_pickle(source, tmp_path / "out.h5", dtype=dtype, progress=False)
+    assert report.converted == 24 and not report.skipped and report.verified
+    assert set(report.rules) <= {"entity-row", "label"} and report.rules["label"] == 2
+    assert report.corroborated["edge-order"] == 24 and report.corroborated["edge-direction"] >= 18
+    assert report.edge_convention.startswith("pairs stored once")
+    fused = sum(t.fused for t in truths)
+    assert report.bridges_checked == fused and report.bridges_off_betweenness == []
+    records, meta = _check_against_truth(tmp_path / "out.h5", truths, torch.load(source, weights_only=False), dtype)
+    assert meta.provenance.fusion.kind == "betweenness-bridge"
+    conversion = meta.provenance.conversion
+    assert "decided by: entity-row 22, label 2" in conversion.split_rule and "entity row:" in conversion.split_rule
+    # two KG-only graphs hold text, the fused ones do not: a collection holds text for all or none
+    assert not meta.has_entity_text and any("entity text (`label`) of 2" in n for n in report.notes)
+    validation = nf.validate(tmp_path / "out.h5")
+    assert not [f for f in validation.findings if f.severity == "error"], str(validation)
+
+
+def test_entity_text_recovered_when_every_graph_with_entities_has_it(tmp_path):
+    specs = [GraphSpec([], ["pneumonia", "left base", "nodule"], [[0, 1]], 1.0), GraphSpec([], ["edema"]),
+             GraphSpec([3, 4, 60], [], [], 0.0), GraphSpec([143])]
+    truths = write_reference_pickle(tmp_path / "t.pt", specs, dim=16)
+    report = nf.convert_pickle(tmp_path / "t.pt", tmp_path / "t.h5", progress=False)
+    assert report.converted == 4 and report.entity_text_records == 2 and "entity_text" not in report.unrecoverable
+    with nf.open(tmp_path / "t.h5") as reader:
+        assert reader.meta.has_entity_text
+        texts = [r.entity_text for r in reader]
+    assert texts == [truths[0].text, ["edema"], [], []]
+    assert truths[0].text == ["pneumonia", "left base", "nodule"]
+
+
+def test_single_node_graphs_and_ties(tmp_path):
+    specs = [GraphSpec([0]), GraphSpec([], ["edema"]), GraphSpec([7], ["edema"]),
+             GraphSpec([0, 1, 12, 13], ["a", "b", "c", "d"], [[0, 1, 2, 3]]),
+             GraphSpec([0, 2, 4], ["x", "y", "z"])]
+    truths = write_reference_pickle(tmp_path / "s.pt", specs, dim=8)
+    report = nf.convert_pickle(tmp_path / "s.pt", tmp_path / "s.h5", progress=False)
+    assert report.converted == 5 and report.bridges_checked == 3 and not report.bridges_off_betweenness
+    _check_against_truth(tmp_path / "s.h5", truths, torch.load(tmp_path / "s.pt", weights_only=False))
+    assert truths[3].bridge == (0, 0) and truths[4].bridge == (0, 0)  # ties: first node in node order
+
+
+def test_disagreeing_evidence_is_refused_and_listed(tmp_path):
+    writer = Stage2Writer(dim=8, seed=3)
+    graphs = [writer.graph(spec)[0] for spec in special_specs()]
+    # graph 0: a patch row overwritten with the entity row -> the entity rows are no longer the last rows
+    graphs[0].x[1] = graphs[0].x[-1]
+    # graph 3: its KG-only `label` names one string too many
+    graphs[3].label = graphs[3].label + ["extra"]
+    torch.save(graphs, tmp_path / "bad.pt")
+    with pytest.raises(SchemaError) as err:
+        nf.convert_pickle(tmp_path / "bad.pt", tmp_path / "bad.h5", progress=False)
+    assert err.value.code == "NF-X002" and "the evidence disagrees" in err.value.message
+    assert "entity-row" in err.value.message and not (tmp_path / "bad.h5").exists()
+    report = nf.convert_pickle(tmp_path / "bad.pt", tmp_path / "bad.h5", skip_invalid=True, progress=False)
+    assert [(s.index, s.code) for s in report.skipped] == [(0, "NF-X002"), (3, "NF-X002")]
+    assert "label: no split: `label` holds 4 strings for 3 rows" in report.skipped[1].reason
+    assert report.converted == len(graphs) - 2
+
+
+def test_without_entity_row_the_missing_evidence_is_named(tmp_path):
+    # one fused graph whose KG has no edge, next to visual-only graphs: no entity row can be established
+    specs = [GraphSpec([0, 1], ["edema"]), GraphSpec([5, 6, 7]), GraphSpec([30, 31])]
+    write_reference_pickle(tmp_path / "m.pt", specs, dim=8)
+    report = nf.convert_pickle(tmp_path / "m.pt", tmp_path / "m.h5", skip_invalid=True, progress=False)
+    assert report.entity_row == "not established"
+    skipped = {s.index: s for s in report.skipped}
+    assert 0 in skipped and 2 in skipped  # graph 1 may be decided by edge direction alone (set order)
+    assert all(s.code == "NF-X001" and "no file-wide entity row" in s.reason for s in report.skipped)
+    assert "may be a patch edge or the fusion edge" in skipped[0].reason
+    declared = nf.convert_pickle(tmp_path / "m.pt", tmp_path / "m.h5", patch_nodes=[2, 3, 2], overwrite=True,
+                                 progress=False)
+    assert declared.converted == 3 and declared.rules == {"declared": 3}
+
+
+@st.composite
+def reference_specs(draw):
+    side = 6
+    specs = []
+    for _ in range(draw(st.integers(2, 8))):
+        kept = sorted(draw(st.sets(st.integers(0, side * side - 1), max_size=8)))
+        m = draw(st.integers(0, 5))
+        entities = [f"term{k}" for k in range(m)]
+        sentences = draw(st.lists(st.lists(st.integers(0, m - 1), min_size=1, max_size=m, unique=True).map(sorted),
+                                  max_size=3)) if m else []
+        if not kept and not m:
+            kept = [draw(st.integers(0, side * side - 1))]
+        specs.append(GraphSpec(kept, entities, sentences, float(draw(st.integers(0, 1)))))
+    # the entity row is established from two graphs that end in two or more entities
+    specs += [GraphSpec([0], ["u", "v"]), GraphSpec([1], ["u", "v", "w"], [[0, 2]])]
+    return specs
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=reference_specs(), seed=st.integers(0, 2 ** 16))
+def test_generated_reference_files_convert_exactly(tmp_path, specs, seed):
+    source = tmp_path / f"h{seed}.pt"
+    truths = write_reference_pickle(source, specs, dim=4, seed=seed, side=6)
+    report = nf.convert_pickle(source, tmp_path / f"h{seed}.h5", progress=False, overwrite=True)
+    assert report.converted == len(specs) and report.verified
+    assert report.bridges_off_betweenness == [] and report.bridges_checked == sum(t.fused for t in truths)
+    _check_against_truth(tmp_path / f"h{seed}.h5", truths, torch.load(source, weights_only=False))
+
+
+def test_stage2_patch_edges_are_the_reference_set_order():
+    writer = Stage2Writer(dim=4, seed=0)
+    data = writer.visual([0, 1, 12, 13, 50])
+    pairs = [tuple(c) for c in data.edge_index.t().tolist()]
+    assert all(a < b for a, b in pairs) and len(set(pairs)) == len(pairs) == 4
+    assert set(pairs) == {(0, 1), (0, 2), (1, 3), (2, 3)}  # in the order the Python set iterates them
+    assert np.isin(4, data.edge_index.numpy(), invert=True)  # patch 50 is isolated
