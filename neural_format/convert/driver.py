@@ -39,7 +39,7 @@ NOT_IN_SOURCE = ("patch_scores (stored as 0)", "patch_positions", "geometry", "t
 KNOWN_ATTRIBUTES = ("x", "edge_index", "y")
 # read as evidence (and `label` as entity text), not dropped silently
 EVIDENCE_ATTRIBUTES = ("label", "num_nodes")
-MAX_FEATURE_DIM = 1 << 20   # a wider x is refused before any row is read (NF-X003)
+MAX_FEATURE_DIM = 1 << 16   # the widest feature a collection declares (metadata); wider x: NF-X003 before any read
 
 
 def tolerance(source_dtype: str, target_dtype: str) -> tuple[float, float]:
