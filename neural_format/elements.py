@@ -47,11 +47,30 @@ def encoding_of(obj) -> tuple[str | None, str | None]:
         return None, None
 
 
+def encoding_major(value: str | None) -> int | None:
+    """The major of an ``encoding-version`` value (``MAJOR.MINOR.PATCH``), or None when it is not one."""
+    from .version import _SEMVER
+    if value is None or len(value) > 32 or not _SEMVER.match(value):
+        return None
+    return int(value.split(".")[0])
+
+
+def encoding_fits(found: tuple[str | None, str | None], expected: tuple[str, str]) -> bool:
+    """Whether ``(encoding-type, encoding-version)`` is the expected type at the expected major.
+
+    Only the major is compared (clause NF-E001): a minor or patch change of an element encoding
+    keeps every reader of that major able to read it.
+    """
+    major = encoding_major(found[1])
+    return found[0] == expected[0] and major is not None and major == encoding_major(expected[1])
+
+
 def read_root_encoding(f: h5py.File) -> tuple[str, str]:
     """Check the root's ``encoding-type``/``encoding-version`` attributes (NF-E001)."""
     found = encoding_of(f)
-    if found[0] != layout.ROOT_ENCODING[0] or found[1] is None:
-        raise SchemaError("NF-E001", "root encoding attributes are missing or wrong", location="/@encoding-type",
+    if not encoding_fits(found, layout.ROOT_ENCODING):
+        raise SchemaError("NF-E001", "root encoding attributes are missing or wrong (the encoding-version "
+                          "major must be this reader's)", location="/@encoding-version",
                           expected=layout.ROOT_ENCODING, found=found)
     return found
 

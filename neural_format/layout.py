@@ -28,6 +28,7 @@ TABLES = {
 RAGGED_TABLES = ("patches", "patch_edges", "entities", "relations")
 TABLE_ENCODING_VERSION = "1.0.0"
 STRING_ARRAY = ("string-array", "1.0.0")
+METADATA_ENCODING = ("json", "1.0.0")
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,7 @@ class CollectionWriter:
         f.attrs["encoding-type"], f.attrs["encoding-version"] = layout.ROOT_ENCODING
         blob = np.frombuffer(meta.model_dump_json().encode("utf-8"), np.uint8)
         ds = f.create_dataset(layout.METADATA_PATH, data=blob)
-        ds.attrs["encoding-type"], ds.attrs["encoding-version"] = "json", "1.0.0"
+        ds.attrs["encoding-type"], ds.attrs["encoding-version"] = layout.METADATA_ENCODING
         ds.attrs["schema"] = "collection-metadata"
         for table, (group_path, encoding) in layout.TABLES.items():
             group = f.create_group(group_path)

@@ -92,3 +92,38 @@ def test_registered_legacy_reader_is_used_for_an_older_major(valid_file, tmp_pat
     with pytest.raises(nf.FormatVersionError):
         nf.open(path)
     assert ("neural-collection", 1) in elements.registered()
+
+
+@pytest.mark.parametrize("encoding_version", ["2.0.0", "0.9.0", "1", "1.x.0", ""])
+def test_root_encoding_version_major_is_checked(valid_file, tmp_path, encoding_version):
+    """NF-E001: the root's encoding-version must be MAJOR.MINOR.PATCH with this reader's major."""
+    path = tmp_path / "enc.h5"
+    shutil.copy(valid_file, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["encoding-version"] = encoding_version
+    with pytest.raises(nf.SchemaError) as err:
+        nf.open(path)
+    assert err.value.code == "NF-E001" and "encoding-version" in err.value.location
+    report = nf.validate(path)
+    assert "NF-E001" in report.codes and report.exit_code == 2
+
+
+def test_root_encoding_newer_minor_is_read(valid_file, tmp_path):
+    """Only the major of an element encoding is compared: 1.3.0 reads and validates."""
+    path = tmp_path / "enc.h5"
+    shutil.copy(valid_file, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["encoding-version"] = "1.3.0"
+        f["/patches"].attrs["encoding-version"] = "1.2.7"
+    with nf.open(path) as reader:
+        assert len(reader) == 4
+    assert "NF-E001" not in nf.validate(path).codes
+
+
+def test_group_encoding_version_major_is_checked(valid_file, tmp_path):
+    path = tmp_path / "enc.h5"
+    shutil.copy(valid_file, path)
+    with h5py.File(path, "r+") as f:
+        f["/records/id"].attrs["encoding-version"] = "2.0.0"
+    report = nf.validate(path)
+    assert "NF-E001" in report.codes and "/records/id" in report.to_text()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import layout
-from ..elements import encoding_of, reader_for
+from ..elements import encoding_fits, encoding_of, reader_for
 from .findings import finding, from_error
 from .registry import check
 
@@ -57,7 +57,7 @@ def encoding_attributes(ctx):
         findings.append(root_error)
     expected = {group: (encoding, layout.TABLE_ENCODING_VERSION) for group, encoding in layout.TABLES.values()}
     expected.update({path: layout.STRING_ARRAY for path in layout.STRING_COLUMNS})
-    expected[layout.METADATA_PATH] = ("json", "1.0.0")
+    expected[layout.METADATA_PATH] = layout.METADATA_ENCODING
     for path, (kind, version) in expected.items():
         obj = ctx.file.get(path, getlink=True)
         if obj is None or type(obj).__name__ != "HardLink":
@@ -66,7 +66,7 @@ def encoding_attributes(ctx):
             found = encoding_of(ctx.file[path])
         except Exception:
             found = (None, None)
-        if found[0] != kind or found[1] is None or found[1].split(".")[0] != version.split(".")[0]:
+        if not encoding_fits(found, (kind, version)):
             findings.append(finding("NF-E001", f"{path}@encoding-type", "encoding attributes missing or wrong",
                                     f"{kind} {version}", f"{found[0]} {found[1]}"))
     return findings or None
