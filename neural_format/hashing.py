@@ -162,13 +162,12 @@ _U1_TAG = b"|u1\x00"
 _BRIDGE_HEAD = b"<i8\x00" + struct.pack("<1q", 2)
 
 
-def record_digest(record) -> bytes:
-    """The 32-byte canonical SHA-256 of a :class:`~neural_format.record.Record`."""
+def _feed_record(record, update) -> None:
+    """Feed the canonical pre-image of ``record`` to ``update`` (spec Appendix B), in order."""
     # SHA-256 is a stream: small pieces are joined and fed once, large arrays are fed as buffers
     # (hashlib releases the GIL on them, so digests of many records run in parallel threads).
     # Byte-valued fields (text, the bridge, the report source) skip NumPy: for a typical record
     # the per-field bookkeeping costs more than hashing the small fields themselves.
-    digest = hashlib.sha256()
     pending = [HASH_PREFIX]
     put = pending.append
     for name, value in _fields(record):
@@ -187,13 +186,26 @@ def record_digest(record) -> bytes:
             put(_dtype_tag(array.dtype))
             put(_int64_bytes(array.shape))
             if array.nbytes >= _DIRECT_BYTES:
-                digest.update(b"".join(pending))
+                update(b"".join(pending))
                 pending.clear()
-                digest.update(array)
+                update(array)
             elif array.size:
                 put(array.tobytes())
-    digest.update(b"".join(pending))
+    update(b"".join(pending))
+
+
+def record_digest(record) -> bytes:
+    """The 32-byte canonical SHA-256 of a :class:`~neural_format.record.Record`."""
+    digest = hashlib.sha256()
+    _feed_record(record, digest.update)
     return digest.digest()
+
+
+def record_preimage(record) -> bytes:
+    """The exact bytes :func:`record_digest` hashes (for test vectors and debugging other implementations)."""
+    parts: list[bytes] = []
+    _feed_record(record, lambda piece: parts.append(piece.tobytes() if isinstance(piece, np.ndarray) else bytes(piece)))
+    return b"".join(parts)
 
 
 # -- the same digests from columns ---------------------------------------------------------

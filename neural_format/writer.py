@@ -199,9 +199,11 @@ class CollectionWriter:
             kwargs["shuffle"] = dtype.itemsize > 1
             if self._compression_level is not None:
                 kwargs["compression_opts"] = self._compression_level
+        # HDF5 chunks need positive extents no larger than a fixed maximum: a zero-width axis (no
+        # label names) gets a one-wide chunk and an unlimited maximum, its extent staying 0
         return self._file.create_dataset(
-            path, shape=(0, *trailing), maxshape=(None, *trailing), dtype=dtype,
-            chunks=(chunk_rows(row_bytes, self._chunk_bytes), *trailing), **kwargs)
+            path, shape=(0, *trailing), maxshape=(None, *(t or None for t in trailing)), dtype=dtype,
+            chunks=(chunk_rows(row_bytes, self._chunk_bytes), *(max(t, 1) for t in trailing)), **kwargs)
 
     def _string_array(self, path: str):
         group = self._file.create_group(path)
