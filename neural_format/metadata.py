@@ -141,8 +141,23 @@ ADJACENCY_RULES = ("4-neighbour", "8-neighbour", "6-neighbour", "26-neighbour", 
 ASSERTIONS = ("present", "absent", "uncertain")
 
 
+def _tile_rules(schema: dict) -> None:
+    """The cross-field rules of the validator below, as JSON Schema, so the committed schema states them."""
+    def tiles(count):
+        return {"anyOf": [{"type": "null"}, {"type": "array", "minItems": count, "maxItems": count}]}
+    set_ = {"required": ["tile_shape"], "properties": {"tile_shape": {"type": "array"}}}
+    schema["allOf"] = [
+        {"if": {"properties": {"spatial_axes": {"const": 2}}}, "then": {"properties": {"tile_shape": tiles(2)}}},
+        {"if": {"properties": {"spatial_axes": {"const": 3}}}, "then": {"properties": {"tile_shape": tiles(3)}}},
+        {"if": set_, "then": {"required": ["tile_dtype"],
+                              "properties": {"tile_dtype": {"type": "string"}, "has_positions": {"const": True}}},
+         "else": {"properties": {"tile_dtype": {"type": "null"}}}},
+    ]
+
+
 class CollectionMeta(_Strict):
     """Collection-wide declarations stored as JSON in ``/metadata`` (clause NF-M001)."""
+    model_config = ConfigDict(json_schema_extra=_tile_rules)
     spatial_axes: Literal[2, 3] = Field(description="2 = (row, col); 3 = (slice, row, col)")
     patch_feature_dim: Annotated[int, Field(ge=1, le=1 << 16)]
     patch_feature_dtype: Literal["float16", "float32"] = "float32"
@@ -150,8 +165,12 @@ class CollectionMeta(_Strict):
     entity_feature_dtype: Literal["float16", "float32"] = "float32"
     has_positions: bool = True
     has_entity_text: bool = True
-    tile_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = None
-    tile_dtype: Literal["uint8", "uint16", "float32"] | None = None
+    tile_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        default=None, min_length=2, max_length=3,
+        description="pixels per spatial axis of each stored tile: one extent per axis (as many as spatial_axes), "
+                    "no channel axis; tiles are full-resolution, so each record's patch_size equals it (NF-R020)")
+    tile_dtype: Literal["uint8", "uint16", "float32"] | None = Field(
+        default=None, description="dtype of the stored tiles; set exactly when tile_shape is set")
     adjacency: Literal[ADJACENCY_RULES] = "4-neighbour"
     entity_types: list[VocabTerm] = Field(default_factory=list, max_length=4096)
     relation_types: list[VocabTerm] = Field(default_factory=list, max_length=4096)
@@ -185,7 +204,7 @@ class ShardEntry(_Strict):
 
 
 class Manifest(_Strict):
-    """A collection that spans several files (clause NF-S001)."""
+    """The manifest of a collection that spans several files (clause NF-C001)."""
     format: Literal["neural-graph-manifest"] = "neural-graph-manifest"
     format_version: ShortText
     collection_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]

@@ -58,6 +58,13 @@ def synthetic_record(rng: np.random.Generator, index: int, meta: CollectionMeta,
     text = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 3)))) for _ in range(M)]
     R = int(rng.integers(0, 2 * M + 1)) if M > 1 else 0
     relations = rng.integers(0, max(M, 1), size=(R, 2)).astype(np.int32)
+    # relations follow the 1.1.0 convention (NF-R019): no self-loops, no pair twice; the draws stay
+    # the same (types are drawn for all R and then cut), so every other synthetic value is unchanged
+    _, first = np.unique(relations, axis=0, return_index=True) if R else (None, np.zeros(0, np.int64))
+    keep = np.zeros(R, bool)
+    keep[first] = True
+    keep &= relations[:, 0] != relations[:, 1]
+    relations = relations[keep]
     tiles = None
     if meta.tile_shape is not None:
         tiles = rng.integers(0, 255, size=(P, *meta.tile_shape)).astype(meta.tile_dtype)
@@ -69,7 +76,7 @@ def synthetic_record(rng: np.random.Generator, index: int, meta: CollectionMeta,
         record_id=f"rec-{index:06d}", patch_features=feats, patch_scores=scores, patch_positions=positions,
         patch_edges=grid_edges(positions), entity_types=rng.integers(0, len(meta.entity_types), M).astype(np.int16),
         entity_assertions=rng.integers(0, 3, M).astype(np.int8), entity_text=text, entity_features=efeats,
-        relations=relations, relation_types=rng.integers(0, len(meta.relation_types), R).astype(np.int16),
+        relations=relations, relation_types=rng.integers(0, len(meta.relation_types), R).astype(np.int16)[keep],
         bridge=(int(rng.integers(P)), int(rng.integers(M))) if P and M else None,
         labels=np.array([rng.integers(0, 2) if index % 7 else np.nan for _ in meta.label_names], np.float32),
         geometry=geometry, tiles=tiles,

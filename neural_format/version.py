@@ -13,7 +13,7 @@ from typing import NamedTuple
 from .errors import FormatVersionError, FormatVersionWarning
 
 FORMAT_NAME = "neural-graph"
-FORMAT_VERSION = "1.0.0"
+FORMAT_VERSION = "1.1.0"
 
 _SEMVER = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
 

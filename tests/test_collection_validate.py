@@ -120,7 +120,7 @@ def test_c007_collection_hash_covers_top_level_fields(tmp_path, field, value):
 @pytest.mark.skipif("NF-C008" not in CLAUSES, reason="clause not in the table")
 def test_c008_mixed_versions(tmp_path):
     directory = _collection(tmp_path)
-    _edit_manifest(directory, lambda d: d["shards"][0].update(format_version="1.1.0"))
+    _edit_manifest(directory, lambda d: d["shards"][0].update(format_version="1.0.0"))  # the shard declares 1.1.0
     assert _codes(directory) == {"NF-C008"}
     shard = directory / read_manifest(directory).shards[2].path
     with h5py.File(shard, "r+") as f:

@@ -135,3 +135,32 @@ def test_appendix_reader_on_files_without_optional_columns(tmp_path, changes):
     assert recomputed == stored
     with nf.open(path) as reader:
         assert column_digests(reader.read_columns(0, len(reader))) == stored
+
+
+def _spec_examples() -> dict[str, list[tuple[str, str]]]:
+    """The pieces printed in spec Appendix B.5, per vector file name."""
+    text = (ROOT / "spec" / "neural-format-1.0.md").read_text(encoding="utf-8")
+    section = text[text.index("<!-- BEGIN B.5 VECTORS"):text.index("<!-- END B.5 VECTORS -->")]
+    examples, name, pieces, inside = {}, None, [], False
+    for line in section.splitlines():
+        if line.startswith("**") and "(`record-" in line:
+            name = line.split("(`")[1].split(".json")[0]
+        elif line.startswith("```"):
+            inside = not inside
+            if not inside:
+                examples[name], pieces = pieces, []
+        elif inside:
+            field, _, hexs = line.partition(" ")
+            if field:
+                pieces.append((field, hexs.strip()))
+            else:
+                pieces[-1] = (pieces[-1][0], pieces[-1][1] + line.strip())
+    return examples
+
+
+def test_spec_worked_examples_are_the_vectors():
+    examples = _spec_examples()
+    assert {"record-with-entities", "record-without-entities"} <= set(examples)
+    for name, pieces in examples.items():
+        vector = _vector(VECTORS_DIR / f"{name}.json")
+        assert pieces == [(p["field"], p["hex"]) for p in vector["pieces"]] + [("SHA-256", vector["sha256"])]

@@ -26,3 +26,37 @@ def test_schema_declares_the_model_fields():
     assert set(data["required"]) == {n for n, f in CollectionMeta.model_fields.items() if f.is_required()}
     assert data["additionalProperties"] is False
     assert set(json.loads(synthetic_meta().model_dump_json())) <= set(data["properties"])
+
+
+def _validator(name):
+    jsonschema = __import__("pytest").importorskip("jsonschema")
+    data = json.loads((schema.SCHEMA_DIR / name).read_text())
+    return jsonschema.Draft202012Validator(data)
+
+
+def test_schema_alone_states_the_tile_rules():
+    """An implementer with only the JSON Schema gets the tile rules the pydantic model enforces."""
+    validator = _validator("collection-metadata.schema.json")
+    for kwargs in ({}, {"tiles": True}, {"axes": 3, "tiles": True}):
+        assert not list(validator.iter_errors(json.loads(synthetic_meta(**kwargs).model_dump_json())))
+    good = json.loads(synthetic_meta(tiles=True).model_dump_json())
+    bad = [
+        {**good, "tile_shape": [8, 8, 1]},               # a channel axis: 3 extents for 2 spatial axes
+        {**good, "spatial_axes": 3, "adjacency": "6-neighbour"},  # 2 extents for 3 axes
+        {**good, "tile_dtype": None},                     # shape without dtype
+        {**good, "tile_shape": None},                     # dtype without shape
+        {**good, "has_positions": False},                 # tiles need positions
+    ]
+    for case in bad:
+        assert list(validator.iter_errors(case)), case
+        try:
+            CollectionMeta.model_validate(case)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"the model accepts what the schema refuses: {case}")
+
+
+def test_manifest_schema_cites_the_manifest_clause():
+    data = json.loads((schema.SCHEMA_DIR / "manifest.schema.json").read_text())
+    assert "NF-C001" in data["description"] and "NF-S001" not in data["description"]

@@ -361,3 +361,74 @@ def _hash_findings(batch: Batch, stored: np.ndarray, digests: list):
     return _per_record(batch, "NF-I001", bad, "/records/sha256", "stored hash does not match the record",
                        lambda i: stored[i].tobytes().hex(),
                        lambda i: digests[i].hex())
+
+
+# -- format 1.1.0: edge conventions (clauses that apply to files declaring 1.1.0 or later) ----------
+def _row_keys(owner: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
+    """One sortable key per row of ``(owner, *columns)``: rows are equal exactly when their keys are."""
+    rows = np.ascontiguousarray(np.stack([owner.astype(np.int64), *(c.astype(np.int64) for c in columns)], axis=1))
+    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).reshape(-1)
+
+
+def _duplicated(keys: np.ndarray) -> np.ndarray:
+    """Rows whose key occurs earlier too (the second and later copies)."""
+    order = np.argsort(keys, kind="stable")
+    repeat = np.zeros(keys.size, bool)
+    repeat[order[1:]] = keys[order[1:]] == keys[order[:-1]]
+    return repeat
+
+
+def _edge_convention_findings(batch: Batch, code: str, path: str, what: str, bad: dict[int, str]):
+    if not bad:
+        return None
+    return _per_record(batch, code, list(bad), path, f"{what} break the edge convention",
+                       "see the clause", lambda i: bad[i])
+
+
+@check("NF-R018", "warning", stage="records")
+def patch_edges_undirected(batch: Batch, ctx):
+    """Patch edges: each undirected edge stored as (a, b) and (b, a), once each; no self-loops."""
+    index = batch.c["/patch_edges/index"]
+    if index.shape[0] == 0:
+        return None
+    owner = batch.owner("patch_edges")
+    a, b = index[:, 0], index[:, 1]
+    bad: dict[int, str] = {}
+    for rows, why in ((np.flatnonzero(a == b), "self-loop"),
+                      (np.flatnonzero(_duplicated(_row_keys(owner, [a, b]))), "repeated edge")):
+        for r in rows[::-1]:
+            bad[int(owner[r])] = f"{why} {index[r].tolist()}"
+    keys = _row_keys(owner, [a, b])
+    missing = np.flatnonzero(~np.isin(_row_keys(owner, [b, a]), keys) & (a != b))
+    for r in missing[::-1]:
+        bad.setdefault(int(owner[r]), f"edge {index[r].tolist()} without its reverse {index[r][::-1].tolist()}")
+    return _edge_convention_findings(batch, "NF-R018", "/patch_edges/index", "patch edges", bad)
+
+
+@check("NF-R019", "warning", stage="records")
+def relations_not_repeated(batch: Batch, ctx):
+    """Relations are directed: no (source, target, type) stored twice, no entity related to itself."""
+    index = batch.c["/relations/index"]
+    if index.shape[0] == 0:
+        return None
+    owner = batch.owner("relations")
+    kinds = batch.c["/relations/type"]
+    bad: dict[int, str] = {}
+    for rows, why in ((np.flatnonzero(index[:, 0] == index[:, 1]), "self-loop"),
+                      (np.flatnonzero(_duplicated(_row_keys(owner, [index[:, 0], index[:, 1], kinds]))),
+                       "repeated relation")):
+        for r in rows[::-1]:
+            bad[int(owner[r])] = f"{why} {index[r].tolist()} of type {int(kinds[r])}"
+    return _edge_convention_findings(batch, "NF-R019", "/relations/index", "relations", bad)
+
+
+@check("NF-R020", "warning", stage="records")
+def tiles_are_full_resolution(batch: Batch, ctx):
+    """Tiles hold a patch's full-resolution pixels: ``tile_shape`` equals each record's ``patch_size``."""
+    tile_shape = batch.meta.tile_shape
+    if tile_shape is None or "/records/patch_size" not in batch.c:
+        return None
+    patch_size = batch.c["/records/patch_size"]
+    bad = np.flatnonzero((patch_size != np.asarray(tile_shape, np.int64)[None, :]).any(axis=1))
+    return _per_record(batch, "NF-R020", bad, "/records/patch_size", "tile_shape differs from the patch size",
+                       f"patch_size == tile_shape {list(tile_shape)}", lambda i: patch_size[i].tolist())

@@ -8,7 +8,9 @@ exactly one check per ID (:mod:`neural_format.validation.registry`), and
 Severity follows the RFC 2119 keyword: MUST -> ``error``; SHOULD -> ``warning``; a
 recommendation that does not affect reading (SHOULD, best practice) -> ``best-practice``.
 ``scope`` says what the clause applies to: ``file`` (one collection file) or ``manifest``
-(a multi-file collection).
+(a multi-file collection). ``since`` is the format version that added the clause: a file is checked
+only against the clauses of the version it declares and older (spec section 3, version rules), so
+a valid 1.0.0 file stays valid, and clean, under every later 1.x validator.
 """
 from __future__ import annotations
 
@@ -23,6 +25,14 @@ class Clause:
     severity: str
     summary: str
     scope: str = "file"
+    since: str = "1.0.0"
+
+    def applies_to(self, version) -> bool:
+        """Whether a file declaring ``version`` (a ``Version`` or ``MAJOR.MINOR.PATCH``) is checked against this clause."""
+        if version is None:
+            return True
+        parts = tuple(int(p) for p in str(version).split("."))
+        return parts >= tuple(int(p) for p in self.since.split("."))
 
 
 _TABLE = [
@@ -70,6 +80,12 @@ _TABLE = [
     ("NF-R015", "error", "report_source is 0 (none, empty report), 1 (ground truth) or 2 (generated)"),
     ("NF-R016", "error", "labels are finite or NaN (unknown), never infinite"),
     ("NF-R017", "error", "patch edges join grid neighbours under the declared adjacency rule"),
+    # format 1.1.0 (spec section 4.4): edge conventions, checked in files that declare 1.1.0 or later
+    ("NF-R018", "warning", "patch edges are undirected: each stored as (a, b) and (b, a), once each, no self-loops",
+     "file", "1.1.0"),
+    ("NF-R019", "warning", "relations are directed: no (source, target, type) repeated, no entity related to itself",
+     "file", "1.1.0"),
+    ("NF-R020", "warning", "tiles are full-resolution: tile_shape equals every record's patch_size", "file", "1.1.0"),
     # integrity (spec section 6)
     ("NF-I001", "error", "each record's stored SHA-256 equals its canonical digest"),
     # multi-file collections (spec section 7)

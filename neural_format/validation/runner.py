@@ -18,13 +18,30 @@ from . import (checks_container, checks_manifest, checks_metadata, checks_record
 from .checks_root import legacy_reader
 from .context import Context, rows_per_batch
 from .findings import Report, finding, from_error
+from .clauses import CLAUSES
 from .registry import checks_for
 
 DEFAULT_BATCH_BYTES = 64 << 20
 
 
+def _applicable(stage: str, report: Report, ctx: Context) -> list:
+    """The checks of ``stage`` whose clause applies to the file's declared format version."""
+    checks = checks_for(stage)
+    if all(CLAUSES[c.code].since == "1.0.0" for c in checks):
+        return checks  # nothing to decide: the file's version is not even looked up
+    version = ctx.root()[0]
+    out = []
+    for registered in checks:
+        clause = CLAUSES[registered.code]
+        if clause.applies_to(version):
+            out.append(registered)
+        else:
+            report.skipped.append(f"{registered.code}: added in format {clause.since}; the file declares {version}")
+    return out
+
+
 def _run(stage: str, report: Report, *args) -> None:
-    for registered in checks_for(stage):
+    for registered in _applicable(stage, report, args[0]):
         report.checks_run += 1
         try:
             report.add(registered.func(*args))
@@ -107,7 +124,7 @@ def _settler(ctx: Context, report: Report):
 
 
 def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progress) -> None:
-    checks = checks_for("records")
+    checks = _applicable("records", report, ctx)
     report.checks_run += len(checks)
     workers = ctx.workers or min(4, os.cpu_count() or 1)
     ctx.pool = ThreadPoolExecutor(max_workers=workers) if ctx.hashes and workers > 1 else None

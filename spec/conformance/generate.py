@@ -1,4 +1,4 @@
-"""Generate the conformance fixtures of format 1.0 (deterministic; run from the repository root).
+"""Generate the conformance fixtures of format 1.x (deterministic; run from the repository root).
 
     .venv/bin/python spec/conformance/generate.py
 
@@ -188,6 +188,16 @@ def _bad_utf8(data):
     return data
 
 
+def with_tiles(shape):
+    """The base records with a zero tile of ``shape`` per patch."""
+    def make(meta):
+        records = base_records(meta)
+        for index, record in enumerate(records):
+            _set(records, index, tiles=np.zeros((record.num_patches, *shape), np.uint8))
+        return records
+    return make
+
+
 # clause -> (valid: (meta, records or make, mutate, libver), invalid: same)
 def cases() -> dict[str, tuple[dict, dict]]:
     meta = base_meta()
@@ -244,6 +254,12 @@ def cases() -> dict[str, tuple[dict, dict]]:
     c["NF-R015"] = (ok, {"mutate": with_dataset("/records/report_source", lambda a: np.array([1, 2, 3], np.uint8))})
     c["NF-R016"] = (ok, {"records": edit_records(lambda r: _set(r, 2, labels=np.array([np.inf], np.float32)))})
     c["NF-R017"] = (ok, {"records": edit_records(lambda r: _set(r, 0, patch_edges=np.array([[0, 3]], np.int32)))})
+    # format 1.1.0 edge conventions: a patch edge without its reverse; a relation stored twice
+    c["NF-R018"] = (ok, {"records": edit_records(lambda r: _set(r, 1, patch_edges=np.array([[0, 1]], np.int32)))})
+    c["NF-R019"] = (ok, {"records": edit_records(lambda r: _set(r, 0, relations=np.array([[0, 1], [0, 1]], np.int32),
+                                                               relation_types=np.array([0, 0], np.int16)))})
+    c["NF-R020"] = ({"meta": base_meta(tile_shape=[16, 16], tile_dtype="uint8"), "records": with_tiles((16, 16))},
+                    {"meta": base_meta(tile_shape=[8, 16], tile_dtype="uint8"), "records": with_tiles((8, 16))})
     c["NF-I001"] = (ok, {"mutate": with_dataset("/records/sha256", _flip_first)})
     return c
 
@@ -287,7 +303,7 @@ def build_collection(folder: Path, bend: str | None = None) -> None:
     if bend == "NF-C005":
         entries[0] = entries[0].model_copy(update={"last_id": "study-9"})
     if bend == "NF-C008":
-        entries[0] = entries[0].model_copy(update={"format_version": "1.1.0"})
+        entries[0] = entries[0].model_copy(update={"format_version": "1.0.0"})
     manifest = make_manifest(entries, collection_id=COLLECTION_ID, created=CREATED)
     if bend == "NF-C007":
         manifest = manifest.model_copy(update={"collection_sha256": "a" * 64})
