@@ -5,7 +5,8 @@
 For every clause ``NF-XNNN`` of :mod:`neural_format.validation.clauses` this writes
 ``NF-XNNN.valid.h5`` (a small file that satisfies the clause, most often exercising it) and
 ``NF-XNNN.invalid.h5`` (the same file bent to break it), plus ``expected.json`` mapping each
-invalid fixture to the code the validator must report. Manifest clauses (``NF-C*``) get
+invalid fixture to the code the validator must report, and ``clauses.json`` (severity, scope and the
+format version that added each clause, for ``spec/conformance/run``). Manifest clauses (``NF-C*``) get
 ``NF-CNNN.valid/`` and ``NF-CNNN.invalid/``: collection directories holding ``manifest.json`` and
 two shard files. Files are copied into contiguous datasets so the whole corpus stays small.
 """
@@ -319,7 +320,7 @@ def build_collection(folder: Path, bend: str | None = None) -> None:
 
 def main() -> int:
     out = HERE
-    for old in list(out.glob("NF-*")):
+    for old in list(out.glob("NF-*")):  # fixtures only: run, generate.py and the JSON files stay
         shutil.rmtree(old) if old.is_dir() else old.unlink()
     expected = {}
     file_cases = cases()
@@ -334,6 +335,11 @@ def main() -> int:
         build_case(out / f"{code}.invalid.h5", invalid)
         expected[f"{code}.invalid.h5"] = code
     (out / "expected.json").write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
+    # what the stand-alone runner (spec/conformance/run) needs to know about each clause
+    clauses = {code: {"severity": c.severity, "scope": c.scope, "since": c.since, "summary": c.summary}
+               for code, c in CLAUSES.items()}
+    (out / "clauses.json").write_text(json.dumps(clauses, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {2 * len(CLAUSES)} fixtures, {total:,} bytes in {out}")
     return 0
