@@ -120,6 +120,35 @@ def test_without_entity_row_the_missing_evidence_is_named(tmp_path):
     assert declared.converted == 3 and declared.rules == {"declared": 3}
 
 
+@pytest.mark.parametrize("kg_only_first", [False, True])
+def test_reference_graphs_in_an_inmemory_dataset_file(tmp_path, kg_only_first):
+    from torch_geometric.data import InMemoryDataset
+    writer = Stage2Writer(dim=8, seed=5)
+    specs = special_specs()
+    if kg_only_first:  # collate then keeps `label` (one list per graph) and sums `num_nodes`
+        specs = [s for s in specs if not s.kept]
+    built = [writer.graph(spec) for spec in specs]
+    graphs, truths = [g for g, _ in built], [t for _, t in built]
+    data, slices = InMemoryDataset.collate(graphs)
+    torch.save((data.to_dict(), slices, data.__class__), tmp_path / "d.pt")
+    report = nf.convert_pickle(tmp_path / "d.pt", tmp_path / "d.h5", progress=False)
+    assert report.source_format == "pyg-inmemory-pickle" and report.converted == len(graphs)
+    _check_against_truth(tmp_path / "d.h5", truths, graphs)
+    if kg_only_first:
+        assert report.rules["label"] == len(graphs) and report.entity_text_records == len(graphs)
+        with nf.open(tmp_path / "d.h5") as reader:
+            assert [r.entity_text for r in reader] == [t.text for t in truths]
+
+
+def test_write_pyg_of_reference_objects(tmp_path):
+    from neural_format.adapters.pyg import write_pyg
+    writer = Stage2Writer(dim=8, seed=9)
+    built = [writer.graph(spec) for spec in special_specs()]
+    report = write_pyg(tmp_path / "w.h5", [g for g, _ in built], progress=False)
+    assert report.converted == len(built) and not report.skipped and report.rules["label"] == 2
+    _check_against_truth(tmp_path / "w.h5", [t for _, t in built], [g for g, _ in built])
+
+
 @st.composite
 def reference_specs(draw):
     side = 6

@@ -376,6 +376,8 @@ def _graphs_from_pyg(data_list, patch_nodes):
                 value = ArrayTensor(value.detach().cpu().numpy())
             elif isinstance(value, (bool, int, float)):
                 pass
+            elif key == "label" and isinstance(value, list):
+                pass  # the KG's entity text (from_networkx): evidence and text for the converter
             else:
                 continue  # strings and other Python objects are not graph tensors
             entry[key] = value

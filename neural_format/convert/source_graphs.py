@@ -139,6 +139,13 @@ class SourceGraphs:
         attrs = {}
         for name, value in self._graphs.items():
             cut = self._slices.get(name)
+            if cut is not None and type(value) is list:
+                # a non-tensor attribute (e.g. the KG's `label`) is collated as one entry per graph
+                if len(value) == self._n:
+                    attrs[name] = value[i]
+                continue
+            if cut is None and name == "num_nodes":
+                continue  # collate stores the collection's total, not graph i's count
             if cut is None or not isinstance(value, LazyTensor):
                 attrs[name] = value
                 continue
