@@ -52,12 +52,11 @@ class FileEvidence:
 
 
 def label_list(graph: SourceGraph, rows: int) -> Optional[list]:
-    """The graph's ``label`` attribute as a list of strings, when it is one (checked element by element
-    only when its length equals ``rows``; a list of another length is returned as is for counting)."""
+    """The graph's ``label`` attribute when it is a list of strings (the KG's entity text), else None.
+
+    ``rows`` is not used to filter: a list of strings of another length is evidence that disagrees."""
     value = graph.attributes.get("label")
-    if type(value) is not list:
-        return None
-    if len(value) == rows and not all(type(v) is str for v in value):
+    if type(value) is not list or not all(type(v) is str for v in value):
         return None
     return value
 

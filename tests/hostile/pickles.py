@@ -351,6 +351,9 @@ PICKLE_KINDS: list[PickleCase] = [
                "NF-U006"),
     PickleCase("long-5000-digits-as-num-nodes", attribute("num_nodes", op_long(10 ** 5000)), "ok"),
     PickleCase("x-shape-0-by-2-pow-40", empty_x_of_huge_width, "NF-X003"),
+    # the KG's `label` is evidence and entity text only as a list of strings; anything else is dropped
+    PickleCase("long-4000-digits-in-label", attribute("label", op_list(op_long(10 ** 4000))), "ok"),
+    PickleCase("billion-laughs-as-label", attribute("label", billion_laughs()), "ok"),
 ]
 
 
