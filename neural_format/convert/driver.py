@@ -438,13 +438,13 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
         raise ImportError("check_bridge=True needs networkx (pip install networkx)")
     report = ConversionReport(report_source or source_name, str(target), graphs.source_format,
                               graphs=len(graphs), dtype=dtype)
+    converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype)
+    width = converter.scan_width() if len(graphs) else 1   # from declared shapes: nothing read yet
     declared_all = isinstance(patch_nodes, (int, np.integer)) and not isinstance(patch_nodes, bool)
-    evidence = survey(graphs) if len(graphs) and not declared_all else FileEvidence()
+    evidence = survey(graphs, width) if len(graphs) and not declared_all else FileEvidence()
+    converter.evidence = evidence
     report.entity_row = evidence.entity_row_source
     report.edge_convention = "pairs stored once (reference)" if evidence.pairs_once else "pairs stored both ways"
-    converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype,
-                           evidence=evidence)
-    width = converter.scan_width() if len(graphs) else 1
 
     plans: list[_Plan] = []
     source_dtypes: Counter = Counter()

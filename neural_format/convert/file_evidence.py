@@ -27,7 +27,8 @@ import numpy as np
 
 from ..errors import NeuralFormatError
 from .layout_recovery import stores_pairs_once
-from .source_graphs import SourceGraph, SourceGraphs
+from .restricted_unpickler import LazyTensor
+from .source_graphs import ArrayTensor, SourceGraph, SourceGraphs
 
 
 @dataclass
@@ -66,11 +67,11 @@ def num_nodes_attribute(graph: SourceGraph) -> Optional[int]:
     return value if type(value) is int else None
 
 
-def _last_row(graph: SourceGraph) -> Optional[tuple[np.ndarray, int]]:
-    """(last row of x, how many rows at the end equal it, bit for bit)."""
+def _last_row(graph: SourceGraph, width: int) -> Optional[tuple[np.ndarray, int]]:
+    """(last row of x, how many rows at the end equal it, bit for bit); only for x of the file's width."""
     x = graph.attributes.get("x")
-    shape = getattr(x, "shape", None)
-    if shape is None or len(shape) != 2 or shape[0] == 0 or shape[1] == 0:
+    shape = x.shape if isinstance(x, (LazyTensor, ArrayTensor)) else None
+    if shape is None or len(shape) != 2 or shape[0] == 0 or shape[1] != width:
         return None
     features = graph.x()
     last = features[-1]
@@ -81,8 +82,10 @@ def _last_row(graph: SourceGraph) -> Optional[tuple[np.ndarray, int]]:
     return np.array(last), run
 
 
-def survey(graphs: SourceGraphs) -> FileEvidence:
-    """Collect the file-wide evidence; graphs that cannot be read are left to the conversion pass."""
+def survey(graphs: SourceGraphs, width: int) -> FileEvidence:
+    """Collect the file-wide evidence; graphs that cannot be read are left to the conversion pass.
+
+    ``width``: the file's feature width, checked from the declared shapes before anything is read."""
     evidence = FileEvidence()
     last_rows: Counter = Counter()
     examples: dict = {}
@@ -91,12 +94,13 @@ def survey(graphs: SourceGraphs) -> FileEvidence:
     for i in range(len(graphs)):
         graph = graphs[i]
         try:
-            tail = _last_row(graph)
+            tail = _last_row(graph, width)
             edges = graph.edge_index()
         except (NeuralFormatError, ValueError, MemoryError):
             continue
-        rows = 0 if tail is None else int(graph.attributes["x"].shape[0])
-        if edges is not None and not evidence.pairs_once:
+        x = graph.attributes.get("x")
+        rows = int(x.shape[0]) if isinstance(x, (LazyTensor, ArrayTensor)) and len(x.shape) == 2 else 0
+        if edges is not None and rows and not evidence.pairs_once:
             evidence.pairs_once = stores_pairs_once(edges, rows)
         if tail is None:
             continue
