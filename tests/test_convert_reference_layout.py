@@ -185,3 +185,13 @@ def test_stage2_patch_edges_are_the_reference_set_order():
     assert all(a < b for a, b in pairs) and len(set(pairs)) == len(pairs) == 4
     assert set(pairs) == {(0, 1), (0, 2), (1, 3), (2, 3)}  # in the order the Python set iterates them
     assert np.isin(4, data.edge_index.numpy(), invert=True)  # patch 50 is isolated
+
+
+def test_cli_converts_a_reference_file_with_no_option(tmp_path, capsys):
+    from neural_format.cli import main as cli_main
+    truths = random_reference_pickle(tmp_path / "fused_graphs_prune_10.pt", 12, dim=32, seed=11)
+    code = cli_main(["convert", str(tmp_path / "fused_graphs_prune_10.pt"), str(tmp_path / "g.h5"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "records converted             12" in out and "records skipped                0" in out
+    assert "fusion rule           betweenness-bridge, verified on every fused graph" in out
+    assert f"{sum(t.fused for t in truths)} of {sum(t.fused for t in truths)} join" in out
