@@ -153,6 +153,24 @@ def test_view_command_refuses_a_missing_path(tmp_path):
     assert main(["view", str(tmp_path / "nothing.h5")]) == 2
 
 
+def test_view_finds_the_page_in_a_checkout_or_an_installed_share_folder(tmp_path):
+    from neural_format.cli.view_cmd import page_candidates, viewer_dir
+    assert viewer_dir() == VIEWER == page_candidates()[0]
+    share = tmp_path / "share" / "neural-format" / "viewer"
+    with pytest.raises(FileNotFoundError, match="not installed"):
+        viewer_dir([tmp_path / "missing", share])
+    for name in ("index.html", "app.js", "style.css", "bundle/worker.js"):
+        (share / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(VIEWER / name, share / name)
+    assert viewer_dir([tmp_path / "missing", share]) == share
+    # the wheel installs exactly the files the server serves
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    shipped = {f for files in data_files.values() for f in files}
+    from neural_format.cli.view_cmd import STATIC
+    assert shipped == {f"viewer/{name}" for name, _ in STATIC.values()}
+
+
 # -- the JavaScript reader in Node -----------------------------------------------------------------
 @pytest.fixture(scope="session")
 def node_modules():

@@ -37,12 +37,20 @@ SECURITY_HEADERS = {
 }
 
 
-def viewer_dir() -> Path:
-    """The ``viewer/`` folder of this checkout (the page ships beside the Python packages)."""
-    here = Path(__file__).resolve().parents[2] / "viewer"
-    if not (here / "index.html").is_file() or not (here / "bundle" / "worker.js").is_file():
-        raise FileNotFoundError(f"the viewer page is not installed: {here}/index.html and bundle/worker.js are missing")
-    return here
+def page_candidates() -> list[Path]:
+    """Where the page may be: ``viewer/`` of this checkout, then the copy a wheel installs under ``share/``
+    (pyproject's ``data-files``)."""
+    return [Path(__file__).resolve().parents[2] / "viewer", Path(sys.prefix) / "share" / "neural-format" / "viewer"]
+
+
+def viewer_dir(candidates: list[Path] | None = None) -> Path:
+    """The first of ``candidates`` holding the page and its built worker bundle."""
+    candidates = page_candidates() if candidates is None else candidates
+    for here in candidates:
+        if (here / "index.html").is_file() and (here / "bundle" / "worker.js").is_file():
+            return here
+    raise FileNotFoundError("the viewer page is not installed: no index.html and bundle/worker.js in "
+                            + " or ".join(map(str, candidates)))
 
 
 def served_files(target: Path) -> list[Path]:
