@@ -189,12 +189,18 @@ def test_node_reader_recomputes_every_digest(node_modules, demo_like, tmp_path):
     # NaN labels and a record without a report, both hashed by their own rules
     with h5py.File(files[2], "r") as f:
         assert np.isnan(f["/records/labels"][()]).any() and (f["/records/report_source"][()] == 0).any()
-    env = dict(os.environ, NF_VIEWER_TEST_FILES=os.pathsep.join(map(str, files)))
+    # and the hostile-input corpus the SDK's reader is tested on (tests/hostile)
+    hostile = tmp_path / "hostile"
+    subprocess.run([sys.executable, str(ROOT / "tests" / "hostile" / "generate.py"), str(hostile)], check=True,
+                   capture_output=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    kinds = len(json.loads((hostile / "expected.json").read_text()))
+    assert kinds >= 50
+    env = dict(os.environ, NF_VIEWER_TEST_FILES=os.pathsep.join(map(str, files)), NF_VIEWER_HOSTILE_DIR=str(hostile))
     result = subprocess.run([node_modules, "--test", "test/reader.test.mjs"], cwd=VIEWER, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     conformance = len(list((ROOT / "spec" / "conformance").glob("*.valid.h5")))
-    assert f"# pass {conformance + len(files) + 1}" in result.stdout, result.stdout[-2000:]
+    assert f"# pass {conformance + len(files) + 1 + kinds}" in result.stdout, result.stdout[-2000:]
 
 
 def test_committed_bundle_is_built_from_the_sources(node_modules):

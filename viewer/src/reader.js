@@ -4,6 +4,9 @@
 // first, then one slice per column for one record, and it refuses hostile files by the declared
 // sizes of clause NF-H006 before it allocates anything.
 
+import { RefusedFile } from "./errors.js";
+import { checkRootAttributeHeap } from "./heap_guard.js";
+
 // Limits of clause NF-H006 (neural_format/layout.py and reader.py hold the same numbers).
 export const LIMITS = Object.freeze({
   metadataBytes: 16 * 2 ** 20,
@@ -29,6 +32,8 @@ const ALLOWED_FILTERS = { 1: "gzip", 2: "shuffle", 3: "fletcher32", 32000: "lzf"
 const DECODABLE_FILTERS = new Set([1, 2, 3]);
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 const READER_MAJOR = 1;
+
+export { RefusedFile };
 
 // The layout of spec section 4.2 (neural_format/layout.py COLUMNS): path, dtypes, trailing shape, condition.
 const COLUMNS = [
@@ -59,16 +64,6 @@ const STRING_COLUMNS = [
 ];
 const RAGGED_TABLES = ["/patches", "/patch_edges", "/entities", "/relations"];
 
-/** A file the viewer will not read, with the spec clause it breaks (or NF-VIEW for the viewer's own limits). */
-export class RefusedFile extends Error {
-  constructor(code, message, location = "") {
-    super(`${code}${location ? ` at ${location}` : ""}: ${message}`);
-    this.name = "RefusedFile";
-    this.code = code;
-    this.location = location;
-  }
-}
-
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const ascii = new TextEncoder();
 
@@ -82,7 +77,7 @@ function dtypeString(meta) {
   if (meta.type === 0) kind = meta.signed ? "i" : "u";
   else if (meta.type === 1) kind = "f";
   else return `class-${meta.type}`;
-  return `${meta.size === 1 ? "|" : "<"}${kind}${meta.size}`;
+  return `${meta.size === 1 ? "|" : meta.littleEndian ? "<" : ">"}${kind}${meta.size}`;
 }
 
 function when(condition, meta) {
@@ -153,7 +148,7 @@ export class Collection {
       this._open();
     } catch (err) {
       this.close();
-      throw err;
+      throw unreadable(err);
     }
   }
 
@@ -373,10 +368,7 @@ export class Collection {
     } finally {
       M._free(ptr);
     }
-    if (!info.littleEndian && info.size > 1) {
-      for (let i = 0; i < out.length; i += info.size) out.subarray(i, i + info.size).reverse();
-    }
-    return out;
+    return out; // little-endian: _dataset admits no other byte order (NF-S002)
   }
 
   _readMetadata() {
@@ -437,6 +429,14 @@ export class Collection {
 
   /** What the record list shows, for every record: ID, counts, labels, report source. */
   listing() {
+    try {
+      return this._listing();
+    } catch (err) {
+      throw unreadable(err);
+    }
+  }
+
+  _listing() {
     const n = this.n;
     const ids = this.stringsAt("/records/id", 0, n);
     const sources = this.readRows("/records/report_source", 0, n);
@@ -469,6 +469,14 @@ export class Collection {
 
   /** Every field of record i, as raw typed columns (the digest needs the exact bytes). */
   record(i) {
+    try {
+      return this._record(i);
+    } catch (err) {
+      throw unreadable(err);
+    }
+  }
+
+  _record(i) {
     if (!(i >= 0 && i < this.n)) throw new RefusedFile("NF-VIEW", `no record ${i}`);
     const has = (p) => this.columns.has(p);
     const rec = { index: i };
@@ -508,6 +516,25 @@ export class Collection {
     rec.storedDigest = this.readRows("/records/sha256", i, i + 1);
     return rec;
   }
+}
+
+// The HDF5 library reports damage as plain errors ("name not defined", failed reads): the file is unreadable.
+function unreadable(err) {
+  if (err instanceof RefusedFile) return err;
+  return new RefusedFile("NF-F001", `file structure unreadable (${err && err.message ? err.message : err})`);
+}
+
+/**
+ * Open a collection file after the checks that must precede the HDF5 library: the signature and
+ * superblock version, and the root attributes' global heap (which the library can loop on).
+ * @param {object} h5wasm the h5wasm module, after `await h5wasm.ready`
+ * @param {string} path the file's path in h5wasm's virtual file system
+ * @param {{fileSize: number, readAt: (at: number, count: number) => Uint8Array}} source the file's size and synchronous byte reads
+ */
+export function openCollection(h5wasm, path, { fileSize, readAt }) {
+  checkSignature(readAt(0, Math.min(9, fileSize)));
+  checkRootAttributeHeap(readAt, fileSize);
+  return new Collection(h5wasm, path, { fileSize });
 }
 
 function decodeUtf8(bytes, location) {

@@ -2,7 +2,7 @@
 // never blocks the page. Messages: {id, op: "open", file | url} and {id, op: "record", index};
 // replies: {id, ok: true, result} or {id, ok: false, error: {code, message}}.
 import * as h5wasm from "h5wasm";
-import { checkSignature, Collection, RefusedFile, verifyRecord } from "./reader.js";
+import { openCollection, RefusedFile, verifyRecord } from "./reader.js";
 
 let current = null;
 let mounted = null;
@@ -29,13 +29,14 @@ async function open({ file, url, name }) {
     if (!response.ok) throw new RefusedFile("NF-VIEW", `could not fetch ${url}: HTTP ${response.status}`);
     blob = await response.blob();
   }
-  checkSignature(new Uint8Array(await blob.slice(0, 9).arrayBuffer()));
   // WORKERFS reads the file lazily through FileReaderSync: nothing is copied up front
   const dir = `/file${++opened}`;
   h5wasm.FS.mkdir(dir);
   h5wasm.FS.mount(h5wasm.FS.filesystems.WORKERFS, { blobs: [{ name: "data.h5", data: blob }] }, dir);
   mounted = dir;
-  current = new Collection(h5wasm, `${dir}/data.h5`, { fileSize: blob.size });
+  const reader = new FileReaderSync();
+  const readAt = (at, count) => new Uint8Array(reader.readAsArrayBuffer(blob.slice(at, at + count)));
+  current = openCollection(h5wasm, `${dir}/data.h5`, { fileSize: blob.size, readAt });
   return {
     name: name || (file && file.name) || url, size: blob.size, n: current.n, meta: current.meta,
     formatVersion: current.formatVersion, warnings: current.warnings, listing: current.listing(),
