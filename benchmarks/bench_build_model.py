@@ -6,8 +6,11 @@ initialised model with the published sizes of Swin-B (384 px, window 12) and T5-
 decoder layers, d_model 768), batch ``--batch`` of 384 x 384 images and ``--tokens`` report
 tokens each. Weights are random (none can be downloaded here); the cost of a forward pass does
 not depend on their values. Reports images/s from wall time and from this process's CPU time.
+On a GPU (``--device auto`` finds one) the pass runs under bfloat16 autocast, as a build runs it,
+and the clock stops after ``torch.cuda.synchronize()``.
 
     .venv/bin/python benchmarks/bench_build_model.py --batch 2 --repeats 3 --threads 2
+    python benchmarks/bench_build_model.py --device cuda --batch 16 --repeats 5     # GPU throughput
 """
 from __future__ import annotations
 
@@ -32,8 +35,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
+    import contextlib
+
     import torch
+
+    from neural_builders.devices import resolve_device
 
     from neural_builders.scoring import score_batch
     from neural_builders.vlm.model import ReportGenerator, parameter_count
@@ -41,19 +49,31 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     config = {"swin": SWIN_B_384, "t5": T5_BASE, "resolution": {"mode": "fixed", "max_side": None,
                                                                  "fixed_size": [384, 384]}}
-    model = ReportGenerator(config).eval()
+    device = resolve_device(args.device)
+    model = ReportGenerator(config).eval().to(device)
     plan = model.plan((2544, 3056))  # a typical MIMIC-CXR size
     rows, cols = plan.working_size
-    pixels = torch.rand(args.batch, 1, rows, cols)
-    labels = torch.randint(2, T5_BASE["vocab_size"], (args.batch, args.tokens))
-    score_batch(model, pixels, [plan] * args.batch, labels)  # warm-up
+    pixels = torch.rand(args.batch, 1, rows, cols).to(device)
+    labels = torch.randint(2, T5_BASE["vocab_size"], (args.batch, args.tokens)).to(device)
+    on_gpu = device.type == "cuda"
+
+    def timed_pass():
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else contextlib.nullcontext()
+        with autocast:
+            out = score_batch(model, pixels, [plan] * args.batch, labels)
+        if on_gpu:
+            torch.cuda.synchronize(device)
+        return out
+
+    timed_pass()  # warm-up
     wall, cpu = [], []
     for _ in range(args.repeats):
         t0, c0 = time.perf_counter(), time.process_time()
-        features, scores, _ = score_batch(model, pixels, [plan] * args.batch, labels)
+        features, scores, _ = timed_pass()
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     result = {
+        "device": str(device), "gpu": torch.cuda.get_device_name(device) if on_gpu else None,
         "parameters": parameter_count(model), "batch": args.batch, "tokens": args.tokens, "threads": args.threads,
         "working_size": [rows, cols], "swin_tokens": int(features.shape[1]), "feature_dim": int(features.shape[2]),
         "wall_s_per_batch": [round(t, 2) for t in wall], "cpu_s_per_batch": [round(t, 2) for t in cpu],
