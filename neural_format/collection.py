@@ -24,6 +24,7 @@ file that no manifest lists; the validator reports it as NF-C010).
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import uuid
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 
 from .errors import IntegrityError, SchemaError
 from .manifest import (MANIFEST_NAME, check_compatible_meta, make_manifest, manifest_lock, manifest_path,
-                       parse_manifest, read_manifest, shard_entry, write_manifest)
+                       parse_manifest, read_manifest, read_manifest_bytes, shard_entry, write_manifest)
 from .metadata import CollectionMeta, Manifest, ShardEntry, ShardInfo
 from .reader import CollectionReader
 from .record_sequence import RecordSequence
@@ -41,6 +42,7 @@ from .record import Record
 from .writer import CollectionWriter
 
 SHARD_SUFFIX = ".h5"
+MAX_COLLECTION_RECORDS = 1 << 62  # len() of a collection must fit a Py_ssize_t
 
 
 def _is_url(source) -> bool:
@@ -121,9 +123,12 @@ class ShardedCollection(RecordSequence):
         self.directory = directory
         if counts is None:
             counts = [len(s.open()) for s in shards]
-        self.counts = list(counts)
-        self.starts = [0] + list(np.cumsum(self.counts, dtype=np.int64).tolist())
+        self.counts = [int(c) for c in counts]
+        self.starts = [0, *itertools.accumulate(self.counts)]  # Python ints: no int64 wrap
         self._n = self.starts[-1]
+        if any(c < 0 for c in self.counts) or self._n > MAX_COLLECTION_RECORDS:
+            raise SchemaError("NF-C001", "shard record counts do not add up to a sane total", location=MANIFEST_NAME,
+                              expected=f"counts >= 0 summing to <= {MAX_COLLECTION_RECORDS}", found=self._n)
         self._meta: Optional[CollectionMeta] = None
         self._id_index: Optional[dict[str, int]] = None
         self._checked: set[int] = set()
@@ -243,13 +248,24 @@ class ShardedCollection(RecordSequence):
         return f"<ShardedCollection {where} shards={len(self._shards)} records={self._n}>"
 
 
+MAX_SHARD_RECORDS = 1 << 40  # a count beyond this is not a real shard (and would wrap sums elsewhere)
+
+
 def _from_manifest(manifest: Manifest, base) -> ShardedCollection:
     shards = []
+    seen: dict[object, str] = {}
     for entry in manifest.shards:
+        if not 0 <= entry.records <= MAX_SHARD_RECORDS:
+            raise SchemaError("NF-C001", "shard record count is not sane", location=f"{MANIFEST_NAME}: {entry.path}",
+                              expected=f"0 .. {MAX_SHARD_RECORDS}", found=entry.records)
         if _is_url(base):
             source = base.rstrip("/") + "/" + entry.path
         else:
             source = resolve_shard_path(Path(base), entry.path)
+        if source in seen:  # served twice, its records would be duplicated
+            raise SchemaError("NF-C002", "shard listed more than once in the manifest", location=MANIFEST_NAME,
+                              expected="each shard once", found=f"{entry.path} (also as {seen[source]})")
+        seen[source] = entry.path
         shards.append(_Shard(source, entry, entry.path))
     return ShardedCollection(shards, [e.records for e in manifest.shards], manifest=manifest,
                              directory=None if _is_url(base) else Path(base))
@@ -289,7 +305,7 @@ def open_collection(source: Union[str, os.PathLike, object, Sequence]) -> Sharde
         return _from_manifest(read_manifest(path), path)
     if path.suffix == ".json":
         return _from_manifest(read_manifest(path.parent) if path.name == MANIFEST_NAME else
-                              parse_manifest(path.read_bytes(), location=str(path)), path.parent)
+                              parse_manifest(read_manifest_bytes(path), location=str(path)), path.parent)
     return ShardedCollection([_Shard(path, None, str(path))], None)
 
 

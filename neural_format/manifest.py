@@ -31,6 +31,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import stat
 import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
@@ -141,18 +142,40 @@ def _schema_error(exc: ValidationError, location: str) -> SchemaError:
                        expected="JSON per spec/schema/manifest.schema.json", found="; ".join(first)[:300])
 
 
-def read_manifest(directory) -> Manifest:
-    """Read ``directory/manifest.json`` (NF-C001 when missing or invalid)."""
-    path = manifest_path(directory)
+def read_manifest_bytes(path) -> bytes:
+    """The bytes of a manifest file, at most :data:`MANIFEST_MAX_BYTES` + 1 (NF-C001 when missing,
+    unreadable or not a regular file: a FIFO or device there would block or never end)."""
+    path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            blob = handle.read(MANIFEST_MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise SchemaError("NF-C001", "collection directory has no manifest", location=str(path),
                           expected=MANIFEST_NAME, found="nothing") from None
     except OSError as exc:
-        raise SchemaError("NF-C001", f"manifest unreadable: {exc}", location=str(path)) from None
-    return parse_manifest(blob, location=str(path))
+        raise SchemaError("NF-C001", f"manifest unreadable: {exc.strerror or exc}", location=str(path)) from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise SchemaError("NF-C001", "manifest is not a regular file", location=str(path),
+                              expected="a regular file", found=_kind_of(mode))
+        try:
+            return handle.read(MANIFEST_MAX_BYTES + 1)
+        except OSError as exc:
+            raise SchemaError("NF-C001", f"manifest unreadable: {exc.strerror or exc}", location=str(path)) from None
+
+
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_manifest(directory) -> Manifest:
+    """Read ``directory/manifest.json`` (NF-C001 when missing, invalid or not a regular file)."""
+    path = manifest_path(directory)
+    return parse_manifest(read_manifest_bytes(path), location=str(path))
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -82,12 +82,22 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
                                  manifest.collection_sha256, actual))
     seen: dict[str, str] = {}
     duplicates = 0
+    listed: dict[Path, str] = {}
+    relisted = 0
     for entry in manifest.shards:
         shard = {"path": entry.path, "records": entry.records, "ok": True}
         result["shards"].append(shard)
         before = len(problems)
         try:
             path = resolve_shard_path(directory, entry.path)
+            if path in listed:  # reported, and hashed once: a manifest may list one file many times
+                relisted += 1
+                if relisted <= MAX_LISTED:
+                    problems.append(_problem("NF-C002", entry.path, "shard listed more than once in the manifest",
+                                             "each shard once", f"also as {listed[path]}"))
+                shard["ok"] = False
+                continue
+            listed[path] = entry.path
             if not path.is_file():
                 raise_missing(entry.path)
             if file_hashes and entry.file_sha256 is not None:
@@ -121,6 +131,8 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
         except NeuralFormatError as exc:
             problems.append(_from_error(exc))
         shard["ok"] = len(problems) == before
+    if relisted > MAX_LISTED:
+        problems.append(_problem("NF-C002", "manifest.json", f"{relisted - MAX_LISTED} more entries list a shard again"))
     if duplicates > MAX_LISTED:
         problems.append(_problem("NF-C006", "manifest.json", f"{duplicates - MAX_LISTED} more duplicate IDs"))
     result["ok"] = not problems

@@ -54,8 +54,9 @@ class ZipTorchArchive:
             raise UnsafeContentError("NF-U004", "too many archive members", location=str(self.path),
                                      expected=f"<= {MAX_MEMBERS}", found=len(infos))
         names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
+        seen: set[str] = set()
+        dup = next((n for n in names if n in seen or seen.add(n)), None)  # one pass: O(n)
+        if dup is not None:
             raise UnsafeContentError("NF-U004", "duplicate member names in the archive", location=dup,
                                      expected="unique names", found="duplicates")
         pickles = [n for n in names if n.count("/") == 1 and n.endswith("/data.pkl")]

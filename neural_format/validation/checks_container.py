@@ -150,6 +150,7 @@ def walk(f: h5py.File) -> list:
     out: list = []
     known = known_paths()
     count = 0
+    inspected: set = {f.id}  # each object once, however many hard links name it
 
     class _Stop(Exception):
         pass
@@ -173,6 +174,9 @@ def walk(f: h5py.File) -> list:
                                "only spec-defined objects", "an extra object"))
         try:
             obj = f[path]
+            if obj.id in inspected:  # another hard link to an object already inspected
+                return
+            inspected.add(obj.id)
             _inspect_attributes(obj, path, out)
             if isinstance(obj, h5py.Dataset):
                 _inspect_dataset(obj, path, out)

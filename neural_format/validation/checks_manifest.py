@@ -29,6 +29,7 @@ class ShardState:
 
     def __init__(self, directory: Path, position: int, entry: ShardEntry):
         self.position, self.entry = position, entry
+        self.duplicate_of: Optional[int] = None  # position of an earlier entry naming the same file
         self.path: Optional[Path] = None
         self.path_error: Optional[str] = None
         relative = Path(entry.path)
@@ -87,9 +88,19 @@ class ManifestContext:
             self.error = exc
         entries = self.manifest.shards if self.manifest is not None else []
         self.shards = [ShardState(self.directory, k, e) for k, e in enumerate(entries)]
+        first: dict[object, int] = {}
+        for shard in self.shards:  # a file listed again is reported (NF-C002) and read once
+            key = shard.path if shard.path is not None else shard.entry.path
+            shard.duplicate_of = first.setdefault(key, shard.position)
+            if shard.duplicate_of == shard.position:
+                shard.duplicate_of = None
+
+    def distinct(self) -> list[ShardState]:
+        """The entries that name a file no earlier entry names: each shard file is read once."""
+        return [s for s in self.shards if s.duplicate_of is None]
 
     def readable(self) -> list[ShardState]:
-        return [s for s in self.shards if s.info is not None]
+        return [s for s in self.distinct() if s.info is not None]
 
     @cached_property
     def first_meta(self) -> Optional[CollectionMeta]:
@@ -98,12 +109,8 @@ class ManifestContext:
 
 
 def _read_named(path: Path) -> Manifest:
-    from ..manifest import parse_manifest
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise SchemaError("NF-C001", f"manifest unreadable: {exc}", location=str(path)) from None
-    return parse_manifest(blob, location=str(path))
+    from ..manifest import parse_manifest, read_manifest_bytes
+    return parse_manifest(read_manifest_bytes(path), location=str(path))
 
 
 def _register(code: str, severity: str):
@@ -121,17 +128,17 @@ def manifest_matches_schema(ctx: ManifestContext):
 @_register("NF-C002", "error")
 def shard_paths_inside_and_present(ctx: ManifestContext):
     out = [finding("NF-C002", s.label, f"shard path {s.path_error}", "a file inside the collection directory",
-                   s.entry.path) for s in ctx.shards if s.path_error is not None]
-    counts = Counter(s.entry.path for s in ctx.shards)
-    out += [finding("NF-C002", MANIFEST_NAME, "shard listed more than once", "each shard once", f"{p} x{n}")
-            for p, n in counts.items() if n > 1]
+                   s.entry.path) for s in ctx.distinct() if s.path_error is not None]
+    counts = Counter(ctx.shards[s.duplicate_of].entry.path for s in ctx.shards if s.duplicate_of is not None)
+    out += [finding("NF-C002", MANIFEST_NAME, "shard listed more than once", "each shard once", f"{p} x{n + 1}")
+            for p, n in counts.items()]
     return out
 
 
 @_register("NF-C003", "error")
 def shards_open_and_file_hashes_match(ctx: ManifestContext):
     out = []
-    for s in ctx.shards:
+    for s in ctx.distinct():
         _, error = s.contents
         if error is not None:
             out.append(finding("NF-C003", s.label, f"shard is not a readable collection file: [{error.code}] "
@@ -219,7 +226,7 @@ def versions_compatible(ctx: ManifestContext):
         out.append(finding("NF-C008", f"{MANIFEST_NAME}#format_version", "manifest major version is not readable",
                            f"{CURRENT.major}.x.y", str(manifest_version)))
     majors: dict[int, list[int]] = {}
-    for s in ctx.shards:
+    for s in ctx.distinct():
         _, error = s.contents
         if error is not None and error.code in ("NF-V003", "NF-V004"):
             out.append(finding("NF-C008", s.label, "shard format version is not readable", error.expected, error.found))
@@ -283,7 +290,7 @@ def validate_manifest(path, *, hashes: bool = True, batch_bytes: Optional[int] =
     if ctx.manifest is None:
         report.skipped.append("shards: the manifest does not parse")
         return report
-    for s in ctx.shards:
+    for s in ctx.distinct():
         if not shards or s.info is None:
             continue
         sub = validate(s.path, hashes=hashes, batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES, workers=workers,
