@@ -6,6 +6,17 @@ such as ``NF-E-IO``), the ``location`` inside the HDF5 file, and what was ``expe
 """
 from __future__ import annotations
 
+import re
+
+# C0 controls but tab and newline, DEL and C1 controls: ESC sequences can rewrite a terminal
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters shown as ``\\xNN`` escapes, for printing values
+    read from files (attributes, IDs, metadata) to a terminal."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 class NeuralFormatError(Exception):
     """Base class: a typed, coded error naming where, what was expected and what was found."""

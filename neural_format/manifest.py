@@ -39,7 +39,7 @@ from typing import Any, Iterable, Mapping, Optional, Union
 import numpy as np
 from pydantic import ValidationError
 
-from .errors import SchemaError
+from .errors import LockError, SchemaError
 from .hashing import file_sha256  # noqa: F401  (the shard file hash, NF-C003; imported from here by callers)
 from .metadata import CollectionMeta, Manifest, ShardEntry
 from .version import FORMAT_VERSION
@@ -210,8 +210,23 @@ def write_manifest(directory, manifest: Manifest) -> Path:
 @contextlib.contextmanager
 def manifest_lock(directory):
     """Serialise read-modify-write cycles of one manifest between processes on one host (flock)."""
+    import errno
     import fcntl
-    fd = os.open(Path(directory) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    path = Path(directory) / LOCK_NAME
+    try:
+        # O_NOFOLLOW: a planted symlink must not make us create or truncate a file elsewhere
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
+                     0o644)
+    except OSError as exc:
+        kind = {errno.ELOOP: "a symbolic link", errno.EISDIR: "a directory"}.get(exc.errno, exc.strerror or str(exc))
+        raise LockError("NF-E-LOCK", f"the manifest lock cannot be used: it is {kind}" if exc.errno in
+                        (errno.ELOOP, errno.EISDIR) else f"the manifest lock cannot be opened: {kind}",
+                        location=str(path), expected="a regular lock file (or none)", found=kind) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise LockError("NF-E-LOCK", "the manifest lock is not a regular file", location=str(path),
+                        expected="a regular lock file (or none)", found=_kind_of(mode))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

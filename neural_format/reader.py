@@ -393,6 +393,7 @@ class CollectionReader(RecordSequence):
 
     def __init__(self, source: Union[str, os.PathLike, object], *, verify: bool = False):
         self.source = source
+        self._closed = False
         self._file = open_h5(source)
         try:
             self.version = read_root(self._file)
@@ -458,6 +459,7 @@ class CollectionReader(RecordSequence):
 
     def get(self, record_id: str) -> Record:
         """The record with this ID."""
+        self._require_open()
         if self._id_index is None:
             self._id_index = {rid: i for i, rid in enumerate(self.ids.all())}
         try:
@@ -466,13 +468,21 @@ class CollectionReader(RecordSequence):
             raise KeyError(f"no record with ID {record_id!r}") from None
 
     def record_ids(self) -> list[str]:
+        self._require_open()
         return self.ids.all()
+
+    def _require_open(self) -> None:
+        if getattr(self, "_closed", False):
+            from .errors import ClosedError
+            raise ClosedError("NF-E-CLOSED", "the reader is closed", location=str(self.source)[:200],
+                              expected="an open reader", found="closed")
 
     @property
     def label_names(self) -> list[str]:
         return list(self.meta.label_names)
 
     def stored_hashes(self) -> np.ndarray:
+        self._require_open()
         return self.cols["/records/sha256"][()]
 
     # -- one record -----------------------------------------------------------------------
@@ -492,6 +502,7 @@ class CollectionReader(RecordSequence):
             raise SchemaError("NF-F001", f"data unreadable: {type(exc).__name__}: {exc}", location=path) from None
 
     def _record(self, i: int) -> Record:
+        self._require_open()
         meta = self.meta
         geometry = positions = tiles = None
         if meta.has_positions:
@@ -548,6 +559,7 @@ class CollectionReader(RecordSequence):
         reused by the next call: the returned views are then valid only until that call (for
         passes over a file block by block, such as validation).
         """
+        self._require_open()
         start, stop, _ = slice(start, stop).indices(self._n)
         stop = max(start, stop)
         out: dict[str, object] = {}
@@ -676,6 +688,7 @@ class CollectionReader(RecordSequence):
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
+        self._closed = True
         self._file.close()
 
     def __enter__(self) -> "CollectionReader":

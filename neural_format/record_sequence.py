@@ -23,6 +23,10 @@ class RecordSequence:
     def __getitem__(self, key):
         if isinstance(key, slice):
             return [self._record(i) for i in range(*key.indices(self._n))]
+        if isinstance(key, (bool, np.bool_)):  # True is 1 to Python, never a record index
+            from .errors import IndexTypeError
+            raise IndexTypeError("NF-E-INDEX", "records are indexed by int or slice, not bool", location="[]",
+                                 expected="int or slice", found=repr(key))
         if isinstance(key, (int, np.integer)):
             i = int(key)
             if i < 0:

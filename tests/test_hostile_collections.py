@@ -107,3 +107,49 @@ def test_validator_inspects_each_object_once(tmp_path):
             f[f"extra/link{i}"] = target
     result = run("validate", path)
     assert result["outcome"] == "ok" and result["seconds"] < 20, result
+
+
+def test_manifest_lock_symlink_or_directory_refused(tmp_path):
+    from neural_format.errors import LockError
+    directory = tmp_path / "coll"
+    directory.mkdir()
+    outside = tmp_path / "planted-by-someone-else"
+    (directory / ".manifest.lock").symlink_to(outside)
+    with pytest.raises(LockError) as caught:
+        append_shard(directory, synthetic_records(2, META, seed=0), META, fsync=False)
+    assert caught.value.code == "NF-E-LOCK" and "symbolic link" in caught.value.message
+    assert not outside.exists()  # nothing created through the link
+    (directory / ".manifest.lock").unlink()
+    (directory / ".manifest.lock").mkdir()
+    with pytest.raises(LockError) as caught:
+        append_shard(directory, synthetic_records(2, META, seed=0), META, fsync=False)
+    assert "directory" in caught.value.message
+    assert not (directory / "manifest.json").exists()
+
+
+def test_control_sequences_escaped_in_cli_output(tmp_path):
+    path = tmp_path / "esc.h5"
+    nf.write_collection(path, META, synthetic_records(2, META, seed=0), fsync=False)
+    with h5py.File(path, "r+") as f:
+        f.attrs["format"] = "\x1b]0;pwned\x07\x1b[2J\x9bneural"
+    for command in ("validate", "inspect", "verify"):
+        proc = subprocess.run([sys.executable, "-m", "neural_format", command, str(path)], capture_output=True,
+                              text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(HERE.parents[1])))
+        out = proc.stdout + proc.stderr
+        assert "\x1b" not in out and "\x9b" not in out and "\x07" not in out, (command, out)
+        if command != "verify":
+            assert "\\x1b" in out, (command, out)
+
+
+def test_bool_index_and_closed_reader(tmp_path):
+    from neural_format.errors import ClosedError, IndexTypeError
+    path = tmp_path / "x.h5"
+    nf.write_collection(path, META, synthetic_records(3, META, seed=0), fsync=False)
+    reader = nf.open(path)
+    with pytest.raises(IndexTypeError) as caught:
+        reader[True]
+    assert isinstance(caught.value, TypeError) and caught.value.code == "NF-E-INDEX"
+    reader.close()
+    for call in (reader.record_ids, lambda: reader[0], lambda: reader.get("x"), reader.read_all):
+        with pytest.raises(ClosedError):
+            call()

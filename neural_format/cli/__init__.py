@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 import sys
 
-from ..errors import NeuralFormatError
+from ..errors import NeuralFormatError, printable
 
 COMMAND_PACKAGES = ("neural_format.cli", "neural_builders.cli", "neural_models.cli")
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_exists_message(args, exc), file=sys.stderr)
         return 2
     except NeuralFormatError as exc:
-        print(f"neural-format: error: {exc}", file=sys.stderr)
+        print(f"neural-format: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except (FileNotFoundError, PermissionError) as exc:
         print(f"neural-format: error: {exc}", file=sys.stderr)

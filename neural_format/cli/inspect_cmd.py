@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import printable  # IDs and provenance come from the file: no raw escape sequences
+
 
 def _is_collection(path) -> bool:
     path = Path(path)
@@ -127,10 +129,10 @@ def run(args) -> int:
         raise FileNotFoundError(f"{args.file}: no such file or directory")
     if args.ids:
         ids = record_ids(args.file)
-        print(json.dumps(ids, indent=2) if args.json else "\n".join(ids))
+        print(json.dumps(ids, indent=2) if args.json else printable("\n".join(ids)))
         return 0
     summary = summarise(args.file)
-    print(json.dumps(summary, indent=2) if args.json else format_table(summary))
+    print(json.dumps(summary, indent=2) if args.json else printable(format_table(summary)))
     return 0
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import printable
+
 MAX_LISTED = 20  # mismatched record indices listed per shard
 
 
@@ -188,7 +190,7 @@ def run(args) -> int:
             line = f"  {p['code']}  {p['location']}: {p['message']}"
             if p["expected"] is not None or p["found"] is not None:
                 line += f" (expected {p['expected']}, found {p['found']})"
-            print(line)
+            print(printable(line))
     return 0 if result["ok"] else 2
 
 

@@ -150,7 +150,8 @@ class Report:
         lines += [f"... {count} more {code} findings not shown" for code, count in self.suppressed.items()]
         lines += [f"skipped: {reason}" for reason in self.skipped]
         lines.append(self.verdict(strict))
-        return "\n".join(lines)
+        from ..errors import printable  # values from the file may hold terminal escape sequences
+        return printable("\n".join(lines))
 
     def verdict(self, strict: bool = False) -> str:
         """The last line of the text report; it names what decided the exit status."""
