@@ -213,6 +213,7 @@ def dataset_guard(f: h5py.File, path: str, dtypes, trailing: tuple[int, ...], *,
         raise SchemaError("NF-S003", "wrong shape", location=path,
                           expected=f"(n, {', '.join(map(str, trailing))})" if trailing else "(n,)", found=shape)
     storage_guard(obj)
+    allocation_guard(obj)
     return obj
 
 
@@ -237,6 +238,42 @@ def storage_guard(ds: h5py.Dataset) -> None:
     if declared > MAX_COMPRESSION_RATIO * stored + STORAGE_SLACK_BYTES:
         raise SchemaError("NF-H006", "declared size is not backed by stored data", location=ds.name,
                           expected=f"<= {MAX_COMPRESSION_RATIO} x {stored} stored bytes", found=f"{declared} bytes")
+
+
+def allocation_guard(ds: h5py.Dataset) -> None:
+    """Refuse a dataset with parts never written (NF-H006): HDF5 would read them as fill values.
+
+    The writer writes every row it declares, so each chunk of a dataset is allocated; a missing
+    chunk (a truncated write, an edited file) would otherwise come back as zeros, silently. For
+    chunked data the chunk index is counted (about 20 microseconds per chunk); other layouts must
+    store every declared byte.
+    """
+    shape = ds.shape
+    if not shape or 0 in shape:
+        return
+    declared_rows = [int(extent) for extent in shape]
+    try:
+        chunks = ds.chunks
+        if chunks is None:
+            stored = ds.id.get_storage_size()
+            declared = ds.dtype.itemsize * int(np.prod(declared_rows, dtype=object))
+            if stored < declared:
+                raise SchemaError("NF-H006", "dataset storage was never fully written; it would read as fill "
+                                             "values", location=ds.name, expected=f"{declared} stored bytes",
+                                  found=f"{stored} bytes")
+            return
+        expected = 1
+        for extent, size in zip(declared_rows, chunks):
+            expected *= -(-extent // size)
+        allocated = ds.id.get_num_chunks()
+    except NeuralFormatError:
+        raise
+    except Exception as exc:
+        raise NotAFileError("NF-F001", f"chunk index unreadable: {type(exc).__name__}: {exc}"[:300],
+                            location=ds.name) from None
+    if allocated < expected:
+        raise SchemaError("NF-H006", "chunks were never written; their rows would read as fill values",
+                          location=ds.name, expected=f"{expected} allocated chunks", found=f"{allocated} chunks")
 
 
 def read_metadata(f: h5py.File) -> CollectionMeta:

@@ -180,6 +180,16 @@ def group_attribute_heap_zeroed(path: Path, bases: Bases) -> None:
     path.write_bytes(zero_global_heap_tail(bytearray(path.read_bytes())))
 
 
+def unwritten_chunk(path: str):
+    """Rewrite ``path`` in 2-row chunks and write all but its second chunk."""
+    def fn(f: h5py.File) -> None:
+        data = f[path][()]
+        replace(f, path, shape=data.shape, dtype=data.dtype, maxshape=(None, *data.shape[1:]), chunks=(2, *data.shape[1:]))
+        f[path][:2] = data[:2]
+        f[path][4:] = data[4:]
+    return fn
+
+
 def latest_format(damage: Callable[[bytearray], bytes]):
     """The base file rewritten by h5py with ``libver="latest"`` (superblock 3, object header 2,
     attribute message 3), then ``damage`` applied: the heap guard must understand that shape too."""
@@ -556,6 +566,8 @@ KINDS: list[HostileCase] = [
     HostileCase("global-heap-zeroed-base-address-garbage", raw(lambda d: zero_global_heap_tail(
         bytearray(flip_at(26, 0x50)(d)))), "NF-F001", "NF-F001", "attributes",
         "HDF5 ignores the superblock's base address; so must the heap check (atheris found this variant)"),
+    HostileCase("chunk-never-written", mutate(unwritten_chunk("/patches/scores")), "NF-H006", "NF-H006", "bombs",
+                "one chunk of the scores never written: HDF5 reads its rows as fill values (zeros)"),
     HostileCase("superblock3-global-heap-zeroed", latest_format(zero_every_heap), "NF-F001", "NF-F001", "attributes",
                 "the zeroed heap in a libver-latest file (superblock 3, object header 2)"),
     HostileCase("superblock3-attr-vlen-length-3gib", latest_format(vlen_length_anywhere(
