@@ -309,9 +309,10 @@ def load_offsets(f: h5py.File, path: str, count: Optional[int], rows: int) -> np
         raise SchemaError("NF-O001", f"offsets unreadable: {exc}", location=path) from None
     if offsets[0] != 0:
         raise SchemaError("NF-O001", "offsets do not start at 0", location=path, expected=0, found=int(offsets[0]))
-    steps = np.diff(offsets)
-    if steps.size and steps.min() < 0:
-        at = int(np.argmax(steps < 0))
+    # compared, not differenced: a difference of int64 offsets can wrap and look non-negative
+    falls = offsets[1:] < offsets[:-1]
+    if falls.any():
+        at = int(np.argmax(falls))
         raise SchemaError("NF-O001", f"offsets decrease at index {at + 1}", location=path,
                           expected="non-decreasing", found=f"{int(offsets[at])} -> {int(offsets[at + 1])}")
     if offsets[-1] != rows:

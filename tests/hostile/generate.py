@@ -180,6 +180,16 @@ def group_attribute_heap_zeroed(path: Path, bases: Bases) -> None:
     path.write_bytes(zero_global_heap_tail(bytearray(path.read_bytes())))
 
 
+def wrapping_offsets(path: str):
+    def fn(f: h5py.File) -> None:
+        data = f[path][()]
+        step = 1 << 62
+        data[1:5] = np.array([step, -2 * step, -step, 0], np.int64)  # 2^62, then wrapping past 2^63
+        data[5:-1] = 0
+        replace(f, path, data=data, maxshape=(None,), chunks=True)
+    return fn
+
+
 def unwritten_chunk(path: str):
     """Rewrite ``path`` in 2-row chunks and write all but its second chunk."""
     def fn(f: h5py.File) -> None:
@@ -446,6 +456,8 @@ KINDS: list[HostileCase] = [
     HostileCase("offsets-not-zero-based", mutate(set_values("/relations/offsets", 0, 1)), "NF-O001", "NF-O001", "offsets"),
     HostileCase("offsets-short", mutate(lambda f: replace(f, "/patches/offsets", data=f["/patches/offsets"][:-2])),
                 "NF-O001", "NF-O001", "offsets"),
+    HostileCase("offsets-wrap-int64", mutate(wrapping_offsets("/patches/offsets")), "NF-O001", "NF-O001", "offsets",
+                "steps of 2^62 that wrap around int64: every difference looks non-negative"),
     HostileCase("offsets-string-past-end", mutate(set_values("/records/report/offsets", -1, BOMB)), "NF-O001", "NF-O001", "offsets"),
     # indices out of range (semantic: the writer is given them, so hashes agree)
     HostileCase("edge-index-out-of-range", lambda p, b: write_records(p, edit_record(1, patch_edges=lambda r: np.array([[0, r.num_patches]], np.int32))),
