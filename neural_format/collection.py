@@ -366,7 +366,9 @@ def append_shard(collection_dir, records: Iterable[Record], meta: CollectionMeta
         name = name or shard_name(index)
         target = resolve_shard_path(directory, name)
         if target.exists() or any(e.path == name for e in entries):
-            raise FileExistsError(f"{target} exists; shard names are never reused")
+            from .errors import OutputExistsError
+            raise OutputExistsError("NF-E-EXISTS", f"{target} exists; shard names are never reused",
+                                    location=str(target), expected="a new shard name", found="a file")
 
         def checked(stream):
             for record in stream:

@@ -182,3 +182,56 @@ def test_closed_writer(tmp_path):
         writer.append(next(iter(synthetic_records(1, META, seed=0))))
     assert isinstance(caught.value, NeuralFormatError) and caught.value.code == "NF-E-CLOSED"
     assert not any(tmp_path.iterdir())
+
+
+SPLIT_KILLED = """
+import os, sys
+import neural_format.writer as writer
+from neural_format.cli.split_cmd import split
+point, calls = sys.argv[3], [0]
+if point == "writing":
+    real_close = writer.CollectionWriter.close
+    def dying_close(self):
+        calls[0] += 1
+        if calls[0] == 2:
+            os._exit(9)
+        return real_close(self)
+    writer.CollectionWriter.close = dying_close
+else:
+    real = writer.rename_exclusive
+    def dying_rename(src, dst):
+        calls[0] += 1
+        if calls[0] == 3 and str(dst).endswith(".h5"):
+            os._exit(9)
+        return real(src, dst)
+    writer.rename_exclusive = dying_rename
+split(sys.argv[1], sys.argv[2], shards=3)
+"""
+
+
+@pytest.mark.parametrize("point", ["writing", "publishing"])
+def test_split_killed_midway_can_be_rerun(tmp_path, point):
+    from neural_format.cli.split_cmd import split
+    from neural_format.cli.verify_cmd import verify_collection
+    source = tmp_path / "source.h5"
+    nf.write_collection(source, META, synthetic_records(9, META, seed=0), fsync=False)
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", SPLIT_KILLED, str(source), str(out), point], env=env, timeout=120,
+                          capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert not (out / "manifest.json").exists()
+    finals = sorted(p.name for p in out.glob("shard-*.h5"))
+    if point == "writing":  # killed while writing: no shard under its final name yet
+        assert finals == []
+        split(source, out, shards=3)
+    else:  # killed while renaming: two shards stand, no manifest; a rerun names --overwrite
+        assert len(finals) == 2
+        with pytest.raises(OutputExistsError) as caught:
+            split(source, out, shards=3)
+        assert "--overwrite" in caught.value.message
+        split(source, out, shards=3, overwrite=True)
+    result = verify_collection(out)
+    assert result["ok"] and result["records"] == 9, result
+    with nf.open_collection(out) as coll:
+        assert len(coll) == 9

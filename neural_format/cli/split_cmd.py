@@ -2,7 +2,10 @@
 
 Shard ``k`` of ``K`` gets the contiguous records ``[k*N//K, (k+1)*N//K)`` (sizes differ by at most
 one), is named ``shard-0000k-of-0000K.h5``, is stamped with the new collection ID and its index,
-and is written crash-safely; ``manifest.json`` is written last, atomically. ``--records-per-shard``
+and is written crash-safely under a hidden ``.partial`` name; only when every shard is complete are
+they renamed to their final names, and ``manifest.json`` is written last, atomically. A split
+killed mid-way leaves ``.partial`` files (removed by ``neural_format.resume.remove_stale_partials``)
+or, killed during the renames, shards without a manifest: rerun with ``--overwrite``. ``--records-per-shard``
 fixes the shard size instead of the count. Records are streamed in batches.
 """
 from __future__ import annotations
@@ -17,7 +20,7 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
 
 def split(source, out_dir, *, shards: int | None = None, records_per_shard: int | None = None,
           compression=None, batch_records: int = 1024, progress=None, compression_level=None,
-          chunk_bytes=None, dtype=None):
+          chunk_bytes=None, dtype=None, overwrite: bool = False):
     """Split ``source`` into a new sharded collection in ``out_dir``; returns the manifest.
 
     The shards keep the source's storage settings unless overridden (as ``merge``)."""
@@ -27,8 +30,8 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
     from ..writer import CollectionWriter
 
     out_dir = Path(out_dir)
-    if manifest_path(out_dir).exists():
-        raise FileExistsError(f"{manifest_path(out_dir)} exists; split writes a new collection")
+    if manifest_path(out_dir).exists() and not overwrite:
+        raise _exists(manifest_path(out_dir), "split writes a new collection")
     with open_collection(source) as coll:
         n = len(coll)
         if records_per_shard is not None:
@@ -49,18 +52,47 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
         note = f"split: {Path(str(source)).name} into {len(bounds)} shards"
         base = base.model_copy(update={"provenance": base.provenance.model_copy(
             update={"history": list(base.provenance.history) + [note[:256]]})})
-        names = []
-        for k, (a, b) in enumerate(bounds):
-            name = shard_name(k, len(bounds))
-            with CollectionWriter(out_dir / name, shard_meta(base, collection_id, k, len(bounds)),
-                                  batch_records=batch_records, **storage.writer_kwargs()) as writer:
-                for start in range(a, b, batch_records):
-                    batch = coll.read_range(start, min(b, start + batch_records))
-                    writer.extend(batch)
-                    if progress is not None:
-                        progress.update(len(batch))
-            names.append(name)
+        names = [shard_name(k, len(bounds)) for k in range(len(bounds))]
+        if not overwrite:
+            taken = [name for name in names if (out_dir / name).exists()]
+            if taken:
+                raise _exists(out_dir / taken[0], "shards of an earlier split are in the way")
+        staged = [out_dir / f".{name}.{collection_id[:8]}.partial" for name in names]
+        try:
+            for k, (a, b) in enumerate(bounds):
+                with CollectionWriter(staged[k], shard_meta(base, collection_id, k, len(bounds)), overwrite=True,
+                                      batch_records=batch_records, **storage.writer_kwargs()) as writer:
+                    for start in range(a, b, batch_records):
+                        batch = coll.read_range(start, min(b, start + batch_records))
+                        writer.extend(batch)
+                        if progress is not None:
+                            progress.update(len(batch))
+            _publish(staged, [out_dir / name for name in names], overwrite)
+        finally:
+            for path in staged:
+                path.unlink(missing_ok=True)
     return write_manifest_for(out_dir, names, collection_id=collection_id)
+
+
+def _publish(staged, targets, overwrite: bool) -> None:
+    """Every shard is complete: only now do the final names appear (the manifest follows)."""
+    import os
+
+    from ..writer import rename_exclusive
+    for stage, target in zip(staged, targets):
+        if overwrite:
+            os.replace(stage, target)
+        else:
+            try:
+                rename_exclusive(stage, target)
+            except FileExistsError:
+                raise _exists(target, "it appeared while splitting") from None
+
+
+def _exists(path, why: str):
+    from ..errors import OutputExistsError
+    return OutputExistsError("NF-E-EXISTS", f"{path} exists ({why}); pass --overwrite (overwrite=True) to replace it",
+                             location=str(path), expected="no file under the final name", found="a file")
 
 
 def run(args) -> int:
@@ -68,7 +100,8 @@ def run(args) -> int:
     with Progress(None, "splitting") as bar:
         manifest = split(args.source, args.out_dir, shards=args.shards, records_per_shard=args.records_per_shard,
                          compression=args.compression, batch_records=args.batch_records, progress=bar,
-                         compression_level=args.compression_level, chunk_bytes=args.chunk_bytes, dtype=args.dtype)
+                         compression_level=args.compression_level, chunk_bytes=args.chunk_bytes, dtype=args.dtype,
+                         overwrite=args.overwrite)
     total = sum(e.records for e in manifest.shards)
     print(f"wrote {len(manifest.shards)} shards, {total:,} records, to {args.out_dir} "
           f"(collection {manifest.collection_id}, sha256 {manifest.collection_sha256[:16]}...)")
@@ -85,4 +118,6 @@ def register(sub) -> None:
     from .reprune_cmd import add_storage_arguments
     add_storage_arguments(p)
     p.add_argument("--batch-records", type=int, default=1024)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a collection (or the shards of an interrupted split) already in OUT_DIR")
     p.set_defaults(func=run)
