@@ -29,11 +29,12 @@ def _run(model, pixels, plans, labels):
 @pytest.mark.parametrize("limit", [5, 64, 130])  # inside one image, exactly one image, whole images
 def test_sliced_window_attention_gives_the_unsliced_outputs_and_gradients(limit, monkeypatch):
     from transformers.models.swin import modeling_swin
-    calls = []
+    calls = []  # windows x heads of each attention call
     original = modeling_swin.SwinAttention.forward
 
     def counting(self, hidden_states, *args, **kwargs):
-        calls.append(hidden_states.shape[0])
+        heads = getattr(self, "num_attention_heads", None) or self.self.num_attention_heads
+        calls.append(hidden_states.shape[0] * heads)
         return original(self, hidden_states, *args, **kwargs)
     monkeypatch.setattr(modeling_swin.SwinAttention, "forward", counting)
 
@@ -45,7 +46,7 @@ def test_sliced_window_attention_gives_the_unsliced_outputs_and_gradients(limit,
     labels = torch.randint(2, 40, (3, 7), generator=torch.Generator().manual_seed(2))
     want = _run(reference_model, pixels, [plan] * 3, labels)
     unsliced_calls = len(calls)
-    assert max(calls) == 3 * 64
+    assert max(calls) == 3 * 64  # stage 1: 3 images x 64 windows x 1 head
     calls.clear()
     got = _run(sliced_model, pixels, [plan] * 3, labels)
     assert max(calls) <= limit and len(calls) > unsliced_calls  # the slicing did happen
@@ -82,3 +83,21 @@ def test_every_generator_bounds_its_window_batches_without_renaming_weights():
     assert not any("window_batch" in name for name in model.state_dict())
     with pytest.raises(RuntimeError, match="no SwinAttention"):
         limit_window_batches(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.gpu
+def test_the_demos_window_1_batch_trains_on_cuda():
+    """Issue 13's crash: window-1 Swin at 256 px, batch 16 = 65,536 one-token windows in stage 1,
+    one more than a CUDA launch grid takes; forward and backward under bfloat16 autocast."""
+    torch.manual_seed(0)
+    config = tiny_config(40)
+    config["swin"].update(embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4], window_size=1)
+    model = ReportGenerator(config).cuda().train()
+    plan = model.plan((256, 256))
+    pixels = torch.rand(16, 1, 256, 256, device="cuda")
+    labels = torch.randint(2, 40, (16, 12), device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss = model(pixels, [plan] * 16, labels).loss
+    loss.backward()
+    grads = [p.grad for p in model.swin.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)

@@ -10,7 +10,7 @@
   ``encoder_outputs`` (and the real-token mask as ``attention_mask``). T5 runs with
   ``attn_implementation="eager"`` because the SDPA path returns empty cross-attentions.
 
-Swin's window attention runs in slices of at most 65,535 windows per call (CUDA's launch-grid
+Swin's window attention runs in slices of at most 65,535 windows x heads per call (CUDA's launch-grid
 cap; :mod:`neural_builders.vlm.window_batches`), so any batch, image size and window works.
 
 Swin rewrites each block's ``window_size``/``shift_size`` for good when it sees a stage smaller

@@ -9,7 +9,9 @@ of tensor b (65535)``).
 
 The fix is made where the limit bites, not by shrinking the image batch: every ``SwinAttention``
 call whose window batch exceeds the limit runs as several calls over consecutive slices of the
-windows, and the slices' outputs are concatenated. Windows never attend to each other, so the
+windows, and the slices' outputs are concatenated. The bound is on windows x heads (at most
+``limit // heads`` windows per call): a fused attention kernel puts the window batch on a grid
+axis, an eager batched matmul puts windows x heads there, and the bound holds for both. Windows never attend to each other, so the
 result (and, through autograd, the gradient) is that of one call. This holds for any batch,
 image size and window, including one image with more windows than the limit (micro-batching
 whole images could not split that one). Slices are aligned with the shifted-window mask, which
@@ -61,7 +63,7 @@ def _sliced_forward(self, hidden_states, attention_mask=None, *args, **kwargs):
     """``SwinAttention.forward`` over slices of the window batch (see the module docstring)."""
     original = type(self).forward
     total = hidden_states.shape[0]
-    limit = self.window_batch_limit
+    limit = max(1, self.window_batch_limit // _heads(self))
     if total <= limit:
         return original(self, hidden_states, attention_mask, *args, **kwargs)
     per_image = total if attention_mask is None else int(attention_mask.shape[0])
@@ -79,8 +81,16 @@ def _sliced_forward(self, hidden_states, attention_mask=None, *args, **kwargs):
     return tuple(None if parts[0] is None else torch.cat(parts, dim=0) for parts in zip(*outputs))
 
 
+def _heads(attention) -> int:
+    """Attention heads of a SwinAttention (transformers 5: on it; 4.x: on its ``self`` part)."""
+    heads = getattr(attention, "num_attention_heads", None)
+    if heads is None:
+        heads = getattr(getattr(attention, "self", None), "num_attention_heads", 1)
+    return max(1, int(heads))
+
+
 def limit_window_batches(swin: torch.nn.Module, limit: int = CUDA_GRID_LIMIT) -> int:
-    """Make every Swin attention module of ``swin`` run at most ``limit`` windows per call.
+    """Make every Swin attention module of ``swin`` run at most ``limit`` windows x heads per call.
 
     Idempotent (a second call only changes the limit); the weights and their names are
     untouched. Returns the number of attention modules. Raises if there is none, which would
