@@ -144,6 +144,11 @@ class CollectionWriter:
         self._overwrite = overwrite
         if os.path.lexists(self.path) and not overwrite:
             raise _exists(self.path)
+        if os.path.lexists(self.path) and not self.path.is_symlink() and not self.path.is_file():
+            # the rename would replace a device node, a FIFO or fail on a directory
+            raise OutputExistsError("NF-E-EXISTS", f"{self.path} is not a regular file; it is never replaced",
+                                    location=str(self.path), expected="a regular file or nothing",
+                                    found="a directory" if self.path.is_dir() else "a device, FIFO or socket")
         if compression not in (None, "gzip", "lzf"):
             raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
         if compression_level is not None and (compression != "gzip" or not 0 <= compression_level <= 9):

@@ -235,3 +235,15 @@ def test_split_killed_midway_can_be_rerun(tmp_path, point):
     assert result["ok"] and result["records"] == 9, result
     with nf.open_collection(out) as coll:
         assert len(coll) == 9
+
+
+def test_overwrite_never_replaces_a_device_fifo_or_directory(tmp_path):
+    fifo = tmp_path / "fifo.h5"
+    os.mkfifo(fifo)
+    (tmp_path / "dir.h5").mkdir()
+    for target in (fifo, tmp_path / "dir.h5", Path("/dev/null")):
+        with pytest.raises(OutputExistsError) as caught:
+            nf.CollectionWriter(target, META, overwrite=True)
+        assert "not a regular file" in caught.value.message
+    assert Path("/dev/null").is_char_device()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.h5", "fifo.h5"]
