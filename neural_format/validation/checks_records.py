@@ -398,6 +398,11 @@ def patch_edges_undirected(batch: Batch, ctx):
                       (np.flatnonzero(_duplicated(_row_keys(owner, [a, b]))), "repeated edge")):
         for r in rows[::-1]:
             bad[int(owner[r])] = f"{why} {index[r].tolist()}"
+    provenance = batch.meta.provenance
+    if provenance is not None and provenance.conversion is not None:
+        # a converted collection keeps its source's edges as stored (the NEURAL reference stores
+        # each patch adjacency once), so only repeats and self-loops apply to it
+        return _edge_convention_findings(batch, "NF-R018", "/patch_edges/index", "patch edges", bad)
     keys = _row_keys(owner, [a, b])
     missing = np.flatnonzero(~np.isin(_row_keys(owner, [b, a]), keys) & (a != b))
     for r in missing[::-1]:
