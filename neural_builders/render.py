@@ -6,7 +6,11 @@ yellow, red = high, min-max over the record). Right panel: the KG, entities in c
 (modifiers, findings and devices, anatomy), coloured by type; *absent* entities are greyed with
 a dashed border, *uncertain* ones have a dotted orange border; relations are labelled arrows.
 The bridge is drawn as a magenta dashed line from its entity to its patch, which gets a thick
-magenta outline. Drawn with Pillow only.
+magenta outline. Entities in no relation sit in a row at the foot of the KG panel (in a column
+they could lie on an edge between two other columns and hide it); a column node that a straight
+edge runs through is moved along its column. The caption and the score colour bar are in a strip
+under the image, so no patch (e.g. a highlighted one in a corner) covers them and the range text
+is placed after the bar by its measured width. Drawn with Pillow only.
 
 Images loaded through :func:`neural_builders.inputs.load_image` are already display-oriented
 (MONOCHROME1 inverted), so the picture is "the right way round".
@@ -31,6 +35,8 @@ BACKGROUND = (250, 250, 252)
 CANVAS_DARK = (18, 18, 24)
 HEADER_PX = 36
 MARGIN = 12
+LEGEND_PX = 22  # the strip under the image panel: what the colours mean and the score range
+ISOLATED_ROW_PX = 34  # one row of entities without relations, at the foot of the KG panel
 SCORE_STOPS = ((0.0, (40, 110, 255)), (0.5, (255, 215, 0)), (1.0, (255, 30, 0)))
 # column of the KG panel by entity type (fractions of its width)
 NODE_TOP = 40  # KG nodes start below the legend and the bridge lane
@@ -67,7 +73,7 @@ class Layout:
     @property
     def size(self) -> tuple[int, int]:
         return (self.image_width + self.kg_width + 3 * MARGIN,
-                HEADER_PX + self.panel_height + self.footer_height + 2 * MARGIN)
+                HEADER_PX + self.panel_height + LEGEND_PX + self.footer_height + 2 * MARGIN)
 
 
 def _report_lines(report: Optional[str], width_px: int) -> list[str]:
@@ -204,6 +210,139 @@ def _order_columns(names: list[str], relations: np.ndarray, bridged: Optional[in
     return columns
 
 
+def isolated_entities(count: int, relations: np.ndarray, bridged: Optional[int]) -> list[int]:
+    """Entities in no relation (other than to themselves), except the bridged one (its bridge lane
+    runs from the top of the panel), in index order."""
+    linked = {int(k) for pair in np.asarray(relations).reshape(-1, 2).tolist() if pair[0] != pair[1] for k in pair}
+    return [k for k in range(count) if k not in linked and k != bridged]
+
+
+def _pack_rows(widths: Sequence[float], row_width: float, gap: float) -> list[list[float]]:
+    """Widths packed left to right into rows of at most ``row_width`` (a wider item gets a row)."""
+    rows: list[list[float]] = []
+    used = math.inf
+    for width in widths:
+        if not rows or used + gap + width > row_width:
+            rows.append([])
+            used = -gap
+        rows[-1].append(width)
+        used += gap + width
+    return rows
+
+
+def place_entities(draw, record: Record, names: Sequence[str], texts: Sequence[str], panel, font):
+    """Boxes ``(x0, y0, x1, y1)`` of the KG nodes in the panel ``(x, y, width, height)``, and the
+    top of the foot row of unrelated entities (None when there is none).
+
+    Related entities go in columns by type (:func:`_order_columns`); entities in no relation go to
+    row(s) at the foot of the panel, where no edge runs (in a column they could sit on an edge
+    between two other columns and hide its label); then a column node that a straight edge
+    between two other nodes runs through is moved up or down its column to the nearest free place.
+    """
+    kx, ky, kg_width, panel_height = panel
+    bridged = record.bridge[1] if record.bridge is not None else None
+    columns = _order_columns(list(names), record.relations, bridged)
+    isolated = isolated_entities(record.num_entities, record.relations, bridged)
+
+    def node_width(k):
+        label = texts[k] if len(texts[k]) <= 24 else texts[k][:23] + "…"
+        return draw.textlength(label, font=font) + 14
+
+    rows = _pack_rows([node_width(k) for k in isolated], kg_width - 16, gap=10)
+    rows = rows[:max(1, (panel_height // 3) // ISOLATED_ROW_PX)]  # at most a third of the panel
+    isolated = isolated[:sum(len(row) for row in rows)]  # any others stay in their columns
+    columns = {f: [k for k in members if k not in isolated] for f, members in columns.items()}
+    columns = {f: members for f, members in columns.items() if members}
+    foot = ISOLATED_ROW_PX * len(rows) + (16 if rows else 0)
+    node_box: dict[int, tuple[float, float, float, float]] = {}
+    top, usable = ky + NODE_TOP, panel_height - NODE_TOP - 8 - foot
+    for fraction, members in columns.items():
+        step = usable / len(members)
+        for slot, k in enumerate(members):
+            cx, cy = kx + fraction * kg_width, top + step * (slot + 0.5)
+            width = node_width(k)
+            node_box[k] = (cx - width / 2, cy - 11, cx + width / 2, cy + 11)
+    _clear_crossings(node_box, record.relations, columns, bridged, top, top + usable)
+    foot_top = None
+    if rows:
+        foot_top = ky + panel_height - foot
+        queue = list(isolated)
+        for r, row in enumerate(rows):
+            x = kx + 8
+            cy = foot_top + 16 + ISOLATED_ROW_PX * r + 12
+            for width in row:
+                k = queue.pop(0)
+                node_box[k] = (x, cy - 11, x + width, cy + 11)
+                x += width + 10
+    return node_box, foot_top
+
+
+def _centre(box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def segment_hits_box(p0, p1, box, pad: float = 3.0) -> bool:
+    """Whether the segment p0-p1 passes through ``box`` grown by ``pad`` (Liang-Barsky clipping)."""
+    x0, y0, x1, y1 = box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad
+    dx, dy = p1[0] - p0[0], p1[1] - p0[1]
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, p0[0] - x0), (dx, x1 - p0[0]), (-dy, p0[1] - y0), (dy, y1 - p0[1])):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return False
+    return True
+
+
+def crossings(node_box, relations) -> list[tuple[int, int, int]]:
+    """(node, a, b) for every node box a straight edge a-b between two other nodes in different
+    columns runs through (same-column edges are drawn as bows beside the column)."""
+    found = []
+    for a, b in np.asarray(relations).reshape(-1, 2).tolist():
+        if a == b or a not in node_box or b not in node_box:
+            continue
+        ca, cb = _centre(node_box[a]), _centre(node_box[b])
+        if abs(ca[0] - cb[0]) < 1:
+            continue
+        found += [(k, a, b) for k, box in node_box.items() if k not in (a, b) and segment_hits_box(ca, cb, box)]
+    return found
+
+
+def _clear_crossings(node_box, relations, columns, bridged, top: float, bottom: float, passes: int = 3) -> None:
+    """Move each column node an edge runs through to the nearest height in its column where no
+    edge runs through it and it keeps clear of its neighbours (the bridged node stays: its lane)."""
+    column_of = {k: f for f, members in columns.items() for k in members}
+    for _ in range(passes):
+        hit = {k for k, _, _ in crossings(node_box, relations) if k != bridged and k in column_of}
+        if not hit:
+            return
+        for k in sorted(hit):
+            x0, y0, x1, y1 = node_box[k]
+            others = [node_box[j] for j in columns[column_of[k]] if j != k]
+            for step in range(1, int(bottom - top) // 4):
+                placed = False
+                for dy in (4 * step, -4 * step):
+                    box = (x0, y0 + dy, x1, y1 + dy)
+                    if box[1] < top or box[3] > bottom:
+                        continue
+                    if any(box[1] < o[3] + 16 and o[1] < box[3] + 16 for o in others):
+                        continue
+                    trial = {**node_box, k: box}
+                    if not any(j == k for j, _, _ in crossings(trial, relations)):
+                        node_box[k] = box
+                        placed = True
+                        break
+                if placed:
+                    break
+
+
 def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_types: Sequence[str] = (),
                   label_names: Sequence[str] = (), image=None, panel_height: int = 512, kg_width: int = 560,
                   slice_index: Optional[int] = None):
@@ -261,13 +400,17 @@ def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_
              f"   relations: {len(record.relation_types)}" + (f"   {', '.join(labels)}" if labels else "")
              + (f"   slice {slice_index}" if slice_index is not None else ""))
     draw.text((MARGIN, 10), title, fill=(20, 20, 20), font=title_font)
-    draw.text((ox + 6, oy + 6), f"{source}; patch colour = score", fill=(255, 255, 255), font=small,
-              stroke_width=2, stroke_fill=(0, 0, 0))
-    bar_x, bar_y = ox + 6, oy + layout.panel_height - 20
-    for i in range(100):
-        draw.line([(bar_x + i, bar_y), (bar_x + i, bar_y + 8)], fill=score_colour(i / 99))
-    draw.text((bar_x + 104, bar_y - 3), f"{lo:.3g} .. {hi:.3g}", fill=(255, 255, 255), font=small,
-              stroke_width=2, stroke_fill=(0, 0, 0))
+    # caption and colour bar below the image, never over it: a kept (or bridged) patch in a corner
+    # would cover them, and text widths are measured so the range never runs into the bar
+    strip_y = oy + layout.panel_height + 5
+    caption = f"{source}; patch colour = score"
+    draw.text((ox, strip_y), caption, fill=(40, 40, 50), font=small)
+    bar_x = ox + draw.textlength(caption, font=small) + 10
+    bar_len = max(20, min(100, int(layout.image_width - (bar_x - ox) - 10
+                                    - draw.textlength(f"{lo:.3g} .. {hi:.3g}", font=small))))
+    for i in range(bar_len):
+        draw.line([(bar_x + i, strip_y + 3), (bar_x + i, strip_y + 11)], fill=score_colour(i / max(bar_len - 1, 1)))
+    draw.text((bar_x + bar_len + 6, strip_y), f"{lo:.3g} .. {hi:.3g}", fill=(40, 40, 50), font=small)
 
     # -- knowledge graph panel ---------------------------------------------------------------
     kx, ky = ox + layout.image_width + MARGIN, oy
@@ -275,17 +418,11 @@ def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_
                    outline=(200, 200, 205))
     names = record.entity_names(list(entity_types)) if entity_types else ["unknown"] * record.num_entities
     texts = record.entity_text or [f"{n} {k}" for k, n in enumerate(names)]
-    bridged = record.bridge[1] if record.bridge is not None else None
-    columns = _order_columns(names, record.relations, bridged)
-    node_box = {}
-    top, usable = ky + NODE_TOP, layout.panel_height - NODE_TOP - 8
-    for fraction, members in columns.items():
-        step = usable / len(members)
-        for slot, k in enumerate(members):
-            cx, cy = kx + fraction * layout.kg_width, top + step * (slot + 0.5)
-            label = texts[k] if len(texts[k]) <= 24 else texts[k][:23] + "…"
-            width = draw.textlength(label, font=font) + 14
-            node_box[k] = (cx - width / 2, cy - 11, cx + width / 2, cy + 11)
+    node_box, foot_top = place_entities(draw, record, names, texts, (kx, ky, layout.kg_width, layout.panel_height),
+                                        font)
+    if foot_top is not None:
+        draw.line([(kx + 8, foot_top), (kx + layout.kg_width - 8, foot_top)], fill=(225, 225, 230))
+        draw.text((kx + 8, foot_top + 2), "no relation:", fill=(110, 110, 110), font=small)
     rel_names = list(relation_types)
     for (a, b), code in zip(record.relations.tolist(), record.relation_types.tolist()):
         if a not in node_box or b not in node_box or a == b:
@@ -357,7 +494,7 @@ def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_
                 draw.rounded_rectangle(box, radius=6, outline=BRIDGE_COLOUR, width=3)
                 draw.text((start[0] + 6, lane_y - 1), "bridge", fill=BRIDGE_COLOUR, font=small)
 
-    y = oy + layout.panel_height + MARGIN
+    y = oy + layout.panel_height + LEGEND_PX + MARGIN
     for line in _report_lines(record.report, layout.image_width + layout.kg_width):
         draw.text((MARGIN, y), line, fill=(40, 40, 50), font=font)
         y += 18

@@ -115,3 +115,69 @@ def test_render_volume_draws_the_bridged_slice():
                                          kg_width=300).size
     pixels = np.asarray(figure)
     assert np.all(pixels == BRIDGE_COLOUR, axis=-1)[:, :MARGIN + 200].any()
+
+
+# -- layout: unrelated entities, nodes on edges, caption and colour bar ------------------------
+def _kg_record(ents, rels, bridge=None):
+    entity_code = {n: i for i, n in enumerate(ENTITY_TYPES)}
+    relation_code = {n: i for i, n in enumerate(RELATION_TYPES)}
+    return Record(record_id="kg", patch_features=np.zeros((2, 4), np.float32),
+                  patch_scores=np.array([0.2, 0.9], np.float32),
+                  patch_positions=np.array([[0, 0], [3, 4]], np.int32), patch_edges=np.zeros((0, 2), np.int32),
+                  geometry=Geometry.for_image((128, 128), (16, 16)),
+                  entity_types=np.array([entity_code[t] for _, t in ents], np.int32),
+                  entity_assertions=np.zeros(len(ents), np.int8), entity_text=[n for n, _ in ents],
+                  relations=np.array([(a, b) for a, b, _ in rels], np.int32).reshape(-1, 2),
+                  relation_types=np.array([relation_code[r] for _, _, r in rels], np.int32), bridge=bridge)
+
+
+def _placed(record, panel=(600, 48, 560, 512)):
+    from PIL import ImageDraw
+
+    from neural_builders.render import _font, place_entities
+    draw = ImageDraw.Draw(Image.new("RGB", (1200, 700)))
+    names = record.entity_names(list(ENTITY_TYPES))
+    return place_entities(draw, record, names, record.entity_text, panel, _font(13))
+
+
+def test_unrelated_entities_sit_in_a_foot_row_off_every_edge():
+    from neural_builders.render import crossings, isolated_entities
+    ents = [("left", "modifier"), ("lung", "anatomy"), ("opacity", "finding"), ("effusion", "finding"),
+            ("nodule", "finding"), ("pneumothorax", "finding"), ("base", "anatomy")]
+    rels = [(0, 1, "modifies"), (2, 6, "located_at"), (4, 1, "located_at")]
+    record = _kg_record(ents, rels, bridge=(1, 2))
+    assert isolated_entities(len(ents), record.relations, 2) == [3, 5]
+    boxes, foot_top = _placed(record)
+    assert foot_top is not None
+    assert all(boxes[k][1] > foot_top for k in (3, 5))  # below the line, where no edge runs
+    assert all(boxes[k][3] < foot_top for k in (0, 1, 2, 4, 6))
+    assert crossings(boxes, record.relations) == []
+
+
+def test_a_column_node_an_edge_runs_through_is_moved():
+    from neural_builders.render import crossings
+    # a straight modifier -> anatomy edge across the middle column, whose three findings are all related
+    ents = [("left", "modifier"), ("lung", "anatomy"), ("a", "finding"), ("b", "finding"), ("c", "finding"),
+            ("apex", "anatomy"), ("base", "anatomy")]
+    rels = [(0, 1, "modifies"), (2, 5, "located_at"), (3, 1, "located_at"), (4, 6, "located_at")]
+    record = _kg_record(ents, rels)
+    boxes, _ = _placed(record)
+    assert crossings(boxes, record.relations) == []
+    middle = sorted((boxes[k][1], boxes[k][3]) for k in (2, 3, 4))
+    assert all(b[0] > a[1] for a, b in zip(middle, middle[1:]))  # still apart in their column
+
+
+def test_caption_and_colour_bar_are_below_the_image_not_on_it():
+    from neural_builders.render import LEGEND_PX, score_colour
+    record = _kg_record([("opacity", "finding")], [])
+    record = Record(**{**record.__dict__, "patch_positions": np.array([[0, 0], [7, 7]], np.int32)})
+    flat = np.full((128, 128), 0.5, np.float32)
+    figure = render_record(record, image=flat, panel_height=256, kg_width=300, **VOCAB)
+    pixels = np.asarray(figure.convert("RGB")).astype(int)
+    top, left = HEADER_PX + MARGIN, MARGIN
+    # the image's top-left band (where the caption used to be) holds only the image and the patch box
+    band = pixels[top + 40:top + 60, left + 40:left + 200]
+    assert np.ptp(band) == 0
+    strip = pixels[top + 256:top + 256 + LEGEND_PX, left:left + 256]
+    for value in (0.0, 1.0):  # the colour bar's ends are in the strip
+        assert np.all(strip == score_colour(value), axis=-1).any()
