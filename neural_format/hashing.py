@@ -1,11 +1,13 @@
-"""Canonical per-record SHA-256 (spec clause NF-I001).
+"""Canonical per-record SHA-256 (spec clause NF-I001; the exact definition is spec Appendix B).
 
-The digest is SHA-256 over, in this order, for each field of :data:`CANONICAL_FIELDS`:
-``name NUL dtype NUL shape(int64 LE) data`` where ``data`` is the C-order little-endian bytes, or
-``name NUL "absent" NUL`` when the field is absent. Strings are UTF-8; lists of strings are hashed
-as their UTF-8 bytes followed by int64 offsets. NaN values are canonicalised so that every NaN
-bit pattern hashes alike. Because the digest covers dtypes and shapes, a record hashes alike in
-memory and after a round trip through the file.
+The digest is SHA-256 over the prefix ``neural-graph-record-v1 NUL`` and, for each field of
+:data:`CANONICAL_FIELDS` in order, ``name NUL dtype NUL shape(int64 LE) data`` where ``data`` is the
+C-order little-endian bytes, or ``name NUL "absent" NUL`` when the field is absent. Strings are
+UTF-8 (``|u1``); entity text is its UTF-8 bytes followed by the record's M+1 int64 offsets rebased
+to 0, as one ``|u1`` array; ``report_source`` is a ``|u1`` array of shape (1,). Every NaN is
+hashed as the positive quiet NaN with a zero payload. Because the digest covers dtypes and
+shapes, a record hashes alike in memory and after a round trip through the file.
+:func:`record_preimage` returns the hashed bytes; ``spec/test-vectors/`` holds worked examples.
 """
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def _run(stage: str, report: Report, *args) -> None:
 def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTES,
              workers: Optional[int] = None, progress: bool | None = None) -> Report:
     """Check one collection file (or a sharded collection: its directory or ``manifest.json``) against
-    spec 1.0; never raises for bad input.
+    spec 1.x (the clauses of the version the file declares and older); never raises for bad input.
 
     ``hashes=False`` skips NF-I001 (faster). ``progress`` shows a bar on stderr (None: when a TTY).
     """
