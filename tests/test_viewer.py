@@ -2,8 +2,9 @@
 
 * the loopback server: binds 127.0.0.1 only, serves the page and the chosen file, refuses foreign
   Host headers and paths outside its list, stops;
-* the JavaScript reader in Node (``node --test viewer/test/reader.test.mjs``): every valid conformance fixture and
-  demo-like files written here, each record's SHA-256 recomputed equal to the stored one;
+* the JavaScript reader in Node (``node --test viewer/test/reader.test.mjs``): every valid conformance fixture,
+  the golden files, demo-like files written here, each record's SHA-256 recomputed equal to the stored one;
+  Appendix B's test vectors byte for byte; the hostile corpus read or refused, never a crash;
 * a real browser (Debian's chromium, headless, driven by playwright-core): the page on a demo-like
   file, a record selected, a screenshot kept under viewer/test-artifacts/, assertions on the DOM.
 
@@ -199,8 +200,13 @@ def test_node_reader_recomputes_every_digest(node_modules, demo_like, tmp_path):
     result = subprocess.run([node_modules, "--test", "test/reader.test.mjs"], cwd=VIEWER, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    conformance = len(list((ROOT / "spec" / "conformance").glob("*.valid.h5")))
-    assert f"# pass {conformance + len(files) + 1 + kinds}" in result.stdout, result.stdout[-2000:]
+    spec = ROOT / "spec"
+    conformance = len(list((spec / "conformance").glob("*.valid.h5")))
+    vectors = len(list((spec / "test-vectors").glob("*.json")))  # Appendix B's worked examples
+    golden = len(list((spec / "golden").glob("*/collection.h5")) + list((spec / "golden").glob("*/sharded/*.h5")))
+    assert vectors >= 3 and golden >= 3
+    expected = (conformance + 1) + len(files) + kinds + (vectors + 1) + golden
+    assert f"# pass {expected}\n" in result.stdout and "# fail 0" in result.stdout, result.stdout[-2000:]
 
 
 def test_committed_bundle_is_built_from_the_sources(node_modules):

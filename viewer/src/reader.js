@@ -1,4 +1,4 @@
-// A second, independent reader of neural-format collection files (spec/neural-format-1.0.md),
+// A second, independent reader of neural-format collection files (spec/neural-format-1.0.md, format 1.1),
 // on h5wasm (the HDF5 C library compiled to WebAssembly). It runs unchanged in Node (tests) and
 // in a browser Web Worker (the viewer). It reads a file the way the Python SDK does: offsets
 // first, then one slice per column for one record, and it refuses hostile files by the declared
@@ -31,7 +31,9 @@ const ALLOWED_FILTERS = { 1: "gzip", 2: "shuffle", 3: "fletcher32", 32000: "lzf"
 // filters this build of the HDF5 library can decode (h5wasm ships zlib; lzf is an HDF5 plugin)
 const DECODABLE_FILTERS = new Set([1, 2, 3]);
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-const READER_MAJOR = 1;
+// the format version this reader implements: 1.1.0 added clauses only, no object (spec section 3.1)
+const READER_VERSION = [1, 1];
+const READER_MAJOR = READER_VERSION[0];
 
 export { RefusedFile };
 
@@ -312,7 +314,10 @@ export class Collection {
       throw new RefusedFile(major > READER_MAJOR ? "NF-V003" : "NF-V004",
         `file format ${version}; this viewer reads major version ${READER_MAJOR}`, "/");
     }
-    if (minor > 0) this.warnings.push(`file format ${version} is newer than this viewer's 1.0: fields added after 1.0 are not shown`);
+    if (minor > READER_VERSION[1]) {
+      this.warnings.push(`file format ${version} is newer than this viewer's ${READER_VERSION.join(".")}: ` +
+        `objects and fields added after ${READER_VERSION.join(".")} are not shown`);
+    }
   }
 
   // A dataset checked the way the SDK's dataset_guard does before anything is read.
@@ -573,7 +578,8 @@ function canonicalFloats(dtype, bytes) {
 }
 
 /**
- * The bytes whose SHA-256 is a record's digest (spec section 6, neural_format/hashing.py):
+ * The bytes whose SHA-256 is a record's digest, its pre-image (spec section 6 and Appendix B,
+ * neural_format/hashing.py):
  * the prefix, then per canonical field its name, NUL, and either `absent NUL` or dtype NUL,
  * int64 shape and C-order little-endian data.
  */
