@@ -19,31 +19,35 @@ const ATTRIBUTE_INFO_MESSAGE = 0x0015;
 const SHARED_MESSAGE_FLAG = 0x02;
 const VLEN_CLASS = 9;
 
-class Unguardable extends Error {}
+export class Unguardable extends Error {}
 
 function refuse(what, where) {
   return new RefusedFile("NF-F001", `HDF5 structure the attribute-heap safety check cannot follow: ${what}`, where);
 }
 
-const u64 = (view, at) => view.getBigUint64(at, true);
-const num = (big, what) => {
+export const u64 = (view, at) => view.getBigUint64(at, true);
+export const num = (big, what) => {
   if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new Unguardable(`${what} ${big} out of range`);
   return Number(big);
 };
-const ascii = (bytes) => String.fromCharCode(...bytes);
+export const ascii = (bytes) => String.fromCharCode(...bytes);
 const pad8 = (n) => (n + 7) & ~7;
 
 /**
  * @param {(at: number, count: number) => Uint8Array} readAt synchronous reads of the file's bytes
  * @param {number} size the file's size in bytes
  */
-export function checkRootAttributeHeap(readAt, size) {
-  const read = (at, count) => {
+export function boundedReader(readAt, size) {
+  return (at, count) => {
     if (at < 0 || count < 0 || at + count > size) throw new Unguardable(`${count} bytes at byte ${at} lie outside the ${size}-byte file`);
     const data = readAt(at, count);
     if (data.length !== count) throw new Unguardable(`short read at byte ${at}`);
     return { bytes: data, view: new DataView(data.buffer, data.byteOffset, data.byteLength) };
   };
+}
+
+export function checkRootAttributeHeap(readAt, size) {
+  const read = boundedReader(readAt, size);
   let address;
   try {
     address = rootHeaderAddress(read, size);
@@ -79,7 +83,7 @@ export function checkRootAttributeHeap(readAt, size) {
   }
 }
 
-function rootHeaderAddress(read, size) {
+export function rootHeaderAddress(read, size) {
   const { bytes: head, view } = read(0, Math.min(size, 72));
   if (head.length < 48) throw new Unguardable("no HDF5 superblock at byte 0");
   const version = head[8];
@@ -97,7 +101,7 @@ function rootHeaderAddress(read, size) {
   throw new Unguardable(`superblock version ${version}`);
 }
 
-function messages(read, address) {
+export function messages(read, address) {
   const { bytes: head } = read(address, 5);
   if (ascii(head.subarray(0, 4)) === "OHDR") {
     if (head[4] !== 2) throw new Unguardable(`object header version ${head[4]}`);

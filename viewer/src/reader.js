@@ -5,6 +5,7 @@
 // sizes of clause NF-H006 before it allocates anything.
 
 import { RefusedFile } from "./errors.js";
+import { checkChunksWritten } from "./chunk_guard.js";
 import { checkRootAttributeHeap } from "./heap_guard.js";
 
 // Limits of clause NF-H006 (neural_format/layout.py and reader.py hold the same numbers).
@@ -539,7 +540,15 @@ function unreadable(err) {
 export function openCollection(h5wasm, path, { fileSize, readAt }) {
   checkSignature(readAt(0, Math.min(9, fileSize)));
   checkRootAttributeHeap(readAt, fileSize);
-  return new Collection(h5wasm, path, { fileSize });
+  const collection = new Collection(h5wasm, path, { fileSize });
+  try {
+    const shapes = new Map([...collection.datasets].map(([p, info]) => [p, info.shape]));
+    checkChunksWritten(readAt, fileSize, shapes);
+  } catch (err) {
+    collection.close();
+    throw err;
+  }
+  return collection;
 }
 
 function decodeUtf8(bytes, location) {
