@@ -63,6 +63,8 @@ class BuildConfig:
     label_names: tuple[str, ...] = ("pneumonia",)
     compression: Optional[str] = None
     max_report_tokens: int = 128
+    # "fused": SDPA decoder, weights of the scored layers only; "eager": the reference (scoring.score_batch)
+    attention: str = "fused"
     device: str = "auto"
     overwrite: bool = False
     progress: Optional[bool] = None
@@ -127,10 +129,15 @@ def _scalar_config(config: dict, keys: Sequence[str]) -> dict:
     return out
 
 
-def model_refs(model) -> tuple[ModelRef, ModelRef]:
-    """Encoder (Swin + projection) and decoder (T5) provenance with their weight files' SHA-256."""
+def model_refs(model, attention: str = "eager", digests: Optional[dict] = None) -> tuple[ModelRef, ModelRef]:
+    """Encoder (Swin + projection) and decoder (T5) provenance with their weight files' SHA-256.
+
+    ``attention`` is the scoring path (:data:`neural_builders.scoring.ATTENTION_PATHS`): the
+    decoder's ``attn_implementation`` is "sdpa" for the fused path, whose scored layers' weights
+    are recomputed eagerly from their queries and keys (``cross_attention_weights``).
+    ``digests`` are :meth:`ReportGenerator.weights_sha256` when already computed."""
     from .vlm.model import DECODER_FILE, ENCODER_FILE
-    digests = model.weights_sha256()
+    digests = digests if digests is not None else model.weights_sha256()
     name = model.source_dir.name if model.source_dir is not None else "in-memory"
     if name in ("model", "checkpoint") and model.source_dir is not None:
         name = f"{model.source_dir.parent.name}/{name}"
@@ -143,18 +150,21 @@ def model_refs(model) -> tuple[ModelRef, ModelRef]:
         "fixed_size": ",".join(str(v) for v in resolution.get("fixed_size", ())),
         "position_frequencies": model.config["projection"]["position_frequencies"]})
     decoder = ModelRef(model_id=f"{name}:t5", weights_sha256=digests[DECODER_FILE], config={
-        "architecture": "T5ForConditionalGeneration", "file": DECODER_FILE, "attn_implementation": "eager",
+        "architecture": "T5ForConditionalGeneration", "file": DECODER_FILE,
+        "attn_implementation": "sdpa" if attention == "fused" else "eager",
+        "cross_attention_weights": "recomputed from q,k of the scored layers" if attention == "fused"
+        else "eager output_attentions",
         **_scalar_config(model.config["t5"], ("d_model", "num_decoder_layers", "num_heads", "vocab_size"))})
     return encoder, decoder
 
 
 def collection_meta(model, config: BuildConfig, extractor_ref: KGExtractorRef, *, entity_dim: int,
                     tile_shape: Optional[tuple[int, int]], source_bytes: int, embedder_ref=None,
-                    spatial_axes: int = 2, slice_filter=None) -> CollectionMeta:
+                    spatial_axes: int = 2, slice_filter=None, digests: Optional[dict] = None) -> CollectionMeta:
     from neural_format import __version__ as sdk_version
 
     from .kg import ENTITY_TYPES, RELATION_TYPES
-    encoder, decoder = model_refs(model)
+    encoder, decoder = model_refs(model, config.attention, digests)
     if embedder_ref is not None:
         extra = {"entity_embedder": embedder_ref.model_id, "entity_embedder_sha256": embedder_ref.weights_sha256}
         extractor_ref = extractor_ref.model_copy(update={"config": {**extractor_ref.config, **extra}})
@@ -256,7 +266,8 @@ class _Pipeline:
         labels = encode_labels(self.model.tokenizer, reports, self.config.max_report_tokens, self.device)
         use_amp = self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
-            features, scores, _ = score_batch(self.model, pixels, plans, labels, self.config.aggregation)
+            features, scores, _ = score_batch(self.model, pixels, plans, labels, self.config.aggregation,
+                                              attention=self.config.attention)
         self.times.forward += time.perf_counter() - t0
         for b, prep in enumerate(batch):
             self._emit(prep, features[b], scores[b], reports[b], sources[b])
@@ -395,6 +406,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--float16", action="store_true", help="store patch features as float16")
     p.add_argument("--compression", choices=["gzip", "lzf"], default=None)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--attention", choices=["fused", "eager"], default="fused",
+                   help="scoring path: fused (SDPA decoder, weights of the scored layers only) or the eager reference")
     p.add_argument("--device", default="auto")
     p.add_argument("--overwrite", action="store_true")
 
@@ -406,7 +419,8 @@ def config_from_args(args, **overrides) -> BuildConfig:
                     feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
                     entity_embeddings=args.entity_embeddings,
                     label_names=tuple(n.strip() for n in args.labels.split(",") if n.strip()),
-                    compression=args.compression, device=args.device, overwrite=args.overwrite)
+                    compression=args.compression, device=args.device, overwrite=args.overwrite,
+                    attention=getattr(args, "attention", "fused"))
     settings.update(overrides)
     return BuildConfig(**settings)
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from neural_format.metadata import ScoreAggregation
 
-__all__ = ["aggregate_cross_attention", "score_batch"]
+__all__ = ["ATTENTION_PATHS", "aggregate_cross_attention", "score_batch"]
 
 
 def _layer_indices(layers, count: int) -> list[int]:
@@ -73,23 +73,73 @@ def aggregate_cross_attention(cross_attentions: Sequence, target_mask, source_ma
     return scores
 
 
-def score_batch(model, pixels, plans, labels, aggregation: ScoreAggregation = ScoreAggregation()):
+ATTENTION_PATHS = ("fused", "eager")
+
+
+def score_batch(model, pixels, plans, labels, aggregation: ScoreAggregation = ScoreAggregation(), *,
+                attention: str = "fused"):
     """Run the encoder and the teacher-forced decoder once.
 
     Returns ``(features (B, S, C) float32, scores (B, S) float64 with NaN for padding tokens,
     loss per image (B,))``.
+
+    ``attention="fused"`` (the default) runs the decoder on fused attention (SDPA) and computes
+    the cross-attention weights of only the layers the aggregation uses, from their queries and
+    keys (:meth:`~neural_builders.vlm.model.ReportGenerator.decode_tapped`); heads are reduced
+    in the hook and the scores aggregated on the model's device, so only ``(B, S)`` scores are
+    copied to the host. ``attention="eager"`` is the reference: the eager decoder returns every
+    layer's weights and :func:`aggregate_cross_attention` reduces them on the host in float64.
+    Both give the same scores (float32: to rounding; tested).
     """
     import torch
+    if attention not in ATTENTION_PATHS:
+        raise ValueError(f"attention must be one of {ATTENTION_PATHS}, not {attention!r}")
     with torch.no_grad():
         encoded = model.encode(pixels, plans)
-        out = model.decode(encoded, labels, output_attentions=True)
         target = labels != -100
-        scores = aggregate_cross_attention(out.cross_attentions, target, encoded.token_mask, aggregation)
+        if attention == "eager":
+            out = model.decode(encoded, labels, output_attentions=True)
+            scores = aggregate_cross_attention(out.cross_attentions, target, encoded.token_mask, aggregation)
+        else:
+            layers = _layer_indices(aggregation.layers, len(model.t5.decoder.block))
+            out, reduced = model.decode_tapped(encoded, labels, layers,
+                                               reduce=lambda w: _reduce_heads(w.float(), aggregation.heads))
+            scores = _aggregate_on_device(reduced, target, encoded.token_mask, aggregation)
         logits = out.logits.float()
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels.masked_fill(~target, -100),
                                                 ignore_index=-100, reduction="none")
         per_image = (nll.sum(1) / target.sum(1).clamp(min=1)).cpu().numpy()
     return encoded.features.float().cpu().numpy(), scores, per_image
+
+
+def _reduce_heads(weights, heads: str):
+    """``(B, H, T, S)`` -> ``(B, T, S)`` by the aggregation's head reduction."""
+    if heads == "mean":
+        return weights.mean(dim=1)
+    if heads == "sum":
+        return weights.sum(dim=1)
+    return weights.amax(dim=1)
+
+
+def _aggregate_on_device(per_layer: Sequence, target_mask, source_mask, aggregation: ScoreAggregation) -> np.ndarray:
+    """:func:`aggregate_cross_attention` for head-reduced ``(B, T, S)`` float32 tensors, on their device.
+
+    The layer reduction and the sum over report positions run where the weights are; only the
+    ``(B, S)`` result reaches the host (as float64, like the reference)."""
+    import torch
+    stacked = torch.stack(list(per_layer))
+    a = stacked.mean(dim=0) if aggregation.layer_reduction == "mean" else stacked.sum(dim=0)
+    target = target_mask.to(a.device, a.dtype)
+    if target.shape != a.shape[:2]:
+        raise ValueError(f"target mask {tuple(target.shape)} does not match attention {tuple(a.shape[:2])}")
+    scores = torch.einsum("bts,bt->bs", a, target)
+    if aggregation.tokens == "mean":
+        scores = scores / target.sum(dim=1, keepdim=True).clamp(min=1)
+    scores = scores.cpu().numpy().astype(np.float64)
+    if aggregation.exclude_padding:
+        source = np.asarray(_to_numpy(source_mask)).astype(bool)
+        scores = np.where(source, scores, np.nan)
+    return scores
 
 
 def _to_numpy(value):

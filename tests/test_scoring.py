@@ -60,3 +60,73 @@ def test_real_model_scores_one_per_real_patch_and_mass_equals_report_length():
     # each decoder row sums to 1 over real tokens (padding is masked), so the mass is |J|
     np.testing.assert_allclose(np.nansum(scores, axis=1), [4, 6], rtol=1e-5)
     assert loss.shape == (2,) and np.isfinite(loss).all()
+
+
+def _three_layer_model(registers: int = 0):
+    from neural_builders.vlm.model import ReportGenerator, tiny_config
+    torch.manual_seed(3)
+    config = tiny_config(40)
+    config["t5"]["num_decoder_layers"] = 3
+    config["projection"]["registers"] = registers
+    return ReportGenerator(config).eval()
+
+
+@pytest.mark.parametrize("registers", [0, 2])
+@pytest.mark.parametrize("aggregation", [
+    ScoreAggregation(), ScoreAggregation(layers="all"), ScoreAggregation(layers=[0, 2], layer_reduction="sum"),
+    ScoreAggregation(heads="max"), ScoreAggregation(heads="sum", tokens="mean"),
+])
+def test_fused_path_equals_the_eager_reference_in_float32(aggregation, registers):
+    model = _three_layer_model(registers)
+    plan = model.plan((64, 200))            # padding tokens in the working grid
+    pixels = torch.rand(3, 1, *plan.working_size)
+    labels = torch.tensor([[4, 5, 6, 1, -100, -100], [7, 8, 9, 10, 11, 1], [12, 1, -100, -100, -100, -100]])
+    f_ref, s_ref, l_ref = score_batch(model, pixels, [plan] * 3, labels, aggregation, attention="eager")
+    f_new, s_new, l_new = score_batch(model, pixels, [plan] * 3, labels, aggregation, attention="fused")
+    assert s_new.dtype == np.float64 and s_new.shape == s_ref.shape
+    np.testing.assert_array_equal(np.isnan(s_new), np.isnan(s_ref))
+    np.testing.assert_allclose(s_new, s_ref, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(f_new, f_ref)
+    np.testing.assert_allclose(l_new, l_ref, rtol=1e-5)
+
+
+def test_tapped_weights_equal_the_eager_layer_weights():
+    model = _three_layer_model(registers=1)
+    plan = model.plan((128, 96))
+    pixels = torch.rand(2, 1, *plan.working_size)
+    labels = torch.tensor([[5, 6, 1, -100], [7, 8, 9, 1]])
+    with torch.no_grad():
+        encoded = model.encode(pixels, [plan, plan])
+        eager = model.decode(encoded, labels, output_attentions=True).cross_attentions
+        _, same_kernel = model.decode_tapped(encoded, labels, [0, 1, 2], fused=False)
+        _, fused = model.decode_tapped(encoded, labels, [1])
+    for layer in range(3):  # the eager kernel's own inputs: equal to the last bit
+        torch.testing.assert_close(same_kernel[layer], eager[layer], rtol=0, atol=0)
+    torch.testing.assert_close(fused[0], eager[1], rtol=1e-5, atol=1e-7)
+
+
+def test_fused_attention_switches_every_stack_and_restores_eager():
+    from neural_builders.vlm.model import fused_attention
+    from transformers.models.t5.modeling_t5 import T5Attention
+    model = _three_layer_model()
+    configs = [m.config for m in model.t5.modules() if isinstance(m, T5Attention)]
+    with fused_attention(model.t5) as switched:
+        inside = {c._attn_implementation for c in configs}
+    assert {c._attn_implementation for c in configs} == {"eager"}
+    if switched:  # transformers with T5 SDPA support (5.x)
+        assert inside == {"sdpa"}
+    with pytest.raises(RuntimeError):
+        with fused_attention(model.t5):
+            raise RuntimeError("a failing batch")
+    assert {c._attn_implementation for c in configs} == {"eager"}
+    plan = model.plan((128, 128))
+    out = model.decode(model.encode(torch.rand(1, 1, *plan.working_size), [plan]), torch.tensor([[4, 1]]),
+                       output_attentions=True)
+    assert len(out.cross_attentions) == 3  # the eager reference still returns weights
+
+
+def test_unknown_attention_path_is_refused():
+    model = _three_layer_model()
+    plan = model.plan((128, 128))
+    with pytest.raises(ValueError, match="attention"):
+        score_batch(model, torch.rand(1, 1, *plan.working_size), [plan], torch.tensor([[4, 1]]), attention="flash")

@@ -23,12 +23,13 @@ config, projection and resolution settings), ``encoder.safetensors`` (``swin.*``
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -202,6 +203,46 @@ class ReportGenerator(nn.Module):
             out.cross_attentions = tuple(a[..., :S] for a in out.cross_attentions)
         return out
 
+    def decode_tapped(self, encoded: Encoded, labels: torch.Tensor, layers: Sequence[int], *,
+                      fused: bool = True, reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
+        """Teacher-forced T5 pass that returns the cross-attention of the chosen decoder ``layers`` only.
+
+        Returns ``(output, [reduce(weights) per layer in layers])`` where ``weights`` is ``(B, H, T, S)``
+        over the patch tokens, as :meth:`decode` with ``output_attentions=True`` would give it.
+        With ``fused`` the decoder runs on PyTorch's fused attention (SDPA; flash/memory-efficient
+        kernels on a GPU) where the installed transformers supports it for T5; the weights of a
+        tapped layer are recomputed from that layer's own queries and keys (a forward hook on its
+        ``EncDecAttention``: same Linear maps, ``q k^T`` with T5's unit scale, padding masked,
+        softmax), so nothing else materialises attention weights. ``reduce`` (e.g. a mean over
+        heads) is applied inside the hook, so at most one layer's full weights exist at a time.
+        Without ``fused`` the kernel is left as built (eager) and the same hooks run: the reference.
+        """
+        from transformers.modeling_outputs import BaseModelOutput
+        decoder_mask = (labels != -100).long()
+        memory, mask = self.projection.with_registers(encoded.projected, encoded.token_mask)
+        S = encoded.projected.shape[1]
+        blocks = self.t5.decoder.block
+        taps: dict[int, torch.Tensor] = {}
+        handles = []
+        for index in layers:
+            if not 0 <= index < len(blocks):
+                raise ValueError(f"decoder layer {index} is outside 0..{len(blocks) - 1}")
+            attention = blocks[index].layer[1].EncDecAttention
+            handles.append(attention.register_forward_hook(
+                _cross_attention_tap(index, taps, mask, S, reduce), with_kwargs=True))
+        try:
+            with fused_attention(self.t5, enabled=fused):
+                out = self.t5(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                              attention_mask=mask, labels=labels, decoder_attention_mask=_shift_mask(decoder_mask),
+                              output_attentions=False, return_dict=True)
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [i for i in layers if i not in taps]
+        if missing:
+            raise RuntimeError(f"decoder layers {missing} ran no cross-attention")
+        return out, [taps[i] for i in layers]
+
     def forward(self, pixels, plans, labels):
         return self.decode(self.encode(pixels, plans), labels)
 
@@ -304,6 +345,56 @@ class ReportGenerator(nn.Module):
         config = {"swin": {}, "t5": {}, "projection": projection or asdict(ProjectionConfig()),
                   "resolution": resolution or asdict(ResolutionConfig())}
         return cls(config, swin=swin, t5=t5)
+
+
+@contextlib.contextmanager
+def fused_attention(t5, *, enabled: bool = True):
+    """Inside the block, ``t5``'s attention runs on ``torch.nn.functional.scaled_dot_product_attention``.
+
+    The model is built eager (its cross-attention weights are the reference scores); this switches
+    the setting every attention layer and mask builder reads at call time (each stack keeps its own
+    config copy, so all of them are set), and restores it afterwards, also on an error. On a
+    transformers release whose T5 has no SDPA path (``_supports_sdpa`` false) nothing changes and
+    the pass stays eager: same results, no speed-up.
+    """
+    if not enabled or not getattr(type(t5), "_supports_sdpa", False):
+        yield False
+        return
+    configs = {id(t5.config): t5.config}
+    for module in t5.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            configs[id(config)] = config
+    before = {key: config._attn_implementation for key, config in configs.items()}
+    try:
+        for config in configs.values():
+            config._attn_implementation = "sdpa"
+        yield True
+    finally:
+        for key, config in configs.items():
+            config._attn_implementation = before[key]
+
+
+def _cross_attention_tap(index: int, taps: dict, memory_mask: torch.Tensor, patches: int, reduce):
+    """A forward hook on a T5 ``EncDecAttention`` that recomputes its weights from its queries and keys.
+
+    T5's eager attention is ``softmax(q k^T + bias + mask)`` with no ``1/sqrt(d)`` scale and, for
+    cross-attention, a zero position bias; masked (padding) memory slots get the dtype's minimum
+    as in the eager mask, so they come out exactly 0. Run inside the caller's autocast, the matmul
+    and softmax take the same dtypes as the eager kernel's.
+    """
+    def hook(module, args, kwargs, output):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        memory = kwargs.get("key_value_states", args[1] if len(args) > 1 else None)
+        B, T = hidden.shape[:2]
+        heads, width = module.n_heads, module.key_value_proj_dim
+        query = module.q(hidden).view(B, T, heads, width).transpose(1, 2)
+        key = module.k(memory).view(B, memory.shape[1], heads, width).transpose(1, 2)
+        logits = torch.matmul(query, key.transpose(2, 3))
+        logits = logits.masked_fill(~memory_mask.bool()[:, None, None, :], torch.finfo(logits.dtype).min)
+        weights = nn.functional.softmax(logits, dim=-1)[..., :patches]
+        taps[index] = reduce(weights) if reduce is not None else weights
+    return hook
 
 
 def parameter_count(model: nn.Module) -> int:
