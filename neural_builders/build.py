@@ -65,6 +65,11 @@ class BuildConfig:
     max_report_tokens: int = 128
     # "fused": SDPA decoder, weights of the scored layers only; "eager": the reference (scoring.score_batch)
     attention: str = "fused"
+    # overlapping stages (neural_builders.stages); pipelined=False is the serial reference
+    pipelined: bool = True
+    prepare_workers: Optional[int] = None     # decoding/resizing threads; None: min(4, CPUs); 0: inline
+    prefetch_batches: int = 2                 # inputs prepared ahead of the model, in batches
+    queue_batches: int = 2                    # scored batches waiting for pruning/KG/write
     device: str = "auto"
     overwrite: bool = False
     progress: Optional[bool] = None
@@ -194,6 +199,26 @@ class _Prepared:
     source_bytes: int = 0
 
 
+@dataclass
+class _Loaded:
+    """What preparing one input gave: a _Prepared, or the image skip's reason, and the seconds taken."""
+    item: BuildInput
+    prepared: Optional[_Prepared]
+    skip: Optional[tuple[str, str]]   # (reason, code)
+    seconds: float
+
+
+@dataclass
+class _Scored:
+    """One batch after the forward pass, on its way to the per-record stages."""
+    batch: list
+    features: np.ndarray
+    scores: np.ndarray
+    reports: list
+    sources: list
+    skip_mark: int     # how many skips the serial build would have recorded before this batch's
+
+
 class _Pipeline:
     def __init__(self, model, config: BuildConfig, out_path: Path, source_bytes: int, skipped: list):
         import torch
@@ -218,43 +243,89 @@ class _Pipeline:
         self.summary = BuildSummary(out_path=out_path, skipped=skipped, source_bytes=0,
                                     device=str(self.device), policy=describe(config.policy))
         self.times = self.summary.times
+        self._late_skips: list[tuple[int, object]] = []   # (mark, Skipped) from the record stages
+        self._digests = None
+        if config.pipelined:
+            # the weight files' SHA-256 for the provenance: serialising and hashing every weight
+            # (~1 GB for Swin-B + T5-base) costs seconds, which the serial build pays inside its
+            # first write; here it runs beside decoding and the forward pass
+            from concurrent.futures import ThreadPoolExecutor
+            self._digest_pool = ThreadPoolExecutor(1, thread_name_prefix="build-digest")
+            self._digests = self._digest_pool.submit(self._weight_digests)
 
-    def _open_writer(self, first: _Prepared) -> None:
-        from neural_format.writer import CollectionWriter
-        self.tile_shape = tuple(first.plan.native_patch) if self.config.tiles else None
-        meta = collection_meta(self.model, self.config, self.extractor_ref,
-                               entity_dim=self.embedder.dim if self.embedder else 0, tile_shape=self.tile_shape,
+    def _weight_digests(self) -> dict:
+        t0 = time.perf_counter()
+        try:
+            return self.model.weights_sha256()
+        finally:
+            self.times.provenance += time.perf_counter() - t0
+
+    def _meta(self, tile_shape) -> CollectionMeta:
+        digests = None
+        if self._digests is not None:
+            t0 = time.perf_counter()
+            digests = self._digests.result()
+            self.times.write += time.perf_counter() - t0   # only what the writer still waited for
+        return collection_meta(self.model, self.config, self.extractor_ref,
+                               entity_dim=self.embedder.dim if self.embedder else 0, tile_shape=tile_shape,
                                source_bytes=self.offered_bytes,
-                               embedder_ref=self.embedder.model_ref() if self.embedder else None)
-        self.writer = CollectionWriter(self.out_path, meta, overwrite=self.config.overwrite,
+                               embedder_ref=self.embedder.model_ref() if self.embedder else None, digests=digests)
+
+    def _open_writer(self) -> None:
+        from neural_format.writer import CollectionWriter
+        self.writer = CollectionWriter(self.out_path, self._meta(self.tile_shape), overwrite=self.config.overwrite,
                                        compression=self.config.compression)
 
-    def prepare(self, item: BuildInput) -> Optional["_Prepared"]:
+    # -- stage 1: prepare (any thread) -------------------------------------------------------
+    def load(self, item: BuildInput) -> _Loaded:
+        """Decode, plan and resize one input; thread-safe (touches no shared state)."""
         from .errors import BuildInputError
-        from .inputs import load_image, record_skip
+        from .inputs import load_image
         from .vlm.patch_grid import to_working
+        t0 = time.perf_counter()
         image = item.image
         if image is None:
             try:
                 image = load_image(item.image_path)
             except BuildInputError as exc:
-                record_skip(self.summary.skipped, item.case_id, "image", exc.message, exc.code)
-                return None
+                return _Loaded(item, None, (exc.message, exc.code), time.perf_counter() - t0)
         pixels = np.asarray(image.pixels, np.float32)
         plan = self.model.plan(pixels.shape)
+        prepared = _Prepared(item, pixels, plan, to_working(pixels, plan), image.pixel_spacing,
+                             int(getattr(image, "source_bytes", 0) or _source_size(item)))
+        return _Loaded(item, prepared, None, time.perf_counter() - t0)
+
+    def admit(self, loaded: _Loaded) -> Optional[_Prepared]:
+        """In input order (the driving thread): record an image skip, or check the tile shape."""
+        from .inputs import record_skip
+        self.times.prepare += loaded.seconds
+        if loaded.skip is not None:
+            record_skip(self.summary.skipped, loaded.item.case_id, "image", *loaded.skip)
+            return None
+        plan = loaded.prepared.plan
         if self.config.tiles and self.tile_shape is not None and tuple(plan.native_patch) != self.tile_shape:
-            record_skip(self.summary.skipped, item.case_id, "image",
+            record_skip(self.summary.skipped, loaded.item.case_id, "image",
                         f"native patch {plan.native_patch} differs from the collection's tile shape {self.tile_shape}")
             return None
-        return _Prepared(item, pixels, plan, to_working(pixels, plan), image.pixel_spacing,
-                         int(getattr(image, "source_bytes", 0) or _source_size(item)))
+        return loaded.prepared
 
-    def run_batch(self, batch: list[_Prepared]) -> None:
+    def prepare(self, item: BuildInput) -> Optional[_Prepared]:
+        return self.admit(self.load(item))
+
+    # -- stage 2: forward (the driving thread) -------------------------------------------------
+    def forward(self, batch: list[_Prepared]) -> _Scored:
         from .scoring import score_batch
         from .vlm.train import encode_labels
         torch = self.torch
+        if self.config.tiles and self.tile_shape is None:
+            # the collection's tile shape is that of the first record written: this batch's first
+            self.tile_shape = tuple(batch[0].plan.native_patch)
         t0 = time.perf_counter()
-        pixels = torch.from_numpy(np.stack([p.working for p in batch]))[:, None].to(self.device)
+        pixels = torch.from_numpy(np.stack([p.working for p in batch]))[:, None]
+        if self.device.type == "cuda":
+            pixels = pixels.pin_memory().to(self.device, non_blocking=True)
+        else:
+            pixels = pixels.to(self.device)
         plans = [p.plan for p in batch]
         reports = [p.item.report for p in batch]
         sources = ["ground_truth" if r else "generated" for r in reports]
@@ -269,10 +340,19 @@ class _Pipeline:
             features, scores, _ = score_batch(self.model, pixels, plans, labels, self.config.aggregation,
                                               attention=self.config.attention)
         self.times.forward += time.perf_counter() - t0
-        for b, prep in enumerate(batch):
-            self._emit(prep, features[b], scores[b], reports[b], sources[b])
+        return _Scored(batch, features, scores, reports, sources, len(self.summary.skipped))
 
-    def _emit(self, prep: _Prepared, features, scores, report: str, source: str) -> None:
+    def run_batch(self, batch: list[_Prepared]) -> None:
+        """Forward one batch and emit its records, serially."""
+        self.emit(self.forward(batch))
+
+    # -- stages 3-5: graph, KG, write (one thread, batches in order) ---------------------------
+    def emit(self, scored: _Scored) -> None:
+        for b, prep in enumerate(scored.batch):
+            self._emit(prep, scored.features[b], scored.scores[b], scored.reports[b], scored.sources[b],
+                       scored.skip_mark)
+
+    def _emit(self, prep: _Prepared, features, scores, report: str, source: str, skip_mark: int) -> None:
         from neural_format.fusion import record_bridge
 
         from .inputs import record_skip
@@ -303,12 +383,13 @@ class _Pipeline:
                               None if prep.spacing is None else tuple(float(v) for v in prep.spacing)),
             tiles=tiles, report=report, report_source=source, group_key=prep.item.group_key)
         if self.writer is None:
-            self._open_writer(prep)
+            self._open_writer()
         from neural_format.errors import NeuralFormatError
         try:
             self.writer.append(record)
         except NeuralFormatError as exc:
-            record_skip(self.summary.skipped, prep.item.case_id, "write", exc.message, exc.code)
+            skip = record_skip(None, prep.item.case_id, "write", exc.message, exc.code)
+            self._late_skips.append((skip_mark, skip))
         else:
             self.summary.records_written += 1
             self.summary.source_bytes += prep.source_bytes
@@ -319,22 +400,43 @@ class _Pipeline:
         self.times.kg += t2 - t1
         self.times.write += t3 - t2
 
+    def merge_skips(self) -> None:
+        """Put the record stages' skips where the serial build records them (after the image
+        skips of the inputs prepared before their batch ran), whichever thread found them."""
+        if not self._late_skips:
+            return
+        merged, early = [], self.summary.skipped
+        late = iter(self._late_skips)
+        pending = next(late, None)
+        for position in range(len(early) + 1):
+            while pending is not None and pending[0] == position:
+                merged.append(pending[1])
+                pending = next(late, None)
+            if position < len(early):
+                merged.append(early[position])
+        early[:] = merged
+        self._late_skips = []
+
     def close(self) -> None:
+        self.merge_skips()
         t0 = time.perf_counter()
         if self.writer is None:  # nothing usable: still write a valid, empty collection
             from neural_format.writer import CollectionWriter
-            meta = collection_meta(self.model, self.config, self.extractor_ref,
-                                   entity_dim=self.embedder.dim if self.embedder else 0, tile_shape=None,
-                                   source_bytes=self.offered_bytes,
-                                   embedder_ref=self.embedder.model_ref() if self.embedder else None)
-            self.writer = CollectionWriter(self.out_path, meta, overwrite=self.config.overwrite)
+            self.writer = CollectionWriter(self.out_path, self._meta(None), overwrite=self.config.overwrite)
         self.writer.close()
         self.times.write += time.perf_counter() - t0
         self.summary.bytes_written = os.path.getsize(self.out_path)
+        self._stop_digests()
 
     def abort(self) -> None:
+        self._stop_digests()
         if self.writer is not None:
             self.writer.abort()
+
+    def _stop_digests(self) -> None:
+        if self._digests is not None:
+            self._digests.cancel()
+            self._digest_pool.shutdown(wait=True)
 
 
 def _source_size(item: BuildInput) -> int:
@@ -346,6 +448,26 @@ def _source_size(item: BuildInput) -> int:
         return 0
 
 
+def _batches(admitted, batch_size: int):
+    """Batches of one working size, in the order the serial build has always run them: a batch
+    as soon as its size has ``batch_size`` inputs, the rest at the end in first-seen order."""
+    pending: dict = {}
+    for prep in admitted:
+        if prep is None:
+            continue
+        key = prep.working.shape
+        pending.setdefault(key, []).append(prep)
+        if len(pending[key]) >= batch_size:
+            yield pending.pop(key)
+    yield from pending.values()
+
+
+def _prepare_workers(config: BuildConfig) -> int:
+    if config.prepare_workers is not None:
+        return max(0, int(config.prepare_workers))
+    return min(4, os.cpu_count() or 1)
+
+
 def build_collection(inputs: Sequence, model, config: Optional[BuildConfig] = None, out_path="collection.h5", *,
                      skipped: Optional[list] = None) -> BuildSummary:
     """Build one collection file from ``inputs`` (BuildInputs, or pairs from ``pair_inputs``).
@@ -353,30 +475,45 @@ def build_collection(inputs: Sequence, model, config: Optional[BuildConfig] = No
     ``model`` is a :class:`~neural_builders.vlm.model.ReportGenerator` with its tokenizer.
     ``skipped`` (e.g. from pairing) is carried into the summary. ``source_bytes`` in the
     provenance is the total size of the input image files.
+
+    With ``config.pipelined`` (default) the stages overlap (:mod:`neural_builders.stages`):
+    ``prepare_workers`` threads decode and resize up to ``prefetch_batches`` batches ahead of the
+    model; the forward pass runs in the calling thread; pruning, KG, bridge and writing run in one
+    background thread, at most ``queue_batches`` scored batches behind. Records, skips and the
+    file are the same as the serial build's (``pipelined=False``), in the same order.
     """
     config = config or BuildConfig()
     items = [x if isinstance(x, BuildInput) else inputs_from_pairs([x])[0] for x in inputs]
     out_path = Path(out_path)
     began = time.perf_counter()
     pipeline = _Pipeline(model, config, out_path, sum(_source_size(i) for i in items), list(skipped or []))
+    consumer = loads = None
     try:
         with Progress(len(items), "building", enabled=config.progress) as bar:
-            pending: dict = {}
-            for item in items:
-                t0 = time.perf_counter()
-                prep = pipeline.prepare(item)
-                pipeline.times.prepare += time.perf_counter() - t0
-                bar.update(1)
-                if prep is None:
-                    continue
-                key = prep.working.shape
-                pending.setdefault(key, []).append(prep)
-                if len(pending[key]) >= config.batch_size:
-                    pipeline.run_batch(pending.pop(key))
-            for batch in pending.values():
-                pipeline.run_batch(batch)
+            def counted(loaded_items):
+                for loaded in loaded_items:
+                    bar.update(1)
+                    yield pipeline.admit(loaded)
+
+            if not config.pipelined:
+                for batch in _batches(counted(map(pipeline.load, items)), config.batch_size):
+                    pipeline.run_batch(batch)
+            else:
+                from .stages import OrderedConsumer, OrderedPrefetch
+                workers = _prepare_workers(config)
+                loads = OrderedPrefetch(pipeline.load, items, workers=workers,
+                                        lookahead=max(1, config.prefetch_batches) * config.batch_size + workers)
+                consumer = OrderedConsumer(pipeline.emit, depth=config.queue_batches, name="build-records")
+                for batch in _batches(counted(loads), config.batch_size):
+                    consumer.submit(pipeline.forward(batch))
+                consumer.finish()
+                consumer = None
         pipeline.close()
     except BaseException:
+        if loads is not None:
+            loads.close()       # no decoding goes on behind the error
+        if consumer is not None:
+            consumer.cancel()   # the writer is free again before it is aborted
         pipeline.abort()
         raise
     summary = pipeline.summary

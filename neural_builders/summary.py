@@ -12,12 +12,16 @@ class StageTimes:
     """Wall seconds per stage. ``forward`` is the model (Swin + teacher-forced T5 with
     cross-attention); ``prepare`` image decoding and resizing; ``graph`` pruning, grid edges and
     bridge; ``kg`` report -> knowledge graph (+ entity embeddings); ``write`` the collection
-    writer (checks, hashing, HDF5 appends, final fsync)."""
+    writer (checks, hashing, HDF5 appends, final fsync) and, in the serial build, the weight
+    files' SHA-256 for the provenance; ``provenance`` that SHA-256 when computed in the background
+    (pipelined build). In a pipelined build the stages overlap: these are each stage's busy
+    seconds, and their sum exceeds the wall time."""
     prepare: float = 0.0
     forward: float = 0.0
     graph: float = 0.0
     kg: float = 0.0
     write: float = 0.0
+    provenance: float = 0.0
 
     @property
     def overhead(self) -> float:
@@ -71,7 +75,8 @@ class BuildSummary:
         t = self.times
         out.append(f"  time              {self.seconds:.1f} s on {self.device} ({rate:.2f} records/s): "
                    f"prepare {t.prepare:.1f}, forward {t.forward:.1f}, graph {t.graph:.2f}, "
-                   f"KG {t.kg:.2f}, write {t.write:.2f}")
+                   f"KG {t.kg:.2f}, write {t.write:.2f}"
+                   + (f", weight digests {t.provenance:.1f} (background)" if t.provenance else ""))
         return out
 
     def to_dict(self) -> dict:
