@@ -1,0 +1,258 @@
+"""Keep the accelerator busy: forward, scoring and builder rates, old and new paths, side by side in one run.
+
+    # the issue's GPU set-up (swin-base-384 + T5-base, bf16 autocast, batch 64, 256 phantoms of 512 px)
+    .venv/bin/python benchmarks/bench_gpu_build.py --config base --images 256 --size 512 --batch 64
+    # a tiny model on the CPU (the figures in docs/benchmarks-gpu.md)
+    .venv/bin/python benchmarks/bench_gpu_build.py --config tiny --images 48 --size 256 --batch 8 --threads 2
+
+Measured, each after a warm-up, on the same model, images and batch size:
+
+* **forward only**: Swin + projection + teacher-forced T5 on fused attention (SDPA), no attention
+  weights, nothing else: the rate the model allows. FLOPs per image are counted once with
+  ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions, SDPA), giving TFLOP/s and,
+  with a peak (``--peak-tflops``; default 790, the H200's dense bf16, on CUDA, none on the CPU),
+  the share of it;
+* **scoring**: :func:`neural_builders.scoring.score_batch`, old (``attention="eager"``: every
+  layer's weights, float64 host aggregation) and new (``"fused"``: SDPA, weights of the scored
+  layer only, aggregated on the device), with the largest score difference between the two;
+* **builder**: :func:`neural_builders.build.build_collection` end to end from PNG files, old
+  (``pipelined=False, attention="eager"``: the serial build as it was) and new (pipelined, fused),
+  with each stage's busy seconds.
+
+Timed runs alternate old and new (``--repeats`` rounds, the order flipped each round), so drifting
+load from other processes hits both alike; medians are reported, every run in the JSON. On CUDA
+the model runs under bf16 autocast (as the builder does) and timings synchronise the device.
+Weights are random (nothing can be downloaded); a forward's cost does not depend on their values.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SWIN_B_384 = dict(image_size=384, patch_size=4, num_channels=1, embed_dim=128, depths=[2, 2, 18, 2],
+                  num_heads=[4, 8, 16, 32], window_size=12, mlp_ratio=4.0, drop_path_rate=0.0,
+                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+T5_BASE = dict(vocab_size=32128, d_model=768, d_kv=64, d_ff=3072, num_layers=1, num_decoder_layers=12, num_heads=12,
+               dropout_rate=0.0, relative_attention_num_buckets=32, relative_attention_max_distance=128,
+               feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+               tie_word_embeddings=False)
+H200_BF16_DENSE_TFLOPS = 790.0
+
+
+def model_config(name: str, vocab: int) -> dict:
+    from neural_builders.vlm.model import tiny_config
+    if name == "base":
+        return {"swin": dict(SWIN_B_384), "t5": dict(T5_BASE),
+                "resolution": {"mode": "fixed", "max_side": None, "fixed_size": [384, 384]}}
+    config = tiny_config(vocab)
+    config["swin"].update(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4])
+    return config
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", choices=["tiny", "base"], default="tiny")
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--size", type=int, default=256, help="phantom side in pixels")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds of each old/new pair")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--prepare-workers", type=int, default=None, help="builder decode threads (None: auto)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak for the %% figure (default: 790 on CUDA, none on the CPU)")
+    parser.add_argument("--compile", action="store_true", help="also time forward/scoring with torch.compile(swin)")
+    parser.add_argument("--skip-builder", action="store_true")
+    parser.add_argument("--json", default=None, help="write every figure here")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from neural_builders.build import BuildConfig, build_collection, inputs_from_pairs
+    from neural_builders.devices import resolve_device
+    from neural_builders.inputs import load_image, load_reports, pair_inputs
+    from neural_builders.phantom import generate_cases, write_cases
+    from neural_builders.scoring import score_batch
+    from neural_builders.vlm.model import ReportGenerator, fused_attention, parameter_count
+    from neural_builders.vlm.patch_grid import to_working
+    from neural_builders.vlm.tokenizer import train_report_tokenizer
+    from neural_builders.vlm.train import encode_labels
+    from neural_format.metadata import PruningPolicy, ScoreAggregation, TopKPercent
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    peak = args.peak_tflops if args.peak_tflops is not None else (H200_BF16_DENSE_TFLOPS if cuda else None)
+    work = Path(tempfile.mkdtemp(prefix="bench_gpu_build_"))
+    cases = generate_cases(args.images, seed=11, size=(args.size, args.size))
+    files = write_cases(cases, work / "phantoms")
+    pairs, _ = pair_inputs(files["images"], load_reports(files["reports"]), load_images=False)
+    tokenizer = train_report_tokenizer([p.report.text_for_model for p in pairs])
+    torch.manual_seed(0)
+    model = ReportGenerator(model_config(args.config, len(tokenizer))).eval().to(device)
+    model.tokenizer = tokenizer
+    aggregation = ScoreAggregation()
+    max_tokens = 128
+
+    images = [np.asarray(load_image(p.image_path).pixels, np.float32) for p in pairs]
+    plans = [model.plan(img.shape) for img in images]
+    working = [to_working(img, plan) for img, plan in zip(images, plans)]
+    reports = [p.report.text_for_model for p in pairs]
+    batches = []
+    for start in range(0, len(working), args.batch):
+        idx = range(start, min(len(working), start + args.batch))
+        pixels = torch.from_numpy(np.stack([working[i] for i in idx]))[:, None].to(device)
+        labels = encode_labels(tokenizer, [reports[i] for i in idx], max_tokens, device)
+        batches.append((pixels, [plans[i] for i in idx], labels))
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
+
+    def forward_only(pixels, batch_plans, labels):
+        with torch.no_grad(), autocast(), fused_attention(model.t5):
+            return model.decode(model.encode(pixels, batch_plans), labels).logits
+
+    def scoring(attention):
+        def run(pixels, batch_plans, labels):
+            with autocast():
+                return score_batch(model, pixels, batch_plans, labels, aggregation, attention=attention)
+        return run
+
+    def timed(fn) -> float:
+        sync()
+        t0 = time.perf_counter()
+        for batch in batches:
+            fn(*batch)
+        sync()
+        return time.perf_counter() - t0
+
+    loops = {"forward_only": forward_only, "scoring_eager": scoring("eager"), "scoring_fused": scoring("fused")}
+    if args.compile:
+        compiled_swin = torch.compile(model.swin)
+        plain_swin = model.swin
+
+        def with_compiled(fn):
+            def run(*batch):
+                model.swin = compiled_swin
+                try:
+                    return fn(*batch)
+                finally:
+                    model.swin = plain_swin
+            return run
+        loops["forward_only_compiled"] = with_compiled(forward_only)
+        loops["scoring_fused_compiled"] = with_compiled(scoring("fused"))
+
+    from torch.utils.flop_counter import FlopCounterMode
+    flops = {}
+    for name in ("forward_only", "scoring_eager", "scoring_fused"):
+        pixels, batch_plans, labels = batches[0]
+        with FlopCounterMode(display=False) as counter:
+            loops[name](pixels, batch_plans, labels)
+        flops[name] = counter.get_total_flops() / pixels.shape[0]
+
+    for fn in loops.values():   # warm-up: first calls, allocator, kernels chosen
+        timed(fn)
+    seconds = {name: [] for name in loops}
+    for r in range(args.repeats):
+        names = list(loops) if r % 2 == 0 else list(reversed(loops))
+        for name in names:
+            seconds[name].append(timed(loops[name]))
+    n = len(working)
+    rate = {name: n / statistics.median(s) for name, s in seconds.items()}
+
+    # largest score difference between the two scoring paths (float32 CPU: rounding; bf16: bf16)
+    pixels, batch_plans, labels = batches[0]
+    _, s_old, _ = scoring("eager")(pixels, batch_plans, labels)
+    _, s_new, _ = scoring("fused")(pixels, batch_plans, labels)
+    real = ~np.isnan(s_old)
+    score_diff = float(np.max(np.abs(s_old[real] - s_new[real]) / np.maximum(np.abs(s_old[real]), 1e-12)))
+
+    result = {
+        "device": str(device), "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
+        "torch_threads": torch.get_num_threads(), "config": args.config, "parameters": parameter_count(model),
+        "images": n, "image_px": args.size, "batch": args.batch, "working_size": list(plans[0].working_size),
+        "autocast": "bf16" if cuda else "off (float32)", "peak_tflops": peak,
+        "gflop_per_image": {k: round(v / 1e9, 3) for k, v in flops.items()},
+        "images_per_s": {k: round(v, 2) for k, v in rate.items()},
+        "seconds": {k: [round(x, 3) for x in v] for k, v in seconds.items()},
+        "scores_max_relative_difference_fused_vs_eager": score_diff,
+    }
+    result["tflops"] = {k: round(flops[k.replace("_compiled", "")] * rate[k] / 1e12, 4) for k in rate}
+    if peak:
+        result["percent_of_peak"] = {k: round(100 * v / peak, 2) for k, v in result["tflops"].items()}
+
+    if not args.skip_builder:
+        inputs = inputs_from_pairs(pairs)
+        policy = PruningPolicy(rule=TopKPercent(percent=10))
+        variants = {
+            "old_serial_eager": BuildConfig(policy=policy, batch_size=args.batch, device=str(device), overwrite=True,
+                                            progress=False, pipelined=False, attention="eager"),
+            "new_pipelined_fused": BuildConfig(policy=policy, batch_size=args.batch, device=str(device),
+                                               overwrite=True, progress=False, pipelined=True, attention="fused",
+                                               prepare_workers=args.prepare_workers),
+        }
+        for name, config in variants.items():   # warm-up builds (imports, lexicons, first calls)
+            build_collection(inputs[: args.batch], model, config, work / f"warm-{name}.h5")
+        runs = {name: [] for name in variants}
+        for r in range(args.repeats):
+            names = list(variants) if r % 2 == 0 else list(reversed(variants))
+            for name in names:
+                summary = build_collection(inputs, model, variants[name], work / f"{name}.h5")
+                runs[name].append(summary)
+        builder = {}
+        for name, summaries in runs.items():
+            wall = [s.seconds for s in summaries]
+            median = sorted(summaries, key=lambda s: s.seconds)[len(summaries) // 2]
+            builder[name] = {
+                "images_per_s": round(n / statistics.median(wall), 2), "seconds": [round(x, 3) for x in wall],
+                "vs_forward_only": round(n / statistics.median(wall) / rate["forward_only"], 3),
+                "stage_s_of_median_run": {k: round(v, 3) for k, v in vars(median.times).items()},
+                "records_written": median.records_written,
+            }
+        builder["speedup_new_vs_old"] = round(builder["new_pipelined_fused"]["images_per_s"]
+                                              / builder["old_serial_eager"]["images_per_s"], 3)
+        result["builder"] = builder
+
+    print(json.dumps(result, indent=1))
+    print(report_lines(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def report_lines(result: dict) -> str:
+    rate, tflops, pct = result["images_per_s"], result["tflops"], result.get("percent_of_peak", {})
+    lines = [f"{result['device_name']} ({result['device']}, {result['autocast']}, {result['torch_threads']} threads), "
+             f"{result['config']} model {result['parameters']:,} parameters, {result['images']} images of "
+             f"{result['image_px']} px, batch {result['batch']}",
+             f"{'path':28} {'images/s':>10} {'GFLOP/img':>10} {'TFLOP/s':>9} {'% peak':>7}"]
+    for name in rate:
+        base = name.replace("_compiled", "")
+        lines.append(f"{name:28} {rate[name]:10.2f} {result['gflop_per_image'][base]:10.3f} {tflops[name]:9.4f} "
+                     f"{(str(pct[name]) if name in pct else '-'):>7}")
+    lines.append(f"scoring fused / eager: {rate['scoring_fused'] / rate['scoring_eager']:.2f}x; "
+                 f"largest relative score difference {result['scores_max_relative_difference_fused_vs_eager']:.2e}")
+    builder = result.get("builder")
+    if builder:
+        for name in ("old_serial_eager", "new_pipelined_fused"):
+            b = builder[name]
+            stages = ", ".join(f"{k} {v:.2f}" for k, v in b["stage_s_of_median_run"].items())
+            lines.append(f"builder {name:20} {b['images_per_s']:8.2f} images/s ({b['vs_forward_only']:.0%} of forward "
+                         f"only); stage s: {stages}")
+        lines.append(f"builder new / old: {builder['speedup_new_vs_old']:.2f}x")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
