@@ -46,13 +46,13 @@ def test_empty_cross_attention_is_refused():
         aggregate_cross_attention([], TARGET, SOURCE)
 
 
-def test_real_model_scores_one_per_real_patch_and_mass_equals_report_length():
+def test_real_model_scores_one_per_real_patch_and_mass_equals_report_length(device):
     from neural_builders.vlm.model import ReportGenerator, tiny_config
     torch.manual_seed(0)
-    model = ReportGenerator(tiny_config(30)).eval()
+    model = ReportGenerator(tiny_config(30)).eval().to(device)
     plan = model.plan((64, 200))            # 2 x 7 real tokens in a 4 x 7 working grid
-    pixels = torch.rand(2, 1, *plan.working_size)
-    labels = torch.tensor([[4, 5, 6, 1, -100, -100], [7, 8, 9, 10, 11, 1]])
+    pixels = torch.rand(2, 1, *plan.working_size).to(device)
+    labels = torch.tensor([[4, 5, 6, 1, -100, -100], [7, 8, 9, 10, 11, 1]]).to(device)
     features, scores, loss = score_batch(model, pixels, [plan, plan], labels)
     real = plan.real_token_mask()
     assert features.shape == (2, 28, model.swin_dim)
