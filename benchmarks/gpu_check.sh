@@ -32,6 +32,18 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 [ -d .whl/data ] && PYPATH="$PYPATH:$PWD/.whl/data"
 export PYTHONPATH="$PYPATH${PYTHONPATH:+:$PYTHONPATH}"
+# Tests start torchrun ranks and CLI children with PYTHONPATH set to the repository alone, so
+# when wheels were carried the same paths also go into a .pth file of the interpreter's
+# site-packages (the GPU machine is fresh each time; a dry run without wheels writes none):
+# every Python process started there then sees the carried packages.
+if [ "$PYPATH" != "$PWD" ] && compgen -G ".whl/*.whl" >/dev/null; then
+  PURELIB="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  if printf '%s\n' ${PYPATH//:/ } > "$PURELIB/nf-gpu-check.pth" 2>/dev/null; then
+    echo "paths also in $PURELIB/nf-gpu-check.pth"
+  else
+    echo "WARNING: $PURELIB is not writable: children that reset PYTHONPATH miss the carried packages"
+  fi
+fi
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "[$(elapsed) s] wheels installed; PYTHONPATH=$PYTHONPATH"
 
