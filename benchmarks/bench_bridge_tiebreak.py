@@ -78,7 +78,7 @@ def lesion_rows(examples, indices, masks, retentions) -> dict:
 
 def demo_lesions(args) -> int:
     from neural_builders.phantom import generate_cases
-    from neural_format.cli.demo_cmd import FULL, PHANTOM, QUICK
+    from neural_builders.cli.demo_cmd import FULL, PHANTOM, QUICK
     from neural_models.examples import load_examples
     settings = QUICK if args.demo_quick else FULL
     examples = load_examples([str(Path(args.demo) / "phantom_collection.h5")], "pneumonia")

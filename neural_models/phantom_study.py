@@ -28,13 +28,12 @@ from pathlib import Path
 
 def build_phantom_collection(out: Path, cases: int, seed: int, size: int, vlm_steps: int, batch_size: int,
                              entity_embeddings: bool = False) -> dict:
-    import torch
-
-    from neural_builders.build import BuildConfig, BuildInput, build_collection
+    """Steps 1-3: phantoms, then :func:`neural_builders.phantom_pipeline.finetune_and_build` (the
+    demo's pipeline too) on the first 70 % of the cases, building every case into OUT/phantoms.h5."""
+    from neural_builders.build import BuildConfig, BuildInput
     from neural_builders.phantom import generate_cases
-    from neural_builders.vlm.model import ReportGenerator, tiny_config
-    from neural_builders.vlm.tokenizer import train_report_tokenizer
-    from neural_builders.vlm.train import ReportImageSet, TrainConfig, finetune
+    from neural_builders.phantom_pipeline import finetune_and_build
+    from neural_builders.vlm.train import TrainConfig
     from neural_format.metadata import KeepAll, PruningPolicy
 
     timings = {}
@@ -42,30 +41,21 @@ def build_phantom_collection(out: Path, cases: int, seed: int, size: int, vlm_st
     phantoms = generate_cases(cases, seed=seed, size=(size, size))
     timings["phantoms_s"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    reports = [c.report for c in phantoms]
-    tokenizer = train_report_tokenizer(reports)
-    generator = ReportGenerator(tiny_config(vocab_size=len(tokenizer)))
     # the report generator learns from the training share only, so test reports stay unseen
     train_share = phantoms[: int(0.7 * len(phantoms))]
-    dataset = ReportImageSet(generator, [c.image for c in train_share], [c.report for c in train_share])
-    result = finetune(generator, tokenizer, dataset,
-                      # projection + T5 learn on cached Swin features: the CPU cost of a step is
-                      # then the decoder's alone (the Swin stays at its seeded initialisation)
-                      TrainConfig(steps=vlm_steps, batch_size=batch_size, seed=seed, checkpoint_every=0,
-                                  device="cpu", freeze_encoder_steps=vlm_steps),
-                      out / "vlm")
-    timings["vlm_finetune_s"] = time.perf_counter() - t0
-    generator = ReportGenerator.from_pretrained(result.model_dir)
-
-    t0 = time.perf_counter()
+    # projection + T5 learn on cached Swin features: the CPU cost of a step is then the
+    # decoder's alone (the Swin stays at its seeded initialisation)
+    train_config = TrainConfig(steps=vlm_steps, batch_size=batch_size, seed=seed, checkpoint_every=0,
+                               device="cpu", freeze_encoder_steps=vlm_steps)
     inputs = [BuildInput(case_id=c.case_id, image=_loaded(c.image), report=c.report, labels=[float(c.label)])
               for c in phantoms]
     config = BuildConfig(policy=PruningPolicy(rule=KeepAll(), min_nodes=1), batch_size=8, device="cpu",
                          overwrite=True, entity_embeddings=entity_embeddings)
-    summary = build_collection(inputs, generator, config, out / "phantoms.h5")
-    timings["build_s"] = time.perf_counter() - t0
+    pipeline = finetune_and_build([c.image for c in train_share], [c.report for c in train_share], train_config,
+                                  out / "vlm", inputs, config, out / "phantoms.h5", seed=seed,
+                                  tokenizer_reports=[c.report for c in phantoms])
+    timings.update(pipeline.timings)
+    result, summary = pipeline.finetune, pipeline.summary
     return {"cases": cases, "size": size, "seed": seed, "vlm_steps": vlm_steps,
             "vlm_first_loss": result.losses[0] if result.losses else None,
             "vlm_last_loss": result.losses[-1] if result.losses else None,

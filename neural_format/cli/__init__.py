@@ -1,10 +1,15 @@
 """The ``neural-format`` command line.
 
-Each subcommand lives in its own module named ``*_cmd`` inside one of :data:`COMMAND_PACKAGES`,
-with a ``register(subparsers)`` function that adds its parser and sets ``func``; a command returns
-its exit code. Command modules import heavy dependencies inside ``run`` so that ``--help`` stays
-fast, and packages that are not installed are skipped, so the core CLI works with numpy, h5py and
-pydantic alone.
+The core's own subcommands are the modules named ``*_cmd`` in this package. Commands of the
+packages above the core (builders, models) reach it through the entry-point group
+:data:`ENTRY_POINT_GROUP`, which each package fills in ``pyproject.toml``
+(``[project.entry-points."neural_format.commands"]``, ``verb = "package.cli.verb_cmd:register
+[extra,...]"``): the core never names a package above it. Every command module has a
+``register(subparsers)`` function that adds its parser and sets ``func``; a command returns its
+exit code. Command modules import heavy dependencies inside ``run`` so that ``--help`` stays fast.
+
+A command whose package or third-party libraries are not installed stays listed: it says which
+extra to install and ends with the coded error ``NF-E-EXTRA`` (exit 2), never a traceback.
 """
 from __future__ import annotations
 
@@ -12,22 +17,56 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from importlib.metadata import EntryPoint, entry_points
 
-from ..errors import NeuralFormatError, printable
+from ..errors import MissingExtraError, NeuralFormatError, printable
 
-COMMAND_PACKAGES = ("neural_format.cli", "neural_builders.cli", "neural_models.cli")
+ENTRY_POINT_GROUP = "neural_format.commands"
+_EXTRAS_DEFAULT = "_nf_extras"  # the argparse default naming the extras a plugin command needs
 
 
 def command_modules() -> list[str]:
-    names = []
-    for package_name in COMMAND_PACKAGES:
-        try:
-            package = importlib.import_module(package_name)
-        except ImportError:
-            continue
-        names += sorted(f"{package_name}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
-                        if m.name.endswith("_cmd"))
-    return names
+    """The core's own command modules (``neural_format.cli.*_cmd``)."""
+    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd"))
+
+
+def plugin_commands() -> list[EntryPoint]:
+    """The commands that installed packages add through :data:`ENTRY_POINT_GROUP`, by verb
+    (the first distribution on ``sys.path`` wins when one is installed twice)."""
+    seen: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        seen.setdefault(ep.name, ep)
+    return [seen[name] for name in sorted(seen)]
+
+
+def install_hint(extras) -> str:
+    extras = ",".join(extras) if extras else ""
+    return f"pip install 'neural-format[{extras}]'" if extras else "pip install neural-format"
+
+
+def missing_module(exc: ImportError, own_package: str) -> str | None:
+    """The name of the module an installation lacks, or None when ``exc`` is a defect of ours:
+    a missing third-party module or a wholly absent ``own_package`` is an extra not installed; a
+    missing submodule of ``own_package`` or of the core is a bug and must surface."""
+    name = getattr(exc, "name", None)
+    if not isinstance(exc, ModuleNotFoundError) or not name:
+        return None
+    top = name.split(".")[0]
+    if top == "neural_format" or (top == own_package and name != own_package):
+        return None
+    return name
+
+
+def _unavailable(sub, ep: EntryPoint, missing: str) -> None:
+    """A verb whose package or libraries are absent: listed, and a coded error when run."""
+    hint = install_hint(ep.extras)
+    p = sub.add_parser(ep.name, help=f"(not installed: {hint})",
+                       description=f"`neural-format {ep.name}` needs the {', '.join(ep.extras) or 'full'} "
+                                   f"extra: {hint} (missing module: {missing}).")
+
+    def run(args) -> int:
+        raise MissingExtraError(ep.name, ep.extras, missing)
+    p.set_defaults(func=run, _nf_unavailable=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,19 +75,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neural-format {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in command_modules():
+        importlib.import_module(name).register(sub)
+    for ep in plugin_commands():
+        if ep.name in sub.choices:
+            continue  # a core verb is never replaced by a plugin
         try:
-            module = importlib.import_module(name)
-        except ImportError as exc:  # an optional extra is not installed
-            if getattr(exc, "name", "") and not str(exc.name).startswith("neural_"):
-                continue
-            raise
-        module.register(sub)
+            register = ep.load()
+        except ImportError as exc:
+            missing = missing_module(exc, ep.module.split(".")[0])
+            if missing is None:
+                raise
+            _unavailable(sub, ep, missing)
+            continue
+        before = set(sub.choices)
+        register(sub)
+        for verb in set(sub.choices) - before:
+            sub.choices[verb].set_defaults(**{_EXTRAS_DEFAULT: (ep.module.split(".")[0], tuple(ep.extras))})
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "_nf_unavailable", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")  # as parse_args would
     try:
         return int(args.func(args) or 0)
     except FileExistsError as exc:  # incl. the writer's coded OutputExistsError (NF-E-EXISTS)
@@ -56,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except NeuralFormatError as exc:
         print(f"neural-format: error: {printable(str(exc))}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        # a plugin command whose libraries are absent (it imports them inside ``run``)
+        package, extras = getattr(args, _EXTRAS_DEFAULT, (None, ()))
+        missing = missing_module(exc, package) if package else None
+        if missing is None:
+            raise
+        print(f"neural-format: error: {MissingExtraError(args.command, extras, missing)}", file=sys.stderr)
         return 2
     except (FileNotFoundError, PermissionError) as exc:
         print(f"neural-format: error: {exc}", file=sys.stderr)

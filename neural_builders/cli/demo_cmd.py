@@ -11,7 +11,9 @@
    ``--quick``, runs the real PA chest X-ray ``RG1_UNCR.dcm`` (pydicom-data) through the same
    model at native resolution with a generated report, reporting the bytes saved at 2.3 %.
 
-The builders (torch, transformers) are imported inside :func:`run`.
+Steps 2 and 3 are :func:`neural_builders.phantom_pipeline.finetune_and_build`, the pipeline the
+phantom study (:mod:`neural_models.phantom_study`) runs too. torch and transformers are imported
+inside :func:`run`.
 """
 from __future__ import annotations
 
@@ -45,16 +47,15 @@ def run(args) -> int:
     import torch
 
     import neural_format as nf
-    from neural_builders.build import BuildConfig, build_collection, inputs_from_pairs, labels_from_csv
-    from neural_builders.inputs import load_image, load_reports, pair_inputs
-    from neural_builders.lesion_recall import lesion_recall
-    from neural_builders.phantom import generate_cases, write_cases
-    from neural_builders.render import render_to_png
-    from neural_builders.vlm.model import ReportGenerator, tiny_config
-    from neural_builders.vlm.tokenizer import train_report_tokenizer
-    from neural_builders.vlm.train import ReportImageSet, TrainConfig, finetune
+    from neural_format.metadata import PruningPolicy, ScoreAggregation, TopKPercent
 
-    from ..metadata import PruningPolicy, ScoreAggregation, TopKPercent
+    from ..build import BuildConfig, inputs_from_pairs, labels_from_csv
+    from ..inputs import load_image, load_reports, pair_inputs
+    from ..lesion_recall import lesion_recall
+    from ..phantom import generate_cases, write_cases
+    from ..phantom_pipeline import finetune_and_build
+    from ..render import render_to_png
+    from ..vlm.train import TrainConfig
 
     began = time.monotonic()
     if args.threads:
@@ -76,34 +77,30 @@ def run(args) -> int:
     say(f"[1/6] phantoms: {len(train_cases)} training + {len(test_cases)} held-out cases "
         f"({s['size']} px) in {time.monotonic() - t:.1f} s -> {out / 'phantoms'}")
 
-    # 2. stage-1 fine-tuning
+    # 2. stage-1 fine-tuning, then 3. build the held-out assets at 10 % retention (2.3 % is a
+    # prefix of it) with the fine-tuned generator: one pipeline with the phantom study
     t = time.monotonic()
     pairs, _ = pair_inputs(train_files["images"], load_reports(train_files["reports"]), load_images=False)
     reports = [p.report.text_for_model for p in pairs]
-    tokenizer = train_report_tokenizer(reports)
-    torch.manual_seed(args.seed)
-    config = tiny_config(len(tokenizer))
-    config["swin"].update(s["swin"])
-    config["projection"]["registers"] = s["registers"]
-    model = ReportGenerator(config)
-    data = ReportImageSet(model, [load_image(p.image_path).pixels for p in pairs], reports)
-    result = finetune(model, tokenizer, data,
-                      TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], seed=args.seed,
-                                  freeze_encoder_steps=s["freeze"], checkpoint_every=max(1, s["steps"] // 2)),
-                      out / "report_generator", progress=None)
-    model = ReportGenerator.from_pretrained(result.model_dir)
-    say(f"[2/6] fine-tuned the tiny Swin+T5 ({sum(p.numel() for p in model.parameters()):,} parameters) for "
-        f"{result.steps} steps in {time.monotonic() - t:.1f} s: {result.loss_summary(window=5)}; "
-        f"weights in {result.model_dir}")
+    train_config = TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], seed=args.seed,
+                               freeze_encoder_steps=s["freeze"], checkpoint_every=max(1, s["steps"] // 2))
 
-    # 3. build the held-out assets at 10 % retention (2.3 % is a prefix of it)
+    def finetuned(model, result, _seconds) -> None:
+        say(f"[2/6] fine-tuned the tiny Swin+T5 ({sum(p.numel() for p in model.parameters()):,} parameters) for "
+            f"{result.steps} steps in {time.monotonic() - t:.1f} s: {result.loss_summary(window=5)}; "
+            f"weights in {result.model_dir}")
+
     collection = out / "phantom_collection.h5"
-    pairs, skipped = pair_inputs(test_files["images"], load_reports(test_files["reports"]), load_images=False)
+    test_pairs, skipped = pair_inputs(test_files["images"], load_reports(test_files["reports"]), load_images=False)
     build_config = BuildConfig(policy=PruningPolicy(rule=TopKPercent(percent=10.0)), tiles="uint8",
                                overwrite=True, batch_size=8, compression="gzip",
                                aggregation=ScoreAggregation(layers=s["layers"]))
-    summary = build_collection(inputs_from_pairs(pairs, labels_from_csv(test_files["reports"], ("pneumonia",))),
-                               model, build_config, collection, skipped=skipped)
+    pipeline = finetune_and_build(
+        [load_image(p.image_path).pixels for p in pairs], reports, train_config, out / "report_generator",
+        inputs_from_pairs(test_pairs, labels_from_csv(test_files["reports"], ("pneumonia",))), build_config,
+        collection, seed=args.seed, swin=s["swin"], registers=s["registers"], skipped=skipped,
+        after_finetune=finetuned)
+    model, summary = pipeline.model, pipeline.summary
     say(f"[3/6] built {collection}")
 
     # 4. validate
@@ -149,10 +146,10 @@ def run_rg1(model, path, out: Path, say) -> dict:
     import os
 
     import neural_format as nf
-    from neural_builders.build import BuildConfig, BuildInput, build_collection
-    from neural_builders.render import render_to_png
+    from neural_format.metadata import PruningPolicy, TopKPercent
 
-    from ..metadata import PruningPolicy, TopKPercent
+    from ..build import BuildConfig, BuildInput, build_collection
+    from ..render import render_to_png
     results = {}
     for tiles in (None, "uint16"):
         target = out / ("rg1_collection_tiles.h5" if tiles else "rg1_collection.h5")
