@@ -197,18 +197,97 @@ def _element_count(space: bytes) -> int:
     return count
 
 
-def _vlen_element_bytes(dtype: bytes) -> int | None:
-    """Bytes per declared unit of a variable-length type (1 for strings), or None if not vlen."""
-    if len(dtype) < 8:
+FIXED_PROPERTY_BYTES = {0: 4, 1: 12, 2: 2, 3: 0, 4: 4, 7: 0}  # fixed-point, float, time, string, bitfield, reference
+MAX_ARRAY_ELEMENTS = 4096
+MAX_TYPE_DEPTH = 32
+
+
+def _type_size(dtype: bytes, at: int) -> int:
+    if at + 8 > len(dtype):
         raise _Unguardable("datatype message too short")
-    if dtype[0] & 0x0F != VLEN_CLASS:
-        return None
-    if dtype[1] & 0x0F == 1:
-        return 1  # a string: the length counts bytes
-    base = dtype[8:]
-    if len(base) < 8:
-        raise _Unguardable("variable-length sequence without its base type")
-    return max(1, struct.unpack_from("<I", base, 4)[0])
+    return struct.unpack_from("<I", dtype, at + 4)[0]
+
+
+def _name_end(dtype: bytes, at: int, padded: bool) -> int:
+    end = dtype.find(b"\x00", at)
+    if end < 0:
+        raise _Unguardable("unterminated name in a datatype")
+    return at + _pad8(end + 1 - at) if padded else end + 1
+
+
+def _vlen_slots(dtype: bytes, at: int = 0, depth: int = 0) -> tuple[int, list[tuple[int, int]]]:
+    """``(end, slots)`` of the datatype message starting at ``at``: where it ends, and the
+    ``(byte offset in one element, bytes per declared unit)`` of every variable-length value an
+    element holds, through compound members and array elements."""
+    if depth > MAX_TYPE_DEPTH:
+        raise _Unguardable("datatype nested too deeply")
+    if at + 8 > len(dtype):
+        raise _Unguardable("datatype message too short")
+    kind, version = dtype[at] & 0x0F, dtype[at] >> 4
+    bits = dtype[at + 1] | dtype[at + 2] << 8 | dtype[at + 3] << 16
+    size = _type_size(dtype, at)
+    body = at + 8
+    if kind in FIXED_PROPERTY_BYTES:
+        return body + FIXED_PROPERTY_BYTES[kind], []
+    if kind == 5:  # opaque: a NUL-padded tag whose length is in the bit field
+        return body + (bits & 0xFF), []
+    if kind == 9:  # variable length: its base type follows
+        end, inner = _vlen_slots(dtype, body, depth + 1)
+        if inner:
+            raise _Unguardable("a variable-length type inside a variable-length type")
+        unit = 1 if bits & 0x0F == 1 else max(1, _type_size(dtype, body))
+        return end, [(0, unit)]
+    if kind == 8:  # enumeration: base type, names, values; never variable-length
+        members = bits & 0xFFFF
+        end, _ = _vlen_slots(dtype, body, depth + 1)
+        base_size = _type_size(dtype, body)
+        for _ in range(members):
+            end = _name_end(dtype, end, padded=version < 3)
+        return end + members * base_size, []
+    if kind == 6:  # compound
+        members = bits & 0xFFFF
+        slots: list[tuple[int, int]] = []
+        end = body
+        offset_bytes = 1 if size < 1 << 8 else 2 if size < 1 << 16 else 3 if size < 1 << 24 else 4
+        for _ in range(members):
+            end = _name_end(dtype, end, padded=version < 3)
+            if version < 3:
+                if end + 4 > len(dtype):
+                    raise _Unguardable("datatype message too short")
+                offset = struct.unpack_from("<I", dtype, end)[0]
+                end += 4
+                if version == 1:
+                    dims = dtype[end] if end < len(dtype) else 0
+                    end += 28  # dimensionality, reserved, permutation, reserved, four dimension sizes
+                    if dims:
+                        member_end, inner = _vlen_slots(dtype, end, depth + 1)
+                        if inner:
+                            raise _Unguardable("a version-1 array member holding variable-length data")
+                        end = member_end
+                        continue
+            else:
+                offset = int.from_bytes(dtype[end:end + offset_bytes], "little")
+                end += offset_bytes
+            end, inner = _vlen_slots(dtype, end, depth + 1)
+            slots += [(offset + o, unit) for o, unit in inner]
+        return end, slots
+    if kind == 10:  # array
+        if body >= len(dtype):
+            raise _Unguardable("datatype message too short")
+        rank = dtype[body]
+        dims_at = body + (4 if version == 2 else 1)
+        if dims_at + 4 * rank > len(dtype):
+            raise _Unguardable("datatype message too short")
+        count = 1
+        for extent in struct.unpack_from(f"<{rank}I", dtype, dims_at):
+            count *= extent
+        base_at = dims_at + 4 * rank * (2 if version == 2 else 1)  # version 2 keeps a permutation too
+        end, inner = _vlen_slots(dtype, base_at, depth + 1)
+        if inner and count > MAX_ARRAY_ELEMENTS:
+            raise _Unguardable(f"an array of {count} variable-length values")
+        base_size = _type_size(dtype, base_at)
+        return end, [(k * base_size + o, unit) for k in range(count if inner else 0) for o, unit in inner]
+    raise _Unguardable(f"datatype class {kind}")
 
 
 def _vlen_references(body: bytes, where: str) -> Iterator[tuple[str, int, int, int]]:
@@ -233,15 +312,20 @@ def _vlen_references(body: bytes, where: str) -> Iterator[tuple[str, int, int, i
     at += pad(type_size)
     space = body[at:at + space_size]
     at += pad(space_size)
-    unit = _vlen_element_bytes(dtype)
-    if unit is None:
+    _, slots = _vlen_slots(dtype)
+    if not slots:
         return
+    element_size = _type_size(dtype, 0)
     elements = _element_count(space)
-    if at + VLEN_REFERENCE * elements > len(body):
+    if at + element_size * elements > len(body):
         raise _Unguardable(f"attribute {name!r} declares more elements than its message holds")
     for k in range(elements):
-        length, address, index = struct.unpack_from("<IQI", body, at + VLEN_REFERENCE * k)
-        yield name, length * unit, address, index
+        for offset, unit in slots:
+            where_ = at + element_size * k + offset
+            if where_ + VLEN_REFERENCE > len(body):
+                raise _Unguardable(f"attribute {name!r}: a variable-length value lies outside its element")
+            length, address, index = struct.unpack_from("<IQI", body, where_)
+            yield name, length * unit, address, index
 
 
 def _check_collection(handle: BinaryIO, address: int, size: int, cache: dict) -> dict[int, int]:

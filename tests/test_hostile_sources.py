@@ -26,7 +26,7 @@ if "hostile_generate" not in sys.modules:
 generate = sys.modules["hostile_generate"]
 
 HEAP_KINDS = ("global-heap-objects-zeroed", "attr-vlen-length-3gib", "superblock3-global-heap-zeroed",
-              "superblock3-attr-vlen-length-3gib")
+              "superblock3-attr-vlen-length-3gib", "attr-compound-vlen-length-3gib")
 SOURCES = ("path", "BytesIO", "file object", "open_collection([BytesIO])", "memory:// URL",
            "validate(path)", "validate(BytesIO)")
 

@@ -190,6 +190,23 @@ def wrapping_offsets(path: str):
     return fn
 
 
+def compound_vlen_format(length: int):
+    """Root ``format`` as a compound {text: vlen string, n: int32}, its string's length set to ``length``."""
+    def build(path: Path, bases: Bases) -> None:
+        shutil.copyfile(bases.gzip, path)
+        value = np.array([("neural-collection", 1)], dtype=[("text", h5py.string_dtype()), ("n", "<i4")])
+        with h5py.File(path, "r+", libver=HDF5_LIBVER) as f:
+            f.attrs["format"] = value
+        data = bytearray(path.read_bytes())
+        # the compound's string went to a new heap collection (the last one); the plain string
+        # attributes holding the same text live in the first
+        reference = (17).to_bytes(4, "little") + heap_collections(data)[-1].to_bytes(8, "little")
+        at = data.index(reference)
+        data[at:at + 4] = length.to_bytes(4, "little")
+        path.write_bytes(bytes(data))
+    return build
+
+
 def unwritten_chunk(path: str):
     """Rewrite ``path`` in 2-row chunks and write all but its second chunk."""
     def fn(f: h5py.File) -> None:
@@ -580,6 +597,8 @@ KINDS: list[HostileCase] = [
         "HDF5 ignores the superblock's base address; so must the heap check (atheris found this variant)"),
     HostileCase("chunk-never-written", mutate(unwritten_chunk("/patches/scores")), "NF-H006", "NF-H006", "bombs",
                 "one chunk of the scores never written: HDF5 reads its rows as fill values (zeros)"),
+    HostileCase("attr-compound-vlen-length-3gib", compound_vlen_format(0xBFFFFFF0), "NF-E001", "NF-E001", "attributes",
+                "root 'format' as a compound whose string member declares 3 GiB: the guard follows compound members"),
     HostileCase("superblock3-global-heap-zeroed", latest_format(zero_every_heap), "NF-F001", "NF-F001", "attributes",
                 "the zeroed heap in a libver-latest file (superblock 3, object header 2)"),
     HostileCase("superblock3-attr-vlen-length-3gib", latest_format(vlen_length_anywhere(
