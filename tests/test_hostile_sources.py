@@ -28,7 +28,7 @@ generate = sys.modules["hostile_generate"]
 HEAP_KINDS = ("global-heap-objects-zeroed", "attr-vlen-length-3gib", "superblock3-global-heap-zeroed",
               "superblock3-attr-vlen-length-3gib", "attr-compound-vlen-length-3gib")
 SOURCES = ("path", "BytesIO", "file object", "open_collection([BytesIO])", "memory:// URL",
-           "validate(path)", "validate(BytesIO)")
+           "validate(path)", "validate(BytesIO)", "validate(memory:// URL)")
 
 
 @pytest.fixture(scope="module")

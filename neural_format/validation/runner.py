@@ -57,6 +57,14 @@ def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTE
 
     ``hashes=False`` skips NF-I001 (faster). ``progress`` shows a bar on stderr (None: when a TTY).
     """
+    if isinstance(path, str) and "://" in path and not path.rstrip("/").endswith(".json"):
+        import fsspec  # optional extra "remote": a collection file behind a URL, read as a file object
+        fs, where = fsspec.core.url_to_fs(path)
+        if not fs.isdir(where):
+            with fsspec.open(path, "rb") as handle:
+                report = validate(handle, hashes=hashes, batch_bytes=batch_bytes, workers=workers, progress=progress)
+            report.path = path
+            return report
     filelike = hasattr(path, "read") and hasattr(path, "seek")  # io.BytesIO, an open file, an fsspec file
     if not filelike and not isinstance(path, (str, os.PathLike)):
         report = Report(repr(path)[:80])

@@ -3,8 +3,8 @@
     python tests/hostile/run_sources.py [--as-mib 2048] [--cpu-s 60] FILE...
 
 For each file and each source kind (a path, ``io.BytesIO``, an open file object,
-``open_collection([BytesIO])``, a ``memory://`` URL through fsspec, and ``validate`` of a path and
-of a ``BytesIO``) it prints one JSON line: ``{"file", "source", "outcome", "seconds"}`` where
+``open_collection([BytesIO])``, a ``memory://`` URL through fsspec, and ``validate`` of a path,
+a ``BytesIO`` and a ``memory://`` URL) it prints one JSON line: ``{"file", "source", "outcome", "seconds"}`` where
 ``outcome`` is the error code raised (or, for ``validate``, the sorted error clause IDs), ``"ok"``,
 or ``"uncaught <Type>"``. A ``{"phase": "start"}`` line comes first, so a crash or hang names its
 culprit. Limits are set before ``neural_format`` is imported, like run_corpus.py.
@@ -60,9 +60,17 @@ def sources(path: str):
     def validate_bytesio():
         return validate(io.BytesIO(open(path, "rb").read()), progress=False)
 
+    def validate_memory_url():
+        import fsspec
+        url = f"memory://hostile-validate/{abs(hash(path))}.h5"
+        with fsspec.open(url, "wb") as out:
+            out.write(open(path, "rb").read())
+        return validate(url, progress=False)
+
     return {"path": by_path, "BytesIO": by_bytesio, "file object": by_file_object,
             "open_collection([BytesIO])": by_collection_of_bytesio, "memory:// URL": by_memory_url,
-            "validate(path)": validate_path, "validate(BytesIO)": validate_bytesio}
+            "validate(path)": validate_path, "validate(BytesIO)": validate_bytesio,
+            "validate(memory:// URL)": validate_memory_url}
 
 
 def outcome(action) -> object:
