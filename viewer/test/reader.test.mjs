@@ -35,6 +35,34 @@ export async function openInMemory(file) {
   }
 }
 
+// The clauses the viewer enforces (docs/viewer.md): their invalid fixtures are refused with the
+// clause's own code (NF-I001: a record's digest differs), as spec/conformance/run finds with
+// viewer/check.mjs as the command.
+const ENFORCED = ["NF-F001", "NF-H001", "NF-H002", "NF-H003", "NF-H004", "NF-H005", "NF-H006", "NF-I001", "NF-O001",
+  "NF-R001", "NF-R014", "NF-S001", "NF-S002", "NF-S003", "NF-V001", "NF-V003", "NF-V004"];
+for (const clause of ENFORCED) {
+  test(`refuses ${clause}.invalid.h5 with ${clause}`, async () => {
+    let collection = null;
+    let name = null;
+    try {
+      ({ collection, name } = await openInMemory(path.join(conformance, `${clause}.invalid.h5`)));
+      const results = [];
+      for (let i = 0; i < collection.n; i++) results.push(await verifyRecord(collection.record(i)));
+      assert.equal(clause, "NF-I001", `${clause}: read without refusal`);
+      assert.ok(results.some((r) => !r.ok), "NF-I001: every digest verified");
+    } catch (err) {
+      if (err instanceof assert.AssertionError) throw err;
+      assert.ok(err instanceof RefusedFile, String(err && err.stack));
+      assert.equal(err.code, clause, err.message);
+    } finally {
+      if (collection) {
+        collection.close();
+        h5wasm.FS.unlink(name);
+      }
+    }
+  });
+}
+
 test("there are valid conformance fixtures to read", () => {
   assert.ok(validFixtures.length >= 10, `found ${validFixtures.length} in ${conformance}`);
 });
