@@ -232,6 +232,9 @@ def test_split_killed_midway_can_be_rerun(tmp_path, point):
     finals = sorted(p.name for p in out.glob("shard-*.h5"))
     if point == "writing":  # killed while writing: no shard under its final name yet
         assert finals == []
+        from neural_format.resume import remove_stale_partials
+        assert remove_stale_partials(out)  # the staged shard(s) are ordinary writer leftovers
+        assert not list(out.iterdir())
         split(source, out, shards=3)
     else:  # killed while renaming: two shards stand, no manifest; a rerun names --overwrite
         assert len(finals) == 2

@@ -57,7 +57,8 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
             taken = [name for name in names if (out_dir / name).exists()]
             if taken:
                 raise _exists(out_dir / taken[0], "shards of an earlier split are in the way")
-        staged = [out_dir / f".{name}.{collection_id[:8]}.partial" for name in names]
+        import uuid  # staged names match neural_format.resume.PARTIAL, so remove_stale_partials cleans them
+        staged = [out_dir / f".{name}.{uuid.uuid4().hex[:12]}.partial" for name in names]
         try:
             for k, (a, b) in enumerate(bounds):
                 with CollectionWriter(staged[k], shard_meta(base, collection_id, k, len(bounds)), overwrite=True,
