@@ -303,3 +303,10 @@ def test_firefox_shows_a_demo_file_and_verifies_a_record(node_modules, served, d
     assert summary["total"] == len(ids) and summary["recordId"] == ids[3]
     assert summary["digestState"] == "verified" and summary["digest"] == stored
     assert summary["patchesDrawn"] == rec.num_patches and summary["entitiesDrawn"] == rec.num_entities
+    # and opened from disk (file://) with the file chooser: the Blob-URL worker and WORKERFS in Firefox
+    result = subprocess.run([node_modules, "--experimental-websocket", "test/firefox.mjs",
+                             f"{(VIEWER / 'index.html').as_uri()}#choose={demo_like}", str(ARTIFACTS / "viewer-firefox-file.png"), "3"],
+                            cwd=VIEWER, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    from_disk = json.loads(result.stdout.strip().splitlines()[-1])
+    assert from_disk["digestState"] == "verified" and from_disk["digest"] == stored and from_disk["total"] == len(ids), from_disk

@@ -1,7 +1,8 @@
 // The viewer in Firefox (Debian's firefox-esr, headless), driven over WebDriver BiDi, the protocol
 // Firefox itself speaks (playwright-core drives only its own patched Firefox builds):
 //   node --experimental-websocket test/firefox.mjs URL SCREENSHOT.png [RECORD_INDEX]
-// URL is the page as `neural-format view` serves it. Prints the same kind of JSON summary as
+// URL is the page as `neural-format view` serves it, or the page's file:// URL followed by
+// `#choose=PATH` to pick PATH through the file chooser. Prints the same kind of JSON summary as
 // browser.mjs. Node 22+ has WebSocket without the flag.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -54,7 +55,13 @@ try {
   const { contexts } = await send("browsingContext.getTree", {});
   const context = contexts[0].context;
   await send("browsingContext.setViewport", { context, viewport: { width: 1400, height: 1000 } });
-  await send("browsingContext.navigate", { context, url, wait: "complete" });
+  const [pageUrl, choose] = url.split("#choose=");
+  await send("browsingContext.navigate", { context, url: pageUrl, wait: "complete" });
+  if (choose) { // pick the file through the page's file chooser (input.setFiles)
+    const input = await send("script.evaluate", { expression: 'document.getElementById("file-input")', target: { context },
+      awaitPromise: false, resultOwnership: "root" });
+    await send("input.setFiles", { context, element: { sharedId: input.result.sharedId }, files: [decodeURIComponent(choose)] });
+  }
   const evaluate = async (expression) => {
     const result = await send("script.evaluate", { expression, target: { context }, awaitPromise: true });
     if (result.type === "exception") throw new Error(result.exceptionDetails.text);
