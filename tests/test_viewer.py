@@ -282,6 +282,7 @@ def test_browser_refuses_a_size_bomb_from_the_file_chooser(node_modules):
     assert summary["total"] == 0
 
 
+@pytest.mark.slow  # two Firefox starts, about 10 s each
 def test_firefox_shows_a_demo_file_and_verifies_a_record(node_modules, served, demo_like):
     if not Path(FIREFOX).exists():
         pytest.skip(f"firefox not found at {FIREFOX} (.ci/run installs firefox-esr when apt has it)")
