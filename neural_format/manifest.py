@@ -39,7 +39,7 @@ from typing import Any, Iterable, Mapping, Optional, Union
 import numpy as np
 from pydantic import ValidationError
 
-from .errors import LockError, SchemaError
+from .errors import LockError, NeuralFormatError, SchemaError
 from .hashing import file_sha256  # noqa: F401  (the shard file hash, NF-C003; imported from here by callers)
 from .metadata import CollectionMeta, Manifest, ShardEntry
 from .version import FORMAT_VERSION
@@ -199,9 +199,17 @@ def write_manifest(directory, manifest: Manifest) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, NeuralFormatError):
+            from .errors import WriteFailedError
+            reason = exc.strerror or str(exc)
+            error = WriteFailedError("NF-E-IO", f"writing the manifest failed: {reason}; the previous manifest "
+                                                "stands", location=str(target), expected="a writable directory with "
+                                                "free space", found=reason)
+            error.errno = exc.errno
+            raise error from None
         raise
     _fsync_dir(directory)
     return target

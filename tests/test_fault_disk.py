@@ -258,3 +258,28 @@ def test_overwrite_never_replaces_a_device_fifo_or_directory(tmp_path):
         assert "not a regular file" in caught.value.message
     assert Path("/dev/null").is_char_device()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.h5", "fifo.h5"]
+
+
+def test_manifest_write_failure_is_coded_and_keeps_the_old_collection(tmp_path, monkeypatch):
+    import errno
+
+    import neural_format.manifest as manifest
+    from neural_format.collection import append_shard
+    directory = tmp_path / "coll"
+    append_shard(directory, synthetic_records(3, META, seed=0), META, fsync=False)
+    before = (directory / "manifest.json").read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(manifest.os, "fsync", full)
+    import dataclasses
+    more = [dataclasses.replace(r, record_id="more-" + r.record_id) for r in synthetic_records(2, META, seed=5)]
+    with pytest.raises(WriteFailedError) as caught:
+        append_shard(directory, more, META, fsync=False)
+    monkeypatch.undo()
+    assert caught.value.code == "NF-E-IO" and caught.value.errno == errno.ENOSPC
+    assert (directory / "manifest.json").read_bytes() == before  # the old collection stands
+    assert len(list(directory.glob("*.h5"))) == 1  # the new shard was removed with the failed append
+    assert not list(directory.glob("*.partial"))
+    with nf.open_collection(directory) as coll:
+        assert len(coll) == 3
