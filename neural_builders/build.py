@@ -576,14 +576,16 @@ def run_from_args(args) -> int:
 
 
 def main(argv=None) -> int:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # launched by torchrun: one shard per rank, --out names the collection directory
-        from .distributed_build import main as distributed_main
-        return distributed_main(argv)
+    """``python -m neural_builders.build``: one process, one collection file."""
     parser = argparse.ArgumentParser(prog="python -m neural_builders.build", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # launched by torchrun: one shard per rank, --out names the collection directory. Only
+        # the script entry point hands over: the sharded build imports this module, not vice versa.
+        from neural_builders.distributed_build import main as distributed_main
+        sys.exit(distributed_main())
     sys.exit(main())

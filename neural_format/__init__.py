@@ -7,14 +7,14 @@ from .errors import (FormatVersionError, FormatVersionWarning, IntegrityError, N
                      NotAFileError, SchemaError, UnsafeContentError)
 from .metadata import (CollectionMeta, ConversionInfo, FusionRule, KGExtractorRef, KeepAll, Manifest,
                        ModelRef, Nucleus, Provenance, PruningPolicy, ScoreAggregation, SliceAnchorFilter,
-                       SoftwareRef, Threshold, TopKPercent)
+                       SoftwareRef, Threshold, TopKPercent, sdk_ref)
 from .reader import CollectionReader
 from .record import Geometry, Record
-from .version import FORMAT_NAME, FORMAT_VERSION
+from .version import FORMAT_NAME, FORMAT_VERSION, SDK_VERSION
 from .writer import CollectionWriter, write_collection
 from .validation import Report, validate
 
-__version__ = "0.1.0"
+__version__ = SDK_VERSION
 
 
 def open(source, **kwargs) -> CollectionReader:  # noqa: A001 - mirrors h5py.File / io.open
@@ -32,8 +32,6 @@ def open_collection(source):
     return _open_collection(source)
 
 
-def sdk_ref() -> SoftwareRef:
-    return SoftwareRef(name="neural-format", version=__version__)
 
 
 def __getattr__(name: str):

@@ -49,8 +49,8 @@ def encoding_of(obj) -> tuple[str | None, str | None]:
 
 def encoding_major(value: str | None) -> int | None:
     """The major of an ``encoding-version`` value (``MAJOR.MINOR.PATCH``), or None when it is not one."""
-    from .version import _SEMVER
-    if value is None or len(value) > 32 or not _SEMVER.match(value):
+    from .version import SEMVER
+    if value is None or len(value) > 32 or not SEMVER.match(value):
         return None
     return int(value.split(".")[0])
 
@@ -74,8 +74,3 @@ def read_root_encoding(f: h5py.File) -> tuple[str, str]:
                           expected=layout.ROOT_ENCODING, found=found)
     return found
 
-
-@register_reader("neural-collection", 1)
-def _read_collection_v1(source, **kwargs):
-    from .reader import CollectionReader  # the current reader handles every 1.x file
-    return CollectionReader(source, **kwargs)

@@ -119,7 +119,7 @@ def _entity_text_bytes(values) -> bytes:
 
 def _fields(record) -> Iterator[tuple[str, object]]:
     """Each canonical field of ``record`` in order: an array, ``bytes`` (1-D uint8 data) or None."""
-    from .record import REPORT_SOURCES
+    from .layout import REPORT_SOURCES
     geometry = record.geometry
     yield "record_id", _utf8(record.record_id)
     yield "patch_features", record.patch_features
@@ -297,7 +297,7 @@ def column_digests(c: dict, nan_free: frozenset = frozenset()) -> list[bytes]:
     the validator hashes what it reads. Paths in ``nan_free`` are columns the caller has already
     found free of NaN (the validator's NF-R013 check), which are then not scanned again.
     """
-    from .record import REPORT_SOURCE_NAMES, REPORT_SOURCES
+    from .layout import REPORT_SOURCE_NAMES, REPORT_SOURCES
     ids = c["/records/id"]
     n = len(ids)
     absent = {name: [_NAME_TAGS[name] + b"absent\x00"] * n for name in CANONICAL_FIELDS}

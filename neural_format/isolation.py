@@ -131,9 +131,9 @@ def _child(argv=None) -> int:
         from .validation import validate
         print(validate(args.path, hashes=not args.no_hashes, progress=args.progress).to_json())
         return 0
-    from .cli.verify_cmd import _total_records, verify_path
+    from .verification import total_records, verify_path
     from .progress import Progress
-    with Progress(_total_records(args.path) if args.progress else None, "verifying",
+    with Progress(total_records(args.path) if args.progress else None, "verifying",
                   enabled=True if args.progress else False) as bar:
         result = verify_path(args.path, workers=args.workers, progress=bar, file_hashes=not args.no_file_hash)
     print(json.dumps(result))

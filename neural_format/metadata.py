@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .version import SDK_VERSION
+
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex SHA-256")]
 ShortText = Annotated[str, Field(min_length=1, max_length=256)]
 VocabTerm = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -26,6 +28,11 @@ class SoftwareRef(_Strict):
     name: ShortText
     version: ShortText
 
+
+
+def sdk_ref() -> SoftwareRef:
+    """This SDK as provenance's ``software`` entry (``neural_format.sdk_ref``)."""
+    return SoftwareRef(name="neural-format", version=SDK_VERSION)
 
 class ModelRef(_Strict):
     """A neural network used to make the collection."""

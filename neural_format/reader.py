@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from . import layout
-from .elements import read_root_encoding
+from .elements import read_root_encoding, reader_for, register_reader
 from .errors import NeuralFormatError, NotAFileError, SchemaError, UnsafeContentError
 from .heap_guard import check_root_attribute_heap, remember_filelike
 from .metadata import CollectionMeta
@@ -756,7 +756,6 @@ def open_collection_file(source, **kwargs):
     read-only reader registered with :func:`neural_format.elements.register_reader` for
     ``("neural-collection", major)`` is used (clause NF-V004); without one, the version rule fails.
     """
-    from .elements import reader_for
     from .version import CURRENT
     if isinstance(source, (str, os.PathLike)):
         version = peek_version(source)
@@ -765,3 +764,7 @@ def open_collection_file(source, **kwargs):
             if legacy is not None:
                 return legacy(source, **kwargs)
     return CollectionReader(source, **kwargs)
+
+
+# the current reader handles every 1.x file; a retired major's reader registers itself likewise
+register_reader(layout.ROOT_ENCODING[0], 1)(CollectionReader)

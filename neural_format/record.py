@@ -11,11 +11,10 @@ from typing import Literal, Optional
 
 import numpy as np
 
+# the stored codes live with the file layout (hashing and the adapters read them without a Record)
+from .layout import ASSERTION_CODES, REPORT_SOURCE_NAMES, REPORT_SOURCES, UNKNOWN  # noqa: F401 (re-exported)
+
 ReportSource = Literal["ground_truth", "generated"]
-REPORT_SOURCES = {None: 0, "ground_truth": 1, "generated": 2}
-REPORT_SOURCE_NAMES = {code: name for name, code in REPORT_SOURCES.items()}
-ASSERTION_CODES = {"present": 0, "absent": 1, "uncertain": 2}
-UNKNOWN = -1  # entity type / assertion code when the source did not record it
 
 
 @dataclass(frozen=True)
@@ -105,11 +104,11 @@ class Record:
 
     # adapters live in neural_format.adapters and import torch/networkx only when called
     def to_pyg(self, **kwargs):
-        from .adapters.pyg import record_to_pyg
+        from .adapters.pyg_graphs import record_to_pyg
         return record_to_pyg(self, **kwargs)
 
     def to_pyg_hetero(self, **kwargs):
-        from .adapters.pyg import record_to_pyg_hetero
+        from .adapters.pyg_graphs import record_to_pyg_hetero
         return record_to_pyg_hetero(self, **kwargs)
 
     def to_networkx(self, **kwargs):

@@ -18,7 +18,7 @@ WORDS = ["opacity", "consolidation", "effusion", "lobe", "pneumothorax", "cardio
 
 def synthetic_meta(*, feature_dim: int = 64, entity_feature_dim: int = 0, dtype: str = "float32",
                    axes: int = 2, tiles: bool = False, label_names=("pneumonia",)) -> CollectionMeta:
-    from . import __version__
+    from .version import SDK_VERSION as __version__
     return CollectionMeta(
         spatial_axes=axes, patch_feature_dim=feature_dim, patch_feature_dtype=dtype,
         entity_feature_dim=entity_feature_dim, entity_feature_dtype=dtype,

@@ -12,10 +12,12 @@ from typing import NamedTuple
 
 from .errors import FormatVersionError, FormatVersionWarning
 
+SDK_VERSION = "0.1.0"  # this package's release (pyproject.toml's [project] version): ``neural_format.__version__``
+
 FORMAT_NAME = "neural-graph"
 FORMAT_VERSION = "1.1.0"
 
-_SEMVER = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
+SEMVER = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
 
 
 class Version(NamedTuple):
@@ -34,7 +36,7 @@ def parse_version(text: object, *, location: str = "/@format_version") -> Versio
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             text = repr(text[:40])
-    if not isinstance(text, str) or len(text) > 32 or not _SEMVER.match(text):
+    if not isinstance(text, str) or len(text) > 32 or not SEMVER.match(text):
         shown = text if isinstance(text, str) and len(text) <= 64 else repr(text)[:64]
         raise FormatVersionError("NF-V001", "format version is not a semantic version",
                                  location=location, expected="MAJOR.MINOR.PATCH", found=shown)

@@ -11,7 +11,7 @@ from neural_format.manifest import collection_sha256, read_manifest, write_manif
 from neural_format.cli.verify_cmd import verify_collection
 from neural_format.metadata import Manifest
 from neural_format.synthetic import synthetic_meta, synthetic_records
-from neural_format.validation.checks_manifest import validate_manifest
+from neural_format.validation.runner import validate_manifest
 from neural_format.validation.clauses import CLAUSES
 
 META = synthetic_meta(feature_dim=8)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IMAGE_UNREADABLE, IMAGE_UNUSABLE, BuildInputError
-from .image import MAX_PIXELS, LoadedImage, file_size
+from .loaded_image import MAX_PIXELS, LoadedImage, file_size
 
 PERCENTILES = (0.5, 99.5)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import IMAGE_UNREADABLE, IMAGE_UNSUPPORTED, BuildInputError
 from ..errors import IMAGE_UNUSABLE
-from .image import MAX_PIXELS, LoadedImage, file_size, sniff_kind
+from .loaded_image import MAX_PIXELS, LoadedImage, file_size, sniff_kind
 
 LUMA = np.array([0.299, 0.587, 0.114])
 

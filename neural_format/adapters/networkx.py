@@ -13,11 +13,14 @@ The default is an undirected :class:`networkx.Graph`, which merges a stored edge
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
-from ..record import ASSERTION_CODES, Record
+from ..layout import ASSERTION_CODES
+
+if TYPE_CHECKING:  # the record calls this adapter (Record.to_networkx): a type, not an import
+    from ..record import Record
 
 _ASSERTION_NAMES = {code: name for name, code in ASSERTION_CODES.items()}
 

@@ -38,7 +38,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .batch_columns import BatchColumns, CollectionColumns, epoch_order, expand
-from .pyg import _label_columns
+from .pyg_graphs import label_columns
 
 PATCH_FEATURES, ENTITY_FEATURES = "/patches/features", "/entities/features"
 
@@ -93,7 +93,7 @@ class PygBatchAssembler:
 
     def __init__(self, *, label_names: Sequence[str], label=None, label_dtype=None, dtype=None,
                  entity_features: str = "raise", pad: str = "raise", extras: bool = True):
-        self.columns, self.single = _label_columns(label, list(label_names), len(label_names))
+        self.columns, self.single = label_columns(label, list(label_names), len(label_names))
         self.label_dtype, self.dtype = label_dtype, dtype
         self.entity_features, self.pad, self.extras = entity_features, pad, bool(extras)
 

@@ -41,7 +41,7 @@ from .. import layout
 from ..mapped_columns import map_columns
 from ..reader import CollectionReader
 from .blocks import Block, concat_blocks, contiguous_runs, read_block, slice_block, take_block
-from .pyg import BlockGraphs, _label_columns, build_block, record_to_pyg_hetero
+from .pyg_graphs import BlockGraphs, label_columns, build_block, record_to_pyg_hetero
 
 _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 _PATHS = ("/patches/features", "/patches/positions", "/entities/features", "/patch_edges/index",
@@ -94,7 +94,7 @@ class CollectionDataset(torch.utils.data.Dataset):
             self.meta = reader.meta
             _check_entity_rows(reader, self.path, entity_features, pad, hetero)
         self.label_names = list(self.meta.label_names)
-        self._columns, self._single = _label_columns(label, self.label_names, len(self.label_names))
+        self._columns, self._single = label_columns(label, self.label_names, len(self.label_names))
         self.label = label
         self.hetero = hetero
         self.transform = transform

@@ -70,7 +70,7 @@ def _unavailable(sub, ep: EntryPoint, missing: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..version import SDK_VERSION as __version__
     parser = argparse.ArgumentParser(prog="neural-format", description="The neural-format command line.")
     parser.add_argument("--version", action="version", version=f"neural-format {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -202,7 +202,7 @@ class _Plan:
     entity_text: Optional[list] = None   # the `label` strings of a KG-only graph, in order
 
 
-class _Converter:
+class GraphConverter:
     """Turns one source graph into a record; holds what is shared across graphs."""
 
     def __init__(self, graphs: SourceGraphs, *, patch_nodes, unfused, label_names, dtype,
@@ -425,7 +425,8 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
     1. survey: file-wide evidence (:mod:`.file_evidence`); 2. decide: every graph's split, its
     checks, and the fusion-edge check; 3. write; 4. verify. Metadata is complete before step 3.
     """
-    from .. import __version__, sdk_ref
+    from ..metadata import sdk_ref
+    from ..version import SDK_VERSION as __version__
     started = time.monotonic()
     target = Path(target)
     if dtype not in ("float16", "float32"):
@@ -438,7 +439,7 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
         raise ImportError("check_bridge=True needs networkx (pip install networkx)")
     report = ConversionReport(report_source or source_name, str(target), graphs.source_format,
                               graphs=len(graphs), dtype=dtype)
-    converter = _Converter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype)
+    converter = GraphConverter(graphs, patch_nodes=patch_nodes, unfused=unfused, label_names=label_names, dtype=dtype)
     width = converter.scan_width() if len(graphs) else 1   # from declared shapes: nothing read yet
     declared_all = isinstance(patch_nodes, (int, np.integer)) and not isinstance(patch_nodes, bool)
     evidence = survey(graphs, width) if len(graphs) and not declared_all else FileEvidence()

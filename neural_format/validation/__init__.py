@@ -8,6 +8,6 @@ Every check is a small pure function registered under its spec clause ID
 from .clauses import CLAUSES, Clause
 from .findings import Finding, Report
 from .registry import REGISTRY, check
-from .runner import validate
+from .runner import validate, validate_manifest
 
-__all__ = ["CLAUSES", "Clause", "Finding", "REGISTRY", "Report", "check", "validate"]
+__all__ = ["CLAUSES", "Clause", "Finding", "REGISTRY", "Report", "check", "validate", "validate_manifest"]

@@ -1,9 +1,9 @@
 """Manifest checks for sharded collections (spec section 7, clauses NF-C001..NF-C010).
 
-:func:`validate_manifest` validates a collection directory (or its ``manifest.json``): each
-registered ``manifest``-stage check runs once over a :class:`ManifestContext`, and then every
-shard that opens is validated as a collection file in its own right, its findings prefixed with
-the shard's path. The context reads each shard's IDs, stored hashes, metadata and version once.
+:func:`neural_format.validation.runner.validate_manifest` runs each registered
+``manifest``-stage check here once over a :class:`ManifestContext`, and then validates every shard
+that opens as a collection file in its own right. The context reads each shard's IDs, stored
+hashes, metadata and version once.
 """
 from __future__ import annotations
 
@@ -270,34 +270,3 @@ def no_unlisted_shard_files(ctx: ManifestContext):
             out.append(finding("NF-C010", path.name, "shard file not listed in the manifest (interrupted append?)",
                                "every shard file listed", path.name))
     return out
-
-
-def validate_manifest(path, *, hashes: bool = True, batch_bytes: Optional[int] = None,
-                      workers: Optional[int] = None, shards: bool = True) -> Report:
-    """Validate a sharded collection: manifest checks, then each readable shard as a file."""
-    from .runner import DEFAULT_BATCH_BYTES, validate
-    ctx = ManifestContext(path, hashes=hashes)
-    report = Report(str(path))
-    for registered in checks_for("manifest"):
-        report.checks_run += 1
-        if ctx.manifest is None and registered.code != "NF-C001":
-            continue
-        try:
-            report.add(registered.func(ctx))
-        except Exception as exc:  # a check must never take the validator down
-            report.add(finding("NF-F001", MANIFEST_NAME, f"check {registered.name} ({registered.code}) could not run: "
-                                                          f"{type(exc).__name__}: {exc}"[:300]))
-    if ctx.manifest is None:
-        report.skipped.append("shards: the manifest does not parse")
-        return report
-    for s in ctx.distinct():
-        if not shards or s.info is None:
-            continue
-        sub = validate(s.path, hashes=hashes, batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES, workers=workers,
-                       progress=False)
-        report.records += sub.records
-        report.checks_run += sub.checks_run
-        report.add([Finding(f.code, f.severity, f"{s.entry.path}:{f.location}", f.message, f.expected, f.found)
-                    for f in sub.findings])
-        report.skipped += [f"{s.entry.path}: {reason}" for reason in sub.skipped]
-    return report

@@ -15,9 +15,11 @@ from typing import Optional
 from ..progress import Progress
 from . import (checks_container, checks_manifest, checks_metadata, checks_records, checks_root,  # noqa: F401
                checks_structure)  # importing registers the checks
+from ..manifest import MANIFEST_NAME
+from .checks_manifest import ManifestContext
 from .checks_root import legacy_reader
 from .context import Context, rows_per_batch
-from .findings import Report, finding, from_error
+from .findings import Finding, Report, finding, from_error
 from .clauses import CLAUSES
 from .registry import checks_for
 
@@ -72,7 +74,6 @@ def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTE
                                                                                    "file object", type(path).__name__))
         return report
     if not filelike and (str(path).endswith(".json") or Path(path).is_dir()):  # a sharded collection (section 7)
-        from .checks_manifest import validate_manifest
         return validate_manifest(path, hashes=hashes, batch_bytes=batch_bytes, workers=workers)
     report = Report(str(path))
     ctx = Context(path, hashes=hashes, workers=workers)
@@ -169,3 +170,34 @@ def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progres
         if ctx.pool is not None:
             ctx.pool.shutdown(cancel_futures=True)
         ctx.deferred.clear()
+
+
+def validate_manifest(path, *, hashes: bool = True, batch_bytes: Optional[int] = None,
+                      workers: Optional[int] = None, shards: bool = True) -> Report:
+    """Validate a sharded collection: the manifest checks (:mod:`.checks_manifest`), then each
+    readable shard as a file, its findings prefixed with the shard's path."""
+    ctx = ManifestContext(path, hashes=hashes)
+    report = Report(str(path))
+    for registered in checks_for("manifest"):
+        report.checks_run += 1
+        if ctx.manifest is None and registered.code != "NF-C001":
+            continue
+        try:
+            report.add(registered.func(ctx))
+        except Exception as exc:  # a check must never take the validator down
+            report.add(finding("NF-F001", MANIFEST_NAME, f"check {registered.name} ({registered.code}) could not run: "
+                                                          f"{type(exc).__name__}: {exc}"[:300]))
+    if ctx.manifest is None:
+        report.skipped.append("shards: the manifest does not parse")
+        return report
+    for s in ctx.distinct():
+        if not shards or s.info is None:
+            continue
+        sub = validate(s.path, hashes=hashes, batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES, workers=workers,
+                       progress=False)
+        report.records += sub.records
+        report.checks_run += sub.checks_run
+        report.add([Finding(f.code, f.severity, f"{s.entry.path}:{f.location}", f.message, f.expected, f.found)
+                    for f in sub.findings])
+        report.skipped += [f"{s.entry.path}: {reason}" for reason in sub.skipped]
+    return report

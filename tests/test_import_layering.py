@@ -1,0 +1,162 @@
+"""The import structure the architecture promises (docs/architecture.md), read from the source
+with ``ast`` so that imports inside functions count as much as module-level ones:
+
+* the core (``neural_format``) imports nothing from ``neural_builders`` or ``neural_models``,
+  and the builders import nothing from the models;
+* no import circle among our own modules (a lazy import that only hides a circle is one);
+* no private name (``_x``) imported from another module.
+
+Not counted: imports under ``if TYPE_CHECKING:`` (types only, never run) and in an
+``if __name__ == "__main__":`` block (a script's entry point runs as ``__main__``, not as the
+module others import). Lazy imports of optional third-party libraries are fine.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("neural_format", "neural_builders", "neural_models")
+# a package may import the ones before it, never the ones after it
+LAYERS = {"neural_format": 0, "neural_builders": 1, "neural_models": 2}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+
+
+def _skipped_block(node: ast.If) -> bool:
+    test = node.test
+    if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
+        return True
+    if isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING":
+        return True
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators))
+
+
+def import_nodes(tree: ast.AST):
+    """Every Import/ImportFrom, at any depth, outside the skipped blocks."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _skipped_block(node):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def imports_of(module: str) -> list[tuple[str, str | None, int]]:
+    """``(imported module, imported name or None, line)`` for each import of ``module``."""
+    path = MODULES[module]
+    out = []
+    for node in import_nodes(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, None, node.lineno) for alias in node.names]
+            continue
+        if node.level:
+            base = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+            if node.level - 1 >= len(base):  # beyond the top-level package: fails when run
+                out.append(("<beyond the top-level package>", None, node.lineno))
+                continue
+            base = base[:len(base) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+        else:
+            target = node.module or ""
+        out += [(target, alias.name, node.lineno) for alias in node.names]
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    """Our module -> our modules it imports (``from pkg import sub`` is an import of ``pkg.sub``)."""
+    edges: dict[str, set[str]] = {m: set() for m in MODULES}
+    for module in MODULES:
+        for target, name, _ in imports_of(module):
+            if name and f"{target}.{name}" in MODULES:
+                target = f"{target}.{name}"
+            if target in MODULES and target != module:
+                edges[module].add(target)
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_analysis_sees_function_level_imports_and_circles():
+    """The checker itself: a function-level import is an edge, and a two-module circle is found."""
+    tree = ast.parse("def f():\n    from .b import g\nif TYPE_CHECKING:\n    import c\n")
+    assert [n.module for n in import_nodes(tree) if isinstance(n, ast.ImportFrom)] == ["b"]
+    assert not [n for n in import_nodes(tree) if isinstance(n, ast.Import)]
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+    assert "neural_format.record" in MODULES and len(MODULES) > 100
+
+
+def test_lower_packages_import_no_higher_package():
+    upward = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {target}"
+              for m in MODULES for target, _, line in imports_of(m)
+              if target.split(".")[0] in LAYERS and LAYERS[target.split(".")[0]] > LAYERS[m.split(".")[0]]]
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_circles_among_our_modules():
+    found = cycles(graph())
+    assert not found, "import circles (function-level imports included):\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_every_relative_import_resolves():
+    """A relative import above the top-level package only fails when its function runs."""
+    beyond = [f"{MODULES[m].relative_to(ROOT)}:{line}" for m in MODULES for target, _, line in imports_of(m)
+              if target.startswith("<beyond")]
+    assert not beyond, "\n".join(beyond)
+
+
+def test_no_private_names_imported_across_modules():
+    private = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {name} from {target}"
+               for m in MODULES for target, name, line in imports_of(m)
+               if target.split(".")[0] in PACKAGES and name and name.startswith("_") and not name.startswith("__")
+               and f"{target}.{name}" not in MODULES]
+    assert not private, "\n".join(private)
