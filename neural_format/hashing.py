@@ -4,7 +4,8 @@ The digest is SHA-256 over the prefix ``neural-graph-record-v1 NUL`` and, for ea
 :data:`CANONICAL_FIELDS` in order, ``name NUL dtype NUL shape(int64 LE) data`` where ``data`` is the
 C-order little-endian bytes, or ``name NUL "absent" NUL`` when the field is absent. Strings are
 UTF-8 (``|u1``); entity text is its UTF-8 bytes followed by the record's M+1 int64 offsets rebased
-to 0, as one ``|u1`` array; ``report_source`` is a ``|u1`` array of shape (1,). Every NaN is
+to 0, as one ``|u1`` array, or ``absent`` for a record whose text is unknown (a record with
+``entity_text`` None; in a file, ``/records/entity_text_known`` 0); ``report_source`` is a ``|u1`` array of shape (1,). Every NaN is
 hashed as the positive quiet NaN with a zero payload. Because the digest covers dtypes and
 shapes, a record hashes alike in memory and after a round trip through the file.
 :func:`record_preimage` returns the hashed bytes; ``spec/test-vectors/`` holds worked examples.
@@ -312,6 +313,10 @@ def column_digests(c: dict, nan_free: frozenset = frozenset()) -> list[bytes]:
     if "/entities/text" in c:
         entity_text = _bytes_pieces("entity_text", _entity_text_blocks(c["/entities/text"],
                                                                        np.asarray(c["/entities/offsets"], np.int64)))
+        known = c.get("/records/entity_text_known")
+        if known is not None:  # a record whose entity text is unknown (0) hashes it as absent
+            entity_text = [piece if flag else absent["entity_text"][0]
+                           for piece, flag in zip(entity_text, np.asarray(known).tolist())]
     else:
         entity_text = absent["entity_text"]
     if "/records/image_size" in c:

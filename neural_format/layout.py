@@ -60,6 +60,8 @@ COLUMNS = (
     Column("records", "patch_size", ("<i8",), "A", "has_positions"),
     Column("records", "grid_shape", ("<i8",), "A", "has_positions"),
     Column("records", "pixel_spacing", ("<f8",), "A", "has_positions"),
+    # format 1.1.0: 1 = the record's entity text is known, 0 = unknown (its strings are empty)
+    Column("records", "entity_text_known", ("|u1",), "", "entity_text_partial"),
     Column("patches", "features", ("<f2", "<f4"), "D"),
     Column("patches", "scores", ("<f4",), ""),
     Column("patches", "positions", ("<i4",), "A", "has_positions"),
@@ -91,6 +93,8 @@ def column_present(when: str, meta) -> bool:
         return meta.entity_feature_dim > 0
     if when == "has_entity_text":
         return meta.has_entity_text
+    if when == "entity_text_partial":
+        return meta.has_entity_text and meta.entity_text_partial
     raise KeyError(when)
 
 

@@ -148,7 +148,7 @@ ADJACENCY_RULES = ("4-neighbour", "8-neighbour", "6-neighbour", "26-neighbour", 
 ASSERTIONS = ("present", "absent", "uncertain")
 
 
-def _tile_rules(schema: dict) -> None:
+def _cross_field_rules(schema: dict) -> None:
     """The cross-field rules of the validator below, as JSON Schema, so the committed schema states them."""
     def tiles(count):
         return {"anyOf": [{"type": "null"}, {"type": "array", "minItems": count, "maxItems": count}]}
@@ -159,12 +159,14 @@ def _tile_rules(schema: dict) -> None:
         {"if": set_, "then": {"required": ["tile_dtype"],
                               "properties": {"tile_dtype": {"type": "string"}, "has_positions": {"const": True}}},
          "else": {"properties": {"tile_dtype": {"type": "null"}}}},
+        {"if": {"required": ["entity_text_partial"], "properties": {"entity_text_partial": {"const": True}}},
+         "then": {"properties": {"has_entity_text": {"const": True}}}},
     ]
 
 
 class CollectionMeta(_Strict):
     """Collection-wide declarations stored as JSON in ``/metadata`` (clause NF-M001)."""
-    model_config = ConfigDict(json_schema_extra=_tile_rules)
+    model_config = ConfigDict(json_schema_extra=_cross_field_rules)
     spatial_axes: Literal[2, 3] = Field(description="2 = (row, col); 3 = (slice, row, col)")
     patch_feature_dim: Annotated[int, Field(ge=1, le=1 << 16)]
     patch_feature_dtype: Literal["float16", "float32"] = "float32"
@@ -172,6 +174,10 @@ class CollectionMeta(_Strict):
     entity_feature_dtype: Literal["float16", "float32"] = "float32"
     has_positions: bool = True
     has_entity_text: bool = True
+    entity_text_partial: bool = Field(
+        default=False,
+        description="format 1.1.0: some records' entity text may be unknown; /records/entity_text_known "
+                    "says, per record, 1 (known) or 0 (unknown, its strings empty); needs has_entity_text (NF-R021)")
     tile_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
         default=None, min_length=2, max_length=3,
         description="pixels per spatial axis of each stored tile: one extent per axis (as many as spatial_axes), "
@@ -197,6 +203,8 @@ class CollectionMeta(_Strict):
             raise ValueError("tile_shape needs one extent per spatial axis")
         if self.tile_shape is not None and not self.has_positions:
             raise ValueError("tiles need positions")
+        if self.entity_text_partial and not self.has_entity_text:
+            raise ValueError("entity_text_partial needs has_entity_text")
         return self
 
 

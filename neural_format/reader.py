@@ -553,7 +553,9 @@ class CollectionReader(RecordSequence):
         if meta.tile_shape is not None:
             tiles = self._slice("/patches/tiles", "patches", i)
         ent = self.offsets["entities"]
-        text = self.strings["/entities/text"].range(int(ent[i]), int(ent[i + 1])) if meta.has_entity_text else None
+        text = None
+        if meta.has_entity_text and (not meta.entity_text_partial or self._row("/records/entity_text_known", i)):
+            text = self.strings["/entities/text"].range(int(ent[i]), int(ent[i + 1]))
         source = REPORT_SOURCE_NAMES.get(int(self._row("/records/report_source", i)), "unknown")
         bridge = self._row("/records/bridge", i)
         group_key = self.strings["/records/group_key"].get(i)
@@ -669,6 +671,8 @@ class CollectionReader(RecordSequence):
         rel = cut("/relations/index", "relations")
         rtypes = cut("/relations/type", "relations")
         texts = c.get("/entities/text")
+        # format 1.1.0: a record whose entity text is unknown reads None, not its (empty) strings
+        known = c["/records/entity_text_known"].tolist() if "/records/entity_text_known" in c else [1] * n
         bridge = c["/records/bridge"].tolist()
         labels = c["/records/labels"]
         sources = c["/records/report_source"].tolist()
@@ -688,7 +692,7 @@ class CollectionReader(RecordSequence):
                 record_id=ids[i], patch_features=feats[i], patch_scores=scores[i],
                 patch_positions=positions[i], patch_edges=edges[i], entity_types=etypes[i],
                 entity_assertions=assertions[i],
-                entity_text=texts[eoff[i]:eoff[i + 1]] if texts is not None else None,
+                entity_text=texts[eoff[i]:eoff[i + 1]] if texts is not None and known[i] else None,
                 entity_features=efeats[i], relations=rel[i], relation_types=rtypes[i],
                 bridge=None if b[0] < 0 and b[1] < 0 else (b[0], b[1]),
                 labels=labels[i], geometry=geometry, tiles=tiles[i],

@@ -288,9 +288,11 @@ class CollectionWriter:
         if assertions.shape[0] != M:
             fail("entity_assertions", M, assertions.shape[0])
         text = None
-        if meta.has_entity_text:
+        if meta.has_entity_text and not (record.entity_text is None and meta.entity_text_partial):
+            # None: this record's text is unknown, which a collection says only with entity_text_partial
             if record.entity_text is None or len(record.entity_text) != M:
-                fail("entity_text", f"{M} strings", None if record.entity_text is None else len(record.entity_text))
+                fail("entity_text", f"{M} strings" + (" or None (unknown)" if meta.entity_text_partial else ""),
+                     None if record.entity_text is None else len(record.entity_text))
             text = [str(t) for t in record.entity_text]
         entity_features = None
         if meta.entity_feature_dim > 0:
@@ -437,7 +439,11 @@ class CollectionWriter:
         c["/entities/type"] = np.concatenate([r.entity_types for r in batch])
         c["/entities/assertion"] = np.concatenate([r.entity_assertions for r in batch])
         if meta.has_entity_text:
-            c["/entities/text"] = [t for r in batch for t in r.entity_text]
+            # an unknown record's strings are stored empty (NF-R021)
+            c["/entities/text"] = [t for r in batch
+                                   for t in (r.entity_text if r.entity_text is not None else [""] * r.num_entities)]
+            if meta.entity_text_partial:
+                c["/records/entity_text_known"] = np.array([r.entity_text is not None for r in batch], np.uint8)
         if meta.entity_feature_dim > 0:
             c["/entities/features"] = self._gather("/entities/features", [r.entity_features for r in batch])
         c["/entities/offsets"] = offsets([r.num_entities for r in batch])

@@ -437,3 +437,28 @@ def tiles_are_full_resolution(batch: Batch, ctx):
     bad = np.flatnonzero((patch_size != np.asarray(tile_shape, np.int64)[None, :]).any(axis=1))
     return _per_record(batch, "NF-R020", bad, "/records/patch_size", "tile_shape differs from the patch size",
                        f"patch_size == tile_shape {list(tile_shape)}", lambda i: patch_size[i].tolist())
+
+
+# -- format 1.1.0: per-record entity text (spec section 4.5) -------------------------------------
+@check("NF-R021", "error", stage="records")
+def entity_text_known_flags(batch: Batch, ctx):
+    """``/records/entity_text_known`` is 0 or 1, and a record marked unknown (0) stores empty strings.
+
+    Its strings are not read and its digest hashes the text as absent, so stored text would be
+    data that no digest covers, and that a reader which does not know the column would show.
+    """
+    known = batch.c.get("/records/entity_text_known")
+    if known is None:
+        return None
+    known = np.asarray(known)
+    out = _per_record(batch, "NF-R021", np.flatnonzero(known > 1), "/records/entity_text_known",
+                      "flag is neither 0 nor 1", "0 (unknown) or 1 (known)", lambda i: int(known[i])) or []
+    texts = batch.c.get("/entities/text")
+    if texts is not None and len(texts):
+        owner = batch.owner("entities")
+        stored = np.fromiter((len(t) > 0 for t in texts), bool, len(texts)) & (known[owner] == 0)
+        per_record = np.bincount(owner[stored], minlength=batch.n)
+        out += _per_record(batch, "NF-R021", owner[stored], "/entities/text",
+                           "a record whose entity text is unknown stores entity strings", "only empty strings",
+                           lambda i: f"{int(per_record[i])} non-empty string(s)") or []
+    return out or None

@@ -86,6 +86,9 @@ _TABLE = [
     ("NF-R019", "warning", "relations are directed: no (source, target, type) repeated, no entity related to itself",
      "file", "1.1.0"),
     ("NF-R020", "warning", "tiles are full-resolution: tile_shape equals every record's patch_size", "file", "1.1.0"),
+    # format 1.1.0 (spec section 4.5): per-record entity text, the one object 1.1.0 added
+    ("NF-R021", "error", "entity_text_known is 1 (known) or 0 (unknown), and a record marked unknown stores only "
+                         "empty entity strings", "file", "1.1.0"),
     # integrity (spec section 6)
     ("NF-I001", "error", "each record's stored SHA-256 equals its canonical digest"),
     # multi-file collections (spec section 7)
