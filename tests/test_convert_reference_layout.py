@@ -57,8 +57,12 @@ def test_every_reference_graph_converts_with_no_option(tmp_path, dtype):
     assert meta.provenance.fusion.kind == "betweenness-bridge"
     conversion = meta.provenance.conversion
     assert "decided by: entity-row 22, label 2" in conversion.split_rule and "entity row:" in conversion.split_rule
-    # two KG-only graphs hold text, the fused ones do not: a collection holds text for all or none
-    assert not meta.has_entity_text and any("entity text (`label`) of 2" in n for n in report.notes)
+    # two KG-only graphs hold text (`label`), the fused ones do not: kept where present, unknown
+    # elsewhere (format 1.1.0 entity_text_partial), never invented
+    assert meta.has_entity_text and meta.entity_text_partial
+    assert report.entity_text_records == 2 and report.entity_text_unknown == fused
+    assert [r.entity_text for r in records] == [t.text if t.text is not None else (None if t.entities else [])
+                                                for t in truths]
     validation = nf.validate(tmp_path / "out.h5")
     # clean: the reference's one-directional patch edges are kept as stored (NF-R018 exempts
     # converted collections from the missing-reverse rule)
@@ -76,6 +80,65 @@ def test_entity_text_recovered_when_every_graph_with_entities_has_it(tmp_path):
         texts = [r.entity_text for r in reader]
     assert texts == [truths[0].text, ["edema"], [], []]
     assert truths[0].text == ["pneumonia", "left base", "nodule"]
+
+
+def test_entity_text_kept_where_present_and_unknown_elsewhere(tmp_path):
+    """Mixed `label` / no-`label` graphs: the text of graphs that have `label` is kept, in order;
+    graphs with entities and no `label` read None (unknown), not empty strings; graphs without
+    entities read []. Verified on re-read, hashed, validated, and carried by merge, split and reprune."""
+    specs = [GraphSpec([], ["pneumonia", "left base", "nodule"], [[0, 1]], 1.0),   # KG-only: `label`
+             GraphSpec([3, 4, 60], ["edema", "effusion"], [[0, 1]], 0.0),         # fused: no `label`
+             GraphSpec([143]),                                                     # visual-only
+             GraphSpec([], ["édème"]),                                             # KG-only, non-ASCII
+             GraphSpec([0, 1], ["x"])]                                             # fused, one entity
+    truths = write_reference_pickle(tmp_path / "m.pt", specs, dim=16)
+    assert [t.text is not None for t in truths] == [True, False, False, True, False]
+    report = nf.convert_pickle(tmp_path / "m.pt", tmp_path / "m.h5", progress=False)
+    assert report.converted == 5 and report.verified
+    assert (report.entity_text_records, report.entity_text_unknown) == (2, 2)
+    assert "entity_text" not in report.unrecoverable
+    assert any("entity_text of 2 graph(s)" in u for u in report.unrecoverable)
+    expected = [["pneumonia", "left base", "nodule"], None, [], ["édème"], None]
+    with nf.open(tmp_path / "m.h5", verify=True) as reader:
+        assert reader.meta.has_entity_text and reader.meta.entity_text_partial
+        assert [r.entity_text for r in reader] == expected           # one record at a time
+        assert [r.entity_text for r in reader.read_all()] == expected  # bulk
+        assert reader.cols["/records/entity_text_known"][()].tolist() == [1, 0, 1, 1, 0]
+        fused = reader[1]
+    # adapters: unknown text gives no `text` node attribute (networkx), never ""
+    graph = fused.to_networkx()
+    assert graph.number_of_nodes() == 5 and all("text" not in attrs for _, attrs in graph.nodes(data=True))
+    assert fused.to_pyg().x.shape[0] == 5
+    validation = nf.validate(tmp_path / "m.h5")
+    assert not validation.findings, str(validation)
+    # the column survives reprune, split and merge (with a collection whose text is all known)
+    from neural_format.cli.merge_cmd import merge
+    from neural_format.cli.split_cmd import split
+    from neural_format.metadata import PruningPolicy, TopKPercent
+    from neural_format.reprune import reprune_collection
+    reprune_collection(tmp_path / "m.h5", tmp_path / "r.h5", PruningPolicy(rule=TopKPercent(percent=50.0)))
+    split(tmp_path / "m.h5", tmp_path / "shards", shards=2)
+    from neural_format.collection import open_collection
+    with open_collection(tmp_path / "shards") as collection:
+        assert [r.entity_text for r in collection] == expected
+    assert nf.validate(tmp_path / "shards").ok
+    full = [GraphSpec([], ["a", "b"], [[0, 1]], 1.0), GraphSpec([], ["c"])]
+    write_reference_pickle(tmp_path / "f.pt", full, dim=16)
+    nf.convert_pickle(tmp_path / "f.pt", tmp_path / "f.h5", progress=False)
+    with nf.open(tmp_path / "f.h5") as reader:
+        assert not reader.meta.entity_text_partial
+        renamed = [r for r in reader]
+    for r in renamed:
+        r.record_id = "other-" + r.record_id
+    with nf.open(tmp_path / "f.h5") as reader:
+        nf.write_collection(tmp_path / "g.h5", reader.meta, renamed, fsync=False)
+    # the first source's text is all known: the output is partial because the second one's is
+    merge(tmp_path / "merged.h5", [tmp_path / "g.h5", tmp_path / "r.h5"], allow_mixed_provenance=True)
+    for path, texts in ((tmp_path / "r.h5", expected), (tmp_path / "merged.h5", [["a", "b"], ["c"]] + expected)):
+        with nf.open(path, verify=True) as reader:
+            assert reader.meta.entity_text_partial
+            assert [r.entity_text for r in reader] == texts
+        assert nf.validate(path).ok
 
 
 def test_single_node_graphs_and_ties(tmp_path):

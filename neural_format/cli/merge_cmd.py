@@ -4,7 +4,9 @@ Sources are collection files, collection directories or manifests, read in the o
 Refused before anything is written: record IDs present in more than one source (NF-C006) and
 metadata that cannot share a file (NF-C009: feature dimensions or dtypes, vocabularies, spatial
 axes, adjacency, tiles; and, unless ``--allow-mixed-provenance``, different encoder, decoder,
-score aggregation, pruning, KG extractor or fusion rule). The output is written in batches through
+score aggregation, pruning, KG extractor or fusion rule). When any source's entity text is
+partial (``entity_text_partial``, format 1.1.0), so is the output's, and the records of the other
+sources are marked known. The output is written in batches through
 the crash-safe writer, so it appears under its name only when complete. It keeps the first
 source's storage settings (compression, gzip level, chunk size, feature dtype) unless
 ``--compression``/``--compression-level``/``--chunk-bytes``/``--dtype`` say otherwise.
@@ -14,9 +16,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def with_partial_text(meta, partial: bool):
+    """``meta`` whose entity text is partial (format 1.1.0) when ``partial``: a collection whose
+    text is known for every record merges with one whose text is unknown for some."""
+    return meta.model_copy(update={"entity_text_partial": True}) if partial and meta.has_entity_text else meta
+
+
 def merged_meta(metas, counts, sources):
-    """The first source's metadata, without shard info, with the merge in its history."""
-    first = metas[0]
+    """The first source's metadata, without shard info, with the merge in its history; its entity
+    text is partial when any source's is."""
+    first = with_partial_text(metas[0], any(m.entity_text_partial for m in metas))
     sizes = [m.provenance.source_bytes for m in metas]
     note = f"merge: {len(metas)} sources, {sum(counts)} records ({', '.join(Path(str(s)).name for s in sources)})"
     provenance = first.provenance.model_copy(update={
@@ -41,10 +50,12 @@ def merge(out, sources, *, allow_mixed_provenance: bool = False, compression=Non
     colls = [open_collection(s) for s in sources]
     try:
         metas = [c.meta for c in colls]
+        partial = any(m.entity_text_partial for m in metas)
         for source, coll in zip(sources, colls):
-            check_compatible_meta(metas[0], coll.meta, location=str(source), provenance=not allow_mixed_provenance)
-            for k in range(coll.shard_count):  # every shard of a source, not only its first
-                check_compatible_meta(metas[0], coll.shard(k).meta, location=f"{source}:{k}",
+            for k, meta in [(None, coll.meta)] + [(k, coll.shard(k).meta) for k in range(coll.shard_count)]:
+                # every shard of a source, not only its first
+                check_compatible_meta(with_partial_text(metas[0], partial), with_partial_text(meta, partial),
+                                      location=str(source) if k is None else f"{source}:{k}",
                                       provenance=not allow_mixed_provenance)
         owner: dict[str, str] = {}
         for source, coll in zip(sources, colls):

@@ -87,7 +87,8 @@ class ConversionReport:
     corroborated: Counter = field(default_factory=Counter)   # evidence that applied and agreed, per graph
     entity_row: str = "not established"                      # where the file-wide entity row came from
     edge_convention: str = ""
-    entity_text_records: int = 0
+    entity_text_records: int = 0     # graphs whose `label` became their entity text
+    entity_text_unknown: int = 0     # graphs with entities and no `label`: text marked unknown
     fusion: str = "unknown"
     notes: list = field(default_factory=list)
 
@@ -103,6 +104,7 @@ class ConversionReport:
             "bridges_checked": self.bridges_checked, "bridges_off_betweenness": self.bridges_off_betweenness,
             "corroborated": dict(self.corroborated), "entity_row": self.entity_row,
             "edge_convention": self.edge_convention, "entity_text_records": self.entity_text_records,
+            "entity_text_unknown": self.entity_text_unknown,
             "fusion": self.fusion, "notes": self.notes,
         }
 
@@ -131,7 +133,8 @@ class ConversionReport:
                             if off else ""))
         lines.append(f"  fusion rule           {self.fusion}")
         if self.entity_text_records:
-            lines.append(f"  entity text           from `label` of {self.entity_text_records:,} graph(s)")
+            lines.append(f"  entity text           from `label` of {self.entity_text_records:,} graph(s)"
+                         + (f", unknown for {self.entity_text_unknown:,}" if self.entity_text_unknown else ""))
         for note in self.notes:
             lines.append(f"  note                  {note}")
         rel, ab = self.tolerance
@@ -287,8 +290,8 @@ class GraphConverter:
         ei = np.zeros((2, 0), np.int64) if edge_index is None else np.asarray(edge_index, np.int64)
         p, k, r = split.patches, split.patch_edges, split.kg_edges
         text = None
-        if with_text:
-            text = list(plan.entity_text) if plan.entity_text is not None else []
+        if with_text:  # a graph with entities but no `label`: its text is unknown (None), not ""
+            text = list(plan.entity_text) if plan.entity_text is not None else (None if n > p else [])
         return Record(
             record_id=f"graph-{i:06d}",
             patch_features=cast[:p], patch_scores=np.zeros(p, np.float32),
@@ -474,11 +477,15 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
 
     with_entities = [p for p in plans if p.split.patches < _rows(graphs[p.index])]
     texts = sum(p.entity_text is not None for p in plans)
-    has_text = bool(texts) and all(p.entity_text is not None for p in with_entities)
-    report.entity_text_records = texts if has_text else 0
-    if texts and not has_text:
-        report.notes.append(f"entity text (`label`) of {texts} KG-only graph(s) not stored: the other graphs with "
-                            "entities have none, and a collection holds text for all records or none")
+    has_text = bool(texts)
+    # graphs with entities and no `label` (fused graphs: the reference's fuse_graphs drops it) are
+    # marked unknown, per record (format 1.1.0 entity_text_partial), while the others keep theirs
+    unknown_text = sum(p.entity_text is None for p in with_entities) if has_text else 0
+    report.entity_text_records = texts
+    report.entity_text_unknown = unknown_text
+    if unknown_text:
+        report.notes.append(f"entity text unknown for {unknown_text} graph(s) with entities and no `label`: "
+                            "marked unknown per record (/records/entity_text_known 0), never stored as empty strings")
     fusion_verified = bool(report.bridges_checked) and not report.bridges_off_betweenness
     report.fusion = ("betweenness-bridge, verified on every fused graph" if fusion_verified else
                      "unknown" + (f" ({len(report.bridges_off_betweenness)} of {report.bridges_checked} fused graphs "
@@ -489,11 +496,13 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
     report.dropped_attributes = extra
     report.unrecoverable = ([u for u in NOT_IN_SOURCE if not (has_text and u == "entity_text")]
                             + [f"attribute {a} (dropped)" for a in extra])
-    if texts and not has_text:
-        report.unrecoverable.append(f"entity_text of {texts} KG-only graph(s) (`label`), see notes")
+    if unknown_text:
+        report.unrecoverable.append(f"entity_text of {unknown_text} graph(s) with entities and no `label` "
+                                    "(marked unknown per record)")
     meta = CollectionMeta(
         spatial_axes=spatial_axes, patch_feature_dim=width, patch_feature_dtype=dtype,
         entity_feature_dim=width, entity_feature_dtype=dtype, has_positions=False, has_entity_text=has_text,
+        entity_text_partial=bool(unknown_text),
         adjacency=adjacency, label_names=list(label_names),
         provenance=Provenance(
             builder=SoftwareRef(name="neural_format.convert", version=__version__), sdk=sdk_ref(),
@@ -559,15 +568,21 @@ def _verify(path: Path, graphs: SourceGraphs, plans: Optional[list], kept: list[
         for start in range(0, len(kept), step):
             stop = min(start + step, len(kept))
             block = read_block(reader, start, stop, paths)
+            known = (reader.cols["/records/entity_text_known"][start:stop]
+                     if "/records/entity_text_known" in reader.cols else None)
             for k in range(stop - start):
                 _compare(report, graphs[kept[start + k]], block, k, rel, ab)
-                if plans is not None:  # entity text: the KG-only graphs' `label`, [] elsewhere
+                if plans is not None:  # entity text: the `label` where a graph has one, unknown or [] elsewhere
                     entities = reader.offsets["entities"]
-                    stored = reader.strings["/entities/text"].range(int(entities[start + k]), int(entities[start + k + 1]))
-                    expected = plans[start + k].entity_text or []
-                    if list(stored) != list(expected):
+                    a, b = int(entities[start + k]), int(entities[start + k + 1])
+                    stored = None if known is not None and not known[k] else reader.strings["/entities/text"].range(a, b)
+                    expected = plans[start + k].entity_text
+                    if expected is None:
+                        expected = None if known is not None and b > a else []
+                    if (None if stored is None else list(stored)) != (None if expected is None else list(expected)):
                         raise IntegrityError("NF-X005", "re-read entity text differs from the source `label`",
-                                             location=f"graph {kept[start + k]}", expected=len(expected),
-                                             found=len(stored))
+                                             location=f"graph {kept[start + k]}",
+                                             expected="unknown" if expected is None else len(expected),
+                                             found="unknown" if stored is None else len(stored))
             bar.update(stop - start)
     report.verified = True
