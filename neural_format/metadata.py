@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from .version import SDK_VERSION
 
@@ -177,7 +177,7 @@ class CollectionMeta(_Strict):
     entity_text_partial: bool = Field(
         default=False,
         description="format 1.1.0: some records' entity text may be unknown; /records/entity_text_known "
-                    "says, per record, 1 (known) or 0 (unknown, its strings empty); needs has_entity_text (NF-R021)")
+                    "says, per record, 1 (known) or 0 (unknown, its strings empty); needs has_entity_text (spec section 4.5)")
     tile_shape: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
         default=None, min_length=2, max_length=3,
         description="pixels per spatial axis of each stored tile: one extent per axis (as many as spatial_axes), "
@@ -206,6 +206,16 @@ class CollectionMeta(_Strict):
         if self.entity_text_partial and not self.has_entity_text:
             raise ValueError("entity_text_partial needs has_entity_text")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unused_1_1_fields(self, handler):
+        """Leave ``entity_text_partial`` out while it is false: a collection that does not use the
+        format 1.1.0 addition writes the same metadata as before, which 1.0 readers that refuse
+        unknown fields (the reference 1.0.0 SDK) still read."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("entity_text_partial", True):
+            del data["entity_text_partial"]
+        return data
 
 
 class ShardEntry(_Strict):

@@ -199,6 +199,20 @@ def with_tiles(shape):
     return make
 
 
+def _text_marked_unknown(meta, index):
+    """Mark record ``index`` unknown in ``/records/entity_text_known`` and store the digest an
+    unknown record has, leaving its entity strings in place (what NF-R021 forbids)."""
+    from neural_format.hashing import record_digest
+
+    def mutate(f: h5py.File):
+        with_dataset("/records/entity_text_known", lambda a: np.where(np.arange(a.size) == index, 0, a)
+                     .astype(np.uint8))(f)
+        digest = record_digest(replace(base_records(meta)[index], entity_text=None))
+        with_dataset("/records/sha256", lambda a: np.concatenate(
+            [a[:index], np.frombuffer(digest, np.uint8)[None], a[index + 1:]]))(f)
+    return mutate
+
+
 # clause -> (valid: (meta, records or make, mutate, libver), invalid: same)
 def cases() -> dict[str, tuple[dict, dict]]:
     meta = base_meta()
@@ -261,6 +275,12 @@ def cases() -> dict[str, tuple[dict, dict]]:
                                                                relation_types=np.array([0, 0], np.int16)))})
     c["NF-R020"] = ({"meta": base_meta(tile_shape=[16, 16], tile_dtype="uint8"), "records": with_tiles((16, 16))},
                     {"meta": base_meta(tile_shape=[8, 16], tile_dtype="uint8"), "records": with_tiles((8, 16))})
+    # format 1.1.0 per-record entity text: study-0's text unknown (valid); study-2 marked unknown
+    # while it still stores "effusion" (invalid; its digest is the unknown record's, so only NF-R021 fails)
+    partial = base_meta(entity_text_partial=True)
+    c["NF-R021"] = ({"meta": partial, "records": edit_records(lambda r: _set(r, 0, entity_text=None))},
+                    {"meta": partial, "records": edit_records(lambda r: _set(r, 0, entity_text=None)),
+                     "mutate": _text_marked_unknown(partial, 2)})
     c["NF-I001"] = (ok, {"mutate": with_dataset("/records/sha256", _flip_first)})
     return c
 

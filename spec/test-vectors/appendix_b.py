@@ -71,7 +71,8 @@ def field_pieces(values: dict, meta: dict) -> list[tuple[str, bytes]]:
         "patch_positions": values["patch_positions"] if has_positions else None,
         "patch_edges": values["patch_edges"],
         "tiles": values["tiles"] if has_tiles else None,
-        "entity_text": entity_text() if has_entity_text else None,
+        # B.4 field 7: absent by metadata, or for a record whose text is unknown (entity_text_known 0)
+        "entity_text": entity_text() if has_entity_text and values.get("entity_text_known", 1) != 0 else None,
         "entity_types": values["entity_types"],
         "entity_assertions": values["entity_assertions"],
         "entity_features": values["entity_features"] if has_entity_features else None,
@@ -113,6 +114,9 @@ def stored_values(path) -> tuple[dict, list[dict]]:
         ids = _strings(f, "/records/id")
         reports, keys = _strings(f, "/records/report"), _strings(f, "/records/group_key")
         texts = _strings(f, "/entities/text") if meta.get("has_entity_text", True) else None
+        # section 4.5 (format 1.1.0): per-record known (1) / unknown (0) entity text
+        known = (f["/records/entity_text_known"][()] if meta.get("has_entity_text", True)
+                 and meta.get("entity_text_partial", False) else None)
         off = {t: f[f"/{t}/offsets"][()] for t in ("patches", "patch_edges", "entities", "relations")}
 
         def ragged(table, column, i):
@@ -136,6 +140,7 @@ def stored_values(path) -> tuple[dict, list[dict]]:
                 "patch_edges": ragged("patch_edges", "index", i),
                 "tiles": optional("/patches/tiles", i, "patches"),
                 "entity_text": None if texts is None else texts[e0:e1],
+                **({} if known is None else {"entity_text_known": int(known[i])}),
                 "entity_types": ragged("entities", "type", i),
                 "entity_assertions": ragged("entities", "assertion", i),
                 "entity_features": optional("/entities/features", i, "entities"),

@@ -59,7 +59,8 @@ def to_record(meta: dict, stored: dict):
         record_id=s["record_id"], patch_features=s["patch_features"], patch_scores=s["patch_scores"],
         patch_positions=s["patch_positions"] if meta["has_positions"] else None, patch_edges=s["patch_edges"],
         tiles=s["tiles"] if meta.get("tile_shape") else None,
-        entity_text=list(s["entity_text"]) if meta["has_entity_text"] else None, entity_types=s["entity_types"],
+        entity_text=(list(s["entity_text"]) if meta["has_entity_text"] and s.get("entity_text_known", 1) != 0
+                     else None), entity_types=s["entity_types"],
         entity_assertions=s["entity_assertions"],
         entity_features=s["entity_features"] if meta["entity_feature_dim"] > 0 else None,
         relations=s["relations"], relation_types=s["relation_types"],
@@ -154,8 +155,37 @@ def vectors() -> list[dict]:
             "report": "Small nodule.", "report_source": 2, "group_key": "",
         },
     }
+    text_unknown = {
+        "name": "record-entity-text-unknown",
+        "description": "format 1.1.0 (section 4.5): a record whose entity text is unknown in a collection "
+                       "with entity_text_partial: 1 patch, 2 entities whose strings are stored empty with "
+                       "entity_text_known 0, so entity_text hashes as absent; one relation, a bridge; no "
+                       "positions, no entity features, no report.",
+        "meta": {"spatial_axes": 2, "patch_feature_dim": 2, "patch_feature_dtype": "float32",
+                 "entity_feature_dim": 0, "entity_feature_dtype": "float32", "has_positions": False,
+                 "has_entity_text": True, "entity_text_partial": True, "tile_shape": None, "tile_dtype": None},
+        "stored": {
+            "record_id": "rec-4",
+            "patch_features": arr([[0.25, -0.5]], "<f4"),
+            "patch_scores": arr([1.0], "<f4"),
+            "patch_positions": None,
+            "patch_edges": arr([], "<i4", (0, 2)),
+            "tiles": None,
+            "entity_text": ["", ""],
+            "entity_text_known": 0,
+            "entity_types": arr([-1, -1], "<i2"),
+            "entity_assertions": arr([-1, -1], "|i1"),
+            "entity_features": None,
+            "relations": arr([[0, 1]], "<i4", (1, 2)),
+            "relation_types": arr([-1], "<i2"),
+            "bridge": arr([0, 1], "<i8"),
+            "labels": arr([0.0], "<f4"),
+            "image_size": None, "patch_size": None, "grid_shape": None, "pixel_spacing": None,
+            "report": "", "report_source": 0, "group_key": "",
+        },
+    }
     out = []
-    for vector in (with_entities, without_entities, tiles_3d):
+    for vector in (with_entities, without_entities, tiles_3d, text_unknown):
         stored, meta = vector["stored"], vector["meta"]
         pieces = appendix_b.field_pieces(stored, meta)
         preimage = appendix_b.preimage(stored, meta)
