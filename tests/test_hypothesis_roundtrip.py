@@ -1,7 +1,7 @@
 """Write-then-read equality for every field and dtype, over hypothesis-generated collections.
 
 Collections vary the spatial axes (2-D / 3-D), the feature dtype (float16 / float32), tiles on
-or off, entity features and text on or off; records vary every field, including empty graphs
+or off, entity features and text on or off (or, format 1.1.0, unknown for some records); records vary every field, including empty graphs
 (no patches, no entities, no bridge) and arbitrary Unicode text. Every generated collection must
 also validate without errors: the writer and the validator agree on what a valid file is.
 """
@@ -28,10 +28,11 @@ def metas(draw) -> CollectionMeta:
     axes = draw(st.sampled_from([2, 3]))
     dtype = draw(st.sampled_from(["float16", "float32"]))
     tiles = draw(st.booleans())
+    has_text = draw(st.booleans())
     return CollectionMeta(
         spatial_axes=axes, patch_feature_dim=draw(st.integers(1, 5)), patch_feature_dtype=dtype,
         entity_feature_dim=draw(st.sampled_from([0, 3])), entity_feature_dtype=draw(st.sampled_from(["float16", "float32"])),
-        has_entity_text=draw(st.booleans()),
+        has_entity_text=has_text, entity_text_partial=has_text and draw(st.booleans()),
         tile_shape=([2, 3] if axes == 2 else [1, 2, 2]) if tiles else None,
         tile_dtype=draw(st.sampled_from(["uint8", "uint16", "float32"])) if tiles else None,
         adjacency="custom", entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES, label_names=LABELS,
@@ -74,7 +75,9 @@ def records(draw, meta: CollectionMeta, index: int) -> nf.Record:
         patch_edges=draw(hnp.arrays(np.int32, (E, 2), elements=st.integers(0, max(P - 1, 0)))),
         entity_types=draw(hnp.arrays(np.int16, (M,), elements=st.integers(-1, len(ENTITY_TYPES) - 1))),
         entity_assertions=draw(hnp.arrays(np.int8, (M,), elements=st.sampled_from([-1, 0, 1, 2]))),
-        entity_text=[draw(TEXT) for _ in range(M)] if meta.has_entity_text else None,
+        # format 1.1.0: in a partial collection a record's text may be unknown (None)
+        entity_text=([draw(TEXT) for _ in range(M)] if meta.has_entity_text
+                     and not (meta.entity_text_partial and draw(st.booleans())) else None),
         entity_features=(floats_array(draw, meta.entity_feature_dtype, (M, meta.entity_feature_dim))
                          if meta.entity_feature_dim else None),
         relations=draw(hnp.arrays(np.int32, (R, 2), elements=st.integers(0, max(M - 1, 0)))),
