@@ -48,6 +48,7 @@ const COLUMNS = [
   ["/records/patch_size", ["<i8"], "A", "has_positions"],
   ["/records/grid_shape", ["<i8"], "A", "has_positions"],
   ["/records/pixel_spacing", ["<f8"], "A", "has_positions"],
+  ["/records/entity_text_known", ["|u1"], "", "entity_text_partial"],
   ["/patches/features", ["<f2", "<f4"], "D", "always"],
   ["/patches/scores", ["<f4"], "", "always"],
   ["/patches/positions", ["<i4"], "A", "has_positions"],
@@ -90,6 +91,7 @@ function when(condition, meta) {
     case "has_tiles": return meta.tile_shape != null;
     case "has_entity_features": return (meta.entity_feature_dim || 0) > 0;
     case "has_entity_text": return Boolean(meta.has_entity_text);
+    case "entity_text_partial": return Boolean(meta.has_entity_text && meta.entity_text_partial);
     default: throw new Error(condition);
   }
 }
@@ -494,7 +496,9 @@ export class Collection {
       ["entityFeatures", "/entities/features"], ["relations", "/relations/index"], ["relationTypes", "/relations/type"]]) {
       rec[key] = has(path) ? this._rowsOf(path, i) : null;
     }
-    if (this.strings.has("/entities/text")) {
+    // format 1.1.0 (spec section 4.5): a record marked 0 has unknown entity text, hashed as absent
+    const textUnknown = has("/records/entity_text_known") && this._row("/records/entity_text_known", i).bytes[0] === 0;
+    if (this.strings.has("/entities/text") && !textUnknown) {
       const e = this.offsets["/entities"];
       const { bytes, offsets } = this.stringBytes("/entities/text", e[i], e[i + 1]);
       rec.entityTextBytes = { bytes, offsets };

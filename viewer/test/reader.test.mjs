@@ -125,7 +125,7 @@ const utf8 = new TextEncoder();
 function vectorRecord(stored) {
   const array = (v) => (v === null ? null : { dtype: v.dtype, shape: v.shape, bytes: hexBytes(v.hex) });
   let entityTextBytes = null;
-  if (stored.entity_text !== null) {
+  if (stored.entity_text !== null && stored.entity_text_known !== 0) {  // 0: unknown (format 1.1.0)
     const encoded = stored.entity_text.map((t) => utf8.encode(t));
     const offsets = new Float64Array(encoded.length + 1);
     encoded.forEach((b, k) => { offsets[k + 1] = offsets[k] + b.length; });
