@@ -48,5 +48,5 @@ __all__ = [
     "IntegrityError", "KGExtractorRef", "KeepAll", "Manifest", "ModelRef", "NeuralFormatError",
     "NotAFileError", "Nucleus", "Provenance", "PruningPolicy", "Record", "SchemaError",
     "ScoreAggregation", "SliceAnchorFilter", "SoftwareRef", "Threshold", "TopKPercent",
-    "UnsafeContentError", "open", "open_collection", "sdk_ref", "write_collection",
+    "Report", "UnsafeContentError", "open", "open_collection", "sdk_ref", "validate", "write_collection",
 ]

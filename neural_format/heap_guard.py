@@ -178,7 +178,7 @@ def _element_count(space: bytes) -> int:
     """Elements of a dataspace message (versions 1 and 2)."""
     if len(space) < 4:
         raise _Unguardable("dataspace message too short")
-    version, rank, flags = space[0], space[1], space[2]
+    version, rank = space[0], space[1]  # byte 2 holds flags: the layout does not depend on them
     if version == 1:
         dims_at = 8
         kind = 1 if rank else 0

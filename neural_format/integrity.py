@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 import os
 
-import numpy as np
 
 from .errors import IntegrityError
 from .hashing import column_digests, record_digest

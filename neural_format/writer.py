@@ -22,7 +22,7 @@ from . import layout
 from .errors import ClosedError, OutputExistsError, SchemaError, WriteFailedError
 from .hashing import column_digests, encode_strings
 from .metadata import CollectionMeta
-from .record import ASSERTION_CODES, REPORT_SOURCES, Record
+from .record import REPORT_SOURCES, Record
 from .version import FORMAT_NAME, FORMAT_VERSION
 
 CHUNK_BYTES = 256 << 10

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import h5py
 
-from .. import layout, reader as guards
+from .. import guards, layout
 from ..errors import NeuralFormatError
 from .findings import finding, from_error
 from .registry import check
@@ -82,25 +82,13 @@ def _inspect_attributes(obj, path: str, out: list) -> None:
 
 
 def _inspect_dataset(ds: h5py.Dataset, path: str, out: list) -> None:
-    if ds.is_virtual:
-        out.append(finding("NF-H004", path, "virtual dataset", "a stored dataset", "virtual dataset"))
-    if ds.external:
-        out.append(finding("NF-H004", path, "raw data stored in external files", "data stored inside the file",
-                           f"external storage {[e[0] for e in ds.external][:3]}"))
+    # NF-H004/H005: the reader's rule (neural_format.guards), every problem reported
+    problems = guards.storage_layout_problems(ds, path)
+    out.extend(from_error(e) for e in problems if e.code == "NF-H004")
     bad = _bad_dataset_dtype(ds.dtype)
     if bad:
         out.append(finding("NF-H002", path, "forbidden dataset type", "a numeric dataset", bad))
-    try:
-        plist = ds.id.get_create_plist()
-        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    except Exception as exc:
-        out.append(finding("NF-H005", path, f"filter pipeline unreadable: {type(exc).__name__}",
-                           "gzip, lzf, shuffle or fletcher32", "unreadable"))
-        filters = []
-    foreign = [fid for fid in filters if fid not in layout.ALLOWED_FILTER_IDS]
-    if foreign:
-        out.append(finding("NF-H005", path, "compression filter not allowed",
-                           "gzip, lzf, shuffle or fletcher32", f"filter ids {foreign}"))
+    out.extend(from_error(e) for e in problems if e.code == "NF-H005")
     shape = ds.shape or ()
     declared = ds.dtype.itemsize
     for extent in shape:

@@ -20,8 +20,8 @@ from ..manifest import (MANIFEST_NAME, collection_sha256, file_sha256, ids_sha25
 from ..metadata import CollectionMeta, Manifest, ShardEntry
 from ..version import CURRENT, parse_version
 from .clauses import CLAUSES
-from .findings import Finding, Report, finding, from_error
-from .registry import check, checks_for
+from .findings import finding, from_error
+from .registry import check
 
 
 class ShardState:

@@ -6,7 +6,6 @@ with numpy (no per-row Python loops) and names the first offending records.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import numpy as np

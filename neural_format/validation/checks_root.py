@@ -1,4 +1,4 @@
-"""Version and encoding checks (spec section 3), from :func:`neural_format.reader.read_root`."""
+"""Version and encoding checks (spec section 3), from :func:`neural_format.guards.read_root`."""
 from __future__ import annotations
 
 from .. import layout

@@ -1,7 +1,7 @@
 """State shared by the checks of one validation run.
 
 The context opens the file once and memoises every reader guard call
-(:func:`neural_format.reader.open_h5`, ``read_root``, ``read_metadata``, ``link_guard``,
+(:func:`neural_format.guards.open_h5`, ``read_root``, ``read_metadata``, ``link_guard``,
 ``dataset_guard``, ``load_offsets``), so each check can ask for an object and get either the
 object or the coded error the guard raised, without re-running it.
 """
@@ -14,7 +14,8 @@ from typing import Optional
 import h5py
 import numpy as np
 
-from .. import layout, reader as guards
+from .. import guards, layout
+from ..reader import CollectionReader
 from ..errors import FormatVersionWarning, NeuralFormatError, SchemaError
 from ..metadata import CollectionMeta
 
@@ -71,7 +72,7 @@ class Context:
 
     # -- root and metadata -----------------------------------------------------------------
     def root(self):
-        """``(version, error, newer_minor_warning_text)`` from :func:`neural_format.reader.read_root`."""
+        """``(version, error, newer_minor_warning_text)`` from :func:`neural_format.guards.read_root`."""
         def compute():
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", FormatVersionWarning)
@@ -92,7 +93,7 @@ class Context:
         return self._cached(("link", path), lambda: self._attempt(guards.link_guard, self.file, path))
 
     def dataset(self, path: str):
-        """``(dataset, error)`` from :func:`neural_format.reader.dataset_guard` with the spec'd dtype/shape."""
+        """``(dataset, error)`` from :func:`neural_format.guards.dataset_guard` with the spec'd dtype/shape."""
         spec = self.expected_datasets().get(path)
         if spec is None:
             raise KeyError(path)
@@ -135,7 +136,7 @@ class Context:
         return None if error is not None or ds.shape[0] < 1 else int(ds.shape[0]) - 1
 
     def offsets(self, path: str, count: Optional[int], rows: Optional[int]):
-        """``(offsets, error)`` from :func:`neural_format.reader.load_offsets`."""
+        """``(offsets, error)`` from :func:`neural_format.guards.load_offsets`."""
         if rows is None:
             return None, None
         return self._cached(("offsets", path),
@@ -146,7 +147,7 @@ class Context:
         def compute():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FormatVersionWarning)  # already a NF-V002 finding
-                return self._attempt(guards.CollectionReader, self.path)
+                return self._attempt(CollectionReader, self.path)
         reader, error = self._cached(("reader",), compute)
         self.reader = reader
         return reader, error
