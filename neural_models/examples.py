@@ -3,7 +3,12 @@
 All sources must share one node-feature layout (patch feature width, entity vocabularies) and
 name the label. Records whose label is unknown (NaN) are left out and counted. The records are
 held in memory as read (``read_all`` views), and turned into graphs per model kind and view on
-demand, so one read serves every ablation variant.
+demand, so one read serves every ablation variant. Each example also remembers its position in
+the sources (``positions``): for the GCN, :meth:`Examples.graphs` then hands out
+:class:`~neural_models.batch_input.FileExamples`, which training and scoring read batch by batch
+from the file (:class:`~neural_format.adapters.pyg_batches.GraphBatchLoader`) instead of
+building one graph per record; examples whose records were transformed (``map_records``, e.g.
+re-pruned in memory) are turned into graphs one by one.
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ class Examples:
     unknown_labels: int = 0
     meta: object = None
     extra: dict = field(default_factory=dict)
+    positions: Optional[np.ndarray] = None  # each example's global index in ``sources``, when read from them
+    _columns: object = field(default=None, repr=False)
 
     @property
     def group_keys(self) -> list[Optional[str]]:
@@ -41,7 +48,8 @@ class Examples:
     def subset(self, indices) -> "Examples":
         indices = [int(i) for i in indices]
         return Examples([self.records[i] for i in indices], self.labels[indices], self.features, self.label,
-                        self.label_index, self.sources, 0, self.meta)
+                        self.label_index, self.sources, 0, self.meta,
+                        positions=None if self.positions is None else self.positions[indices], _columns=self._columns)
 
     def map_records(self, transform: Callable[[Record], Record]) -> "Examples":
         """The same examples with every record replaced by ``transform(record)`` (e.g. re-pruned)."""
@@ -49,10 +57,25 @@ class Examples:
                         self.label_index, self.sources, self.unknown_labels, self.meta, dict(self.extra))
 
     def graphs(self, model_kind: str, modality: str = "fused", bridge: bool = True,
-               indices: Optional[Sequence[int]] = None) -> list:
+               indices: Optional[Sequence[int]] = None):
+        """Model inputs of the examples ``indices``: :class:`FileExamples` for the GCN when read from files, else graphs."""
         chosen = range(len(self.records)) if indices is None else indices
+        if model_kind == "gcn" and self.positions is not None:
+            from .batch_input import FileExamples, HomogeneousBatches
+            chosen = np.asarray(list(chosen), np.int64)
+            return FileExamples(self.columns(), self.positions[chosen],
+                                HomogeneousBatches(self.features, self.label_index, modality, bridge),
+                                self.labels[chosen])
         return [convert(view(self.records[i], modality, bridge), self.features, self.label_index, model_kind)
                 for i in chosen]
+
+
+    def columns(self):
+        """Column access to ``sources`` (opened once, shared by every split and variant)."""
+        if self._columns is None:
+            from neural_format.adapters.batch_columns import CollectionColumns
+            self._columns = CollectionColumns(list(self.sources), extras=False)
+        return self._columns
 
 
 def load_examples(sources: Sequence, label: str) -> Examples:
@@ -61,6 +84,8 @@ def load_examples(sources: Sequence, label: str) -> Examples:
 
     records: list[Record] = []
     labels: list[float] = []
+    positions: list[int] = []
+    seen = 0
     features = meta = None
     unknown = 0
     label_index = -1
@@ -75,7 +100,7 @@ def load_examples(sources: Sequence, label: str) -> Examples:
                 features, meta, label_index = this_features, this_meta, this_index
             elif this_features != features or this_index != label_index:
                 raise ValueError(f"{source}: feature layout or label position differs from {sources[0]}")
-            for record in collection.read_all():
+            for position, record in enumerate(collection.read_all(), start=seen):
                 value = float(record.labels[label_index]) if record.labels.size > label_index else float("nan")
                 if np.isnan(value):
                     unknown += 1
@@ -84,7 +109,9 @@ def load_examples(sources: Sequence, label: str) -> Examples:
                     raise ValueError(f"{source}: record {record.record_id!r} has non-binary label {value}")
                 records.append(record)
                 labels.append(value)
+                positions.append(position)
+            seen += len(collection)
     if features is None:
         raise ValueError("no collection given")
     return Examples(records, np.asarray(labels, np.float64), features, label, label_index,
-                    [str(s) for s in sources], unknown, meta)
+                    [str(s) for s in sources], unknown, meta, positions=np.asarray(positions, np.int64))

@@ -97,7 +97,7 @@ class NodeFeatures:
         parts = []
         if self.entity_feature_dim:
             if record.entity_features is not None:
-                parts.append(np.asarray(record.entity_features, np.float32).reshape(M, -1))
+                parts.append(np.asarray(record.entity_features, np.float32).reshape(M, self.entity_feature_dim))
             else:
                 parts.append(np.zeros((M, self.entity_feature_dim), np.float32))
         parts.append(np.eye(T + 1, dtype=np.float32)[types].reshape(M, T + 1))

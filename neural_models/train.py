@@ -54,6 +54,13 @@ def seed_everything(seed: int) -> None:
 
 
 def make_loader(graphs, batch_size: int, *, shuffle: bool, seed: int = 0, num_workers: int = 0):
+    """Batches of ``graphs``: a list of graphs (PyG ``DataLoader``) or :class:`FileExamples` (read from the file).
+
+    Call ``set_epoch(epoch)`` on the result, when it has one, before each epoch.
+    """
+    from .batch_input import FileExamples
+    if isinstance(graphs, FileExamples):
+        return graphs.loader(batch_size, shuffle=shuffle, seed=seed, num_workers=num_workers)
     from torch_geometric.loader import DataLoader
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(graphs, batch_size=batch_size, shuffle=shuffle, generator=generator,
@@ -71,8 +78,10 @@ def train_step(model, batch, optimizer, loss_fn) -> float:
     return float(loss.detach())
 
 
-def train_epoch(model, loader, optimizer, loss_fn) -> float:
+def train_epoch(model, loader, optimizer, loss_fn, epoch: int = 0) -> float:
     """One pass over ``loader``; returns the mean batch loss."""
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)  # a file-backed loader draws each epoch's order from seed + epoch
     losses = [train_step(model, batch, optimizer, loss_fn) for batch in loader]
     return float(np.mean(losses)) if losses else float("nan")
 
@@ -86,6 +95,9 @@ def predict(model, graphs, batch_size: int = 64) -> np.ndarray:
 
 
 def labels_of(graphs) -> np.ndarray:
+    from .batch_input import FileExamples
+    if isinstance(graphs, FileExamples):
+        return graphs.labels.copy()
     return np.array([float(g.y.view(-1)[0]) for g in graphs], dtype=np.float64)
 
 
@@ -109,7 +121,7 @@ def fit(model, train_graphs: Sequence, val_graphs: Sequence, config: TrainConfig
     start = time.perf_counter()
     epoch = 0
     for epoch in range(1, config.max_epochs + 1):
-        loss = train_epoch(model, loader, optimizer, loss_fn)
+        loss = train_epoch(model, loader, optimizer, loss_fn, epoch)
         val_auc = roc_auc(y_val, predict(model, val_graphs)) if len(val_graphs) else float("nan")
         history.append({"epoch": epoch, "train_loss": loss, "val_auc": val_auc})
         if log:

@@ -1,0 +1,48 @@
+"""HomogeneousBatches: the GCN input built from the columns equals PyG's collation of graph_input.convert."""
+import numpy as np
+import pytest
+
+import neural_format as nf
+from neural_format.synthetic import synthetic_meta, synthetic_records
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torch_geometric")
+from torch_geometric.loader import DataLoader  # noqa: E402
+
+from neural_format.adapters.batch_columns import CollectionColumns  # noqa: E402
+from neural_models.batch_input import HomogeneousBatches  # noqa: E402
+from neural_models.graph_input import NodeFeatures, convert  # noqa: E402
+from neural_models.views import view  # noqa: E402
+
+
+@pytest.fixture(scope="module", params=[0, 6])
+def collection(request, tmp_path_factory):
+    meta = synthetic_meta(feature_dim=5, entity_feature_dim=request.param, dtype="float16",
+                          label_names=("pneumonia", "effusion"))
+    records = list(synthetic_records(60, meta, seed=11))
+    records[3].entity_types[:] = -1  # codes outside the vocabulary go to the extra slot
+    path = nf.write_collection(tmp_path_factory.mktemp("bi") / "c.h5", meta, records)
+    return path, meta, records
+
+
+@pytest.mark.parametrize("modality, bridge", [("fused", True), ("fused", False), ("image", True), ("text", True)])
+def test_batches_equal_collated_convert(collection, modality, bridge):
+    path, meta, records = collection
+    features = NodeFeatures.from_meta(meta)
+    columns = CollectionColumns(path, extras=False)
+    assemble = HomogeneousBatches(features, 1, modality, bridge)
+    order = np.random.default_rng(0).permutation(60)
+    order = order[~np.isnan([records[i].labels[1] for i in order])]
+    graphs = [convert(view(records[i], modality, bridge), features, 1, "gcn") for i in order]
+    reference = list(DataLoader(graphs, batch_size=9))
+    for k, expected in enumerate(reference):
+        got = assemble(columns.gather(order[9 * k: 9 * (k + 1)]))
+        assert list(got._store._mapping) == list(expected._store._mapping)
+        for key in ("x", "edge_index", "y", "batch", "ptr"):
+            assert got[key].dtype == expected[key].dtype and torch.equal(got[key], expected[key]), key
+        assert got.num_nodes == expected.num_nodes and got.num_graphs == expected.num_graphs
+        for key in ("x", "edge_index", "y"):
+            assert torch.equal(got._slice_dict[key], expected._slice_dict[key]), key
+            assert torch.equal(got._inc_dict[key], expected._inc_dict[key]), key
+        last = got.num_graphs - 1
+        assert torch.equal(got.get_example(last).edge_index, expected.get_example(last).edge_index)
