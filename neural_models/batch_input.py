@@ -25,14 +25,20 @@ from .graph_input import NodeFeatures
 
 
 class HomogeneousBatches:
-    """``BatchColumns -> Batch`` of the GCN input for ``modality`` (fused|image|text) and ``bridge``."""
+    """``BatchColumns -> Batch`` of the GCN input for ``modality`` (fused|image|text) and ``bridge``.
 
-    def __init__(self, features: NodeFeatures, label_index: int, modality: str = "fused", bridge: bool = True):
+    ``keep_half=True`` builds ``x`` in float16 when the collection's features are float16 (every
+    value, one-hots included, is exact in float16) so that a batch crosses to a GPU at half the
+    bytes; :func:`~neural_format.adapters.pyg_batches.to_device` upcasts it there.
+    """
+
+    def __init__(self, features: NodeFeatures, label_index: int, modality: str = "fused", bridge: bool = True,
+                 keep_half: bool = False):
         from .views import MODALITIES
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, not {modality!r}")
         self.features, self.label_index = features, int(label_index)
-        self.modality, self.bridge = modality, bool(bridge)
+        self.modality, self.bridge, self.keep_half = modality, bool(bridge), bool(keep_half)
 
     def __call__(self, c):
         import torch
@@ -56,7 +62,9 @@ class HomogeneousBatches:
         np.cumsum(N, out=xo[1:])
         total, first = int(xo[-1]), xo[:-1]
         width = max(f.patch_dim, f.entity_dim)
-        x = np.zeros((total, width + 2), np.float32)
+        half = self.keep_half and all(c.shards[0].reader.cols[p].dtype == np.float16 for p in
+                                      ("/patches/features", "/entities/features") if c.has(p))
+        x = np.zeros((total, width + 2), np.float16 if half else np.float32)
         patch_rows, entity_rows = expand(first, P), expand(first + P, M)
         if image and patch_rows.size:
             x[patch_rows, :f.patch_dim] = c.rows("/patches/features")

@@ -41,6 +41,16 @@ def save_model(directory, model, features: NodeFeatures, extra: dict | None = No
 
 def load_config(directory) -> dict:
     path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        from .errors import NO_MODEL, NoModelError
+        directory = Path(directory)
+        models = sorted(p.parent.name for p in directory.glob(f"*/{CONFIG_NAME}")) if directory.is_dir() else []
+        hint = (f"this looks like a training run directory: pass one of its model directories "
+                f"({', '.join(str(directory / m) for m in models)})" if models else
+                "pass a model directory written by 'neural-format train' (RUN/fused, RUN/image, RUN/text) "
+                "or the --out directory of neural_models.ddp_train")
+        raise NoModelError(NO_MODEL, f"no saved model here; {hint}", location=str(directory),
+                           expected=CONFIG_NAME, found="nothing" if not directory.exists() else "no such file")
     config = json.loads(path.read_text(encoding="utf-8"))
     if config.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} config (format={config.get('format')!r})")

@@ -1,11 +1,16 @@
 """Distributed data-parallel training of the reference MPNN over a sharded collection.
 
     torchrun --nproc_per_node=K -m neural_models.ddp_train --data COLLECTION --label pneumonia \\
-        --out RUN_DIR --global-batch 32 --epochs 20
+        --out RUN_DIR --batch-size 32 --max-epochs 20 [--workers 2]
 
-Every rank opens the collection itself (:func:`neural_format.open_collection`; handles are per
-process) and reads only the records its :class:`torch.utils.data.DistributedSampler` gives it,
-lazily, as graphs of :func:`neural_models.graph_input.convert`. The model is wrapped in
+The flags are those of ``neural-format train`` (``--batch-size`` is the global batch over all
+ranks; ``--global-batch`` and ``--epochs`` are accepted as older spellings). Every rank opens the
+collection itself (:func:`neural_format.open_collection`; handles are per process) and reads
+only the records its share of each epoch's permutation gives it (the order of
+:class:`torch.utils.data.DistributedSampler`): for the GCN as whole batches built from the
+columns (:class:`~neural_format.adapters.pyg_batches.GraphBatchLoader` with
+:class:`~neural_models.batch_input.HomogeneousBatches`, ``--workers`` loader processes per rank),
+for the heterogeneous model as graphs of :func:`neural_models.graph_input.convert`. The model is wrapped in
 :class:`torch.nn.parallel.DistributedDataParallel`, which averages gradients over ranks after
 every step. Each rank runs on the device :mod:`neural_builders.devices` gives it (``--device auto``:
 GPU ``LOCAL_RANK mod G`` of the ``G`` visible GPUs, ranks sharing one when they outnumber the GPUs;
@@ -26,7 +31,10 @@ the model has no randomness of its own (dropout draws different masks on each ra
 
 Validation after each epoch is sharded too: each rank scores its part of the validation set
 (sampler without shuffling), the scores are gathered with ``all_gather_object`` and every rank
-computes the same ROC-AUC. Rank 0 writes ``metrics.json`` and the best checkpoint.
+computes the same ROC-AUC. Rank 0 writes ``metrics.json``, the best checkpoint with the settings
+``neural-format evaluate`` needs (label, split rule and seed, sources, modality) and the test
+predictions scored as ``evaluate`` scores them, so that ``evaluate RUN_DIR COLLECTION`` rebuilds
+the test split and reproduces them.
 """
 from __future__ import annotations
 
@@ -119,18 +127,43 @@ def _collate_loader(dataset, batch_size: int, sampler):
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False)
 
 
+def _examples(columns, source, positions, labels, features: NodeFeatures, column: int, model_kind: str,
+              keep_half: bool):
+    """A split's examples: read as GCN batches from the columns, or (hetero) one graph per record."""
+    if model_kind == "gcn":
+        from .batch_input import FileExamples, HomogeneousBatches
+        return FileExamples(columns, positions, HomogeneousBatches(features, column, keep_half=keep_half), labels)
+    return CollectionGraphs(source, positions, features, column, model_kind)
+
+
+def _batches(dataset, batch_size: int, *, shuffle: bool, seed: int, rank: int, world: int, workers: int = 0):
+    """This rank's batches of ``dataset`` (``set_epoch`` as ``DistributedSampler``) and its positions in it."""
+    from neural_format.adapters.batch_columns import epoch_order
+
+    from .batch_input import FileExamples
+    if isinstance(dataset, FileExamples):
+        loader = dataset.loader(batch_size, shuffle=shuffle, seed=seed, num_workers=workers, rank=rank, world_size=world)
+        return loader, lambda: epoch_order(len(dataset), shuffle=shuffle, seed=seed, epoch=loader.epoch,
+                                           rank=rank, world=world).tolist()
+    from torch.utils.data.distributed import DistributedSampler
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+    loader = _collate_loader(dataset, batch_size, sampler)
+    loader.set_epoch = sampler.set_epoch
+    return loader, lambda: list(iter(sampler))
+
+
 @torch.no_grad()
 def sharded_predict(model, dataset, batch_size: int, device=None) -> np.ndarray:
     """P(label = 1) for every item of ``dataset``, each rank scoring its part; same result on all ranks."""
-    from torch.utils.data.distributed import DistributedSampler
+    from neural_format.adapters.pyg_batches import to_device
     rank, world = _world()
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False, drop_last=False)
-    mine = list(iter(sampler))
+    loader, positions = _batches(dataset, batch_size, shuffle=False, seed=0, rank=rank, world=world)
+    mine = positions()
     model.eval()
     scores = []
     device = device if device is not None else next(model.parameters()).device
-    for batch in _collate_loader(dataset, batch_size, mine):
-        scores.append(torch.sigmoid(model(batch.to(device))).cpu())
+    for batch in loader:
+        scores.append(torch.sigmoid(model(to_device(batch, device))).cpu())
     local = torch.cat(scores).numpy().astype(np.float64).tolist() if scores else []
     out = np.zeros(len(dataset), np.float64)
     for indices, values in _all_gather((mine, local)):
@@ -139,15 +172,18 @@ def sharded_predict(model, dataset, batch_size: int, device=None) -> np.ndarray:
 
 
 def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, global_batch: Optional[int] = None,
-                      split_seed: int = 0, log=None, device="auto") -> dict:
+                      split_seed: int = 0, log=None, device="auto", workers: int = 0) -> dict:
     """Train the reference model on ``source`` in this process's rank; returns the metrics (all ranks).
 
     Runs single-process when torch.distributed is not initialised (the reference for comparisons).
     ``device`` is resolved for this rank by :func:`neural_builders.devices.resolve_device`.
+    GCN batches are built from the columns by ``workers`` loader processes per rank (0: in this
+    process); on a GPU, float16 features travel as float16 and are upcast on the device.
     """
     from neural_builders.devices import resolve_device
+    from neural_format.adapters.batch_columns import CollectionColumns
+    from neural_format.adapters.pyg_batches import to_device
     from torch.nn.parallel import DistributedDataParallel
-    from torch.utils.data.distributed import DistributedSampler
 
     from .registry import new_model
     from .splits import stratified_group_split
@@ -160,12 +196,13 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
     indices, labels, groups, meta, column = labelled_indices(source, label)
     split = stratified_group_split(labels, groups, seed=split_seed)
     features = NodeFeatures.from_meta(meta)
-    train_set = CollectionGraphs(source, indices[split.train], features, column, config.model)
-    val_set = CollectionGraphs(source, indices[split.val], features, column, config.model)
-    test_set = CollectionGraphs(source, indices[split.test], features, column, config.model)
+    device = resolve_device(str(device))
+    columns = CollectionColumns(source, extras=False)
+    train_set, val_set, test_set = (
+        _examples(columns, source, indices[part], labels[part], features, column, config.model,
+                  keep_half=device.type == "cuda") for part in (split.train, split.val, split.test))
 
     seed_everything(config.seed)
-    device = resolve_device(str(device))
     model = new_model(config.model, features, hidden=config.hidden, dropout=config.dropout).to(device)
     if world > 1:
         wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -173,19 +210,17 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
         wrapped = model
     optimizer = torch.optim.Adam(wrapped.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = make_loss(labels[split.train]).to(device)  # pos_weight from the GLOBAL training labels
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed,
-                                 drop_last=False)
-    loader = _collate_loader(train_set, per_rank, sampler)
+    loader, _ = _batches(train_set, per_rank, shuffle=True, seed=config.seed, rank=rank, world=world, workers=workers)
     y_val, y_test = labels[split.val], labels[split.test]
     best = {"score": -np.inf, "epoch": 0, "state": None}
     history = []
     start = time.perf_counter()
     for epoch in range(1, config.max_epochs + 1):
-        sampler.set_epoch(epoch)
+        loader.set_epoch(epoch)
         wrapped.train()
         loss_sum = torch.zeros(2, dtype=torch.float64)
         for batch in loader:
-            batch = batch.to(device)
+            batch = to_device(batch, device)
             optimizer.zero_grad()
             logits = wrapped(batch)
             loss = loss_fn(logits, batch.y.view(-1).to(logits.dtype))
@@ -220,15 +255,45 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
             len(train_set) / world * len(history) / max(time.perf_counter() - start, 1e-9),
     }
     if rank == 0 and out_dir is not None:
-        from .checkpoint import save_model
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_model(out_dir, model, features, extra={"label": label, "world_size": world})
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        save_run(out_dir, model, features, metrics, source=source, label=label, column=column, config=config,
+                 split_seed=split_seed, world=world, test_set=test_set,
+                 test_positions=indices[split.test], test_labels=y_test)
     return metrics
 
 
-def main(argv=None) -> int:
+PREDICT_BATCH_SIZE = 64
+
+
+def save_run(out_dir, model, features, metrics: dict, *, source, label: str, column: int, config: TrainConfig,
+             split_seed: int, world: int, test_set, test_positions, test_labels) -> None:
+    """Weights, metrics and the settings ``neural-format evaluate`` needs to rebuild and re-score the test split.
+
+    The saved test predictions are scored in this process on the CPU in batches of
+    ``predict_batch_size``, as ``evaluate`` scores them, so that it can reproduce them bit for bit.
+    """
+    from neural_format.collection import open_collection
+
+    from .checkpoint import save_model
+    from .cli.train_cmd import split_rule
+    from .run_files import write_predictions
+    from .train import predict
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scorer = copy.deepcopy(model).cpu()
+    scores = predict(scorer, test_set, batch_size=PREDICT_BATCH_SIZE) if len(test_set) else np.zeros(0, np.float32)
+    sources = [str(Path(source).resolve())] if isinstance(source, (str, os.PathLike)) else [str(s) for s in source]
+    save_model(out_dir, model, features, extra={
+        "label": label, "label_index": column, "modality": "fused", "bridge": True, "train": config.to_dict(),
+        "split": {"seed": split_seed, "fractions": [0.70, 0.15, 0.15], "one_per_patient": False, "rule": split_rule()},
+        "sources": sources, "best_epoch": metrics["best_epoch"], "best_val_auc": metrics["best_val_auc"],
+        "predict_batch_size": PREDICT_BATCH_SIZE, "world_size": world, "trainer": "ddp_train"})
+    with open_collection(source) as collection:
+        ids = collection.record_ids()
+    write_predictions(out_dir, [ids[int(i)] for i in test_positions], test_labels, scores)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m neural_models.ddp_train",
                                      description="Train the reference MPNN with DDP over a sharded collection.")
     parser.add_argument("--data", required=True, help="collection directory, manifest.json or collection file")
@@ -238,9 +303,12 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--epochs", type=int, default=30)
+    # the flags of `neural-format train`; --epochs and --global-batch are kept as older spellings
+    parser.add_argument("--max-epochs", "--epochs", dest="max_epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=10)
-    parser.add_argument("--global-batch", type=int, default=32, help="examples per optimiser step over all ranks")
+    parser.add_argument("--batch-size", "--global-batch", dest="batch_size", type=int, default=32,
+                        help="examples per optimiser step over all ranks (each rank takes batch-size / world size)")
+    parser.add_argument("--workers", type=int, default=0, help="loader processes per rank building GCN batches")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--device", default="auto",
@@ -248,7 +316,11 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default=None,
                         help="default: nccl when each rank has a GPU of its own, else gloo")
     parser.add_argument("--timeout", type=float, default=600)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     from neural_builders.devices import launch_env, process_group_backend, resolve_device
     env = launch_env()
     launched = env["world_size"] > 1
@@ -263,10 +335,10 @@ def main(argv=None) -> int:
     try:
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads()))))
         config = TrainConfig(model=args.model, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
-                             batch_size=args.global_batch, max_epochs=args.epochs, patience=args.patience,
+                             batch_size=args.batch_size, max_epochs=args.max_epochs, patience=args.patience,
                              seed=args.seed)
-        metrics = train_distributed(args.data, args.label, config, out_dir=args.out, global_batch=args.global_batch,
-                                    split_seed=args.split_seed, device=str(device),
+        metrics = train_distributed(args.data, args.label, config, out_dir=args.out, global_batch=args.batch_size,
+                                    split_seed=args.split_seed, device=str(device), workers=args.workers,
                                     log=lambda text: print(text, file=sys.stderr, flush=True))
         if _world()[0] == 0:
             print(json.dumps({k: v for k, v in metrics.items() if k != "history"}))

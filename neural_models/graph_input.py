@@ -81,7 +81,14 @@ class NodeFeatures:
         """Refuse a collection whose features do not fit this layout."""
         other = NodeFeatures.from_meta(meta)
         if other != self:
-            raise ValueError(f"collection features {other} do not match the model's {self}")
+            from .errors import FEATURES_MISMATCH, FeatureLayoutError
+            differs = [name for name in ("patch_dim", "entity_feature_dim", "entity_types", "relation_types")
+                       if getattr(other, name) != getattr(self, name)]
+            raise FeatureLayoutError(
+                FEATURES_MISMATCH, f"the collection's node features do not fit this model ({', '.join(differs)} "
+                "differ); score collections built with the same encoder, entity embedder and vocabularies",
+                location="node features", expected={k: getattr(self, k) for k in differs},
+                found={k: getattr(other, k) for k in differs})
 
     # -- per-node-type feature matrices ------------------------------------------------------
     def patch_matrix(self, record: Record) -> np.ndarray:

@@ -45,7 +45,7 @@ def _torchrun(data, out, device, nproc=2):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={_free_port()}",
            "--master_addr=127.0.0.1", "-m", "neural_models.ddp_train", "--data", str(data), "--out", str(out),
-           "--epochs", str(EPOCHS), "--patience", str(EPOCHS), "--global-batch", str(GLOBAL_BATCH),
+           "--max-epochs", str(EPOCHS), "--patience", str(EPOCHS), "--batch-size", str(GLOBAL_BATCH),
            "--dropout", "0", "--hidden", "16", "--lr", "0.01", "--timeout", "60", "--device", device]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -85,6 +85,19 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     single = _compare_with_single_process(data, ddp, "cpu", rtol=1e-4)
     assert ddp["best_epoch"] == single["best_epoch"]
     assert abs(ddp["test_auc"] - single["test_auc"]) < 1e-6
+    # the DDP run's model evaluates like one from `neural-format train`: same test split, same scores
+    from neural_format.cli import main as cli
+    assert cli(["evaluate", str(out), str(data), "--bootstrap", "10"]) == 0
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["reproduced"] is True and evaluation["test"]["n"] == ddp["test"]
+
+
+def test_ddp_flags_are_those_of_train():
+    from neural_models.ddp_train import build_parser
+    args = build_parser().parse_args(["--data", "d", "--max-epochs", "3", "--batch-size", "8", "--workers", "2"])
+    assert (args.max_epochs, args.batch_size, args.workers) == (3, 8, 2)
+    older = build_parser().parse_args(["--data", "d", "--epochs", "4", "--global-batch", "16"])
+    assert (older.max_epochs, older.batch_size) == (4, 16)
 
 
 @pytest.mark.gpu

@@ -99,3 +99,12 @@ def test_train_and_evaluate_commands(planted, tmp_path, capsys):
     assert evaluation["reproduced"] is True
     assert evaluation["test"]["roc_auc"] == metrics["test"]["fused"]["roc_auc"]
     assert "reproduced exactly: True" in capsys.readouterr().out
+    # the run's top directory is not a model: a coded error names the model directories in it
+    assert cli_main(["evaluate", str(out), str(planted)]) == 2
+    err = capsys.readouterr().err
+    assert "NM-M001" in err and str(out / "fused") in err and "Traceback" not in err
+    # a collection whose features do not fit: a coded error saying what differs, no traceback
+    other = write_planted_collection(tmp_path / "narrow.h5", 40, seed=1, feature_dim=4)
+    assert cli_main(["evaluate", str(out / "fused"), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "NM-F001" in err and "patch_dim" in err

@@ -43,10 +43,14 @@ def train_config(args):
                        seed=args.seed)
 
 
-def split_settings(args) -> dict:
+def split_rule() -> str:
     from ..splits import __doc__ as rule
+    return rule.strip().splitlines()[0]
+
+
+def split_settings(args) -> dict:
     return {"seed": args.seed, "fractions": [0.70, 0.15, 0.15], "one_per_patient": bool(args.one_per_patient),
-            "rule": rule.strip().splitlines()[0]}
+            "rule": split_rule()}
 
 
 def prepare_run(args):
