@@ -2,6 +2,8 @@
 
 * :mod:`.pyg`: records <-> ``torch_geometric.data.Data`` / ``HeteroData``;
 * :mod:`.networkx`: records -> ``networkx`` graphs;
-* :mod:`.torch_dataset`: a lazily reading, DataLoader-worker-safe dataset over a collection file;
+* :mod:`.pyg_batches`: ``GraphBatchLoader``, collated PyG batches built straight from the columns;
+* :mod:`.torch_dataset`: a lazily reading, DataLoader-worker-safe dataset over a collection;
+* :mod:`.batch_columns`: the rows of a batch of records gathered by global index, over shards (numpy/h5py only);
 * :mod:`.blocks`: contiguous multi-record column reads (numpy/h5py only).
 """
