@@ -336,9 +336,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads()))))
         config = TrainConfig(model=args.model, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
                              batch_size=args.batch_size, max_epochs=args.max_epochs, patience=args.patience,
-                             seed=args.seed)
+                             seed=args.seed, workers=args.workers)
         metrics = train_distributed(args.data, args.label, config, out_dir=args.out, global_batch=args.batch_size,
-                                    split_seed=args.split_seed, device=str(device), workers=args.workers,
+                                    split_seed=args.split_seed, device=str(device), workers=config.workers,
                                     log=lambda text: print(text, file=sys.stderr, flush=True))
         if _world()[0] == 0:
             print(json.dumps({k: v for k, v in metrics.items() if k != "history"}))

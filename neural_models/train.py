@@ -31,6 +31,7 @@ class TrainConfig:
     max_epochs: int = 100
     patience: int = 10
     seed: int = 0
+    workers: int = 0  # loader processes building training batches (0: in this process)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +117,7 @@ def fit(model, train_graphs: Sequence, val_graphs: Sequence, config: TrainConfig
     y_train = labels_of(train_graphs) if train_labels is None else train_labels
     loss_fn = make_loss(y_train)
     y_val = labels_of(val_graphs)
-    loader = make_loader(train_graphs, config.batch_size, shuffle=True, seed=config.seed)
+    loader = make_loader(train_graphs, config.batch_size, shuffle=True, seed=config.seed, num_workers=config.workers)
     best_auc, best_epoch, best_state, history = -np.inf, -1, None, []
     start = time.perf_counter()
     epoch = 0

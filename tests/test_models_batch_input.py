@@ -46,3 +46,25 @@ def test_batches_equal_collated_convert(collection, modality, bridge):
             assert torch.equal(got._inc_dict[key], expected._inc_dict[key]), key
         last = got.num_graphs - 1
         assert torch.equal(got.get_example(last).edge_index, expected.get_example(last).edge_index)
+
+
+def test_training_from_the_file_is_the_same_with_loader_workers(tmp_path):
+    from neural_models.examples import load_examples
+    from neural_models.experiment import split_examples
+    from neural_models.planted import write_planted_collection
+    from neural_models.registry import new_model
+    from neural_models.train import TrainConfig, fit, predict, seed_everything
+    path = write_planted_collection(tmp_path / "p.h5", 60, seed=2, feature_dim=6)
+    examples = load_examples([path], "pneumonia")
+    split = split_examples(examples, 0)
+    results = []
+    for workers in (0, 1):
+        config = TrainConfig(hidden=8, max_epochs=2, patience=2, seed=0, workers=workers)
+        seed_everything(0)
+        model = new_model("gcn", examples.features, hidden=8, dropout=0.0)
+        train = examples.graphs("gcn", indices=split.train)
+        assert type(train).__name__ == "FileExamples"
+        history = fit(model, train, examples.graphs("gcn", indices=split.val), config).history
+        results.append((history, predict(model, examples.graphs("gcn", indices=split.test))))
+    assert results[0][0] == results[1][0]
+    assert np.array_equal(results[0][1], results[1][1])

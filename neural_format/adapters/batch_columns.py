@@ -168,9 +168,18 @@ class CollectionColumns:
             bad = int(g[(g < 0) | (g >= n)][0])
             raise IndexError(f"record index {bad} out of range for {n} records")
         shard_of = np.searchsorted(self.starts, g, side="right") - 1
-        return BatchColumns(self, shards, g, shard_of, g - self.starts[shard_of],
-                            {t: c[g] for t, c in counts.items()},
-                            {p: None if v is None else v[g] for p, v in per_record.items()})
+        local = g - self.starts[shard_of]
+        if g.size == 0:
+            parts = []
+        elif shard_of[0] == shard_of[-1] and (shard_of == shard_of[0]).all():
+            parts = [(int(shard_of[0]), np.arange(g.size))]
+        else:
+            parts = [(int(k), np.flatnonzero(shard_of == k)) for k in np.unique(shard_of)]
+        # a sequential batch: every column's rows are one slice of its shard
+        run = len(parts) == 1 and int(local[-1]) - int(local[0]) == g.size - 1 and \
+            (g.size == 1 or bool((np.diff(local) == 1).all()))
+        return BatchColumns(self, shards, g, shard_of, local, {t: c[g] for t, c in counts.items()},
+                            {p: None if v is None else v[g] for p, v in per_record.items()}, parts, run)
 
 
 @dataclass
@@ -183,6 +192,8 @@ class BatchColumns:
     local: np.ndarray       # index within its shard
     counts: dict            # table -> rows per record (n,)
     records: dict           # per-record column path -> (n, ...) values
+    parts: list             # (shard, batch positions) for each shard the batch touches
+    run: bool               # the records are consecutive in one shard
 
     def __len__(self) -> int:
         return int(self.indices.size)
@@ -205,17 +216,26 @@ class BatchColumns:
         return self.shards[int(self.shard_of[k])].reader.ids.get(int(self.local[k]))
 
     def _parts(self) -> list[tuple[int, np.ndarray]]:
-        """``(shard, batch positions)`` for each shard the batch touches."""
-        if self.indices.size == 0:
-            return []
-        first = int(self.shard_of[0])
-        if (self.shard_of == first).all():
-            return [(first, np.arange(self.indices.size))]
-        return [(int(k), np.flatnonzero(self.shard_of == k)) for k in np.unique(self.shard_of)]
+        return self.parts
+
+    def _slice(self, path: str) -> tuple:
+        """``(shard, first row, stop row)`` of column ``path`` for a batch of consecutive records."""
+        k = self.parts[0][0]
+        off = self.shards[k].offsets[_TABLE_OF[path]]
+        return self.shards[k], int(off[self.local[0]]), int(off[self.local[-1] + 1])
 
     def rows(self, path: str, select: Optional[np.ndarray] = None) -> np.ndarray:
-        """Rows of column ``path`` of every record (or of the records ``select``, a bool mask), in order."""
+        """Rows of column ``path`` of every record (or of the records ``select``, a bool mask), in order.
+
+        The result may be a read-only view of the memory map: copy it before writing to it.
+        """
         table = _TABLE_OF[path]
+        if self.run and select is None:  # one slice: a view of the map, or one HDF5 read
+            shard, a, b = self._slice(path)
+            column = shard.mapped.get(path)
+            if column is not None:
+                return column[a:b]
+            return shard.reader.read_rows(path, int(self.local[0]), int(self.local[-1]) + 1)
         counts = self.counts[table] if select is None else np.where(select, self.counts[table], 0)
         parts = self._parts()
         if len(parts) == 1:
@@ -259,6 +279,14 @@ class BatchColumns:
                 return None
         column = self.shards[parts[0][0]].mapped[specs[0][0]]
         shape = (total, *column.shape[1:])
+        if self.run:  # each column's rows are one slice: copied into place, no addresses needed
+            out = np.empty(shape, column.dtype)
+            whole_rows = np.dtype((np.void, column.row_bytes))  # one item per row: a faster scatter
+            for path, first in specs:
+                shard, a, b = self._slice(path)
+                rows = np.ascontiguousarray(shard.mapped[path][a:b]).view(whole_rows).reshape(b - a)
+                out.view(whole_rows).reshape(total)[expand(first, self.counts[_TABLE_OF[path]])] = rows
+            return out
         out = None
         for k, positions in parts:
             shard = self.shards[k]

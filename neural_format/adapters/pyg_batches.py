@@ -222,12 +222,21 @@ class PygBatchAssembler:
         return X
 
 
+_ITEMSIZE: dict = {}
+
+
 def one_buffer(shapes: dict) -> dict:
     """Tensors of the given ``(shape, dtype)`` as views of one uint8 buffer (64-byte aligned)."""
     import torch
     layout, size = {}, 0
     for name, (shape, dtype) in shapes.items():
-        nbytes = int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+        itemsize = _ITEMSIZE.get(dtype)
+        if itemsize is None:
+            itemsize = _ITEMSIZE[dtype] = torch.empty((), dtype=dtype).element_size()
+        count = 1
+        for extent in shape:
+            count *= extent
+        nbytes = count * itemsize
         layout[name] = (size, nbytes)
         size += -(-nbytes // 64) * 64
     buffer = torch.empty(size, dtype=torch.uint8)

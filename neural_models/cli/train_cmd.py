@@ -28,6 +28,8 @@ def add_training_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-epochs", type=int, default=100)
     p.add_argument("--patience", type=int, default=10, help="epochs without a validation AUC gain before stopping")
+    p.add_argument("--workers", type=int, default=0,
+                   help="loader processes building training batches from the file (default 0: in this process)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--one-per-patient", action="store_true",
                    help="keep only the first record of each patient (default: all records, patient-grouped)")
@@ -40,7 +42,7 @@ def train_config(args):
     from ..train import TrainConfig
     return TrainConfig(model=args.model, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
                        batch_size=args.batch_size, max_epochs=args.max_epochs, patience=args.patience,
-                       seed=args.seed)
+                       seed=args.seed, workers=args.workers)
 
 
 def split_rule() -> str:
