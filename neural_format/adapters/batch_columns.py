@@ -260,14 +260,17 @@ class BatchColumns:
             out = np.zeros((0, *column.shape[1:]), column.dtype)
         return out
 
-    def gather_rows(self, specs: Sequence[tuple[str, np.ndarray]], total: int) -> Optional[np.ndarray]:
+    def gather_rows(self, specs: Sequence[tuple[str, np.ndarray]], total: int,
+                    blank: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Optional[np.ndarray]:
         """Rows of several columns interleaved into one ``(total, ...)`` array in one copy, or ``None``.
 
         ``specs`` lists ``(path, first destination row per record)``; record ``k``'s rows of
-        that column go to rows ``first[k]:first[k] + count``. Possible when every column named
-        is memory-mapped with one dtype and row width in each shard touched: each destination
-        row's byte address in the file is computed, and one fancy index copies them all. The
-        rows go into ``out`` when it is given with that dtype and shape (then ``out`` is returned).
+        that column go to rows ``first[k]:first[k] + count``. ``blank`` (first row, row count per
+        record) names rows to leave zero. Possible when every column named is memory-mapped with
+        one dtype and row width in each shard touched. A sequential batch copies each column's
+        slice into place; one column stored as one extent is one typed ``np.take``; otherwise
+        each destination row's byte address in the file is computed and one fancy index copies
+        them all (into a new array: ``np.take(..., out=)`` would first copy the byte-strided view).
         """
         parts = self._parts()
         if not parts:
@@ -279,39 +282,52 @@ class BatchColumns:
                 return None
         column = self.shards[parts[0][0]].mapped[specs[0][0]]
         shape = (total, *column.shape[1:])
+        blank_rows = None if blank is None else expand(*blank)
+        whole_rows = np.dtype((np.void, column.row_bytes))  # one item per row: faster scatters
         if self.run:  # each column's rows are one slice: copied into place, no addresses needed
             out = np.empty(shape, column.dtype)
-            whole_rows = np.dtype((np.void, column.row_bytes))  # one item per row: a faster scatter
             for path, first in specs:
                 shard, a, b = self._slice(path)
                 rows = np.ascontiguousarray(shard.mapped[path][a:b]).view(whole_rows).reshape(b - a)
                 out.view(whole_rows).reshape(total)[expand(first, self.counts[_TABLE_OF[path]])] = rows
-            return out
-        out = None
-        for k, positions in parts:
-            shard = self.shards[k]
-            single = len(parts) == 1
-            addresses = np.empty(total if single else 0, np.int64)
-            dst_all, addr_all = [], []
-            for path, first in specs:
-                column = shard.mapped[path]
-                off = shard.offsets[_TABLE_OF[path]]
-                records = self.local[positions]
-                counts = self.counts[_TABLE_OF[path]][positions]
-                dst = expand(first[positions], counts)
-                addr = column.addresses(expand(off[records], counts))
+        elif len(parts) == 1 and len(specs) == 1 and column.single_view is not None:
+            path, first = specs[0]
+            shard = self.shards[parts[0][0]]
+            off = shard.offsets[_TABLE_OF[path]]
+            counts = self.counts[_TABLE_OF[path]]
+            source = np.zeros(total, np.int64)  # blank rows take row 0, zeroed below
+            source[expand(first, counts)] = expand(off[self.local], counts)
+            out = np.take(column.single_view, source, axis=0)
+        else:
+            out = None
+            for k, positions in parts:
+                shard = self.shards[k]
+                single = len(parts) == 1
+                addresses = np.empty(total if single else 0, np.int64)
+                if single and blank_rows is not None:
+                    addresses[blank_rows] = shard.mapped[specs[0][0]].addresses(np.zeros(1, np.int64))[0]
+                dst_all, addr_all = [], []
+                for path, first in specs:
+                    mapped = shard.mapped[path]
+                    off = shard.offsets[_TABLE_OF[path]]
+                    records = self.local[positions]
+                    counts = self.counts[_TABLE_OF[path]][positions]
+                    dst = expand(first[positions], counts)
+                    addr = mapped.addresses(expand(off[records], counts))
+                    if single:
+                        addresses[dst] = addr
+                    else:
+                        dst_all.append(dst)
+                        addr_all.append(addr)
+                view = mapped.file.rows_at_any_byte(mapped.row_bytes)
                 if single:
-                    addresses[dst] = addr
-                else:
-                    dst_all.append(dst)
-                    addr_all.append(addr)
-            view = column.file.rows_at_any_byte(column.row_bytes)
-            if single:
-                return view[addresses].view(column.dtype).reshape(shape)
-            if out is None:
-                out = np.empty(shape, column.dtype)
-            out.view(np.dtype((np.void, column.row_bytes))).reshape(total)[np.concatenate(dst_all)] = \
-                view[np.concatenate(addr_all)]
+                    out = view[addresses].view(column.dtype).reshape(shape)
+                    break
+                if out is None:
+                    out = np.empty(shape, column.dtype)
+                out.view(whole_rows).reshape(total)[np.concatenate(dst_all)] = view[np.concatenate(addr_all)]
+        if blank_rows is not None and blank_rows.size:
+            out[blank_rows] = 0
         return out
 
 

@@ -209,10 +209,10 @@ class PygBatchAssembler:
         first = np.cumsum(P + M) - (P + M)
         stored = c.has(ENTITY_FEATURES)
         specs = [(PATCH_FEATURES, first)] + ([(ENTITY_FEATURES, first + P)] if stored else [])
-        if stored or not M.any():
-            X = c.gather_rows(specs, total)  # one copy from the mapped file, when possible
-            if X is not None:
-                return X
+        # entity rows without stored features are zeros (a width mismatch is handled below)
+        X = c.gather_rows(specs, total, None if stored else (first + P, M))  # one copy, when mapped
+        if X is not None:
+            return X
         pf = c.rows(PATCH_FEATURES)
         ef = c.rows(ENTITY_FEATURES) if stored else None
         X = np.zeros((total, width), pf.dtype if ef is None else np.result_type(pf.dtype, ef.dtype))
