@@ -145,9 +145,9 @@ class PygBatchAssembler:
 
         ei_n = ei.numpy()
         cols_a = expand(eo_n[:-1], EA)
-        ei_n[:, cols_a] = c.rows("/patch_edges/index").T + np.repeat(first, EA)
+        _scatter_edges(ei_n, cols_a, c.rows("/patch_edges/index"), np.repeat(first, EA))
         cols_r = expand(eo_n[:-1] + EA, ER)
-        ei_n[:, cols_r] = c.rows("/relations/index").T + np.repeat(first + P, ER)
+        _scatter_edges(ei_n, cols_r, c.rows("/relations/index"), np.repeat(first + P, ER))
         last = eo_n[1:][has] - 1
         ei_n[0, last] = bridge[has, 0] + first[has]
         ei_n[1, last] = bridge[has, 1] + first[has] + P[has]
@@ -220,6 +220,12 @@ class PygBatchAssembler:
         if ef is not None:
             X[expand(first + P, M), :ef.shape[1]] = ef
         return X
+
+
+def _scatter_edges(ei: np.ndarray, columns: np.ndarray, rows: np.ndarray, shift: np.ndarray) -> None:
+    """``ei[:, columns] = rows.T + shift``, one row at a time (half the time of the 2-D scatter)."""
+    ei[0, columns] = rows[:, 0] + shift
+    ei[1, columns] = rows[:, 1] + shift
 
 
 _ITEMSIZE: dict = {}
