@@ -283,6 +283,9 @@ class BatchColumns:
         column = self.shards[parts[0][0]].mapped[specs[0][0]]
         shape = (total, *column.shape[1:])
         blank_rows = None if blank is None else expand(*blank)
+        if blank_rows is not None and blank_rows.size and \
+                any(self.shards[k].mapped[specs[0][0]].shape[0] == 0 for k, _ in parts):
+            return None  # blank rows borrow row 0 of the first column until zeroed: there is none
         whole_rows = np.dtype((np.void, column.row_bytes))  # one item per row: faster scatters
         if self.run:  # each column's rows are one slice: copied into place, no addresses needed
             out = np.empty(shape, column.dtype)
@@ -304,7 +307,7 @@ class BatchColumns:
                 shard = self.shards[k]
                 single = len(parts) == 1
                 addresses = np.empty(total if single else 0, np.int64)
-                if single and blank_rows is not None:
+                if single and blank_rows is not None and blank_rows.size:
                     addresses[blank_rows] = shard.mapped[specs[0][0]].addresses(np.zeros(1, np.int64))[0]
                 dst_all, addr_all = [], []
                 for path, first in specs:
