@@ -150,6 +150,10 @@ class ShardedCollection(RecordSequence):
     def shard_labels(self) -> list[str]:
         return [s.label for s in self._shards]
 
+    def shard_sources(self) -> list:
+        """Each shard's source as given or resolved from the manifest (a path, URL or file-like object)."""
+        return [s.source for s in self._shards]
+
     def locate(self, i: int) -> tuple[int, int]:
         """``(shard, local index)`` of global record ``i``."""
         # bisect_right skips empty shards: they share their start with the next shard

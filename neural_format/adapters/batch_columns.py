@@ -131,9 +131,8 @@ class CollectionColumns:
         for source in self.sources:
             collection = open_collection(source)
             collections.append(collection)
-            for k in range(collection.shard_count):
+            for k, path in enumerate(collection.shard_sources()):
                 reader = collection.shard(k)
-                path = collection._shards[k].source
                 path = os.fspath(path) if isinstance(path, (str, os.PathLike)) and "://" not in str(path) else None
                 shards.append(_ShardColumns(reader, path, self.mmap, self.extras))
         # per-record data of every shard, concatenated: global index -> value with one fancy index

@@ -360,7 +360,7 @@ def _shard_files(source) -> Optional[list]:
         return None
     from ..collection import open_collection
     with open_collection(source) as collection:
-        files = [s.source for s in collection._shards]
+        files = collection.shard_sources()
         counts = collection.counts
     if any(not isinstance(f, (str, os.PathLike)) or "://" in str(f) for f in files):
         raise ValueError("CollectionDataset reads local files; open remote collections with neural_format.open_collection")
