@@ -25,7 +25,7 @@ from .views import view
 
 @dataclass
 class Examples:
-    records: list[Record]
+    records: Optional[list[Record]]  # None when loaded without records (GCN training reads the file)
     labels: np.ndarray
     features: NodeFeatures
     label: str
@@ -36,36 +36,48 @@ class Examples:
     extra: dict = field(default_factory=dict)
     positions: Optional[np.ndarray] = None  # each example's global index in ``sources``, when read from them
     _columns: object = field(default=None, repr=False)
+    ids: Optional[list[str]] = None            # record IDs and group keys when ``records`` is None
+    groups: Optional[list[Optional[str]]] = None
+
+    def __len__(self) -> int:
+        return int(self.labels.size)
 
     @property
     def group_keys(self) -> list[Optional[str]]:
-        return [r.group_key for r in self.records]
+        return list(self.groups) if self.records is None else [r.group_key for r in self.records]
 
     @property
     def record_ids(self) -> list[str]:
-        return [r.record_id for r in self.records]
+        return list(self.ids) if self.records is None else [r.record_id for r in self.records]
 
     def subset(self, indices) -> "Examples":
         indices = [int(i) for i in indices]
-        return Examples([self.records[i] for i in indices], self.labels[indices], self.features, self.label,
+        records = None if self.records is None else [self.records[i] for i in indices]
+        return Examples(records, self.labels[indices], self.features, self.label,
                         self.label_index, self.sources, 0, self.meta,
-                        positions=None if self.positions is None else self.positions[indices], _columns=self._columns)
+                        positions=None if self.positions is None else self.positions[indices], _columns=self._columns,
+                        ids=None if self.ids is None else [self.ids[i] for i in indices],
+                        groups=None if self.groups is None else [self.groups[i] for i in indices])
 
     def map_records(self, transform: Callable[[Record], Record]) -> "Examples":
         """The same examples with every record replaced by ``transform(record)`` (e.g. re-pruned)."""
+        if self.records is None:
+            raise ValueError("these examples were loaded without records (load_examples(records=False))")
         return Examples([transform(r) for r in self.records], self.labels, self.features, self.label,
                         self.label_index, self.sources, self.unknown_labels, self.meta, dict(self.extra))
 
     def graphs(self, model_kind: str, modality: str = "fused", bridge: bool = True,
                indices: Optional[Sequence[int]] = None):
         """Model inputs of the examples ``indices``: :class:`FileExamples` for the GCN when read from files, else graphs."""
-        chosen = range(len(self.records)) if indices is None else indices
+        chosen = range(len(self)) if indices is None else indices
         if model_kind == "gcn" and self.positions is not None:
             from .batch_input import FileExamples, HomogeneousBatches
             chosen = np.asarray(list(chosen), np.int64)
             return FileExamples(self.columns(), self.positions[chosen],
                                 HomogeneousBatches(self.features, self.label_index, modality, bridge),
                                 self.labels[chosen])
+        if self.records is None:
+            raise ValueError(f"{model_kind!r} graphs are built per record: load the examples with records=True")
         return [convert(view(self.records[i], modality, bridge), self.features, self.label_index, model_kind)
                 for i in chosen]
 
@@ -78,8 +90,15 @@ class Examples:
         return self._columns
 
 
-def load_examples(sources: Sequence, label: str) -> Examples:
-    """Read every record of ``sources`` that has a known value for ``label``."""
+def load_examples(sources: Sequence, label: str, *, records: bool = True) -> Examples:
+    """Every record of ``sources`` that has a known value for ``label``.
+
+    ``records=False`` reads only each shard's labels column, record IDs and group keys (a few
+    bytes per record, no graph data): enough to split and to train and score the GCN from the
+    file (:meth:`Examples.graphs`), not for the per-record graphs of other models or re-pruning.
+    """
+    if not records:
+        return _load_labels_only(sources, label)
     from neural_format.collection import open_collection
 
     records: list[Record] = []
@@ -115,3 +134,41 @@ def load_examples(sources: Sequence, label: str) -> Examples:
         raise ValueError("no collection given")
     return Examples(records, np.asarray(labels, np.float64), features, label, label_index,
                     [str(s) for s in sources], unknown, meta, positions=np.asarray(positions, np.int64))
+
+
+def _checked_layout(source, meta, label: str, first):
+    """``(features, label index)`` of ``meta``, refused when it differs from the first source's."""
+    if label not in meta.label_names:
+        raise ValueError(f"{source}: no label {label!r} (labels: {list(meta.label_names)})")
+    layout = (NodeFeatures.from_meta(meta), list(meta.label_names).index(label))
+    if first is not None and layout != first:
+        raise ValueError(f"{source}: feature layout or label position differs from the first collection")
+    return layout
+
+
+def _load_labels_only(sources: Sequence, label: str) -> Examples:
+    from neural_format.collection import open_collection
+
+    first = meta = None
+    values, ids, groups = [], [], []
+    for source in sources:
+        with open_collection(source) as collection:
+            layout = _checked_layout(source, collection.meta, label, first)
+            if first is None:
+                first, meta = layout, collection.meta
+            for k in range(collection.shard_count):
+                reader = collection.shard(k)
+                if len(reader):
+                    values.append(reader.cols["/records/labels"][()][:, layout[1]].astype(np.float64))
+                    ids += reader.record_ids()
+                    groups += reader.strings["/records/group_key"].all()
+    if first is None:
+        raise ValueError("no collection given")
+    column = np.concatenate(values) if values else np.zeros(0, np.float64)
+    known = np.flatnonzero(~np.isnan(column))
+    bad = [i for i in known.tolist() if column[i] not in (0.0, 1.0)]
+    if bad:
+        raise ValueError(f"record {ids[bad[0]]!r} has non-binary label {column[bad[0]]}")
+    return Examples(None, column[known], first[0], label, first[1], [str(s) for s in sources],
+                    int(column.size - known.size), meta, positions=known.astype(np.int64),
+                    ids=[ids[i] for i in known.tolist()], groups=[groups[i] or None for i in known.tolist()])

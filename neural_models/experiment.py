@@ -49,4 +49,5 @@ def run_variant(examples: Examples, split: Split, config: TrainConfig, *, modali
                     "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc,
                     "epochs_run": result.epochs_run, "train_seconds": round(result.seconds, 3),
                     "split_sizes": {k: len(v) for k, v in split.as_dict().items()}})
-    return VariantResult(model, result, [examples.records[i].record_id for i in split.test], y, scores, summary)
+    ids = examples.record_ids
+    return VariantResult(model, result, [ids[i] for i in split.test], y, scores, summary)

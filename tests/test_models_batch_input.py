@@ -68,3 +68,22 @@ def test_training_from_the_file_is_the_same_with_loader_workers(tmp_path):
         results.append((history, predict(model, examples.graphs("gcn", indices=split.test))))
     assert results[0][0] == results[1][0]
     assert np.array_equal(results[0][1], results[1][1])
+
+
+def test_labels_only_examples_match_the_records(tmp_path):
+    """load_examples(records=False) (what `train --model gcn` uses) gives the same examples and split."""
+    from neural_format.cli.split_cmd import split as split_file
+    from neural_models.examples import load_examples
+    from neural_models.experiment import split_examples
+    meta = synthetic_meta(feature_dim=4, label_names=("pneumonia",))
+    path = nf.write_collection(tmp_path / "c.h5", meta, synthetic_records(50, meta, seed=4))
+    split_file(path, tmp_path / "sharded", shards=3)
+    sources = [tmp_path / "sharded", path]
+    full, light = load_examples(sources, "pneumonia"), load_examples(sources, "pneumonia", records=False)
+    assert light.records is None and len(light) == len(full) and light.unknown_labels == full.unknown_labels
+    assert np.array_equal(light.labels, full.labels) and np.array_equal(light.positions, full.positions)
+    assert light.record_ids == full.record_ids and light.group_keys == full.group_keys
+    a, b = split_examples(full, 3), split_examples(light, 3)
+    assert all(np.array_equal(x, y) for x, y in zip(a.as_dict().values(), b.as_dict().values()))
+    with pytest.raises(ValueError, match="records=True"):
+        light.graphs("hetero")

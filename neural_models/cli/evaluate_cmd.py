@@ -32,10 +32,10 @@ def run(args) -> int:
     out = Path(args.out) if args.out else model_dir
     out.mkdir(parents=True, exist_ok=True)
     model, features, config = load_model(model_dir)
-    examples = load_examples(args.collections, config["label"])
+    examples = load_examples(args.collections, config["label"], records=config["model"]["kind"] != "gcn")
     features.check(examples.meta)
     if args.all_records:
-        indices = np.arange(len(examples.records))
+        indices = np.arange(len(examples))
         scope = "all labelled records"
     else:
         split = config["split"]
@@ -44,7 +44,8 @@ def run(args) -> int:
     graphs = examples.graphs(config["model"]["kind"], config["modality"], config["bridge"], indices)
     scores = predict(model, graphs, batch_size=config.get("predict_batch_size", 64))
     labels = examples.labels[indices]
-    ids = [examples.records[i].record_id for i in indices]
+    all_ids = examples.record_ids
+    ids = [all_ids[i] for i in indices]
     summary = metrics.summarise(labels, scores, n_resamples=args.bootstrap, seed=config["train"]["seed"])
     payload = {"model_dir": str(model_dir), "sources": examples.sources, "scope": scope,
                "label": config["label"], "modality": config["modality"], "bridge": config["bridge"], "test": summary}

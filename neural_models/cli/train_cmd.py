@@ -55,8 +55,11 @@ def split_settings(args) -> dict:
             "rule": split_rule()}
 
 
-def prepare_run(args):
-    """What every training command does first: threads, output folder, log, examples and the split."""
+def prepare_run(args, records: bool = True):
+    """What every training command does first: threads, output folder, log, examples and the split.
+
+    ``records=False`` loads labels, IDs and patient keys only (the GCN reads its batches from the file).
+    """
     import torch
 
     from ..examples import load_examples
@@ -66,7 +69,7 @@ def prepare_run(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = None if args.quiet else (lambda text: print(text, file=sys.stderr))
-    examples = load_examples(args.collections, args.label)
+    examples = load_examples(args.collections, args.label, records=records)
     return out, log, examples, split_examples(examples, args.seed, args.one_per_patient)
 
 
@@ -76,7 +79,7 @@ def run(args) -> int:
     from ..plots import plot_roc
     from ..run_files import write_json, write_predictions
 
-    out, log, examples, split = prepare_run(args)
+    out, log, examples, split = prepare_run(args, records=args.model != "gcn")
     test_labels = examples.labels[split.test]
     if test_labels.size == 0 or test_labels.min() == test_labels.max():
         print(f"neural-format train: warning: the test split ({test_labels.size} records) holds one class only; "
@@ -101,7 +104,7 @@ def run(args) -> int:
         results[modality] = variant.summary
         curves[modality] = (variant.test_labels, variant.test_scores, variant.summary["roc_auc"])
     payload = {"label": args.label, "model": args.model, "bridge": bridge, "sources": examples.sources,
-               "records": len(examples.records), "unknown_labels_skipped": examples.unknown_labels,
+               "records": len(examples), "unknown_labels_skipped": examples.unknown_labels,
                "split": {**split_settings(args), "sizes": {k: len(v) for k, v in split.as_dict().items()}},
                "train": config.to_dict(), "test": results}
     write_json(out / "metrics.json", payload)
