@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import layout
 from ..mapped_columns import map_columns
+from ..metadata import CollectionMeta
 from .blocks import contiguous_runs
 
 _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
@@ -99,16 +100,20 @@ class CollectionColumns:
         self.sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
         self.mmap, self.extras = bool(mmap), bool(extras)
         from ..collection import open_collection
-        counts, self.meta = [], None
+        counts: list[int] = []
+        first: Optional[CollectionMeta] = None
         for source in self.sources:
             with open_collection(source) as collection:
                 meta = collection.meta
-                if self.meta is None:
-                    self.meta = meta
+                if first is None:
+                    first = meta
                 elif (meta.patch_feature_dim, meta.entity_feature_dim, list(meta.label_names)) != \
-                        (self.meta.patch_feature_dim, self.meta.entity_feature_dim, list(self.meta.label_names)):
+                        (first.patch_feature_dim, first.entity_feature_dim, list(first.label_names)):
                     raise ValueError(f"{source}: feature widths or label names differ from {self.sources[0]}")
                 counts += list(collection.counts)
+        if first is None:
+            raise ValueError("no collection given")
+        self.meta: CollectionMeta = first
         self.counts = counts
         self.starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
         self._state: Optional[tuple] = None  # (pid, collections, shards, per-record arrays)
@@ -301,10 +306,10 @@ class BatchColumns:
             source[expand(first, counts)] = expand(off[self.local], counts)
             out = np.take(column.single_view, source, axis=0)
         else:
-            out = None
+            single = len(parts) == 1
+            out = np.empty(shape if not single else (0,), column.dtype)  # one shard: the gather makes it
             for k, positions in parts:
                 shard = self.shards[k]
-                single = len(parts) == 1
                 addresses = np.empty(total if single else 0, np.int64)
                 if single and blank_rows is not None and blank_rows.size:
                     addresses[blank_rows] = shard.mapped[specs[0][0]].addresses(np.zeros(1, np.int64))[0]
@@ -325,8 +330,6 @@ class BatchColumns:
                 if single:
                     out = view[addresses].view(column.dtype).reshape(shape)
                     break
-                if out is None:
-                    out = np.empty(shape, column.dtype)
                 out.view(whole_rows).reshape(total)[np.concatenate(dst_all)] = view[np.concatenate(addr_all)]
         if blank_rows is not None and blank_rows.size:
             out[blank_rows] = 0

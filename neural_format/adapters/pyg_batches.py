@@ -43,20 +43,20 @@ from .pyg_graphs import label_columns
 PATCH_FEATURES, ENTITY_FEATURES = "/patches/features", "/entities/features"
 
 
-class _Classes:
-    """torch_geometric classes, imported on first use (the core must import without torch)."""
+_BATCH_CLASSES: Optional[tuple] = None
 
-    @property
-    def batch(self) -> tuple:
+
+def _batch_classes() -> tuple:
+    """torch_geometric's ``DataBatch``, ``GlobalStorage`` and attribute classes, imported on first use."""
+    global _BATCH_CLASSES
+    if _BATCH_CLASSES is None:
         from torch_geometric.data import Batch, Data
         from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
         from torch_geometric.data.storage import GlobalStorage
-        value = (type(Batch(_base_cls=Data)), GlobalStorage, DataEdgeAttr, DataTensorAttr)
-        type(self).batch = value  # replace the property: later lookups are a class attribute
-        return value
+        _BATCH_CLASSES = (type(Batch(_base_cls=Data)), GlobalStorage, DataEdgeAttr, DataTensorAttr)
+    return _BATCH_CLASSES
 
 
-_PYG = _Classes()
 _NEW = object.__new__
 
 
@@ -68,7 +68,7 @@ def new_batch(fields: dict, slices: dict, incs: dict, num_graphs: int):
     (``_mapping``, a weak ``_parent``, and ``_num_graphs``, ``_slice_dict``, ``_inc_dict``,
     which ``Data.__setattr__`` would put there). The tests compare the result with PyG's own.
     """
-    batch_cls, store_cls, edge_attr_cls, tensor_attr_cls = _PYG.batch
+    batch_cls, store_cls, edge_attr_cls, tensor_attr_cls = _batch_classes()
     batch, store = _NEW(batch_cls), _NEW(store_cls)
     store.__dict__.update(_mapping=fields, _parent=weakref.ref(batch), _num_graphs=num_graphs,
                           _slice_dict=slices, _inc_dict=incs)
