@@ -40,6 +40,7 @@ from .reader import CollectionReader
 from .record_sequence import RecordSequence
 from .record import Record
 from .writer import CollectionWriter
+from . import optional_deps
 
 SHARD_SUFFIX = ".h5"
 MAX_COLLECTION_RECORDS = 1 << 62  # len() of a collection must fit a Py_ssize_t
@@ -86,7 +87,7 @@ class _Shard:
                                    "process; pass paths or URLs so that each process opens its own handle")
             self.reader = self._handle = None
         if _is_url(self.source):
-            import fsspec  # optional extra "remote"
+            fsspec = optional_deps.load("fsspec", needed_by="a collection behind a URL")
             self._handle = fsspec.open(self.source, "rb").open()
             source = self._handle
         elif isinstance(self.source, (str, os.PathLike)):
@@ -276,7 +277,7 @@ def _from_manifest(manifest: Manifest, base) -> ShardedCollection:
 
 
 def _read_url_manifest(url: str) -> bytes:
-    import fsspec
+    fsspec = optional_deps.load("fsspec", needed_by="a collection behind a URL")
     with fsspec.open(url, "rb") as handle:
         return handle.read()
 
@@ -298,7 +299,7 @@ def open_collection(source: Union[str, os.PathLike, object, Sequence]) -> Sharde
         url = source.rstrip("/")
         if url.endswith(".json"):
             return _from_manifest(parse_manifest(_read_url_manifest(url), location=url), url.rsplit("/", 1)[0])
-        import fsspec
+        fsspec = optional_deps.load("fsspec", needed_by="a collection behind a URL")
         fs, path = fsspec.core.url_to_fs(url)
         if fs.isdir(path):
             manifest = parse_manifest(_read_url_manifest(url + "/" + MANIFEST_NAME), location=url)

@@ -85,14 +85,14 @@ class IndexTypeError(NeuralFormatError, TypeError):
     """An index of the wrong type, e.g. a bool used as a record index (code ``NF-E-INDEX``)."""
 
 
-class MissingExtraError(NeuralFormatError, ImportError):
+class MissingExtraError(NeuralFormatError, ModuleNotFoundError):
     """A command or feature needs an optional extra that is not installed (code ``NF-E-EXTRA``):
-    says which extra to install and which module was missing."""
+    says which extra to install and which module was missing. ``needed_by`` names the feature,
+    e.g. ``"`neural-format build`"`` or ``"to_networkx"``."""
 
-    def __init__(self, command: str, extras, missing: str):
+    def __init__(self, needed_by: str, extras, missing: str):
         extras = tuple(extras)
         hint = f"pip install 'neural-format[{','.join(extras)}]'" if extras else "pip install neural-format"
-        super().__init__("NF-E-EXTRA", f"`neural-format {command}` needs the {', '.join(extras) or 'full'} "
-                                       f"extra: {hint}", location=command, expected="the module installed",
-                         found=f"no module {missing}")
+        super().__init__("NF-E-EXTRA", f"needs the {', '.join(extras) or 'full'} extra: {hint}",
+                         location=needed_by, expected="the module installed", found=f"no module {missing}")
         self.name = missing

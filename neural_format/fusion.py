@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+from . import optional_deps
 
 TIE_RTOL = 1e-9
 LOWEST_INDEX = "lowest-index"
@@ -53,7 +54,7 @@ def _check_edges(edges, n: int, name: str) -> np.ndarray:
 
 def centralities(num_nodes: int, edges) -> np.ndarray:
     """Betweenness centrality :math:`C_B(v)` of every node, as networkx normalises it."""
-    import networkx as nx
+    nx = optional_deps.load("networkx", needed_by="betweenness centrality")
     edges = _check_edges(edges, num_nodes, "edges")
     graph = nx.Graph()
     graph.add_nodes_from(range(num_nodes))

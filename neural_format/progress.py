@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import sys
 import time
+from . import optional_deps
 
 
 def _tqdm():
-    try:
-        from tqdm import tqdm
-    except ImportError:
+    if not optional_deps.available("tqdm"):
         return None
-    return tqdm
+    return optional_deps.load("tqdm").tqdm
 
 
 class Progress:

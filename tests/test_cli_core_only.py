@@ -108,3 +108,24 @@ def test_core_only_install_names_the_extra_without_a_traceback(blocked, collecti
 def test_core_verbs_work_in_a_core_only_install(collection):
     out = run_child(["neural_builders", "neural_models", *OPTIONAL], [["validate", str(collection), "--in-process"]])
     assert out["results"]["validate"][0] == 0, out["results"]
+
+
+def test_a_missing_optional_library_is_a_coded_error_naming_the_extra():
+    code = ("import sys, importlib.abc\n"
+            "class NotInstalled(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'networkx':\n"
+            "            raise ModuleNotFoundError(name, name=name)\n"
+            "sys.meta_path.insert(0, NotInstalled())\n"
+            "from neural_format.errors import MissingExtraError\n"
+            "from neural_format.fusion import centralities\n"
+            "try:\n"
+            "    centralities(2, [[0], [1]])\n"
+            "except MissingExtraError as exc:\n"
+            "    print(exc.code, exc.name, isinstance(exc, ImportError), exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("NF-E-EXTRA networkx True"), proc.stdout
+    assert "pip install 'neural-format[torch]'" in proc.stdout, proc.stdout
+

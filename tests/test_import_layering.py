@@ -160,3 +160,18 @@ def test_no_private_names_imported_across_modules():
                if target.split(".")[0] in PACKAGES and name and name.startswith("_") and not name.startswith("__")
                and f"{target}.{name}" not in MODULES]
     assert not private, "\n".join(private)
+
+
+OPTIONAL_LIBRARIES = ("torch", "torch_geometric", "networkx", "fsspec", "tqdm")
+
+
+def test_the_core_imports_its_optional_libraries_in_one_place():
+    """torch, torch_geometric, networkx, fsspec and tqdm are imported by
+    ``neural_format.optional_deps`` alone (lazily, with a coded error naming the extra)."""
+    from neural_format import optional_deps
+    assert set(OPTIONAL_LIBRARIES) == set(optional_deps.EXTRAS)
+    elsewhere = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {target}"
+                 for m in MODULES if m.startswith("neural_format") and m != "neural_format.optional_deps"
+                 for target, _, line in imports_of(m) if target.split(".")[0] in OPTIONAL_LIBRARIES]
+    assert not elsewhere, "\n".join(elsewhere)
+

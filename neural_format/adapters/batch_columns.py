@@ -34,6 +34,7 @@ from .. import layout
 from ..mapped_columns import map_columns
 from ..metadata import CollectionMeta
 from .blocks import contiguous_runs
+from .. import optional_deps
 
 _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 # the columns a graph batch is built from: bulky ones stay in the file, per-record ones are loaded
@@ -347,7 +348,7 @@ def epoch_order(count: int, *, shuffle: bool, seed: int, epoch: int, rank: int =
     if not 0 <= rank < world:
         raise ValueError(f"rank {rank} is not in 0..{world - 1}")
     if shuffle:
-        import torch
+        torch = optional_deps.load("torch", needed_by="shuffled batches")
         generator = torch.Generator()
         generator.manual_seed(int(seed) + int(epoch))
         order = torch.randperm(count, generator=generator).numpy().astype(np.int64)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 
 from ..layout import ASSERTION_CODES
+from .. import optional_deps
 
 if TYPE_CHECKING:  # the record calls this adapter (Record.to_networkx): a type, not an import
     from ..record import Record
@@ -30,7 +31,7 @@ def record_to_networkx(record: Record, *, directed: bool = False, multigraph: bo
                        relation_types: Optional[Sequence[str]] = None,
                        label_names: Optional[Sequence[str]] = None):
     """The record as a networkx graph (see the module docstring for the attributes)."""
-    import networkx as nx
+    nx = optional_deps.load("networkx", needed_by="to_networkx")
     cls = {(False, False): nx.Graph, (True, False): nx.DiGraph,
            (False, True): nx.MultiGraph, (True, True): nx.MultiDiGraph}[(bool(directed), bool(multigraph))]
     labels = np.asarray(record.labels, np.float32).tolist()

@@ -39,6 +39,7 @@ import numpy as np
 
 from .batch_columns import BatchColumns, CollectionColumns, epoch_order, expand
 from .pyg_graphs import label_columns
+from .. import optional_deps
 
 PATCH_FEATURES, ENTITY_FEATURES = "/patches/features", "/entities/features"
 
@@ -50,9 +51,10 @@ def _batch_classes() -> tuple:
     """torch_geometric's ``DataBatch``, ``GlobalStorage`` and attribute classes, imported on first use."""
     global _BATCH_CLASSES
     if _BATCH_CLASSES is None:
-        from torch_geometric.data import Batch, Data
-        from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-        from torch_geometric.data.storage import GlobalStorage
+        pyg_data = optional_deps.load("torch_geometric.data", needed_by="PyG batches")
+        Batch, Data = pyg_data.Batch, pyg_data.Data
+        DataEdgeAttr, DataTensorAttr = pyg_data.data.DataEdgeAttr, pyg_data.data.DataTensorAttr
+        GlobalStorage = pyg_data.storage.GlobalStorage
         _BATCH_CLASSES = (type(Batch(_base_cls=Data)), GlobalStorage, DataEdgeAttr, DataTensorAttr)
     return _BATCH_CLASSES
 
@@ -107,7 +109,7 @@ class PygBatchAssembler:
                 gc.enable()
 
     def _assemble(self, c: BatchColumns):
-        import torch
+        torch = optional_deps.load("torch", needed_by="PyG batches")
         n = len(c)
         P, M = c.counts["patches"], c.counts["entities"]
         EA, ER = c.counts["patch_edges"], c.counts["relations"]
@@ -233,7 +235,7 @@ _ITEMSIZE: dict = {}
 
 def one_buffer(shapes: dict) -> dict:
     """Tensors of the given ``(shape, dtype)`` as views of one uint8 buffer (64-byte aligned)."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="PyG batches")
     layout, size = {}, 0
     for name, (shape, dtype) in shapes.items():
         itemsize = _ITEMSIZE.get(dtype)
@@ -255,7 +257,7 @@ def to_device(batch, device, dtype=None, non_blocking: bool = True):
 
     A float16 batch thus crosses to the GPU at half the bytes and is upcast by the GPU.
     """
-    import torch
+    torch = optional_deps.load("torch", needed_by="PyG batches")
     batch = batch.to(device, non_blocking=non_blocking)
     x = getattr(batch, "x", None)
     target = dtype or torch.float32
@@ -364,7 +366,8 @@ class GraphBatchLoader:
         if self.num_workers <= 0:
             return self._in_process()
         if self._torch_loader is None or not self.persistent_workers:
-            import torch.utils.data
+            torch = optional_deps.load("torch", needed_by="PyG batches")
+            optional_deps.load("torch.utils.data")
             options = dict(batch_size=None, sampler=_EpochSampler(self), num_workers=self.num_workers,
                            pin_memory=self.pin_memory and _accelerator(), persistent_workers=self.persistent_workers)
             if self.prefetch_factor is not None:
@@ -390,12 +393,12 @@ class GraphBatchLoader:
 
 
 def _distributed_rank() -> tuple[int, int]:
-    import torch.distributed as dist
+    dist = optional_deps.load("torch.distributed", needed_by="PyG batches")
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 
 def _accelerator() -> bool:
-    import torch
+    torch = optional_deps.load("torch", needed_by="PyG batches")
     return torch.cuda.is_available()

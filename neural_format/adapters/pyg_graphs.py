@@ -25,6 +25,7 @@ import numpy as np
 
 from ..populated import populated_empty
 from .blocks import DeferredRows, materialised
+from .. import optional_deps
 
 if TYPE_CHECKING:  # the record calls this adapter (Record.to_pyg): a type, not an import
     from ..record import Record
@@ -55,7 +56,7 @@ def label_columns(select: LabelSelector, label_names: Optional[Sequence[str]], c
 
 
 def select_labels(labels: np.ndarray, columns: list[int], single: bool, label_dtype):
-    import torch
+    torch = optional_deps.load("torch", needed_by="to_pyg")
     values = np.asarray(labels, np.float32)[columns]
     if label_dtype is not None and not label_dtype.is_floating_point and np.isnan(values).any():
         raise ValueError("unknown (NaN) label cannot be cast to an integer dtype; use a float label_dtype")
@@ -96,8 +97,9 @@ class _PygClasses:
 
     @property
     def classes(self) -> tuple:
-        from torch_geometric.data.data import Data, DataEdgeAttr, DataTensorAttr
-        from torch_geometric.data.storage import GlobalStorage
+        pyg_data = optional_deps.load("torch_geometric.data", needed_by="to_pyg")
+        Data, DataEdgeAttr, DataTensorAttr = pyg_data.data.Data, pyg_data.data.DataEdgeAttr, pyg_data.data.DataTensorAttr
+        GlobalStorage = pyg_data.storage.GlobalStorage
         value = (Data, GlobalStorage, DataEdgeAttr, DataTensorAttr)
         type(self).classes = value  # replace the property: later lookups are a class attribute
         return value
@@ -128,7 +130,7 @@ class BlockGraphs:
 
     def __init__(self, block, *, columns: list[int], single: bool, label_dtype=None, dtype=None,
                  entity_feature_policy: str = "raise", pad: str = "raise", extras: bool = True):
-        import torch
+        torch = optional_deps.load("torch", needed_by="to_pyg")
         enabled = gc.isenabled()
         gc.disable()  # thousands of new objects, none in a reference cycle
         try:
@@ -275,7 +277,7 @@ def build_data(*, record_id: str, patch_features: np.ndarray, entity_features: O
                label_dtype=None, dtype=None, entity_feature_policy: str = "raise", pad: str = "raise",
                extras: bool = True):
     """The homogeneous ``Data`` from plain arrays (shared by :func:`record_to_pyg` and the dataset)."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="to_pyg")
     pf, ef = _entity_block(patch_features, entity_features, num_entities, entity_feature_policy, pad,
                            f"record {record_id!r}")
     p, m = pf.shape[0], ef.shape[0]
@@ -340,8 +342,8 @@ def record_to_pyg_hetero(record: Record, *, label: LabelSelector = None,
 
     Use ``torch_geometric.transforms.ToUndirected()`` to add reverse edge types for message passing.
     """
-    import torch
-    from torch_geometric.data import HeteroData
+    torch = optional_deps.load("torch", needed_by="to_pyg_hetero")
+    HeteroData = optional_deps.load("torch_geometric.data", needed_by="to_pyg_hetero").HeteroData
     data = HeteroData()
     p, m = record.num_patches, record.num_entities
     data["patch"].x = torch.from_numpy(np.asarray(record.patch_features)).to(dtype or torch.float32)

@@ -34,14 +34,16 @@ import os
 from typing import Callable, Optional
 
 import numpy as np
-import torch
-import torch.utils.data
 
-from .. import layout
+from .. import layout, optional_deps
 from ..mapped_columns import map_columns
 from ..reader import CollectionReader
 from .blocks import Block, concat_blocks, contiguous_runs, read_block, slice_block, take_block
 from .pyg_graphs import BlockGraphs, label_columns, build_block, record_to_pyg_hetero
+
+# a torch Dataset: this module needs torch to be defined at all
+torch = optional_deps.load("torch", needed_by="CollectionDataset")
+optional_deps.load("torch.utils.data")
 
 _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 _PATHS = ("/patches/features", "/patches/positions", "/entities/features", "/patch_edges/index",

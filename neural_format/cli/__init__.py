@@ -65,7 +65,7 @@ def _unavailable(sub, ep: EntryPoint, missing: str) -> None:
                                    f"extra: {hint} (missing module: {missing}).")
 
     def run(args) -> int:
-        raise MissingExtraError(ep.name, ep.extras, missing)
+        raise MissingExtraError(f"`neural-format {ep.name}`", ep.extras, missing)
     p.set_defaults(func=run, _nf_unavailable=True)
 
 
@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         missing = missing_module(exc, package) if package else None
         if missing is None:
             raise
-        print(f"neural-format: error: {MissingExtraError(args.command, extras, missing)}", file=sys.stderr)
+        error = MissingExtraError(f"`neural-format {args.command}`", extras, missing)
+        print(f"neural-format: error: {error}", file=sys.stderr)
         return 2
     except (FileNotFoundError, PermissionError) as exc:
         print(f"neural-format: error: {exc}", file=sys.stderr)

@@ -11,12 +11,11 @@ same floats). networkx is imported here only, so the core SDK does not depend on
 from __future__ import annotations
 
 import numpy as np
+from .. import optional_deps
 
 
 def available() -> bool:
-    try:
-        import networkx  # noqa: F401
-    except ImportError:
+    if not optional_deps.available("networkx"):
         return False
     return True
 
@@ -24,7 +23,7 @@ def available() -> bool:
 def _first_most_central(num_nodes: int, edges: np.ndarray) -> int:
     if num_nodes <= 1:
         return 0
-    import networkx as nx
+    nx = optional_deps.load("networkx", needed_by="the bridge check")
     graph = nx.Graph()
     graph.add_nodes_from(range(num_nodes))
     graph.add_edges_from(edges.tolist())

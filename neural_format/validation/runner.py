@@ -22,6 +22,7 @@ from .context import Context, rows_per_batch
 from .findings import Finding, Report, finding, from_error
 from .clauses import CLAUSES
 from .registry import checks_for
+from .. import optional_deps
 
 DEFAULT_BATCH_BYTES = 64 << 20
 
@@ -60,7 +61,8 @@ def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTE
     ``hashes=False`` skips NF-I001 (faster). ``progress`` shows a bar on stderr (None: when a TTY).
     """
     if isinstance(path, str) and "://" in path and not path.rstrip("/").endswith(".json"):
-        import fsspec  # optional extra "remote": a collection file behind a URL, read as a file object
+        # a collection file behind a URL, read as a file object
+        fsspec = optional_deps.load("fsspec", needed_by="validating a URL")
         fs, where = fsspec.core.url_to_fs(path)
         if not fs.isdir(where):
             with fsspec.open(path, "rb") as handle:
