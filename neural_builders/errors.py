@@ -2,23 +2,10 @@
 
 They join the SDK's one error family: catch :class:`neural_format.errors.NeuralFormatError` to
 catch them all. Codes are ``NB-*`` (builder input), kept stable so skip reasons and logs can be
-grepped and counted:
+grepped and counted.
 
-========  ===============================================================
-NB-I001   image file missing, empty or unreadable by its decoder
-NB-I002   image content is of no supported kind (not DICOM, PNG or JPEG)
-NB-I003   image cannot be used (no pixel data, multi-frame, constant image,
-          unsupported photometric interpretation, over 64 Mpixel)
-NB-R001   report source missing or unreadable (file, CSV, archive)
-NB-R002   report source holds a forbidden construct (XML DTD or entity)
-NB-R003   report source has the wrong columns or structure
-NB-P001   an image and a report could not be paired
-NB-K001   knowledge-graph extractor unknown or its package is missing
-NB-E001   sentence-embedding model directory missing or incomplete
-NB-D001   the requested device or process-group backend cannot be had
-          (a GPU asked for where none is visible, cuda:N past the last GPU,
-          nccl for CPU tensors or for ranks sharing a GPU, a bad launch)
-========  ===============================================================
+What each code means is in the one table of every error code, :mod:`neural_format.error_codes`
+(``BUILDER_CODES``); the constructors refuse a code outside it.
 """
 from __future__ import annotations
 

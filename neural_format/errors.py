@@ -1,12 +1,14 @@
 """The one error family of the SDK.
 
 Every error carries a stable ``code`` (a spec clause ID such as ``NF-R012`` or an SDK code
-such as ``NF-E-IO``), the ``location`` inside the HDF5 file, and what was ``expected`` and
-``found``. Catch :class:`NeuralFormatError` to catch them all.
+such as ``NF-E-IO``, all in the one table :mod:`neural_format.error_codes`), the ``location``
+inside the HDF5 file, and what was ``expected`` and ``found``. Catch :class:`NeuralFormatError` to catch them all.
 """
 from __future__ import annotations
 
 import re
+
+from .error_codes import check_code
 
 # C0 controls but tab and newline, DEL and C1 controls: ESC sequences can rewrite a terminal
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -23,7 +25,7 @@ class NeuralFormatError(Exception):
 
     def __init__(self, code: str, message: str, *, location: str = "/", expected: object = None,
                  found: object = None):
-        self.code = code
+        self.code = check_code(code)  # one table of every code (neural_format.error_codes)
         self.location = location
         self.expected = expected
         self.found = found

@@ -1,13 +1,10 @@
 """Typed errors of the reference models (saved models and the collections they score).
 
 They join the SDK's one error family (:class:`neural_format.errors.NeuralFormatError`), so the
-CLI reports them as one coded line, and keep the built-in type callers already catch:
+CLI reports them as one coded line, and keep the built-in type callers already catch. Codes:
 
-========  ===============================================================
-NM-M001   no saved model in the directory given (e.g. a training run's
-          top directory, whose model directories are one level down)
-NM-F001   a collection's node features do not fit the model's layout
-========  ===============================================================
+``NM-M001`` (no saved model in the directory given) and ``NM-F001`` (a collection's node features
+do not fit the model's layout); the one table of every code is :mod:`neural_format.error_codes`.
 """
 from __future__ import annotations
 
