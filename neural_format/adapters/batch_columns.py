@@ -38,7 +38,7 @@ from .. import optional_deps
 
 _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 # the columns a graph batch is built from: bulky ones stay in the file, per-record ones are loaded
-RAGGED_COLUMNS = ("/patches/features", "/patches/positions", "/patch_edges/index", "/entities/features",
+RAGGED_COLUMNS = ("/patches/features", "/patches/scores", "/patches/positions", "/patch_edges/index", "/entities/features",
                   "/entities/type", "/entities/assertion", "/relations/index", "/relations/type")
 RECORD_COLUMNS = ("/records/bridge", "/records/labels")
 

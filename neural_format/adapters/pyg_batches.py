@@ -17,8 +17,7 @@ numpy operations. No per-record ``Data`` is made. The result is equal, tensor fo
 for dtype, and in its slice/increment tables, to what ``torch_geometric.loader.DataLoader``
 collates from :func:`~neural_format.adapters.pyg.record_to_pyg` of the same records in the same
 order with the same options (``tests/test_adapters_batches.py`` checks this with hypothesis).
-The heterogeneous layout is not built this way (use :class:`CollectionDataset` with
-``hetero=True``).
+:class:`HeteroBatchAssembler` does the same for :func:`record_to_pyg_hetero` (``hetero=True``).
 
 :class:`GraphBatchLoader` hands such batches out for training: over one file, a sharded
 collection, or several (a list), optionally a subset (``indices``), in the order of
@@ -252,6 +251,102 @@ def one_buffer(shapes: dict) -> dict:
             for name, (a, nbytes) in layout.items()}
 
 
+class HeteroBatchAssembler:
+    """Builds the collated ``HeteroData`` batch of :func:`record_to_pyg_hetero` from a :class:`BatchColumns`.
+
+    Options as :func:`~neural_format.adapters.pyg.record_to_pyg_hetero` (``label``,
+    ``label_dtype``, ``dtype``). Built through PyG's own ``HeteroData`` attribute API (once per
+    batch, not per record), then given the slice and increment tables ``Batch.from_data_list``
+    computes; equal to PyG's collation (tested like the homogeneous batches).
+    """
+
+    def __init__(self, *, label_names: Sequence[str], label=None, label_dtype=None, dtype=None):
+        self.columns, self.single = label_columns(label, list(label_names), len(label_names))
+        self.label_dtype, self.dtype = label_dtype, dtype
+
+    def __call__(self, c: BatchColumns):
+        import torch
+        from torch_geometric.data import Batch, HeteroData
+
+        def long(values) -> "torch.Tensor":
+            return torch.from_numpy(np.ascontiguousarray(values, np.int64))
+
+        def cut(counts) -> "torch.Tensor":
+            out = np.zeros(len(counts) + 1, np.int64)
+            np.cumsum(counts, out=out[1:])
+            return torch.from_numpy(out)
+
+        n = len(c)
+        P, M = c.counts["patches"], c.counts["entities"]
+        EA, ER = c.counts["patch_edges"], c.counts["relations"]
+        bridge = c.records["/records/bridge"]
+        has = ~((bridge[:, 0] < 0) & (bridge[:, 1] < 0))  # Record.bridge is None only when both are
+        before_p, before_m = np.cumsum(P) - P, np.cumsum(M) - M
+        counter, zeros = torch.arange(n + 1), torch.zeros(n, dtype=torch.long)
+        dtype = self.dtype or torch.float32
+
+        batch = Batch(_base_cls=HeteroData)
+        values = np.asarray(c.records["/records/labels"], np.float32)[:, self.columns]
+        if self.label_dtype is not None and not self.label_dtype.is_floating_point and np.isnan(values).any():
+            raise ValueError("unknown (NaN) label cannot be cast to an integer dtype; use a float label_dtype")
+        y = torch.from_numpy(np.ascontiguousarray(values)).to(self.label_dtype or torch.float32)
+        patch, entity = batch["patch"], batch["entity"]
+        patch.x = torch.from_numpy(_owned(c.rows("/patches/features"))).to(dtype)
+        patch.score = torch.from_numpy(np.asarray(c.rows("/patches/scores"), np.float32).copy())
+        positions = c.has("/patches/positions")
+        if positions:
+            patch.pos = long(c.rows("/patches/positions"))
+        patch._num_nodes, patch.num_nodes = P.tolist(), int(P.sum())
+        entity._num_nodes, entity.num_nodes = M.tolist(), int(M.sum())
+        features = c.has("/entities/features")
+        if features:
+            entity.x = torch.from_numpy(_owned(c.rows("/entities/features"))).to(dtype)
+        entity.type = long(c.rows("/entities/type"))
+        entity.assertion = long(c.rows("/entities/assertion"))
+        for store, counts in ((patch, P), (entity, M)):
+            store.batch = torch.repeat_interleave(torch.arange(n), torch.from_numpy(counts))
+            store.ptr = cut(counts)
+        adjacent = batch["patch", "adjacent", "patch"]
+        adjacent.edge_index = long(c.rows("/patch_edges/index").T + np.repeat(before_p, EA))
+        related = batch["entity", "related", "entity"]
+        related.edge_index = long(c.rows("/relations/index").T + np.repeat(before_m, ER))
+        related.edge_type = long(c.rows("/relations/type"))
+        batch["patch", "bridge", "entity"].edge_index = long(
+            np.stack([bridge[has, 0] + before_p[has], bridge[has, 1] + before_m[has]]).reshape(2, -1))
+        # the global store's fields come first, as in the graphs (y and record_id were set last
+        # there, but PyG collates the global store before the node and edge stores)
+        batch.y = y.reshape(n) if self.single else y
+        batch.record_id = c.record_ids()
+
+        def incs(src, dst) -> "torch.Tensor":
+            return torch.from_numpy(np.stack([src, dst], 1).reshape(n, 2, 1).astype(np.int64))
+
+        patch_cut, entity_cut = cut(P), cut(M)
+        patch_slices = {"x": patch_cut, "score": patch_cut}
+        if positions:
+            patch_slices["pos"] = patch_cut
+        entity_slices = {"x": entity_cut} if features else {}
+        entity_slices.update(type=entity_cut, assertion=entity_cut)
+        batch._num_graphs = n
+        batch._slice_dict = {
+            "y": counter, "record_id": counter, "patch": patch_slices, "entity": entity_slices,
+            ("patch", "adjacent", "patch"): {"edge_index": cut(EA)},
+            ("entity", "related", "entity"): {"edge_index": cut(ER), "edge_type": cut(ER)},
+            ("patch", "bridge", "entity"): {"edge_index": cut(has.astype(np.int64))}}
+        batch._inc_dict = {
+            "y": zeros, "record_id": None, "patch": {k: zeros for k in patch_slices},
+            "entity": {k: zeros for k in entity_slices},
+            ("patch", "adjacent", "patch"): {"edge_index": incs(before_p, before_p)},
+            ("entity", "related", "entity"): {"edge_index": incs(before_m, before_m), "edge_type": zeros},
+            ("patch", "bridge", "entity"): {"edge_index": incs(before_p, before_m)}}
+        return batch
+
+
+def _owned(rows: np.ndarray) -> np.ndarray:
+    """``rows`` as a writable array of its own: a sequential batch's rows may be a view of the read-only map."""
+    return rows if rows.flags.writeable and rows.flags.c_contiguous else np.array(rows)
+
+
 def to_device(batch, device, dtype=None, non_blocking: bool = True):
     """``batch`` on ``device`` with floating ``x`` cast to ``dtype`` (default float32) there, after the copy.
 
@@ -315,10 +410,12 @@ class GraphBatchLoader:
                  prefetch_factor: Optional[int] = None, label=None, label_dtype=None, dtype=None,
                  entity_features: str = "zeros", pad: str = "zeros", extras: bool = True, mmap: bool = True,
                  assemble: Optional[Callable] = None, transform: Optional[Callable] = None,
-                 columns: Optional[CollectionColumns] = None):
+                 columns: Optional[CollectionColumns] = None, hetero: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        self.columns = columns if columns is not None else CollectionColumns(sources, mmap=mmap, extras=extras)
+        # record IDs: a homogeneous batch carries them as an extra, a heterogeneous one always
+        self.columns = columns if columns is not None else CollectionColumns(sources, mmap=mmap,
+                                                                             extras=extras or hetero)
         self.meta = self.columns.meta
         n = len(self.columns)
         self.indices = np.arange(n, dtype=np.int64) if indices is None else np.asarray(indices, np.int64).reshape(-1)
@@ -331,6 +428,9 @@ class GraphBatchLoader:
         self.epoch = 0
         self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
         self.persistent_workers, self.prefetch_factor = bool(persistent_workers), prefetch_factor
+        if assemble is None and hetero:
+            assemble = HeteroBatchAssembler(label_names=self.meta.label_names, label=label,
+                                            label_dtype=label_dtype, dtype=dtype)
         self.assemble = assemble or PygBatchAssembler(
             label_names=self.meta.label_names, label=label, label_dtype=label_dtype, dtype=dtype,
             entity_features=entity_features, pad=pad, extras=extras)
