@@ -265,13 +265,14 @@ class HeteroBatchAssembler:
         self.label_dtype, self.dtype = label_dtype, dtype
 
     def __call__(self, c: BatchColumns):
-        import torch
-        from torch_geometric.data import Batch, HeteroData
+        torch = optional_deps.load("torch", needed_by="PyG batches")
+        pyg_data = optional_deps.load("torch_geometric.data", needed_by="PyG batches")
+        Batch, HeteroData = pyg_data.Batch, pyg_data.HeteroData
 
-        def long(values) -> "torch.Tensor":
+        def long(values):
             return torch.from_numpy(np.ascontiguousarray(values, np.int64))
 
-        def cut(counts) -> "torch.Tensor":
+        def cut(counts):
             out = np.zeros(len(counts) + 1, np.int64)
             np.cumsum(counts, out=out[1:])
             return torch.from_numpy(out)
@@ -318,7 +319,7 @@ class HeteroBatchAssembler:
         batch.y = y.reshape(n) if self.single else y
         batch.record_id = c.record_ids()
 
-        def incs(src, dst) -> "torch.Tensor":
+        def incs(src, dst):
             return torch.from_numpy(np.stack([src, dst], 1).reshape(n, 2, 1).astype(np.int64))
 
         patch_cut, entity_cut = cut(P), cut(M)
