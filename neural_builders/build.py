@@ -244,6 +244,8 @@ class _Pipeline:
                                     device=str(self.device), policy=describe(config.policy))
         self.times = self.summary.times
         self._late_skips: list[tuple[int, object]] = []   # (mark, Skipped) from the record stages
+        self._staged: list[tuple] = []       # records held until the writer can be opened
+        self._staged_bytes = 0
         self._digests = None
         if config.pipelined:
             # the weight files' SHA-256 for the provenance: serialising and hashing every weight
@@ -273,8 +275,11 @@ class _Pipeline:
 
     def _open_writer(self) -> None:
         from neural_format.writer import CollectionWriter
+        # pipelined: flush every ~8 MiB, so HDF5 appends and hashing happen beside the forward
+        # pass instead of all in close() after it (the writer's default buffers 64 MiB)
+        batching = {"batch_bytes": 8 << 20} if self.config.pipelined else {}
         self.writer = CollectionWriter(self.out_path, self._meta(self.tile_shape), overwrite=self.config.overwrite,
-                                       compression=self.config.compression)
+                                       compression=self.config.compression, **batching)
 
     # -- stage 1: prepare (any thread) -------------------------------------------------------
     def load(self, item: BuildInput) -> _Loaded:
@@ -382,9 +387,36 @@ class _Pipeline:
             geometry=Geometry(plan.image_size, plan.native_patch, plan.grid_shape,
                               None if prep.spacing is None else tuple(float(v) for v in prep.spacing)),
             tiles=tiles, report=report, report_source=source, group_key=prep.item.group_key)
+        self._write((record, prep, int(real.size), int(kept_tokens.size), skip_mark))
+        t3 = time.perf_counter()
+        self.times.graph += t1 - t0
+        self.times.kg += t2 - t1
+        self.times.write += t3 - t2
+
+    def _write(self, entry: tuple) -> None:
+        """Append one record; while the background weight digests (needed by the file's metadata)
+        are not ready, hold records in memory instead (up to ``_STAGE_BYTES``), so the stages
+        before keep running."""
         if self.writer is None:
-            self._open_writer()
+            record = entry[0]
+            if (self._digests is not None and not self._digests.done()
+                    and self._staged_bytes < _STAGE_BYTES):
+                self._staged.append(entry)
+                self._staged_bytes += sum(a.nbytes for a in (record.patch_features, record.tiles) if a is not None)
+                return
+            self._open_and_drain()
+        self._append(*entry)
+
+    def _open_and_drain(self) -> None:
+        self._open_writer()
+        staged, self._staged, self._staged_bytes = self._staged, [], 0
+        for held in staged:
+            self._append(*held)
+
+    def _append(self, record: Record, prep: _Prepared, seen: int, kept: int, skip_mark: int) -> None:
         from neural_format.errors import NeuralFormatError
+
+        from .inputs import record_skip
         try:
             self.writer.append(record)
         except NeuralFormatError as exc:
@@ -393,12 +425,8 @@ class _Pipeline:
         else:
             self.summary.records_written += 1
             self.summary.source_bytes += prep.source_bytes
-            self.summary.patches_seen += int(real.size)
-            self.summary.patches_kept += int(kept_tokens.size)
-        t3 = time.perf_counter()
-        self.times.graph += t1 - t0
-        self.times.kg += t2 - t1
-        self.times.write += t3 - t2
+            self.summary.patches_seen += seen
+            self.summary.patches_kept += kept
 
     def merge_skips(self) -> None:
         """Put the record stages' skips where the serial build records them (after the image
@@ -418,8 +446,10 @@ class _Pipeline:
         self._late_skips = []
 
     def close(self) -> None:
-        self.merge_skips()
         t0 = time.perf_counter()
+        if self.writer is None and self._staged:
+            self._open_and_drain()
+        self.merge_skips()
         if self.writer is None:  # nothing usable: still write a valid, empty collection
             from neural_format.writer import CollectionWriter
             self.writer = CollectionWriter(self.out_path, self._meta(None), overwrite=self.config.overwrite)
@@ -437,6 +467,9 @@ class _Pipeline:
         if self._digests is not None:
             self._digests.cancel()
             self._digest_pool.shutdown(wait=True)
+
+
+_STAGE_BYTES = 256 << 20   # feature/tile bytes held while the weight digests are computed
 
 
 def _source_size(item: BuildInput) -> int:

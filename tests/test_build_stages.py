@@ -60,9 +60,17 @@ def _build(setup, out, **options):
     return build_collection(inputs, model, config, out, skipped=skipped)
 
 
-@pytest.mark.parametrize("workers, queue", [(2, 1), (0, 3)])
-def test_pipelined_build_writes_what_the_serial_build_writes(setup, tmp_path, workers, queue):
+@pytest.mark.parametrize("workers, queue, slow_digest", [(2, 1, False), (0, 3, False), (1, 1, True)])
+def test_pipelined_build_writes_what_the_serial_build_writes(setup, tmp_path, monkeypatch, workers, queue,
+                                                             slow_digest):
     serial = _build(setup, tmp_path / "serial.h5", pipelined=False)
+    if slow_digest:  # records wait in memory until the provenance digests are there, then go in order
+        real = ReportGenerator.weights_sha256
+
+        def slow(self):
+            time.sleep(1.0)
+            return real(self)
+        monkeypatch.setattr(ReportGenerator, "weights_sha256", slow)
     piped = _build(setup, tmp_path / "piped.h5", pipelined=True, prepare_workers=workers, queue_batches=queue)
     assert nf.validate(tmp_path / "piped.h5").ok
     a, b = _columns(tmp_path / "serial.h5"), _columns(tmp_path / "piped.h5")
