@@ -130,3 +130,22 @@ def test_unknown_attention_path_is_refused():
     plan = model.plan((128, 128))
     with pytest.raises(ValueError, match="attention"):
         score_batch(model, torch.rand(1, 1, *plan.working_size), [plan], torch.tensor([[4, 1]]), attention="flash")
+
+
+@pytest.mark.gpu
+def test_fused_path_agrees_with_eager_under_bf16_autocast_on_cuda():
+    """Not run on a CPU-only machine (skipped with the reason); benchmarks/gpu_check.sh runs it."""
+    model = _three_layer_model(registers=2).to("cuda")
+    plan = model.plan((256, 224))
+    pixels = torch.rand(4, 1, *plan.working_size, device="cuda")
+    labels = torch.randint(2, 40, (4, 24), device="cuda")
+    labels[1, 20:] = -100
+    results = {}
+    for attention in ("eager", "fused"):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            results[attention] = score_batch(model, pixels, [plan] * 4, labels, ScoreAggregation(layers="all"),
+                                             attention=attention)[1]
+    old, new = results["eager"], results["fused"]
+    np.testing.assert_array_equal(np.isnan(new), np.isnan(old))
+    real = ~np.isnan(old)
+    np.testing.assert_allclose(new[real], old[real], rtol=3e-2, atol=3e-3)   # bf16: 8 mantissa bits
