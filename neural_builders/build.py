@@ -578,6 +578,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--attention", choices=["fused", "eager"], default="fused",
                    help="scoring path: fused (SDPA decoder, weights of the scored layers only) or the eager reference")
+    p.add_argument("--serial", action="store_true",
+                   help="run the stages one after another (the reference; default: overlapped)")
+    p.add_argument("--prepare-workers", type=int, default=None, metavar="N",
+                   help="image decoding threads of the overlapped build (default: min(4, CPUs))")
     p.add_argument("--device", default="auto")
     p.add_argument("--overwrite", action="store_true")
 
@@ -590,7 +594,8 @@ def config_from_args(args, **overrides) -> BuildConfig:
                     entity_embeddings=args.entity_embeddings,
                     label_names=tuple(n.strip() for n in args.labels.split(",") if n.strip()),
                     compression=args.compression, device=args.device, overwrite=args.overwrite,
-                    attention=getattr(args, "attention", "fused"))
+                    attention=getattr(args, "attention", "fused"), pipelined=not getattr(args, "serial", False),
+                    prepare_workers=getattr(args, "prepare_workers", None))
     settings.update(overrides)
     return BuildConfig(**settings)
 

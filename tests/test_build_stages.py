@@ -180,3 +180,16 @@ def test_ordered_consumer_runs_in_order_and_hands_errors_back():
     threading.Timer(0.1, gate.set).start()
     consumer.cancel()                       # the running job ends; the waiting ones never run
     assert ran == [0]
+
+
+def test_command_line_options_reach_the_config():
+    import argparse
+
+    from neural_builders.build import add_arguments, config_from_args
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--images", "i", "--reports", "r.csv", "--model", "m", "--out", "o.h5"]
+    default = config_from_args(parser.parse_args(base))
+    assert (default.pipelined, default.prepare_workers, default.attention) == (True, None, "fused")
+    chosen = config_from_args(parser.parse_args(base + ["--serial", "--prepare-workers", "3", "--attention", "eager"]))
+    assert (chosen.pipelined, chosen.prepare_workers, chosen.attention) == (False, 3, "eager")
