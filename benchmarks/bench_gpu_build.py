@@ -68,6 +68,11 @@ def main(argv=None) -> int:
                         help="the device's peak for the %% figure (default: 790 on CUDA, none on the CPU)")
     parser.add_argument("--compile", action="store_true", help="also time forward/scoring with torch.compile(swin)")
     parser.add_argument("--skip-builder", action="store_true")
+    parser.add_argument("--builder-only", action="store_true",
+                        help="only the builder comparison (more rounds in the same time on a busy machine)")
+    parser.add_argument("--variants", default="old_serial_eager,new_pipelined_fused",
+                        help="builder variants to compare (also: new_pipelined_eager, old_serial_fused, "
+                             "new_pipelined_fused_1worker)")
     parser.add_argument("--json", default=None, help="write every figure here")
     args = parser.parse_args(argv)
 
@@ -153,9 +158,11 @@ def main(argv=None) -> int:
         loops["forward_only_compiled"] = with_compiled(forward_only)
         loops["scoring_fused_compiled"] = with_compiled(scoring("fused"))
 
+    if args.builder_only:
+        loops = {}
     from torch.utils.flop_counter import FlopCounterMode
     flops = {}
-    for name in ("forward_only", "scoring_eager", "scoring_fused"):
+    for name in [k for k in ("forward_only", "scoring_eager", "scoring_fused") if k in loops]:
         pixels, batch_plans, labels = batches[0]
         with FlopCounterMode(display=False) as counter:
             loops[name](pixels, batch_plans, labels)
@@ -175,11 +182,13 @@ def main(argv=None) -> int:
     rate = {name: n / statistics.median(s) for name, s in seconds.items()}
 
     # largest score difference between the two scoring paths (float32 CPU: rounding; bf16: bf16)
-    pixels, batch_plans, labels = batches[0]
-    _, s_old, _ = scoring("eager")(pixels, batch_plans, labels)
-    _, s_new, _ = scoring("fused")(pixels, batch_plans, labels)
-    real = ~np.isnan(s_old)
-    score_diff = float(np.max(np.abs(s_old[real] - s_new[real]) / np.maximum(np.abs(s_old[real]), 1e-12)))
+    score_diff = None
+    if loops:
+        pixels, batch_plans, labels = batches[0]
+        _, s_old, _ = scoring("eager")(pixels, batch_plans, labels)
+        _, s_new, _ = scoring("fused")(pixels, batch_plans, labels)
+        real = ~np.isnan(s_old)
+        score_diff = float(np.max(np.abs(s_old[real] - s_new[real]) / np.maximum(np.abs(s_old[real]), 1e-12)))
 
     result = {
         "device": str(device), "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
@@ -190,8 +199,8 @@ def main(argv=None) -> int:
         "images_per_s": {k: round(v, 2) for k, v in rate.items()},
         "seconds": {k: [round(x, 3) for x in v] for k, v in seconds.items()},
         "process_cpu_seconds": {k: [round(x, 3) for x in v] for k, v in cpu_seconds.items()},
-        "scoring_speedup_per_round": [round(e / f, 3) for e, f in zip(seconds["scoring_eager"],
-                                                                      seconds["scoring_fused"])],
+        "scoring_speedup_per_round": [round(e / f, 3) for e, f in zip(seconds.get("scoring_eager", []),
+                                                                      seconds.get("scoring_fused", []))],
         "scores_max_relative_difference_fused_vs_eager": score_diff,
     }
     result["tflops"] = {k: round(flops[k.replace("_compiled", "")] * rate[k] / 1e12, 4) for k in rate}
@@ -201,13 +210,18 @@ def main(argv=None) -> int:
     if not args.skip_builder:
         inputs = inputs_from_pairs(pairs)
         policy = PruningPolicy(rule=TopKPercent(percent=10))
-        variants = {
-            "old_serial_eager": BuildConfig(policy=policy, batch_size=args.batch, device=str(device), overwrite=True,
-                                            progress=False, pipelined=False, attention="eager"),
-            "new_pipelined_fused": BuildConfig(policy=policy, batch_size=args.batch, device=str(device),
-                                               overwrite=True, progress=False, pipelined=True, attention="fused",
-                                               prepare_workers=args.prepare_workers),
-        }
+        def variant(pipelined, attention, workers=args.prepare_workers):
+            return BuildConfig(policy=policy, batch_size=args.batch, device=str(device), overwrite=True,
+                               progress=False, pipelined=pipelined, attention=attention, prepare_workers=workers)
+        known = {"old_serial_eager": variant(False, "eager"), "old_serial_fused": variant(False, "fused"),
+                 "new_pipelined_eager": variant(True, "eager"), "new_pipelined_fused": variant(True, "fused"),
+                 "new_pipelined_fused_1worker": variant(True, "fused", 1)}
+        chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = [v for v in chosen if v not in known]
+        if unknown or len(chosen) < 2:
+            parser.error(f"--variants: two or more of {sorted(known)}")
+        variants = {name: known[name] for name in chosen}
+        old_name, new_name = chosen[0], chosen[-1]
         for name, config in variants.items():   # warm-up builds (imports, lexicons, first calls)
             build_collection(inputs[: args.batch], model, config, work / f"warm-{name}.h5")
         runs = {name: [] for name in variants}
@@ -226,15 +240,16 @@ def main(argv=None) -> int:
             builder[name] = {
                 "images_per_s": round(n / statistics.median(wall), 2), "seconds": [round(x, 3) for x in wall],
                 "process_cpu_seconds": [round(x, 3) for x in cpu[name]],
-                "vs_forward_only": round(n / statistics.median(wall) / rate["forward_only"], 3),
+                "vs_forward_only": (round(n / statistics.median(wall) / rate["forward_only"], 3)
+                                    if "forward_only" in rate else None),
                 "stage_s_of_median_run": {k: round(v, 3) for k, v in vars(median.times).items()},
                 "records_written": median.records_written,
             }
-        builder["speedup_new_vs_old"] = round(builder["new_pipelined_fused"]["images_per_s"]
-                                              / builder["old_serial_eager"]["images_per_s"], 3)
+        builder["compared"] = [old_name, new_name]
+        builder["speedup_new_vs_old"] = round(builder[new_name]["images_per_s"] / builder[old_name]["images_per_s"], 3)
         # each round ran both back to back: the per-round ratio is robust to slow drifts of load
         builder["speedup_per_round"] = [round(o.seconds / p.seconds, 3) for o, p in
-                                        zip(runs["old_serial_eager"], runs["new_pipelined_fused"])]
+                                        zip(runs[old_name], runs[new_name])]
         result["builder"] = builder
 
     print(json.dumps(result, indent=1))
@@ -246,6 +261,7 @@ def main(argv=None) -> int:
 
 def report_lines(result: dict) -> str:
     rate, tflops, pct = result["images_per_s"], result["tflops"], result.get("percent_of_peak", {})
+    builder = result.get("builder")
     lines = [f"{result['device_name']} ({result['device']}, {result['autocast']}, {result['torch_threads']} threads), "
              f"{result['config']} model {result['parameters']:,} parameters, {result['images']} images of "
              f"{result['image_px']} px, batch {result['batch']}",
@@ -255,16 +271,16 @@ def report_lines(result: dict) -> str:
         lines.append(f"{name:28} {rate[name]:10.2f} {result['gflop_per_image'][base]:10.3f} {tflops[name]:9.4f} "
                      f"{(str(pct[name]) if name in pct else '-'):>7}")
     rounds = result["scoring_speedup_per_round"]
-    lines.append(f"scoring fused / eager: {rate['scoring_fused'] / rate['scoring_eager']:.2f}x of medians, "
-                 f"per round {min(rounds):.2f}-{max(rounds):.2f}x (median {statistics.median(rounds):.2f}x); "
-                 f"largest relative score difference {result['scores_max_relative_difference_fused_vs_eager']:.2e}")
-    builder = result.get("builder")
+    if rounds:
+        lines.append(f"scoring fused / eager: {rate['scoring_fused'] / rate['scoring_eager']:.2f}x of medians, "
+                     f"per round {min(rounds):.2f}-{max(rounds):.2f}x (median {statistics.median(rounds):.2f}x); "
+                     f"largest relative score difference {result['scores_max_relative_difference_fused_vs_eager']:.2e}")
     if builder:
-        for name in ("old_serial_eager", "new_pipelined_fused"):
+        for name in [k for k, v in builder.items() if isinstance(v, dict)]:
             b = builder[name]
             stages = ", ".join(f"{k} {v:.2f}" for k, v in b["stage_s_of_median_run"].items())
-            lines.append(f"builder {name:20} {b['images_per_s']:8.2f} images/s ({b['vs_forward_only']:.0%} of forward "
-                         f"only); stage s: {stages}")
+            share = f" ({b['vs_forward_only']:.0%} of forward only)" if b["vs_forward_only"] is not None else ""
+            lines.append(f"builder {name:28} {b['images_per_s']:8.2f} images/s{share}; stage s: {stages}")
         rounds = builder["speedup_per_round"]
         lines.append(f"builder new / old: {builder['speedup_new_vs_old']:.2f}x of medians, per round "
                      f"{min(rounds):.2f}-{max(rounds):.2f}x (median {statistics.median(rounds):.2f}x)")
