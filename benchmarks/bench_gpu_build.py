@@ -17,7 +17,8 @@ Measured, each after a warm-up, on the same model, images and batch size:
   layer only, aggregated on the device), with the largest score difference between the two;
 * **builder**: :func:`neural_builders.build.build_collection` end to end from PNG files, old
   (``pipelined=False, attention="eager"``: the serial build as it was) and new (pipelined, fused),
-  with each stage's busy seconds.
+  with each stage's busy seconds (``--variants`` adds others, e.g. ``new_default``: overlapped on
+  CUDA, serial on the CPU).
 
 Timed runs alternate old and new (``--repeats`` rounds, the order flipped each round), so drifting
 load from other processes hits both alike; medians are reported, every run in the JSON. On CUDA
@@ -71,8 +72,9 @@ def main(argv=None) -> int:
     parser.add_argument("--builder-only", action="store_true",
                         help="only the builder comparison (more rounds in the same time on a busy machine)")
     parser.add_argument("--variants", default="old_serial_eager,new_pipelined_fused",
-                        help="builder variants to compare (also: new_pipelined_eager, old_serial_fused, "
-                             "new_pipelined_fused_1worker)")
+                        help="builder variants to compare, the first and last in the summary line (also: "
+                             "new_pipelined_eager, old_serial_fused, new_pipelined_fused_1worker, "
+                             "new_pipelined_fused_inline (decoding in the calling thread), new_default)")
     parser.add_argument("--json", default=None, help="write every figure here")
     args = parser.parse_args(argv)
 
@@ -215,7 +217,9 @@ def main(argv=None) -> int:
                                progress=False, pipelined=pipelined, attention=attention, prepare_workers=workers)
         known = {"old_serial_eager": variant(False, "eager"), "old_serial_fused": variant(False, "fused"),
                  "new_pipelined_eager": variant(True, "eager"), "new_pipelined_fused": variant(True, "fused"),
-                 "new_pipelined_fused_1worker": variant(True, "fused", 1)}
+                 "new_pipelined_fused_1worker": variant(True, "fused", 1),
+                 "new_pipelined_fused_inline": variant(True, "fused", 0),
+                 "new_default": variant(None, "fused")}   # overlapped on CUDA, serial on the CPU
         chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
         unknown = [v for v in chosen if v not in known]
         if unknown or len(chosen) < 2:

@@ -65,8 +65,10 @@ class BuildConfig:
     max_report_tokens: int = 128
     # "fused": SDPA decoder, weights of the scored layers only; "eager": the reference (scoring.score_batch)
     attention: str = "fused"
-    # overlapping stages (neural_builders.stages); pipelined=False is the serial reference
-    pipelined: bool = True
+    # overlapping stages (neural_builders.stages); False: the serial reference; None: overlap on
+    # a GPU, serial on the CPU (2 shared cores measured 3-11 % slower overlapped: the model's
+    # threads already fill the cores, docs/benchmarks-gpu.md)
+    pipelined: Optional[bool] = None
     prepare_workers: Optional[int] = None     # decoding/resizing threads; None: min(4, CPUs); 0: inline
     prefetch_batches: int = 2                 # inputs prepared ahead of the model, in batches
     queue_batches: int = 2                    # scored batches waiting for pruning/KG/write
@@ -247,7 +249,8 @@ class _Pipeline:
         self._staged: list[tuple] = []       # records held until the writer can be opened
         self._staged_bytes = 0
         self._digests = None
-        if config.pipelined:
+        self.pipelined = config.pipelined if config.pipelined is not None else self.device.type == "cuda"
+        if self.pipelined:
             # the weight files' SHA-256 for the provenance: serialising and hashing every weight
             # (~1 GB for Swin-B + T5-base) costs seconds, which the serial build pays inside its
             # first write; here it runs beside decoding and the forward pass
@@ -277,7 +280,7 @@ class _Pipeline:
         from neural_format.writer import CollectionWriter
         # pipelined: flush every ~8 MiB, so HDF5 appends and hashing happen beside the forward
         # pass instead of all in close() after it (the writer's default buffers 64 MiB)
-        batching = {"batch_bytes": 8 << 20} if self.config.pipelined else {}
+        batching = {"batch_bytes": 8 << 20} if self.pipelined else {}
         self.writer = CollectionWriter(self.out_path, self._meta(self.tile_shape), overwrite=self.config.overwrite,
                                        compression=self.config.compression, **batching)
 
@@ -509,7 +512,8 @@ def build_collection(inputs: Sequence, model, config: Optional[BuildConfig] = No
     ``skipped`` (e.g. from pairing) is carried into the summary. ``source_bytes`` in the
     provenance is the total size of the input image files.
 
-    With ``config.pipelined`` (default) the stages overlap (:mod:`neural_builders.stages`):
+    With ``config.pipelined`` (default None: on a CUDA device) the stages overlap
+    (:mod:`neural_builders.stages`):
     ``prepare_workers`` threads decode and resize up to ``prefetch_batches`` batches ahead of the
     model; the forward pass runs in the calling thread; pruning, KG, bridge and writing run in one
     background thread, at most ``queue_batches`` scored batches behind. Records, skips and the
@@ -528,7 +532,7 @@ def build_collection(inputs: Sequence, model, config: Optional[BuildConfig] = No
                     bar.update(1)
                     yield pipeline.admit(loaded)
 
-            if not config.pipelined:
+            if not pipeline.pipelined:
                 for batch in _batches(counted(map(pipeline.load, items)), config.batch_size):
                     pipeline.run_batch(batch)
             else:
@@ -578,8 +582,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--attention", choices=["fused", "eager"], default="fused",
                    help="scoring path: fused (SDPA decoder, weights of the scored layers only) or the eager reference")
-    p.add_argument("--serial", action="store_true",
-                   help="run the stages one after another (the reference; default: overlapped)")
+    p.add_argument("--pipeline", choices=["auto", "on", "off"], default="auto",
+                   help="overlap decoding, the model and the record stages (auto: on a GPU; off: the serial reference)")
     p.add_argument("--prepare-workers", type=int, default=None, metavar="N",
                    help="image decoding threads of the overlapped build (default: min(4, CPUs))")
     p.add_argument("--device", default="auto")
@@ -594,7 +598,7 @@ def config_from_args(args, **overrides) -> BuildConfig:
                     entity_embeddings=args.entity_embeddings,
                     label_names=tuple(n.strip() for n in args.labels.split(",") if n.strip()),
                     compression=args.compression, device=args.device, overwrite=args.overwrite,
-                    attention=getattr(args, "attention", "fused"), pipelined=not getattr(args, "serial", False),
+                    attention=getattr(args, "attention", "fused"), pipelined={"auto": None, "on": True, "off": False}[getattr(args, "pipeline", "auto")],
                     prepare_workers=getattr(args, "prepare_workers", None))
     settings.update(overrides)
     return BuildConfig(**settings)

@@ -55,6 +55,7 @@ def _columns(path):
 def _build(setup, out, **options):
     root, inputs, skipped = setup
     model = ReportGenerator.from_pretrained(root / "model")
+    options.setdefault("pipelined", True)   # on the CPU the default (None) would run serially
     config = BuildConfig(policy=PruningPolicy(rule=TopKPercent(percent=25)), tiles="uint8", batch_size=2,
                          progress=False, **options)
     return build_collection(inputs, model, config, out, skipped=skipped)
@@ -190,6 +191,16 @@ def test_command_line_options_reach_the_config():
     add_arguments(parser)
     base = ["--images", "i", "--reports", "r.csv", "--model", "m", "--out", "o.h5"]
     default = config_from_args(parser.parse_args(base))
-    assert (default.pipelined, default.prepare_workers, default.attention) == (True, None, "fused")
-    chosen = config_from_args(parser.parse_args(base + ["--serial", "--prepare-workers", "3", "--attention", "eager"]))
+    assert (default.pipelined, default.prepare_workers, default.attention) == (None, None, "fused")
+    chosen = config_from_args(parser.parse_args(base + ["--pipeline", "off", "--prepare-workers", "3",
+                                                        "--attention", "eager"]))
     assert (chosen.pipelined, chosen.prepare_workers, chosen.attention) == (False, 3, "eager")
+    assert config_from_args(parser.parse_args(base + ["--pipeline", "on"])).pipelined is True
+
+
+def test_auto_overlaps_on_a_gpu_and_runs_serially_on_the_cpu(setup, tmp_path):
+    root, inputs, skipped = setup
+    summary = build_collection(inputs[:3], ReportGenerator.from_pretrained(root / "model"),
+                               BuildConfig(batch_size=2, progress=False, device="cpu"), tmp_path / "auto.h5")
+    assert summary.times.provenance == 0      # the serial build hashes the weights when it opens the file
+    assert summary.records_written == 3
