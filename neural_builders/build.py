@@ -66,8 +66,8 @@ class BuildConfig:
     # "fused": SDPA decoder, weights of the scored layers only; "eager": the reference (scoring.score_batch)
     attention: str = "fused"
     # overlapping stages (neural_builders.stages); False: the serial reference; None: overlap on
-    # a GPU, serial on the CPU (2 shared cores measured 3-11 % slower overlapped: the model's
-    # threads already fill the cores, docs/benchmarks-gpu.md)
+    # a GPU, serial on the CPU (on 2 shared cores overlapped was mostly a little slower: the
+    # model's threads already fill the cores; docs/benchmarks-gpu.md)
     pipelined: Optional[bool] = None
     prepare_workers: Optional[int] = None     # decoding/resizing threads; None: min(4, CPUs); 0: inline
     prefetch_batches: int = 2                 # inputs prepared ahead of the model, in batches
