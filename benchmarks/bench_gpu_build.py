@@ -13,8 +13,9 @@ Measured, each after a warm-up, on the same model, images and batch size:
   with a peak (``--peak-tflops``; default 790, the H200's dense bf16, on CUDA, none on the CPU),
   the share of it;
 * **scoring**: :func:`neural_builders.scoring.score_batch`, old (``attention="eager"``: every
-  layer's weights, float64 host aggregation) and new (``"fused"``: SDPA, weights of the scored
-  layer only, aggregated on the device), with the largest score difference between the two;
+  layer's weights, float64 host aggregation, logits and loss, as it always ran) and new
+  (``"fused", loss=False`` as the builder calls it: SDPA, weights of the scored layer only,
+  aggregated on the device, no vocabulary projection), with the largest score difference;
 * **builder**: :func:`neural_builders.build.build_collection` end to end from PNG files, old
   (``pipelined=False, attention="eager"``: the serial build as it was) and new (pipelined, fused),
   with each stage's busy seconds (``--variants`` adds others, e.g. ``new_default``: overlapped on
@@ -132,8 +133,9 @@ def main(argv=None) -> int:
 
     def scoring(attention):
         def run(pixels, batch_plans, labels):
-            with autocast():
-                return score_batch(model, pixels, batch_plans, labels, aggregation, attention=attention)
+            with autocast():   # the new path as the builder calls it: no loss, no vocabulary projection
+                return score_batch(model, pixels, batch_plans, labels, aggregation, attention=attention,
+                                   loss=attention == "eager")
         return run
 
     def timed(fn) -> float:

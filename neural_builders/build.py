@@ -346,7 +346,7 @@ class _Pipeline:
         use_amp = self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
             features, scores, _ = score_batch(self.model, pixels, plans, labels, self.config.aggregation,
-                                              attention=self.config.attention)
+                                              attention=self.config.attention, loss=False)
         self.times.forward += time.perf_counter() - t0
         return _Scored(batch, features, scores, reports, sources, len(self.summary.skipped))
 

@@ -78,7 +78,7 @@ def score_volume(model, volume: np.ndarray, report: str, config, device=None):
         pixels = torch.from_numpy(np.stack([to_working(s, plan) for s in chunk]))[:, None].to(device)
         labels = encode_labels(model.tokenizer, [report] * len(chunk), config.max_report_tokens, device)
         f, s, _ = score_batch(model, pixels, [plan] * len(chunk), labels, config.aggregation,
-                              attention=getattr(config, "attention", "fused"))
+                              attention=getattr(config, "attention", "fused"), loss=False)
         feats.append(f)
         scores.append(s)
     return plan, np.concatenate(feats), np.concatenate(scores)

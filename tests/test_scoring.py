@@ -83,6 +83,10 @@ def test_fused_path_equals_the_eager_reference_in_float32(aggregation, registers
     labels = torch.tensor([[4, 5, 6, 1, -100, -100], [7, 8, 9, 10, 11, 1], [12, 1, -100, -100, -100, -100]])
     f_ref, s_ref, l_ref = score_batch(model, pixels, [plan] * 3, labels, aggregation, attention="eager")
     f_new, s_new, l_new = score_batch(model, pixels, [plan] * 3, labels, aggregation, attention="fused")
+    f_bare, s_bare, l_bare = score_batch(model, pixels, [plan] * 3, labels, aggregation, loss=False)
+    assert l_bare is None   # the decoder stack alone: same scores, no vocabulary projection
+    np.testing.assert_array_equal(s_bare, s_new)
+    np.testing.assert_array_equal(f_bare, f_new)
     assert s_new.dtype == np.float64 and s_new.shape == s_ref.shape
     np.testing.assert_array_equal(np.isnan(s_new), np.isnan(s_ref))
     np.testing.assert_allclose(s_new, s_ref, rtol=1e-5, atol=1e-7)

@@ -204,7 +204,8 @@ class ReportGenerator(nn.Module):
         return out
 
     def decode_tapped(self, encoded: Encoded, labels: torch.Tensor, layers: Sequence[int], *,
-                      fused: bool = True, reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
+                      fused: bool = True, reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                      logits: bool = True):
         """Teacher-forced T5 pass that returns the cross-attention of the chosen decoder ``layers`` only.
 
         Returns ``(output, [reduce(weights) per layer in layers])`` where ``weights`` is ``(B, H, T, S)``
@@ -216,6 +217,10 @@ class ReportGenerator(nn.Module):
         softmax), so nothing else materialises attention weights. ``reduce`` (e.g. a mean over
         heads) is applied inside the hook, so at most one layer's full weights exist at a time.
         Without ``fused`` the kernel is left as built (eager) and the same hooks run: the reference.
+        With ``logits=False`` only T5's decoder stack runs (same inputs as the full model gives it:
+        the labels shifted right, the shifted mask, the memory), not the vocabulary projection:
+        the output is the stack's (no ``logits``), and a T5-base-sized ``(B, T, 32128)`` logits
+        tensor is never made.
         """
         from transformers.modeling_outputs import BaseModelOutput
         decoder_mask = (labels != -100).long()
@@ -232,9 +237,14 @@ class ReportGenerator(nn.Module):
                 _cross_attention_tap(index, taps, mask, S, reduce), with_kwargs=True))
         try:
             with fused_attention(self.t5, enabled=fused):
-                out = self.t5(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
-                              attention_mask=mask, labels=labels, decoder_attention_mask=_shift_mask(decoder_mask),
-                              output_attentions=False, return_dict=True)
+                if logits:
+                    out = self.t5(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                                  attention_mask=mask, labels=labels, decoder_attention_mask=_shift_mask(decoder_mask),
+                                  output_attentions=False, return_dict=True)
+                else:
+                    out = self.t5.decoder(input_ids=self.t5._shift_right(labels),
+                                          attention_mask=_shift_mask(decoder_mask), encoder_hidden_states=memory,
+                                          encoder_attention_mask=mask, use_cache=False, return_dict=True)
         finally:
             for handle in handles:
                 handle.remove()
