@@ -101,6 +101,43 @@ def test_registry_rejects_unknown_codes_and_wrong_severity():
         registry.check("NF-R003", "error", stage="records")(lambda batch, ctx: None)  # already has a check
 
 
+def test_registry_knows_what_each_check_needs_and_refuses_unknown_inputs(monkeypatch):
+    assert registry.REGISTRY["NF-R013"].needs == ("batch", "finite_columns")
+    assert registry.REGISTRY["NF-I001"].needs == ("batch", "hashes", "finite_columns")
+    assert registry.REGISTRY["NF-I001"].background and not registry.REGISTRY["NF-R013"].background
+    assert all(c.needs == ("ctx",) for c in registry.REGISTRY.values() if c.stage != "records")
+    monkeypatch.delitem(registry.REGISTRY, "NF-R013")
+    with pytest.raises(ValueError, match="does not provide"):  # ``ctx`` is no input of the record stage
+        registry.check("NF-R013", "error", stage="records")(lambda batch, ctx: None)
+    assert "NF-R013" not in registry.REGISTRY  # refused, not registered
+    with pytest.raises(ValueError, match="already has an input"):
+        registry.derived("batch", stage="records")
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_fact_two_checks_need_is_computed_once_per_block(broken_file, monkeypatch, workers):
+    key = ("records", "finite_columns")
+    original, calls = registry.DERIVED[key], []
+
+    def counted(batch):
+        calls.append((batch.start, batch.stop))
+        return original.func(batch)
+    monkeypatch.setitem(registry.DERIVED, key, replace(original, func=counted))
+    report = nf.validate(broken_file, batch_bytes=2000, workers=workers)
+    assert {"NF-R003", "NF-R010", "NF-R016"} <= report.codes and "NF-I001" not in report.codes
+    assert len(calls) == len(set(calls)) > 1 and calls[0][0] == 0 and calls[-1][1] == 60
+
+
+def test_a_failing_check_is_reported_where_it_failed(broken_file, monkeypatch):
+    def broken(batch, hashes, finite_columns):
+        raise RuntimeError("boom")
+    monkeypatch.setitem(registry.REGISTRY, "NF-I001", replace(registry.REGISTRY["NF-I001"], func=broken))
+    for workers in (1, 3):  # inline, and in the runner's pool
+        failures = [f for f in nf.validate(broken_file, workers=workers).findings if f.code == "NF-F001"]
+        assert failures and all("(NF-I001) could not run: RuntimeError: boom" in f.message for f in failures)
+        assert failures[0].location.startswith("records 0..")
+
+
 def test_report_caps_findings_per_code():
     report = Report("x")
     report.add([finding("NF-R003", f"/patch_edges/index [record {i}]", "out of range") for i in range(80)])

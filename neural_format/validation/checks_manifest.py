@@ -19,7 +19,6 @@ from ..manifest import (MANIFEST_NAME, collection_sha256, file_sha256, ids_sha25
                         read_manifest)
 from ..metadata import CollectionMeta, Manifest, ShardEntry
 from ..version import CURRENT, parse_version
-from .clauses import CLAUSES
 from .findings import finding, from_error
 from .registry import check
 
@@ -113,19 +112,12 @@ def _read_named(path: Path) -> Manifest:
     return parse_manifest(read_manifest_bytes(path), location=str(path))
 
 
-def _register(code: str, severity: str):
-    """Register only clauses the clause table has (NF-C008..C010 were proposed by the collections work)."""
-    if code in CLAUSES:
-        return check(code, severity, stage="manifest")
-    return lambda func: func
-
-
-@_register("NF-C001", "error")
+@check("NF-C001", "error", stage="manifest")
 def manifest_matches_schema(ctx: ManifestContext):
     return from_error(ctx.error) if ctx.error is not None else None
 
 
-@_register("NF-C002", "error")
+@check("NF-C002", "error", stage="manifest")
 def shard_paths_inside_and_present(ctx: ManifestContext):
     out = [finding("NF-C002", s.label, f"shard path {s.path_error}", "a file inside the collection directory",
                    s.entry.path) for s in ctx.distinct() if s.path_error is not None]
@@ -135,7 +127,7 @@ def shard_paths_inside_and_present(ctx: ManifestContext):
     return out
 
 
-@_register("NF-C003", "error")
+@check("NF-C003", "error", stage="manifest")
 def shards_open_and_file_hashes_match(ctx: ManifestContext):
     out = []
     for s in ctx.distinct():
@@ -151,7 +143,7 @@ def shards_open_and_file_hashes_match(ctx: ManifestContext):
     return out
 
 
-@_register("NF-C004", "error")
+@check("NF-C004", "error", stage="manifest")
 def shards_name_their_collection(ctx: ManifestContext):
     out, total = [], len(ctx.shards)
     for s in ctx.readable():
@@ -173,7 +165,7 @@ def shards_name_their_collection(ctx: ManifestContext):
     return out
 
 
-@_register("NF-C005", "error")
+@check("NF-C005", "error", stage="manifest")
 def entries_match_shards(ctx: ManifestContext):
     out = []
     for s in ctx.readable():
@@ -189,7 +181,7 @@ def entries_match_shards(ctx: ManifestContext):
     return out
 
 
-@_register("NF-C006", "error")
+@check("NF-C006", "error", stage="manifest")
 def ids_unique_across_shards(ctx: ManifestContext):
     owner: dict[str, int] = {}
     out = []
@@ -202,7 +194,7 @@ def ids_unique_across_shards(ctx: ManifestContext):
     return out
 
 
-@_register("NF-C007", "error")
+@check("NF-C007", "error", stage="manifest")
 def collection_hash_matches(ctx: ManifestContext):
     if ctx.manifest is None:
         return None
@@ -213,7 +205,7 @@ def collection_hash_matches(ctx: ManifestContext):
     return None
 
 
-@_register("NF-C008", "error")
+@check("NF-C008", "error", stage="manifest")
 def versions_compatible(ctx: ManifestContext):
     if ctx.manifest is None:
         return None
@@ -243,7 +235,7 @@ def versions_compatible(ctx: ManifestContext):
     return out
 
 
-@_register("NF-C009", "error")
+@check("NF-C009", "error", stage="manifest")
 def shard_metadata_compatible(ctx: ManifestContext):
     first = ctx.first_meta
     out = []
@@ -256,7 +248,7 @@ def shard_metadata_compatible(ctx: ManifestContext):
     return out
 
 
-@_register("NF-C010", "warning")
+@check("NF-C010", "warning", stage="manifest")
 def no_unlisted_shard_files(ctx: ManifestContext):
     if ctx.manifest is None:
         return None

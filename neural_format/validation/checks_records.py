@@ -3,6 +3,11 @@
 A :class:`Batch` holds the bulk columns of records ``start:stop`` as read by
 :meth:`neural_format.reader.CollectionReader.read_columns`; each check works on whole columns
 with numpy (no per-row Python loops) and names the first offending records.
+
+Each check is a function of the inputs it names (:data:`.registry.STAGE_INPUTS`: ``batch``,
+``earlier_ids``, ``hashes``) and of derived inputs registered here with ``@derived``, such as
+``finite_columns``, which NF-R013 and the record hash (NF-I001) both use and which the runner
+computes once per block. No check writes anything another check reads.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import numpy as np
 
 from ..integrity import block_digests
 from .findings import finding
-from .registry import check
+from .registry import check, derived
 
 MAX_PER_BATCH = 10  # offending records named per check and batch
 ASSERTION_VALUES = np.array([-1, 0, 1, 2])
@@ -24,8 +29,6 @@ class Batch:
         self.reader, self.meta = reader, reader.meta
         self.start, self.stop, self.n = start, stop, stop - start
         self.c = columns
-        self.turn = None  # which of the runner's buffer sets holds the columns (None: not reused)
-        self.nan_free: set[str] = set()  # feature columns NF-R013 found finite, for NF-I001
 
     def counts(self, table: str) -> np.ndarray:
         return np.diff(self.c[f"/{table}/offsets"])
@@ -75,29 +78,30 @@ def _local_indices_in_range(batch: Batch, code: str, table: str, column: str, bo
 
 
 @check("NF-R002", "error", stage="records")
-def record_ids_unique(batch: Batch, ctx):
+def record_ids_unique(batch: Batch, earlier_ids):
     out = []
+    seen: set[str] = set()  # this block's IDs so far; the runner adds them to earlier_ids afterwards
     for local, rid in enumerate(batch.c["/records/id"]):
         size = len(rid.encode("utf-8", "surrogateescape"))
         if size == 0 or size > 1024:
             out.append(finding("NF-R002", f"/records/id [{batch.where(local)}]", "record ID length",
                                "1..1024 UTF-8 bytes", f"{size} bytes"))
-        elif rid in ctx.seen_ids:
+        elif rid in seen or rid in earlier_ids:
             out.append(finding("NF-R002", f"/records/id [{batch.where(local)}]", "duplicate record ID",
                                "unique IDs", rid))
-        ctx.seen_ids.add(rid)
+        seen.add(rid)
         if len(out) > MAX_PER_BATCH:
             break
     return out or None
 
 
 @check("NF-R003", "error", stage="records")
-def patch_edges_in_range(batch: Batch, ctx):
+def patch_edges_in_range(batch: Batch):
     return _local_indices_in_range(batch, "NF-R003", "patch_edges", "index", "patches", "patch")
 
 
 @check("NF-R004", "error", stage="records")
-def relations_in_range(batch: Batch, ctx):
+def relations_in_range(batch: Batch):
     return _local_indices_in_range(batch, "NF-R004", "relations", "index", "entities", "entity")
 
 
@@ -110,7 +114,7 @@ def _bridge_state(batch: Batch):
 
 
 @check("NF-R005", "error", stage="records")
-def bridge_in_range(batch: Batch, ctx):
+def bridge_in_range(batch: Batch):
     bridge, P, M, absent, valid = _bridge_state(batch)
     bad = np.flatnonzero(~absent & ~valid)
     return _per_record(batch, "NF-R005", bad, "/records/bridge", "bridge is neither absent nor in range",
@@ -118,7 +122,7 @@ def bridge_in_range(batch: Batch, ctx):
 
 
 @check("NF-R006", "warning", stage="records")
-def bridge_present_when_possible(batch: Batch, ctx):
+def bridge_present_when_possible(batch: Batch):
     bridge, P, M, absent, valid = _bridge_state(batch)
     bad = np.flatnonzero(absent & (P > 0) & (M > 0))
     return _per_record(batch, "NF-R006", bad, "/records/bridge", "record has patches and entities but no bridge",
@@ -136,7 +140,7 @@ def _positions(batch: Batch):
 
 
 @check("NF-R007", "error", stage="records")
-def positions_inside_grid(batch: Batch, ctx):
+def positions_inside_grid(batch: Batch):
     state = _positions(batch)
     if state is None:
         return None
@@ -151,7 +155,7 @@ def positions_inside_grid(batch: Batch, ctx):
 
 
 @check("NF-R008", "error", stage="records")
-def positions_unique(batch: Batch, ctx):
+def positions_unique(batch: Batch):
     state = _positions(batch)
     if state is None:
         return None
@@ -171,7 +175,7 @@ def positions_unique(batch: Batch, ctx):
 
 
 @check("NF-R009", "error", stage="records")
-def geometry_consistent(batch: Batch, ctx):
+def geometry_consistent(batch: Batch):
     if not batch.meta.has_positions:
         return None
     image, patch = batch.c["/records/image_size"], batch.c["/records/patch_size"]
@@ -204,17 +208,17 @@ def _codes_in(batch: Batch, code: str, table: str, column: str, allowed_low: int
 
 
 @check("NF-R010", "error", stage="records")
-def entity_types_in_vocabulary(batch: Batch, ctx):
+def entity_types_in_vocabulary(batch: Batch):
     return _codes_in(batch, "NF-R010", "entities", "type", -1, len(batch.meta.entity_types), "entity type")
 
 
 @check("NF-R011", "error", stage="records")
-def relation_types_in_vocabulary(batch: Batch, ctx):
+def relation_types_in_vocabulary(batch: Batch):
     return _codes_in(batch, "NF-R011", "relations", "type", -1, len(batch.meta.relation_types), "relation type")
 
 
 @check("NF-R012", "error", stage="records")
-def assertions_known(batch: Batch, ctx):
+def assertions_known(batch: Batch):
     values = batch.c["/entities/assertion"]
     bad_rows = np.flatnonzero(~np.isin(values, ASSERTION_VALUES))
     if bad_rows.size == 0:
@@ -238,17 +242,32 @@ def _all_finite(values: np.ndarray) -> bool:
     return bool(np.isfinite(values.sum()))
 
 
-@check("NF-R013", "error", stage="records")
-def features_finite(batch: Batch, ctx):
-    out = []
+def _feature_columns(meta) -> list[tuple[str, str]]:
+    """(path, table) of the float columns that must hold finite values (NF-R013)."""
     columns = [("/patches/features", "patches"), ("/patches/scores", "patches")]
-    if batch.meta.entity_feature_dim:
+    if meta.entity_feature_dim:
         columns.append(("/entities/features", "entities"))
-    for path, table in columns:
-        values = batch.c[path]
-        if values.size == 0 or _all_finite(values):
-            batch.nan_free.add(path)  # the record hash need not scan it again (NF-I001)
+    return columns
+
+
+@derived("finite_columns", stage="records")
+def finite_columns(batch: Batch) -> frozenset:
+    """The feature columns of the block found free of NaN and Inf by one reduction each.
+
+    NF-R013 looks row by row only at the others; the record hash (NF-I001) need not scan these
+    for NaN again. A column of huge finite values may be missing here (its sum overflows).
+    """
+    return frozenset(path for path, _ in _feature_columns(batch.meta)
+                     if batch.c[path].size == 0 or _all_finite(batch.c[path]))
+
+
+@check("NF-R013", "error", stage="records")
+def features_finite(batch: Batch, finite_columns: frozenset):
+    out = []
+    for path, table in _feature_columns(batch.meta):
+        if path in finite_columns:
             continue  # NaN and Inf propagate through a sum: the common case is one pass, no mask
+        values = batch.c[path]
         # a non-finite sum may also be an overflow of finite values: look row by row
         finite = np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
         rows = np.flatnonzero(~finite)
@@ -260,7 +279,7 @@ def features_finite(batch: Batch, ctx):
 
 
 @check("NF-R014", "error", stage="records")
-def strings_are_utf8(batch: Batch, ctx):
+def strings_are_utf8(batch: Batch):
     out = []
     for path in ("/records/id", "/records/report", "/records/group_key", "/entities/text"):
         values = batch.c.get(path)
@@ -289,7 +308,7 @@ def strings_are_utf8(batch: Batch, ctx):
 
 
 @check("NF-R015", "error", stage="records")
-def report_source_known(batch: Batch, ctx):
+def report_source_known(batch: Batch):
     source = batch.c["/records/report_source"]
     reports = batch.c["/records/report"]
     unknown = ~np.isin(source, REPORT_SOURCE_VALUES)
@@ -300,7 +319,7 @@ def report_source_known(batch: Batch, ctx):
 
 
 @check("NF-R016", "error", stage="records")
-def labels_not_infinite(batch: Batch, ctx):
+def labels_not_infinite(batch: Batch):
     labels = batch.c["/records/labels"]
     bad = np.flatnonzero(np.isinf(labels).any(axis=1)) if labels.size else []
     return _per_record(batch, "NF-R016", bad, "/records/labels", "infinite label", "finite or NaN",
@@ -312,7 +331,7 @@ NEIGHBOUR_DISTANCE = {"4-neighbour": "manhattan", "6-neighbour": "manhattan",
 
 
 @check("NF-R017", "error", stage="records")
-def edges_follow_adjacency(batch: Batch, ctx):
+def edges_follow_adjacency(batch: Batch):
     metric = NEIGHBOUR_DISTANCE.get(batch.meta.adjacency)
     if metric is None or not batch.meta.has_positions:
         return None  # "custom" and "unknown" rules declare nothing to check
@@ -336,26 +355,17 @@ def edges_follow_adjacency(batch: Batch, ctx):
                        f"{metric} distance 1", lambda i: f"edge {index[first[i]].tolist()}")
 
 
-def _block_digests(batch: Batch) -> list:
-    return block_digests(batch.c, lambda: batch.records, frozenset(batch.nan_free))
+@check("NF-I001", "error", stage="records", background=True)
+def record_hashes_match(batch: Batch, hashes: bool, finite_columns: frozenset):
+    """Recompute each record's digest from the block's columns and compare it with the stored one.
 
-
-@check("NF-I001", "error", stage="records")
-def record_hashes_match(batch: Batch, ctx):
-    if not ctx.hashes:
+    ``background``: the runner hashes a block in its pool while it reads and checks the next one
+    (one task per block: splitting a block between two threads measured slower).
+    """
+    if not hashes:
         return None
-    stored = batch.c["/records/sha256"].copy()
-    if ctx.pool is not None and batch.turn is not None:
-        # hashed in the pool while the runner reads and checks the next block; the findings are
-        # added when the runner is about to reuse this block's buffers, or at the end
-        # (one task per block: splitting a block between two threads measured slower)
-        ctx.deferred.append((batch.turn, ctx.pool.submit(_block_digests, batch),
-                             lambda digests: _hash_findings(batch, stored, digests)))
-        return None
-    return _hash_findings(batch, stored, _block_digests(batch))
-
-
-def _hash_findings(batch: Batch, stored: np.ndarray, digests: list):
+    stored = batch.c["/records/sha256"]
+    digests = block_digests(batch.c, lambda: batch.records, finite_columns)
     bad = [i for i, d in enumerate(digests) if d is not None and d != stored[i].tobytes()]
     return _per_record(batch, "NF-I001", bad, "/records/sha256", "stored hash does not match the record",
                        lambda i: stored[i].tobytes().hex(),
@@ -385,7 +395,7 @@ def _edge_convention_findings(batch: Batch, code: str, path: str, what: str, bad
 
 
 @check("NF-R018", "warning", stage="records")
-def patch_edges_undirected(batch: Batch, ctx):
+def patch_edges_undirected(batch: Batch):
     """Patch edges: each undirected edge stored as (a, b) and (b, a), once each; no self-loops."""
     index = batch.c["/patch_edges/index"]
     if index.shape[0] == 0:
@@ -410,7 +420,7 @@ def patch_edges_undirected(batch: Batch, ctx):
 
 
 @check("NF-R019", "warning", stage="records")
-def relations_not_repeated(batch: Batch, ctx):
+def relations_not_repeated(batch: Batch):
     """Relations are directed: no (source, target, type) stored twice, no entity related to itself."""
     index = batch.c["/relations/index"]
     if index.shape[0] == 0:
@@ -427,7 +437,7 @@ def relations_not_repeated(batch: Batch, ctx):
 
 
 @check("NF-R020", "warning", stage="records")
-def tiles_are_full_resolution(batch: Batch, ctx):
+def tiles_are_full_resolution(batch: Batch):
     """Tiles hold a patch's full-resolution pixels: ``tile_shape`` equals each record's ``patch_size``."""
     tile_shape = batch.meta.tile_shape
     if tile_shape is None or "/records/patch_size" not in batch.c:
@@ -440,7 +450,7 @@ def tiles_are_full_resolution(batch: Batch, ctx):
 
 # -- format 1.1.0: per-record entity text (spec section 4.5) -------------------------------------
 @check("NF-R021", "error", stage="records")
-def entity_text_known_flags(batch: Batch, ctx):
+def entity_text_known_flags(batch: Batch):
     """``/records/entity_text_known`` is 0 or 1, and a record marked unknown (0) stores empty strings.
 
     Its strings are not read and its digest hashes the text as absent, so stored text would be

@@ -32,10 +32,6 @@ class Context:
         self.file: Optional[h5py.File] = None
         self.open_error: Optional[NeuralFormatError] = None
         self.reader = None
-        self.seen_ids: set[str] = set()
-        self.pool = None  # thread pool for hashing, set by the record stage
-        # (buffer set, future, turn its result into findings) left by record checks
-        self.deferred: list = []
         self._memo: dict[tuple, object] = {}
 
     # -- lifecycle -------------------------------------------------------------------------

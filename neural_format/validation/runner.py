@@ -4,6 +4,9 @@ Stages run while it is safe: a file that does not open stops after ``container``
 cannot be interpreted stops after ``root``; unparseable metadata stops after ``metadata``; the
 ``records`` stage needs the lazy reader to open (structure sound) and then streams over the
 records in batches of at most ``batch_bytes`` of column data, so memory stays bounded.
+
+Every check is called by :func:`.registry.run_check` with the inputs it names (:class:`.registry.Inputs`):
+the runner gives each stage its inputs and owns the thread pool that runs ``background`` checks.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .checks_root import legacy_reader
 from .context import Context, rows_per_batch
 from .findings import Finding, Report, finding, from_error
 from .clauses import CLAUSES
-from .registry import checks_for
+from .registry import Inputs, checks_for, run_check
 from .. import optional_deps
 
 DEFAULT_BATCH_BYTES = 64 << 20
@@ -43,14 +46,11 @@ def _applicable(stage: str, report: Report, ctx: Context) -> list:
     return out
 
 
-def _run(stage: str, report: Report, *args) -> None:
-    for registered in _applicable(stage, report, args[0]):
+def _run(stage: str, report: Report, ctx: Context) -> None:
+    inputs = Inputs(stage, ctx=ctx)
+    for registered in _applicable(stage, report, ctx):
         report.checks_run += 1
-        try:
-            report.add(registered.func(*args))
-        except Exception as exc:  # a check must never take the validator down; say where it failed
-            report.add(finding("NF-F001", "/", f"check {registered.name} ({registered.code}) could not run: "
-                                                f"{type(exc).__name__}: {exc}"[:300]))
+        report.add(run_check(registered, inputs, "/"))
 
 
 def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTES,
@@ -117,32 +117,23 @@ def _validate_file(ctx: Context, report: Report, batch_bytes: int, progress) -> 
     _run_records(ctx, report, reader, batch_bytes, progress)
 
 
-def _settler(ctx: Context, report: Report):
-    """Wait for the work record checks left on one buffer set, and add its findings."""
-    def settle(turn: int) -> None:
-        keep = []
-        for owner, future, to_findings in ctx.deferred:
-            if owner != turn:
-                keep.append((owner, future, to_findings))
-                continue
-            try:
-                report.add(to_findings(future.result()))
-            except Exception as exc:
-                report.add(finding("NF-F001", "/records", f"deferred check could not finish: "
-                                   f"{type(exc).__name__}: {exc}"[:300]))
-        ctx.deferred[:] = keep
-    return settle
-
-
 def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progress) -> None:
     checks = _applicable("records", report, ctx)
     report.checks_run += len(checks)
     workers = ctx.workers or min(4, os.cpu_count() or 1)
-    ctx.pool = ThreadPoolExecutor(max_workers=workers) if ctx.hashes and workers > 1 else None
-    # two sets of column arrays, used in turn: a check may leave work on a block in the pool
-    # (record hashes) while the next block is read into the other set
+    pool = ThreadPoolExecutor(max_workers=workers) if ctx.hashes and workers > 1 else None
+    earlier_ids: set[str] = set()
+    # two sets of column arrays, used in turn: a background check (the record hashes) may still
+    # read one block in the pool while the next block is read into the other set. pending[k]:
+    # the background work on set k, settled (its findings added) before set k is read into again.
     buffers: list[dict] = [{}, {}]
-    settle = _settler(ctx, report)
+    pending: list[list] = [[], []]
+
+    def settle(turn: int) -> None:
+        for future in pending[turn]:
+            report.add(future.result())  # run_check turns a failing check into a finding
+        pending[turn].clear()
+
     try:
         with Progress(len(reader), "validating", enabled=progress) as bar:
             for turn, (start, stop) in enumerate(rows_per_batch(reader, batch_bytes)):
@@ -157,21 +148,21 @@ def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progres
                     bar.update(stop - start)
                     continue
                 batch = checks_records.Batch(reader, start, stop, columns)
-                batch.turn = turn % 2
+                inputs = Inputs("records", batch=batch, earlier_ids=earlier_ids, hashes=ctx.hashes)
+                location = f"records {start}..{stop - 1}"
                 for registered in checks:
-                    try:
-                        report.add(registered.func(batch, ctx))
-                    except Exception as exc:
-                        report.add(finding("NF-F001", f"records {start}..{stop - 1}",
-                                           f"check {registered.name} ({registered.code}) could not run: "
-                                           f"{type(exc).__name__}: {exc}"[:300]))
+                    if registered.background and pool is not None:
+                        inputs.prepare(registered)  # derived inputs are computed here, not in the pool
+                        pending[turn % 2].append(pool.submit(run_check, registered, inputs, location))
+                    else:
+                        report.add(run_check(registered, inputs, location))
+                earlier_ids.update(columns["/records/id"])
                 bar.update(stop - start)
             settle(0)
             settle(1)
     finally:
-        if ctx.pool is not None:
-            ctx.pool.shutdown(cancel_futures=True)
-        ctx.deferred.clear()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def validate_manifest(path, *, hashes: bool = True, batch_bytes: Optional[int] = None,
@@ -180,15 +171,12 @@ def validate_manifest(path, *, hashes: bool = True, batch_bytes: Optional[int] =
     readable shard as a file, its findings prefixed with the shard's path."""
     ctx = ManifestContext(path, hashes=hashes)
     report = Report(str(path))
+    inputs = Inputs("manifest", ctx=ctx)
     for registered in checks_for("manifest"):
         report.checks_run += 1
         if ctx.manifest is None and registered.code != "NF-C001":
             continue
-        try:
-            report.add(registered.func(ctx))
-        except Exception as exc:  # a check must never take the validator down
-            report.add(finding("NF-F001", MANIFEST_NAME, f"check {registered.name} ({registered.code}) could not run: "
-                                                          f"{type(exc).__name__}: {exc}"[:300]))
+        report.add(run_check(registered, inputs, MANIFEST_NAME))
     if ctx.manifest is None:
         report.skipped.append("shards: the manifest does not parse")
         return report
