@@ -293,23 +293,30 @@ def save_run(out_dir, model, features, metrics: dict, *, source, label: str, col
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
 
+# this entry point's own, shorter epoch budget (kept from before TrainConfig held the other defaults)
+DISTRIBUTED_MAX_EPOCHS = 30
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m neural_models.ddp_train",
                                      description="Train the reference MPNN with DDP over a sharded collection.")
     parser.add_argument("--data", required=True, help="collection directory, manifest.json or collection file")
     parser.add_argument("--label", default="pneumonia")
     parser.add_argument("--out", default=None, help="run directory for metrics.json and the checkpoint (rank 0)")
-    parser.add_argument("--model", default="gcn", choices=["gcn", "hetero"])
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--dropout", type=float, default=0.2)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    defaults = TrainConfig()  # every training default comes from there, except the epoch budget:
+    parser.add_argument("--model", default=defaults.model, choices=["gcn", "hetero"])
+    parser.add_argument("--hidden", type=int, default=defaults.hidden)
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
     # the flags of `neural-format train`; --epochs and --global-batch are kept as older spellings
-    parser.add_argument("--max-epochs", "--epochs", dest="max_epochs", type=int, default=30)
-    parser.add_argument("--patience", type=int, default=10)
-    parser.add_argument("--batch-size", "--global-batch", dest="batch_size", type=int, default=32,
+    parser.add_argument("--max-epochs", "--epochs", dest="max_epochs", type=int, default=DISTRIBUTED_MAX_EPOCHS,
+                        help=f"default {DISTRIBUTED_MAX_EPOCHS} (TrainConfig's is {defaults.max_epochs})")
+    parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--batch-size", "--global-batch", dest="batch_size", type=int, default=defaults.batch_size,
                         help="examples per optimiser step over all ranks (each rank takes batch-size / world size)")
-    parser.add_argument("--workers", type=int, default=0, help="loader processes per rank building GCN batches")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=defaults.workers,
+                        help="loader processes per rank building GCN batches")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--device", default="auto",
                         help="auto (GPU LOCAL_RANK mod #GPUs, else CPU), cpu, cuda or cuda:N")

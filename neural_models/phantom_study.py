@@ -33,7 +33,7 @@ def build_phantom_collection(out: Path, cases: int, seed: int, size: int, vlm_st
     from neural_builders.build import BuildConfig, BuildInput
     from neural_builders.phantom import generate_cases
     from neural_builders.phantom_pipeline import finetune_and_build
-    from neural_builders.vlm.train import TrainConfig
+    from neural_builders.vlm.generator_config import FinetuneConfig
     from neural_format.metadata import KeepAll, PruningPolicy
 
     timings = {}
@@ -45,8 +45,8 @@ def build_phantom_collection(out: Path, cases: int, seed: int, size: int, vlm_st
     train_share = phantoms[: int(0.7 * len(phantoms))]
     # projection + T5 learn on cached Swin features: the CPU cost of a step is then the
     # decoder's alone (the Swin stays at its seeded initialisation)
-    train_config = TrainConfig(steps=vlm_steps, batch_size=batch_size, seed=seed, checkpoint_every=0,
-                               device="cpu", freeze_encoder_steps=vlm_steps)
+    train_config = FinetuneConfig(steps=vlm_steps, batch_size=batch_size, seed=seed, checkpoint_every=0,
+                                  device="cpu", freeze_encoder_steps=vlm_steps)
     inputs = [BuildInput(case_id=c.case_id, image=_loaded(c.image), report=c.report, labels=[float(c.label)])
               for c in phantoms]
     config = BuildConfig(policy=PruningPolicy(rule=KeepAll(), min_nodes=1), batch_size=8, device="cpu",

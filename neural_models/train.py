@@ -11,30 +11,14 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
 from .metrics import roc_auc
-
-
-@dataclass
-class TrainConfig:
-    model: str = "gcn"
-    hidden: int = 64
-    dropout: float = 0.2
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
-    batch_size: int = 32
-    max_epochs: int = 100
-    patience: int = 10
-    seed: int = 0
-    workers: int = 0  # loader processes building training batches (0: in this process)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .train_config import TrainConfig  # noqa: F401 (re-exported: its home before it moved)
 
 
 @dataclass

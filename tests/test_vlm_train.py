@@ -6,7 +6,8 @@ import torch
 
 from neural_builders.vlm.model import ReportGenerator, tiny_config
 from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_builders.vlm.train import ReportImageSet, TrainConfig, encode_labels, finetune
+from neural_builders.vlm.generator_config import FinetuneConfig
+from neural_builders.vlm.train import ReportImageSet, encode_labels, finetune
 
 REPORTS = ["Focal consolidation in the right lower zone.", "Lungs are clear.",
            "Opacity in the left upper zone.", "No pleural effusion."] * 2
@@ -34,8 +35,8 @@ def test_labels_are_padded_with_minus_100_and_end_with_eos():
 
 def test_resume_from_a_safetensors_checkpoint_matches_an_uninterrupted_run(tmp_path, device):
     # float32 on every device: this checks the checkpoint, not mixed precision
-    config = TrainConfig(steps=4, batch_size=4, checkpoint_every=2, warmup_steps=2, lr=1e-3, device=str(device),
-                         mixed_precision=False)
+    config = FinetuneConfig(steps=4, batch_size=4, checkpoint_every=2, warmup_steps=2, lr=1e-3, device=str(device),
+                            mixed_precision=False)
     model, tokenizer, data = _setup()
     straight = finetune(model, tokenizer, data, config, tmp_path / "straight", progress=False)
 
@@ -63,8 +64,8 @@ def test_resume_from_a_safetensors_checkpoint_matches_an_uninterrupted_run(tmp_p
 def test_training_reduces_the_loss_and_frozen_encoder_phase_leaves_swin_untouched(tmp_path, device):
     model, tokenizer, data = _setup()
     before = {k: v.clone().to(device) for k, v in model.swin.state_dict().items()}
-    result = finetune(model, tokenizer, data, TrainConfig(steps=10, batch_size=4, freeze_encoder_steps=10,
-                                                          checkpoint_every=0, lr=3e-3, device=str(device)),
+    result = finetune(model, tokenizer, data, FinetuneConfig(steps=10, batch_size=4, freeze_encoder_steps=10,
+                                                             checkpoint_every=0, lr=3e-3, device=str(device)),
                       tmp_path, progress=False)
     assert np.mean(result.losses[-3:]) < np.mean(result.losses[:3])
     for k, v in result.model.swin.state_dict().items():

@@ -55,7 +55,7 @@ def run(args) -> int:
     from ..phantom import generate_cases, write_cases
     from ..phantom_pipeline import finetune_and_build
     from ..render import render_to_png
-    from ..vlm.train import TrainConfig
+    from ..vlm.generator_config import FinetuneConfig
 
     began = time.monotonic()
     if args.threads:
@@ -82,8 +82,8 @@ def run(args) -> int:
     t = time.monotonic()
     pairs, _ = pair_inputs(train_files["images"], load_reports(train_files["reports"]), load_images=False)
     reports = [p.report.text_for_model for p in pairs]
-    train_config = TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], seed=args.seed,
-                               freeze_encoder_steps=s["freeze"], checkpoint_every=max(1, s["steps"] // 2))
+    train_config = FinetuneConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], seed=args.seed,
+                                  freeze_encoder_steps=s["freeze"], checkpoint_every=max(1, s["steps"] // 2))
 
     def finetuned(model, result, _seconds) -> None:
         say(f"[2/6] fine-tuned the tiny Swin+T5 ({sum(p.numel() for p in model.parameters()):,} parameters) for "

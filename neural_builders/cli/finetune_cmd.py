@@ -8,7 +8,8 @@ def run(args) -> int:
     from ..inputs import load_image, load_reports, pair_inputs
     from ..vlm.model import ReportGenerator, tiny_config
     from ..vlm.tokenizer import train_report_tokenizer
-    from ..vlm.train import ReportImageSet, TrainConfig, finetune
+    from ..vlm.generator_config import FinetuneConfig
+    from ..vlm.train import ReportImageSet, finetune
 
     pairs, skipped = pair_inputs(args.images, load_reports(args.reports), load_images=False)
     if not pairs:
@@ -28,9 +29,9 @@ def run(args) -> int:
         model = ReportGenerator(config)
     images = [np.asarray(load_image(p.image_path).pixels, np.float32) for p in pairs]
     data = ReportImageSet(model, images, reports)
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         checkpoint_every=args.checkpoint_every, device=args.device,
-                         freeze_encoder_steps=args.freeze_encoder_steps)
+    config = FinetuneConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                            checkpoint_every=args.checkpoint_every, device=args.device,
+                            freeze_encoder_steps=args.freeze_encoder_steps)
     result = finetune(model, tokenizer, data, config, args.out, resume=args.resume, progress=None)
     print(f"fine-tuned {result.steps} steps on {len(pairs)} pairs ({len(skipped)} skipped) in "
           f"{result.seconds:.1f} s; {result.loss_summary()}; model: {result.model_dir}")
@@ -42,6 +43,8 @@ def _resolution(args) -> dict:
 
 
 def register(sub) -> None:
+    from ..vlm.generator_config import FinetuneConfig, ResolutionConfig  # torch-free: the defaults live there
+    train, resolution = FinetuneConfig(), ResolutionConfig()
     p = sub.add_parser("finetune", help="stage-1 fine-tuning: train the Swin+T5 report generator (teacher forcing)")
     p.add_argument("--images", required=True, help="directory of DICOM/PNG/JPEG images (ID = file stem)")
     p.add_argument("--reports", required=True, help="reports CSV or directory of *.txt")
@@ -49,15 +52,17 @@ def register(sub) -> None:
     p.add_argument("--init", default=None, help="start from a report-generator directory")
     p.add_argument("--swin", default=None, help="local Hugging Face Swin directory (with --t5)")
     p.add_argument("--t5", default=None, help="local Hugging Face T5 directory (with --swin)")
-    p.add_argument("--resolution", choices=["native", "fixed"], default="native")
-    p.add_argument("--max-side", type=int, default=512, help="native mode: downsample above this many pixels")
-    p.add_argument("--fixed-size", type=int, default=224, help="fixed mode: working image side (multiple of 32)")
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--freeze-encoder-steps", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--resolution", choices=["native", "fixed"], default=resolution.mode)
+    p.add_argument("--max-side", type=int, default=resolution.max_side,
+                   help="native mode: downsample above this many pixels")
+    p.add_argument("--fixed-size", type=int, default=resolution.fixed_size[0],
+                   help="fixed mode: working image side (multiple of 32)")
+    p.add_argument("--steps", type=int, default=train.steps)
+    p.add_argument("--batch-size", type=int, default=train.batch_size)
+    p.add_argument("--lr", type=float, default=train.lr)
+    p.add_argument("--freeze-encoder-steps", type=int, default=train.freeze_encoder_steps)
+    p.add_argument("--checkpoint-every", type=int, default=train.checkpoint_every)
+    p.add_argument("--seed", type=int, default=train.seed)
+    p.add_argument("--device", default=train.device)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     p.set_defaults(func=run)

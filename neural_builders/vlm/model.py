@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .generator_config import GeneratorConfig, ProjectionConfig, ResolutionConfig  # noqa: F401 (re-exported)
 from .patch_grid import PatchPlan, plan_patches
 from .window_batches import limit_window_batches
 
@@ -42,21 +43,6 @@ FORMAT = "neural-builders-report-generator"
 FORMAT_VERSION = 1
 ENCODER_FILE, DECODER_FILE, CONFIG_FILE, TOKENIZER_DIR = (
     "encoder.safetensors", "decoder.safetensors", "config.json", "tokenizer")
-
-
-@dataclass
-class ResolutionConfig:
-    """How images are sized for the model; see :mod:`neural_builders.vlm.patch_grid`."""
-    mode: str = "native"
-    max_side: Optional[int] = 512
-    fixed_size: tuple[int, int] = (224, 224)
-
-
-@dataclass
-class ProjectionConfig:
-    position_frequencies: int = 8
-    # learned extra key/value slots appended after the patch tokens (0 = none); see Projection
-    registers: int = 0
 
 
 def tiny_config(vocab_size: int = 256) -> dict:
@@ -128,36 +114,40 @@ class Encoded:
 
 
 class ReportGenerator(nn.Module):
-    def __init__(self, config: dict, *, swin=None, t5=None):
+    def __init__(self, config, *, swin=None, t5=None):
+        """``config``: a :class:`GeneratorConfig` or its nested dict form (missing settings take its defaults)."""
         super().__init__()
         from transformers import SwinConfig, SwinModel, T5Config, T5ForConditionalGeneration
-        self.config = json.loads(json.dumps(config))  # a plain-JSON copy
+        settings = GeneratorConfig.coerce(config)
         if swin is None:
-            swin = SwinModel(SwinConfig(**config["swin"]), add_pooling_layer=False)
+            swin = SwinModel(SwinConfig(**settings.swin), add_pooling_layer=False)
         if t5 is None:
             # eager attention is chosen in the config the layers are built from: switching a built
             # model afterwards (set_attn_implementation) does not reach the layers on some
             # transformers releases (5.17), and SDPA returns no cross-attention weights to score.
-            t5 = T5ForConditionalGeneration(T5Config(**{**config["t5"], "attn_implementation": "eager"}))
+            t5 = T5ForConditionalGeneration(T5Config(**{**settings.t5, "attn_implementation": "eager"}))
         elif _attn_implementation(t5) not in (None, "eager"):
             raise ValueError(f"the T5 decoder uses {_attn_implementation(t5)!r} attention; load it with "
                              "attn_implementation='eager' (scores need its cross-attention weights)")
         self.swin, self.t5 = swin, t5
         limit_window_batches(self.swin)  # CUDA's 65,535 launch-grid cap on windows per attention call
-        self.config["swin"] = _plain(self.swin.config.to_dict())
-        self.config["t5"] = _plain(self.t5.config.to_dict())
-        self.config.setdefault("projection", asdict(ProjectionConfig()))
-        self.config.setdefault("resolution", asdict(ResolutionConfig()))
+        settings.swin = _plain(self.swin.config.to_dict())
+        settings.t5 = _plain(self.t5.config.to_dict())
+        self.settings = settings
         sc = self.swin.config
         self.stride = int(sc.patch_size) * 2 ** (len(sc.depths) - 1)
         self.swin_dim = int(sc.embed_dim) * 2 ** (len(sc.depths) - 1)
         self.projection = Projection(self.swin_dim, self.t5.config.d_model,
-                                     int(self.config["projection"]["position_frequencies"]),
-                                     int(self.config["projection"].get("registers", 0)))
+                                     int(settings.projection.position_frequencies), int(settings.projection.registers))
         self._windows = [(layer, layer.window_size, layer.shift_size) for layer in _swin_layers(self.swin)]
         self.tokenizer = None      # the report tokenizer, when known (set by from_pretrained / the trainer)
         self.source_dir: Optional[Path] = None
         self.weights_dir: Optional[Path] = None   # where the weight files were last read or written
+
+    @property
+    def config(self) -> dict:
+        """The nested dict form of :attr:`settings` (a fresh copy; ``config.json`` holds it)."""
+        return self.settings.to_dict()
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -165,9 +155,9 @@ class ReportGenerator(nn.Module):
         return int(self.swin.config.window_size)
 
     def plan(self, image_size) -> PatchPlan:
-        r = self.config["resolution"]
-        return plan_patches(image_size, stride=self.stride, mode=r["mode"], max_side=r.get("max_side"),
-                            fixed_size=tuple(r.get("fixed_size", (224, 224))), min_grid=self.window_size)
+        r = self.settings.resolution
+        return plan_patches(image_size, stride=self.stride, mode=r.mode, max_side=r.max_side,
+                            fixed_size=tuple(r.fixed_size), min_grid=self.window_size)
 
     def reset_windows(self) -> None:
         """Undo Swin's in-place window/shift clamping so each call starts from the configuration."""
@@ -352,8 +342,7 @@ class ReportGenerator(nn.Module):
         swin = SwinModel.from_pretrained(str(swin_dir), add_pooling_layer=False, local_files_only=True)
         t5 = T5ForConditionalGeneration.from_pretrained(str(t5_dir), local_files_only=True,
                                                         attn_implementation="eager")
-        config = {"swin": {}, "t5": {}, "projection": projection or asdict(ProjectionConfig()),
-                  "resolution": resolution or asdict(ResolutionConfig())}
+        config = {"projection": projection, "resolution": resolution}  # None: the defaults
         return cls(config, swin=swin, t5=t5)
 
 

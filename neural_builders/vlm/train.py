@@ -21,6 +21,7 @@ import torch
 
 from neural_format.progress import Progress
 
+from .generator_config import FinetuneConfig
 from ..devices import resolve_device  # noqa: F401  (the builders' one device rule; imported from here too)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .model import Encoded
@@ -30,21 +31,7 @@ CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "model"
 
 
-@dataclass
-class TrainConfig:
-    steps: int = 300
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
-    min_lr_fraction: float = 0.05
-    grad_clip: float = 1.0
-    seed: int = 0
-    checkpoint_every: int = 100
-    max_report_tokens: int = 64
-    device: str = "auto"
-    mixed_precision: bool = True
-    freeze_encoder_steps: int = 0   # first steps train projection + T5 on cached Swin features
+TrainConfig = FinetuneConfig  # the former name, kept for one minor version (the MPNN's is neural_models.train.TrainConfig)
 
 
 @dataclass
@@ -111,7 +98,7 @@ def stack_pixels(dataset: ReportImageSet, indices, device) -> tuple[torch.Tensor
 
 
 
-def make_optimizer(config: TrainConfig):
+def make_optimizer(config: FinetuneConfig):
     def factory(model):
         decay, no_decay = [], []
         for name, param in model.named_parameters():
@@ -121,7 +108,7 @@ def make_optimizer(config: TrainConfig):
     return factory
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
+def learning_rate(config: FinetuneConfig, step: int) -> float:
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     span = max(1, config.steps - config.warmup_steps)
@@ -145,7 +132,7 @@ def encoder_cache(model, dataset: ReportImageSet, device, batch_size: int) -> to
     return torch.cat(parts)
 
 
-def finetune(model, tokenizer, dataset: ReportImageSet, config: TrainConfig, out_dir, *,
+def finetune(model, tokenizer, dataset: ReportImageSet, config: FinetuneConfig, out_dir, *,
              resume: bool = False, progress: Optional[bool] = None, stop_after: Optional[int] = None) -> TrainResult:
     """Train for ``config.steps`` steps in total, checkpointing into ``out_dir/checkpoint``.
 

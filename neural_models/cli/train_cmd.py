@@ -18,17 +18,20 @@ MODALITY_CHOICES = ("fused", "image", "text", "all")
 
 
 def add_training_arguments(p) -> None:
+    from ..train_config import TrainConfig  # torch-free: the training defaults live there
+    defaults = TrainConfig()
     p.add_argument("collections", nargs="+", help="collection files, shard lists or collection directories")
     p.add_argument("--label", default="pneumonia", help="label column to predict (default: pneumonia)")
-    p.add_argument("--model", choices=("gcn", "hetero"), default="gcn")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and batches")
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-epochs", type=int, default=100)
-    p.add_argument("--patience", type=int, default=10, help="epochs without a validation AUC gain before stopping")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--model", choices=("gcn", "hetero"), default=defaults.model)
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seed for the split, initialisation and batches")
+    p.add_argument("--hidden", type=int, default=defaults.hidden)
+    p.add_argument("--dropout", type=float, default=defaults.dropout)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
+    p.add_argument("--patience", type=int, default=defaults.patience,
+                   help="epochs without a validation AUC gain before stopping")
+    p.add_argument("--workers", type=int, default=defaults.workers,
                    help="loader processes building training batches from the file (default 0: in this process)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--one-per-patient", action="store_true",
@@ -39,7 +42,7 @@ def add_training_arguments(p) -> None:
 
 
 def train_config(args):
-    from ..train import TrainConfig
+    from ..train_config import TrainConfig
     return TrainConfig(model=args.model, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
                        batch_size=args.batch_size, max_epochs=args.max_epochs, patience=args.patience,
                        seed=args.seed, workers=args.workers)
