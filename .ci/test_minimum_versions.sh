@@ -21,4 +21,5 @@ export PYTHONPATH="$SITE:$PWD"
   tests/test_scoring.py tests/test_vlm_model.py tests/test_vlm_train.py tests/test_vlm_window_batches.py \
   tests/test_vlm_provenance.py tests/test_build_pipeline.py tests/test_volume.py tests/test_builders_inputs.py \
   tests/test_builders_kg.py tests/test_phi.py tests/test_demo.py tests/test_models_training.py \
-  tests/test_adapters_pyg.py tests/test_models_metrics.py tests/test_models_splits.py
+  tests/test_adapters_pyg.py tests/test_models_metrics.py tests/test_models_splits.py \
+  tests/test_build_stages.py tests/test_typed_configs.py tests/test_adapters_batches.py
