@@ -41,18 +41,6 @@ class Finding:
     expected: str | None = None
     found: str | None = None
 
-    def verdict(self, strict: bool = False) -> str:
-        """The last line of the text report; it names what decided the exit status."""
-        code = self.exit_code_for(strict)
-        if code == 2:
-            return "FAILED (errors; exit 2)"
-        if code == 1:
-            kind = "warnings" if self.highest_severity == "warning" else "best-practice findings, --strict"
-            return f"FAILED ({kind}; exit 1)"
-        if self.findings:
-            return "OK with best-practice findings (exit 0; --strict fails on them)"
-        return "OK"
-
     def __str__(self) -> str:
         text = f"{self.severity.upper():<13} {self.code}  {self.location}: {self.message}"
         if self.expected is not None or self.found is not None:
