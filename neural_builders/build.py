@@ -18,176 +18,49 @@ For each batch of inputs (same working size; see :mod:`neural_builders.vlm.patch
    score aggregation, pruning policy, KG extractor, fusion rule and the source bytes.
 
 Every input that cannot be used is skipped with a reason (never silently) and counted in the
-:class:`~neural_builders.summary.BuildSummary`. ``python -m neural_builders.build`` and
-``neural-format build`` run it from the command line; under ``torchrun`` (``WORLD_SIZE`` > 1)
+:class:`~neural_builders.summary.BuildSummary`.
+
+This module is the pipeline (:func:`build_collection`) and its command entry (:func:`run_from_args`,
+:func:`main`). The build's other jobs have their own modules, whose names are importable from
+here too: the settings and the one way to open the writer (:mod:`neural_builders.build_config`),
+the inputs (:mod:`neural_builders.build_inputs`), label columns of a reports CSV
+(:mod:`neural_builders.labels_csv`), the provenance (:mod:`neural_builders.provenance`), the
+command-line options and the options -> config -> inputs path shared with the sharded build
+(:mod:`neural_builders.build_cli`); the overlapping of stages is :mod:`neural_builders.stages`.
+
+``python -m neural_builders.build`` and ``neural-format build`` run it from the command line; under ``torchrun`` (``WORLD_SIZE`` > 1)
 ``python -m neural_builders.build`` hands over to :mod:`neural_builders.distributed_build`, which
 splits the inputs by rank and writes one shard per rank (``--out`` is then a directory).
 """
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from neural_format.metadata import (CollectionMeta, FusionRule, KGExtractorRef, ModelRef, Provenance,
-                                    PruningPolicy, ScoreAggregation, SoftwareRef, TopKPercent)
+from neural_format.metadata import CollectionMeta
 from neural_format.progress import Progress
-from neural_format.pruning import describe, policy_from_args, select
+from neural_format.pruning import describe, select
 from neural_format.record import Geometry, Record
 
+# the build's other jobs live in their own modules; their names stay importable from here
+# (aliases, CHANGELOG "Architecture (issue 15)")
+from .build_cli import BuildJob, add_arguments, config_from_args, job_from_args
+from .build_config import BuildConfig, open_writer
+from .build_inputs import BuildInput, inputs_from_pairs
+from .labels_csv import labels_from_csv
+from .provenance import BUILDER_NAME, collection_meta, model_refs
 from .summary import BuildSummary
 
-BUILDER_NAME = "neural_builders"
-
-
-@dataclass
-class BuildConfig:
-    policy: PruningPolicy = field(default_factory=lambda: PruningPolicy(rule=TopKPercent(percent=10.0)))
-    aggregation: ScoreAggregation = field(default_factory=ScoreAggregation)
-    adjacency: str = "4-neighbour"
-    batch_size: int = 8
-    feature_dtype: str = "float32"
-    tiles: Optional[str] = None               # None, "uint8" or "uint16"
-    kg_extractor: str = "rules"
-    # the bridge's tie-break (neural_format.fusion.TIE_BREAKS); "lowest-index" reproduces the reference
-    bridge_tie_break: str = "score-then-relations"
-    entity_embeddings: bool = False           # 384-d MiniLM embeddings of entity text
-    label_names: tuple[str, ...] = ("pneumonia",)
-    compression: Optional[str] = None
-    max_report_tokens: int = 128
-    # "fused": SDPA decoder, weights of the scored layers only; "eager": the reference (scoring.score_batch)
-    attention: str = "fused"
-    # overlapping stages (neural_builders.stages); False: the serial reference; None: overlap on
-    # a GPU, serial on the CPU (on 2 shared cores overlapped was mostly a little slower: the
-    # model's threads already fill the cores; docs/benchmarks-gpu.md)
-    pipelined: Optional[bool] = None
-    prepare_workers: Optional[int] = None     # decoding/resizing threads; None: min(4, CPUs); 0: inline
-    prefetch_batches: int = 2                 # inputs prepared ahead of the model, in batches
-    queue_batches: int = 2                    # scored batches waiting for pruning/KG/write
-    device: str = "auto"
-    overwrite: bool = False
-    progress: Optional[bool] = None
-
-
-@dataclass
-class BuildInput:
-    """One case. ``image`` is a LoadedImage or None (then ``image_path`` is loaded when needed);
-    ``report`` the report text for the model (findings + impression) or None to generate one."""
-    case_id: str
-    image_path: Optional[Path] = None
-    image: object = None
-    report: Optional[str] = None
-    labels: Optional[Sequence[float]] = None
-    group_key: Optional[str] = None
-
-
-def inputs_from_pairs(pairs, labels: Optional[Mapping[str, Sequence[float]]] = None) -> list[BuildInput]:
-    """BuildInputs from :func:`neural_builders.inputs.pair_inputs` pairs. The group key is a
-    SHA-256 prefix of the report ID (cases of one report share it; the ID itself is not stored)."""
-    labels = labels or {}
-    out = []
-    for pair in pairs:
-        rid = pair.report.report_id
-        out.append(BuildInput(case_id=pair.case_id, image_path=pair.image_path, image=pair.image,
-                              report=pair.report.text_for_model or None, labels=labels.get(pair.case_id),
-                              group_key=hashlib.sha256(rid.encode("utf-8")).hexdigest()[:16]))
-    return out
-
-
-def labels_from_csv(path, names: Sequence[str]) -> dict[str, list[float]]:
-    """``{id: [value per name]}`` from label columns of a reports CSV (empty or unparsable = NaN)."""
-    import csv
-    out = {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        cols = {c.strip().lower(): c for c in reader.fieldnames or []}
-        id_col = next((cols[c] for c in ("id", "case_id", "report_id", "image_id", "uid") if c in cols), None)
-        if id_col is None:
-            return {}
-        for row in reader:
-            values = []
-            for name in names:
-                raw = (row.get(cols.get(name.lower(), ""), "") or "").strip()
-                try:
-                    values.append(float(raw))
-                except ValueError:
-                    values.append(float("nan"))
-            out[row[id_col].strip()] = values
-    return out
-
-
-# -- provenance ------------------------------------------------------------------------------
-def _scalar_config(config: dict, keys: Sequence[str]) -> dict:
-    out = {}
-    for key in keys:
-        value = config.get(key)
-        if isinstance(value, (list, tuple)):
-            value = ",".join(str(v) for v in value)
-        if isinstance(value, (bool, int, float, str)) or value is None:
-            out[key] = value
-    return out
-
-
-def model_refs(model, attention: str = "eager", digests: Optional[dict] = None) -> tuple[ModelRef, ModelRef]:
-    """Encoder (Swin + projection) and decoder (T5) provenance with their weight files' SHA-256.
-
-    ``attention`` is the scoring path (:data:`neural_builders.scoring.ATTENTION_PATHS`): the
-    decoder's ``attn_implementation`` is "sdpa" for the fused path, whose scored layers' weights
-    are recomputed eagerly from their queries and keys (``cross_attention_weights``).
-    ``digests`` are :meth:`ReportGenerator.weights_sha256` when already computed."""
-    from .vlm.model import DECODER_FILE, ENCODER_FILE
-    digests = digests if digests is not None else model.weights_sha256()
-    name = model.source_dir.name if model.source_dir is not None else "in-memory"
-    if name in ("model", "checkpoint") and model.source_dir is not None:
-        name = f"{model.source_dir.parent.name}/{name}"
-    resolution = model.config["resolution"]
-    encoder = ModelRef(model_id=f"{name}:swin+projection", weights_sha256=digests[ENCODER_FILE], config={
-        "architecture": "SwinModel", "file": ENCODER_FILE, "token_stride": model.stride,
-        **_scalar_config(model.config["swin"], ("embed_dim", "depths", "num_heads", "window_size", "patch_size",
-                                                "num_channels")),
-        "resolution_mode": resolution["mode"], "max_side": resolution.get("max_side"),
-        "fixed_size": ",".join(str(v) for v in resolution.get("fixed_size", ())),
-        "position_frequencies": model.config["projection"]["position_frequencies"]})
-    decoder = ModelRef(model_id=f"{name}:t5", weights_sha256=digests[DECODER_FILE], config={
-        "architecture": "T5ForConditionalGeneration", "file": DECODER_FILE,
-        "attn_implementation": "sdpa" if attention == "fused" else "eager",
-        "cross_attention_weights": "recomputed from q,k of the scored layers" if attention == "fused"
-        else "eager output_attentions",
-        **_scalar_config(model.config["t5"], ("d_model", "num_decoder_layers", "num_heads", "vocab_size"))})
-    return encoder, decoder
-
-
-def collection_meta(model, config: BuildConfig, extractor_ref: KGExtractorRef, *, entity_dim: int,
-                    tile_shape: Optional[tuple[int, int]], source_bytes: int, embedder_ref=None,
-                    spatial_axes: int = 2, slice_filter=None, digests: Optional[dict] = None) -> CollectionMeta:
-    from neural_format import __version__ as sdk_version
-
-    from .kg import ENTITY_TYPES, RELATION_TYPES
-    encoder, decoder = model_refs(model, config.attention, digests)
-    if embedder_ref is not None:
-        extra = {"entity_embedder": embedder_ref.model_id, "entity_embedder_sha256": embedder_ref.weights_sha256}
-        extractor_ref = extractor_ref.model_copy(update={"config": {**extractor_ref.config, **extra}})
-    return CollectionMeta(
-        spatial_axes=spatial_axes, patch_feature_dim=model.swin_dim, patch_feature_dtype=config.feature_dtype,
-        entity_feature_dim=entity_dim, has_positions=True, has_entity_text=True,
-        tile_shape=list(tile_shape) if tile_shape else None, tile_dtype=config.tiles if tile_shape else None,
-        adjacency=config.adjacency, entity_types=list(ENTITY_TYPES), relation_types=list(RELATION_TYPES),
-        label_names=list(config.label_names),
-        provenance=Provenance(
-            builder=SoftwareRef(name=BUILDER_NAME, version=sdk_version),
-            sdk=SoftwareRef(name="neural-format", version=sdk_version),
-            created=dt.datetime.now(dt.timezone.utc), encoder=encoder, decoder=decoder,
-            score_aggregation=config.aggregation,
-            pruning=config.policy.model_copy(update={"applied_to": "build", "slice_filter": slice_filter}),
-            kg_extractor=extractor_ref, fusion=FusionRule(tie_break=config.bridge_tie_break), source_bytes=int(source_bytes)))
+__all__ = ["BUILDER_NAME", "BuildConfig", "BuildInput", "BuildJob", "add_arguments", "build_collection",
+           "collection_meta", "config_from_args", "inputs_from_pairs", "job_from_args", "labels_from_csv", "main",
+           "model_refs", "open_writer", "run_from_args"]
 
 
 # -- the pipeline ----------------------------------------------------------------------------
@@ -276,13 +149,11 @@ class _Pipeline:
                                source_bytes=self.offered_bytes,
                                embedder_ref=self.embedder.model_ref() if self.embedder else None, digests=digests)
 
-    def _open_writer(self) -> None:
-        from neural_format.writer import CollectionWriter
+    def _open_writer(self, tile_shape) -> None:
         # pipelined: flush every ~8 MiB, so HDF5 appends and hashing happen beside the forward
         # pass instead of all in close() after it (the writer's default buffers 64 MiB)
-        batching = {"batch_bytes": 8 << 20} if self.pipelined else {}
-        self.writer = CollectionWriter(self.out_path, self._meta(self.tile_shape), overwrite=self.config.overwrite,
-                                       compression=self.config.compression, **batching)
+        self.writer = open_writer(self.config, self.out_path, self._meta(tile_shape),
+                                  batch_bytes=(8 << 20) if self.pipelined else None)
 
     # -- stage 1: prepare (any thread) -------------------------------------------------------
     def load(self, item: BuildInput) -> _Loaded:
@@ -363,7 +234,6 @@ class _Pipeline:
     def _emit(self, prep: _Prepared, features, scores, report: str, source: str, skip_mark: int) -> None:
         from neural_format.fusion import record_bridge
 
-        from .inputs import record_skip
         from .kg import ENTITY_TYPES, RELATION_TYPES
         from .visual_graph import build_visual_graph
         from .vlm.patch_grid import native_tiles
@@ -411,7 +281,7 @@ class _Pipeline:
         self._append(*entry)
 
     def _open_and_drain(self) -> None:
-        self._open_writer()
+        self._open_writer(self.tile_shape)
         staged, self._staged, self._staged_bytes = self._staged, [], 0
         for held in staged:
             self._append(*held)
@@ -454,8 +324,7 @@ class _Pipeline:
             self._open_and_drain()
         self.merge_skips()
         if self.writer is None:  # nothing usable: still write a valid, empty collection
-            from neural_format.writer import CollectionWriter
-            self.writer = CollectionWriter(self.out_path, self._meta(None), overwrite=self.config.overwrite)
+            self._open_writer(None)
         self.writer.close()
         self.times.write += time.perf_counter() - t0
         self.summary.bytes_written = os.path.getsize(self.out_path)
@@ -558,61 +427,11 @@ def build_collection(inputs: Sequence, model, config: Optional[BuildConfig] = No
     return summary
 
 
-# -- command line ----------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--images", required=True, help="directory of DICOM/PNG/JPEG images (ID = file stem)")
-    p.add_argument("--reports", required=True, help="reports CSV (id + report or findings/impression) or a *.txt dir")
-    p.add_argument("--model", required=True, help="report-generator directory (neural-format finetune output)")
-    p.add_argument("--out", required=True, help="output collection file (.h5)")
-    rule = p.add_mutually_exclusive_group()
-    rule.add_argument("--top-k-percent", type=float, default=10.0, metavar="K")
-    rule.add_argument("--nucleus", type=float, default=None, metavar="P")
-    rule.add_argument("--threshold", type=float, default=None, metavar="TAU")
-    p.add_argument("--min-nodes", type=int, default=1)
-    p.add_argument("--max-nodes", type=int, default=None)
-    p.add_argument("--layers", choices=["last", "all"], default="last", help="cross-attention layers to average")
-    p.add_argument("--adjacency", choices=["4-neighbour", "8-neighbour"], default="4-neighbour")
-    p.add_argument("--bridge-tie-break", choices=["score-then-relations", "lowest-index"], default="score-then-relations",
-                   help="how the bridge chooses among equally central nodes (lowest-index: the reference's rule)")
-    p.add_argument("--labels", default="pneumonia", help="comma-separated label columns of the reports CSV")
-    p.add_argument("--tiles", choices=["uint8", "uint16"], default=None, help="store full-resolution pixel tiles")
-    p.add_argument("--entity-embeddings", action="store_true", help="embed entity text with the local MiniLM")
-    p.add_argument("--float16", action="store_true", help="store patch features as float16")
-    p.add_argument("--compression", choices=["gzip", "lzf"], default=None)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--attention", choices=["fused", "eager"], default="fused",
-                   help="scoring path: fused (SDPA decoder, weights of the scored layers only) or the eager reference")
-    p.add_argument("--pipeline", choices=["auto", "on", "off"], default="auto",
-                   help="overlap decoding, the model and the record stages (auto: on a GPU; off: the serial reference)")
-    p.add_argument("--prepare-workers", type=int, default=None, metavar="N",
-                   help="image decoding threads of the overlapped build (default: min(4, CPUs))")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--overwrite", action="store_true")
-
-
-def config_from_args(args, **overrides) -> BuildConfig:
-    """The BuildConfig that the command-line options describe; ``overrides`` win (e.g. a rank's device)."""
-    settings = dict(policy=policy_from_args(args), aggregation=ScoreAggregation(layers=args.layers),
-                    adjacency=args.adjacency, bridge_tie_break=args.bridge_tie_break, batch_size=args.batch_size,
-                    feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
-                    entity_embeddings=args.entity_embeddings,
-                    label_names=tuple(n.strip() for n in args.labels.split(",") if n.strip()),
-                    compression=args.compression, device=args.device, overwrite=args.overwrite,
-                    attention=getattr(args, "attention", "fused"), pipelined={"auto": None, "on": True, "off": False}[getattr(args, "pipeline", "auto")],
-                    prepare_workers=getattr(args, "prepare_workers", None))
-    settings.update(overrides)
-    return BuildConfig(**settings)
-
-
+# -- running it from the command line (the options and the job: neural_builders.build_cli) ----
 def run_from_args(args) -> int:
-    from .inputs import load_reports, pair_inputs
-    from .vlm.model import ReportGenerator
-    config = config_from_args(args)
-    names = config.label_names
-    pairs, skipped = pair_inputs(args.images, load_reports(args.reports), load_images=False)
-    labels = labels_from_csv(args.reports, names) if str(args.reports).lower().endswith(".csv") else {}
-    model = ReportGenerator.from_pretrained(args.model)
-    summary = build_collection(inputs_from_pairs(pairs, labels), model, config, args.out, skipped=skipped)
+    """Build the one collection file that the :func:`add_arguments` options describe."""
+    job = job_from_args(args)
+    summary = build_collection(job.inputs, job.model, job.config, args.out, skipped=job.skipped)
     print("\n".join(summary.lines()))
     return 0 if summary.records_written else 1
 

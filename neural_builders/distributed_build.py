@@ -202,24 +202,26 @@ def synthetic_build(seed: int = 0, feature_dim: int = 16) -> BuildFn:
 def config_from_args(args):
     """The builders' BuildConfig for this rank: its GPU (shared when ranks outnumber the GPUs, see
     :mod:`neural_builders.devices`) or the CPU, and no per-rank progress bar."""
-    from .build import config_from_args as build_config
+    from .build_cli import config_from_args as build_config
+    return build_config(args, **_rank_overrides(args))
+
+
+def _rank_overrides(args) -> dict:
     from .devices import resolve_device
-    return build_config(args, device=str(resolve_device(args.device)), overwrite=True, progress=False)
+    return {"device": str(resolve_device(args.device)), "overwrite": True, "progress": False}
 
 
 def builder_inputs(args):
     """``(inputs sorted by case ID, ids, build_fn)`` for images + reports + model, as the builders pair them."""
-    from .build import build_collection, inputs_from_pairs, labels_from_csv
-    from .inputs import load_reports, pair_inputs
-    from .vlm.model import ReportGenerator
-    config = config_from_args(args)
-    pairs, _skipped = pair_inputs(args.images, load_reports(args.reports), load_images=False)
-    labels = labels_from_csv(args.reports, config.label_names) if str(args.reports).lower().endswith(".csv") else {}
-    inputs = sorted(inputs_from_pairs(pairs, labels), key=lambda item: item.case_id)
-    model = ReportGenerator.from_pretrained(args.model)
+    from .build import build_collection
+    from .build_cli import job_from_args
+    # the same options -> config -> inputs path as the single-file build (build_cli), with this
+    # rank's device; the pairing's skips are not repeated in every shard
+    job = job_from_args(args, **_rank_overrides(args))
+    inputs = sorted(job.inputs, key=lambda item: item.case_id)
 
     def build(items: Sequence, out_path: Path) -> None:
-        build_collection(list(items), model, config, out_path)
+        build_collection(list(items), job.model, job.config, out_path)
     return inputs, [item.case_id for item in inputs], build
 
 
@@ -239,7 +241,7 @@ def main(argv=None) -> int:
         inputs = list(range(args.synthetic))
         ids, build_fn = [f"rec-{i:06d}" for i in inputs], synthetic_build(args.seed, args.feature_dim)
     else:
-        from .build import add_arguments
+        from .build_cli import add_arguments
         add_arguments(parser)  # the single-process build's options: --images --reports --model --out ...
         args = parser.parse_args(argv)
         inputs, ids, build_fn = builder_inputs(args)

@@ -126,9 +126,8 @@ def build_volume_collection(volumes: Sequence[VolumeInput], model, config, out_p
     """Write one 3-D collection (``spatial_axes = 3``, ``6-neighbour``) from ``volumes``."""
     import torch
 
-    from neural_format.writer import CollectionWriter
-
-    from .build import collection_meta
+    from .build_config import open_writer
+    from .provenance import collection_meta
     from .kg import extractor_ref, get_extractor
     from .devices import resolve_device
     device = resolve_device(config.device)
@@ -145,7 +144,7 @@ def build_volume_collection(volumes: Sequence[VolumeInput], model, config, out_p
     meta = collection_meta(model, config_3d, extractor_ref(extractor), entity_dim=0, tile_shape=None,
                            source_bytes=summary.source_bytes, spatial_axes=3, slice_filter=rule)
     began = time.perf_counter()
-    with torch.no_grad(), CollectionWriter(out_path, meta, overwrite=config.overwrite) as writer, \
+    with torch.no_grad(), open_writer(config, out_path, meta) as writer, \
             Progress(len(volumes), "building volumes", enabled=config.progress) as bar:
         for item in volumes:
             t0 = time.perf_counter()

@@ -30,7 +30,8 @@ def build_phantom_collection(out: Path, cases: int, seed: int, size: int, vlm_st
                              entity_embeddings: bool = False) -> dict:
     """Steps 1-3: phantoms, then :func:`neural_builders.phantom_pipeline.finetune_and_build` (the
     demo's pipeline too) on the first 70 % of the cases, building every case into OUT/phantoms.h5."""
-    from neural_builders.build import BuildConfig, BuildInput
+    from neural_builders.build_config import BuildConfig
+    from neural_builders.build_inputs import BuildInput
     from neural_builders.phantom import generate_cases
     from neural_builders.phantom_pipeline import finetune_and_build
     from neural_builders.vlm.generator_config import FinetuneConfig

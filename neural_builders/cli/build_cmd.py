@@ -8,7 +8,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    from ..build import add_arguments
+    from ..build_cli import add_arguments
     p = sub.add_parser("build", help="build a collection from images, reports and a fine-tuned report generator")
     add_arguments(p)
     p.set_defaults(func=run)

@@ -49,7 +49,9 @@ def run(args) -> int:
     import neural_format as nf
     from neural_format.metadata import PruningPolicy, ScoreAggregation, TopKPercent
 
-    from ..build import BuildConfig, inputs_from_pairs, labels_from_csv
+    from ..build_config import BuildConfig
+    from ..build_inputs import inputs_from_pairs
+    from ..labels_csv import labels_from_csv
     from ..inputs import load_image, load_reports, pair_inputs
     from ..lesion_recall import lesion_recall
     from ..phantom import generate_cases, write_cases
@@ -148,7 +150,9 @@ def run_rg1(model, path, out: Path, say) -> dict:
     import neural_format as nf
     from neural_format.metadata import PruningPolicy, TopKPercent
 
-    from ..build import BuildConfig, BuildInput, build_collection
+    from ..build import build_collection
+    from ..build_config import BuildConfig
+    from ..build_inputs import BuildInput
     from ..render import render_to_png
     results = {}
     for tiles in (None, "uint16"):
