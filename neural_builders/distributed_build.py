@@ -19,7 +19,8 @@ The build function is ``build_fn(inputs, out_path) -> None`` and must write one 
 at ``out_path`` (also for an empty ``inputs``). :func:`synthetic_build` is one (synthetic records,
 record ``i`` drawn from ``default_rng([seed, i])`` so it does not depend on the sharding); the
 CLI makes one from images, reports and a model with the builders' ``build_collection``, taking the
-same options as ``python -m neural_builders.build`` (``--out`` names the collection directory).
+same options as ``python -m neural_builders.build`` (``--out`` names the collection directory) and
+the same options -> config -> inputs path (:func:`neural_builders.build_cli.job_from_args`).
 Inputs are sorted by case ID before they are split, so every rank sees the same list.
 """
 from __future__ import annotations
