@@ -130,8 +130,10 @@ def attr_text(obj, name: str) -> Optional[str]:
     return value if isinstance(value, str) else (None if value is None else repr(value)[:80])
 
 
-def read_root(f: h5py.File):
-    """Check ``format`` and ``format_version`` (NF-V001..NF-V004); return the parsed version."""
+def read_root(f: h5py.File, *, warn: bool = True):
+    """Check ``format`` and ``format_version`` (NF-V001..NF-V004); return the parsed version.
+
+    A newer minor warns (FormatVersionWarning) unless ``warn`` is False."""
     fmt = attr_text(f, "format")
     if fmt != FORMAT_NAME:
         raise SchemaError("NF-V001", "root attribute 'format' is missing or wrong", location="/@format",
@@ -141,7 +143,7 @@ def read_root(f: h5py.File):
         raise SchemaError("NF-V001", "root attribute 'format_version' is missing", location="/@format_version",
                           expected="MAJOR.MINOR.PATCH", found=None)
     version = parse_version(raw)
-    check_compatible(version)
+    check_compatible(version, warn=warn)
     read_root_encoding(f)
     return version
 

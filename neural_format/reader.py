@@ -138,12 +138,13 @@ class CollectionReader(RecordSequence):
     :meth:`close`. Each process must open its own reader (h5py handles are not fork-safe).
     """
 
-    def __init__(self, source: Union[str, os.PathLike, object], *, verify: bool = False):
+    def __init__(self, source: Union[str, os.PathLike, object], *, verify: bool = False,
+                 warn_newer_minor: bool = True):
         self.source = source
         self._closed = False
         self._file = open_h5(source)
         try:
-            self.version = read_root(self._file)
+            self.version = read_root(self._file, warn=warn_newer_minor)
             self.meta = read_metadata(self._file)
             self._open_columns()
         except NeuralFormatError:

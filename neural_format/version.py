@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from .errors import FormatVersionError, FormatVersionWarning
 
@@ -47,9 +47,22 @@ def parse_version(text: object, *, location: str = "/@format_version") -> Versio
 CURRENT = parse_version(FORMAT_VERSION)
 
 
+def newer_minor_notice(found: Version) -> Optional[str]:
+    """The notice a reader gives for a file of a newer minor of its major (NF-V002), else None."""
+    if found.major == CURRENT.major and found.minor > CURRENT.minor:
+        return (f"file format version {found} is newer than this reader's {CURRENT}; "
+                "fields added after it are ignored")
+    return None
+
+
 def check_compatible(found: Version, *, location: str = "/@format_version",
-                     supported_majors: tuple[int, ...] = (CURRENT.major,)) -> None:
-    """Apply the version rule: same major reads, newer minor warns, other majors fail."""
+                     supported_majors: tuple[int, ...] = (CURRENT.major,), warn: bool = True) -> None:
+    """Apply the version rule: same major reads, newer minor warns, other majors fail.
+
+    ``warn=False`` leaves the newer-minor notice to the caller (the validator reports it as a
+    finding from :func:`newer_minor_notice`): ``warnings.catch_warnings`` swaps process-wide state
+    and is not safe while other threads validate.
+    """
     if found.major not in supported_majors:
         newer = found.major > CURRENT.major
         raise FormatVersionError(
@@ -58,6 +71,6 @@ def check_compatible(found: Version, *, location: str = "/@format_version",
             f"than this reader's {CURRENT}; "
             + ("upgrade neural-format" if newer else "no registered reader for that major"),
             location=location, expected=f"{CURRENT.major}.x.y", found=str(found))
-    if found.major == CURRENT.major and found.minor > CURRENT.minor:
-        warnings.warn(f"file format version {found} is newer than this reader's {CURRENT}; "
-                      "fields added after it are ignored", FormatVersionWarning, stacklevel=3)
+    notice = newer_minor_notice(found)
+    if warn and notice is not None:
+        warnings.warn(notice, FormatVersionWarning, stacklevel=3)

@@ -127,3 +127,18 @@ def test_group_encoding_version_major_is_checked(valid_file, tmp_path):
         f["/records/id"].attrs["encoding-version"] = "2.0.0"
     report = nf.validate(path)
     assert "NF-E001" in report.codes and "/records/id" in report.to_text()
+
+
+def test_newer_minor_finding_survives_validations_in_other_threads():
+    """NF-V002 is computed, not caught as a warning: warnings.catch_warnings swaps process-wide
+    state, and a validation in another thread (the conformance runner's --jobs) used to lose it."""
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+    import neural_format as nf
+    corpus = Path(__file__).resolve().parents[1] / "spec" / "conformance"
+    newer, other = corpus / "NF-V002.invalid.h5", corpus / "NF-V002.valid.h5"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reports = list(pool.map(nf.validate, [newer, other] * 12))
+    codes = [{f.code for f in report.findings} for report in reports]
+    assert all("NF-V002" in found for found in codes[0::2]), codes[0::2]
+    assert not any("NF-V002" in found for found in codes[1::2])

@@ -7,7 +7,7 @@ object or the coded error the guard raised, without re-running it.
 """
 from __future__ import annotations
 
-import warnings
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -16,8 +16,9 @@ import numpy as np
 
 from .. import guards, layout
 from ..reader import CollectionReader
-from ..errors import FormatVersionWarning, NeuralFormatError, SchemaError
+from ..errors import NeuralFormatError, SchemaError
 from ..metadata import CollectionMeta
+from ..version import newer_minor_notice
 
 _MISSING = object()
 
@@ -70,11 +71,10 @@ class Context:
     def root(self):
         """``(version, error, newer_minor_warning_text)`` from :func:`neural_format.guards.read_root`."""
         def compute():
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", FormatVersionWarning)
-                version, error = self._attempt(guards.read_root, self.file)
-            text = next((str(w.message) for w in caught if issubclass(w.category, FormatVersionWarning)), None)
-            return version, error, text
+            # no warnings machinery: catch_warnings swaps process-wide state, and validations
+            # run in threads (the conformance runner's --jobs) lost NF-V002 that way
+            version, error = self._attempt(partial(guards.read_root, warn=False), self.file)
+            return version, error, (newer_minor_notice(version) if version is not None else None)
         return self._cached(("root",), compute)
 
     def metadata(self) -> tuple[Optional[CollectionMeta], Optional[NeuralFormatError]]:
@@ -140,10 +140,8 @@ class Context:
 
     def open_reader(self):
         """The lazy reader for the record stage, or the coded error that stopped it."""
-        def compute():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FormatVersionWarning)  # already a NF-V002 finding
-                return self._attempt(CollectionReader, self.path)
+        def compute():  # a newer minor is already a NF-V002 finding: no warning here
+            return self._attempt(partial(CollectionReader, warn_newer_minor=False), self.path)
         reader, error = self._cached(("reader",), compute)
         self.reader = reader
         return reader, error
