@@ -118,40 +118,62 @@ def _entity_text_bytes(values) -> bytes:
     return b"".join(encoded) + _int64_bytes(tuple(offsets))
 
 
+def _hash_plan() -> tuple[tuple[str, object], ...]:
+    """(canonical name, column) in Appendix B's order: each name's column from the layout table."""
+    from .layout import ALL_COLUMNS
+    by_name = {c.hash_as: c for c in ALL_COLUMNS if c.hash_as is not None}
+    if set(by_name) != set(CANONICAL_FIELDS) or len(by_name) != sum(c.hash_as is not None for c in ALL_COLUMNS):
+        raise ImportError(f"layout hash_as names {sorted(by_name)} differ from CANONICAL_FIELDS")  # a broken table
+    return tuple((name, by_name[name]) for name in CANONICAL_FIELDS)
+
+
+def _known_flags() -> dict:
+    """field -> path of the column saying, per record, whether that field is known (format 1.1.0)."""
+    from .layout import COLUMNS, Codec
+    return {c.field: c.path for c in COLUMNS if c.codec is Codec.KNOWN_FLAG}
+
+
+_PLAN = _hash_plan()
+_KNOWN_FLAGS = _known_flags()
+
+
+def _record_getter(column):
+    """A function giving a record's canonical value of ``column``: an array, ``bytes`` (1-D uint8) or None."""
+    from .layout import REPORT_SOURCES, Codec
+    codec, field = column.codec, column.field
+    attribute = field.partition(".")[2]
+    if codec in (Codec.ID, Codec.TEXT, Codec.SOURCED_TEXT):
+        return lambda r: _utf8(getattr(r, field))
+    if codec is Codec.ROW_TEXT:
+        return lambda r: None if getattr(r, field) is None else _entity_text_bytes(getattr(r, field))
+    if codec in (Codec.ROWS, Codec.ROW):
+        return lambda r: getattr(r, field)
+    if codec is Codec.GEOMETRY:
+        return lambda r: None if r.geometry is None else np.asarray(getattr(r.geometry, attribute), np.int64)
+    if codec is Codec.SPACING:
+        def spacing(r):
+            value = None if r.geometry is None else getattr(r.geometry, attribute)
+            return None if value is None else np.asarray(value, np.float64)
+        return spacing
+    if codec is Codec.BRIDGE:
+        return lambda r: _INT64.pack(*getattr(r, field)) if getattr(r, field) is not None else _NO_BRIDGE
+    if codec is Codec.REPORT_SOURCE:
+        # a damaged file can hold a code outside REPORT_SOURCES (read back as "unknown"): hash it as
+        # 255, which no valid record hashes to, so the mismatch is reported instead of a KeyError
+        return lambda r: bytes((REPORT_SOURCES.get(getattr(r, field), 255),))
+    raise AssertionError(f"no hashing rule for codec {codec!r}")  # pragma: no cover
+
+
+_GETTERS: tuple = ()
+
+
 def _fields(record) -> Iterator[tuple[str, object]]:
     """Each canonical field of ``record`` in order: an array, ``bytes`` (1-D uint8 data) or None."""
-    from .layout import REPORT_SOURCES
-    geometry = record.geometry
-    yield "record_id", _utf8(record.record_id)
-    yield "patch_features", record.patch_features
-    yield "patch_scores", record.patch_scores
-    yield "patch_positions", record.patch_positions
-    yield "patch_edges", record.patch_edges
-    yield "tiles", record.tiles
-    yield "entity_text", None if record.entity_text is None else _entity_text_bytes(record.entity_text)
-    yield "entity_types", record.entity_types
-    yield "entity_assertions", record.entity_assertions
-    yield "entity_features", record.entity_features
-    yield "relations", record.relations
-    yield "relation_types", record.relation_types
-    yield "bridge", _INT64.pack(*record.bridge) if record.bridge is not None else _NO_BRIDGE
-    yield "labels", record.labels
-    if geometry is None:
-        yield "image_size", None
-        yield "patch_size", None
-        yield "grid_shape", None
-        yield "pixel_spacing", None
-    else:
-        yield "image_size", np.asarray(geometry.image_size, np.int64)
-        yield "patch_size", np.asarray(geometry.patch_size, np.int64)
-        yield "grid_shape", np.asarray(geometry.grid_shape, np.int64)
-        yield "pixel_spacing", (None if geometry.pixel_spacing is None
-                                else np.asarray(geometry.pixel_spacing, np.float64))
-    yield "report", _utf8(record.report)
-    # a damaged file can hold a code outside REPORT_SOURCES (read back as "unknown"): hash it as
-    # 255, which no valid record hashes to, so the mismatch is reported instead of a KeyError
-    yield "report_source", bytes((REPORT_SOURCES.get(record.report_source, 255),))
-    yield "group_key", _utf8(record.group_key)
+    global _GETTERS
+    if not _GETTERS:
+        _GETTERS = tuple((name, _record_getter(column)) for name, column in _PLAN)
+    for name, get in _GETTERS:
+        yield name, get(record)
 
 
 def _utf8(value: Optional[str]) -> Optional[bytes]:
@@ -298,58 +320,61 @@ def column_digests(c: dict, nan_free: frozenset = frozenset()) -> list[bytes]:
     the validator hashes what it reads. Paths in ``nan_free`` are columns the caller has already
     found free of NaN (the validator's NF-R013 check), which are then not scanned again.
     """
-    from .layout import REPORT_SOURCE_NAMES, REPORT_SOURCES
+    from .layout import REPORT_SOURCE_NAMES, REPORT_SOURCES, TABLES, Codec
     ids = c["/records/id"]
     n = len(ids)
     absent = {name: [_NAME_TAGS[name] + b"absent\x00"] * n for name in CANONICAL_FIELDS}
+    offsets: dict[str, list] = {}
 
-    def ragged(name, path, group):
+    def table_offsets(table):
+        if table not in offsets:
+            offsets[table] = np.asarray(c[f"{TABLES[table][0]}/offsets"]).tolist()
+        return offsets[table]
+
+    sources = None
+    fields = []
+    for name, column in _PLAN:
+        path, codec = column.path, column.codec
         if path not in c:
-            return absent[name]
-        return _ragged_pieces(name, c[path], np.asarray(c[f"{group}/offsets"]).tolist(), path in nan_free)
-
-    codes = np.asarray(c["/records/report_source"]).tolist()
-    sources = [REPORT_SOURCE_NAMES.get(code, "unknown") for code in codes]
-    if "/entities/text" in c:
-        entity_text = _bytes_pieces("entity_text", _entity_text_blocks(c["/entities/text"],
-                                                                       np.asarray(c["/entities/offsets"], np.int64)))
-        known = c.get("/records/entity_text_known")
-        if known is not None:  # a record whose entity text is unknown (0) hashes it as absent
-            entity_text = [piece if flag else absent["entity_text"][0]
-                           for piece, flag in zip(entity_text, np.asarray(known).tolist())]
-    else:
-        entity_text = absent["entity_text"]
-    if "/records/image_size" in c:
-        spacing = np.asarray(c["/records/pixel_spacing"])
-        geometry = [_row_pieces("image_size", np.asarray(c["/records/image_size"], np.int64)),
-                    _row_pieces("patch_size", np.asarray(c["/records/patch_size"], np.int64)),
-                    _row_pieces("grid_shape", np.asarray(c["/records/grid_shape"], np.int64)),
-                    _row_pieces("pixel_spacing", np.asarray(spacing, np.float64),
-                                present=(~np.isnan(spacing).all(axis=1)).tolist())]
-    else:
-        geometry = [absent["image_size"], absent["patch_size"], absent["grid_shape"], absent["pixel_spacing"]]
-    bridge = np.ascontiguousarray(c["/records/bridge"], "<i8").tobytes()
-    fields = [
-        _bytes_pieces("record_id", [rid.encode("utf-8") for rid in ids]),
-        ragged("patch_features", "/patches/features", "/patches"),
-        ragged("patch_scores", "/patches/scores", "/patches"),
-        ragged("patch_positions", "/patches/positions", "/patches"),
-        ragged("patch_edges", "/patch_edges/index", "/patch_edges"),
-        ragged("tiles", "/patches/tiles", "/patches"),
-        entity_text,
-        ragged("entity_types", "/entities/type", "/entities"),
-        ragged("entity_assertions", "/entities/assertion", "/entities"),
-        ragged("entity_features", "/entities/features", "/entities"),
-        ragged("relations", "/relations/index", "/relations"),
-        ragged("relation_types", "/relations/type", "/relations"),
-        [_NAME_TAGS["bridge"] + _BRIDGE_HEAD + bridge[16 * i:16 * (i + 1)] for i in range(n)],
-        _row_pieces("labels", c["/records/labels"]),
-        *geometry,
-        _bytes_pieces("report", [text.encode("utf-8") if source else None
-                                 for text, source in zip(c["/records/report"], sources)]),
-        _bytes_pieces("report_source", [bytes((REPORT_SOURCES.get(s, 255),)) for s in sources]),
-        _bytes_pieces("group_key", [key.encode("utf-8") if key else None for key in c["/records/group_key"]]),
-    ]
+            fields.append(absent[name])
+            continue
+        value = c[path]
+        if codec is Codec.ROWS:
+            fields.append(_ragged_pieces(name, value, table_offsets(column.table), path in nan_free))
+        elif codec is Codec.ROW:
+            fields.append(_row_pieces(name, value))
+        elif codec is Codec.GEOMETRY:
+            fields.append(_row_pieces(name, np.asarray(value, np.int64)))
+        elif codec is Codec.SPACING:
+            spacing = np.asarray(value)
+            fields.append(_row_pieces(name, np.asarray(spacing, np.float64),
+                                      present=(~np.isnan(spacing).all(axis=1)).tolist()))
+        elif codec is Codec.BRIDGE:
+            raw = np.ascontiguousarray(value, "<i8").tobytes()
+            fields.append([_NAME_TAGS[name] + _BRIDGE_HEAD + raw[16 * i:16 * (i + 1)] for i in range(n)])
+        elif codec is Codec.REPORT_SOURCE:
+            sources = [REPORT_SOURCE_NAMES.get(code, "unknown") for code in np.asarray(value).tolist()]
+            fields.append(_bytes_pieces(name, [bytes((REPORT_SOURCES.get(s, 255),)) for s in sources]))
+        elif codec is Codec.ID:
+            fields.append(_bytes_pieces(name, [v.encode("utf-8") for v in value]))
+        elif codec is Codec.TEXT:
+            fields.append(_bytes_pieces(name, [v.encode("utf-8") if v else None for v in value]))
+        elif codec is Codec.SOURCED_TEXT:
+            fields.append(column)  # needs the report sources, which come later in the order
+        elif codec is Codec.ROW_TEXT:
+            pieces = _bytes_pieces(name, _entity_text_blocks(value, np.asarray(table_offsets(column.table), np.int64)))
+            known = c.get(_KNOWN_FLAGS.get(column.field, ""))
+            if known is not None:  # a record whose text is unknown (0) hashes the field as absent
+                pieces = [piece if flag else absent[name][0] for piece, flag in zip(pieces, np.asarray(known).tolist())]
+            fields.append(pieces)
+        else:  # pragma: no cover
+            raise AssertionError(f"no hashing rule for codec {codec!r}")
+    if sources is None:
+        sources = [REPORT_SOURCE_NAMES.get(code, "unknown") for code in np.asarray(c["/records/report_source"]).tolist()]
+    for k, pieces in enumerate(fields):
+        if type(pieces) is not list:  # a column whose text counts only with a report source
+            fields[k] = _bytes_pieces(pieces.hash_as, [text.encode("utf-8") if source else None
+                                                       for text, source in zip(c[pieces.path], sources)])
     # consecutive small pieces are joined for all records at once (map/zip run at C speed); each
     # wide slice is fed to the hash in place, after the bytes that precede it
     segments, small = [], [[HASH_PREFIX] * n]

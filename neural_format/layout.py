@@ -89,13 +89,40 @@ TRAILING_SHAPES = {
 }
 
 
+class Codec(str, Enum):
+    """How a column's stored rows relate to its :class:`~neural_format.record.Record` field.
+
+    Read by :mod:`neural_format.record_columns` (writer batches, reader record and bulk paths) and
+    :mod:`neural_format.hashing` (the canonical pre-image); each member names one rule.
+    """
+    ROWS = "rows"                    # ragged table: the field's array holds the record's rows as stored
+    ROW = "row"                      # per-record: the field's array is the record's one row
+    GEOMETRY = "geometry"            # per-record int64 row of ``Geometry.<attr>`` (field "geometry.<attr>")
+    SPACING = "spacing"              # per-record float64 row of ``Geometry.pixel_spacing``; all-NaN = None
+    BRIDGE = "bridge"                # per-record int64 pair; (-1, -1) = no bridge
+    REPORT_SOURCE = "report_source"  # per-record uint8 code of :data:`REPORT_SOURCES`
+    KNOWN_FLAG = "known_flag"        # per-record uint8: 1 when the field (a string column) is known, 0 = None
+    DIGEST = "digest"                # per-record SHA-256 of the record (no field; written after the others)
+    ID = "id"                        # string per record: the record ID
+    TEXT = "text"                    # string per record; "" is stored for None
+    SOURCED_TEXT = "sourced_text"    # string per record, None when the record's report_source is None
+    ROW_TEXT = "row_text"            # strings per row of a ragged table (a record's list); [""] * rows for None
+
+
+STRING_CODECS = (Codec.ID, Codec.TEXT, Codec.SOURCED_TEXT, Codec.ROW_TEXT)
+
+
 @dataclass(frozen=True)
 class Column:
-    """One dataset: ``table/name``, its dtype(s), and its trailing shape as a function of metadata.
+    """One dataset: ``table/name``, its dtype(s), its trailing shape, and the Record field it stores.
 
     ``trailing`` and ``when`` take the enum members or their string codes ("D", "has_positions");
     ``dtype_from`` names the metadata field that chooses the stored dtype among ``dtypes`` (None:
-    ``dtypes[0]``).
+    ``dtypes[0]``). ``field`` is the :class:`~neural_format.record.Record` attribute (dotted for
+    an attribute of ``geometry``), ``codec`` how its value is stored (:class:`Codec`), ``hash_as``
+    its name in the canonical digest (:data:`neural_format.hashing.CANONICAL_FIELDS`, whose order
+    is Appendix B's; None: not hashed by itself). A string column has ``dtypes`` ``()`` and is a
+    string-array group (``data`` + ``offsets``) rather than one dataset.
     """
     table: str
     name: str
@@ -103,46 +130,84 @@ class Column:
     trailing: Trailing
     when: Presence = Presence.ALWAYS  # metadata condition under which the column is present
     dtype_from: Optional[str] = None
+    field: Optional[str] = None
+    codec: Codec = Codec.ROWS
+    hash_as: Optional[str] = None
 
     def __post_init__(self):
         object.__setattr__(self, "trailing", Trailing(self.trailing))
         object.__setattr__(self, "when", Presence(self.when))
+        object.__setattr__(self, "codec", Codec(self.codec))
 
     @property
     def path(self) -> str:
         return f"{TABLES[self.table][0]}/{self.name}"
 
+    @property
+    def is_string(self) -> bool:
+        return self.codec in STRING_CODECS
 
+
+_I8, _F8, _U1 = ("<i8",), ("<f8",), ("|u1",)
+C, P, R = Codec, Presence, Trailing
 COLUMNS = (
-    Column("records", "bridge", ("<i8",), Trailing.PAIR),
-    Column("records", "labels", ("<f4",), Trailing.LABELS),
-    Column("records", "sha256", ("|u1",), Trailing.DIGEST),
-    Column("records", "report_source", ("|u1",), Trailing.SCALAR),
-    Column("records", "image_size", ("<i8",), Trailing.SPATIAL_AXES, Presence.HAS_POSITIONS),
-    Column("records", "patch_size", ("<i8",), Trailing.SPATIAL_AXES, Presence.HAS_POSITIONS),
-    Column("records", "grid_shape", ("<i8",), Trailing.SPATIAL_AXES, Presence.HAS_POSITIONS),
-    Column("records", "pixel_spacing", ("<f8",), Trailing.SPATIAL_AXES, Presence.HAS_POSITIONS),
-    # format 1.1.0: 1 = the record's entity text is known, 0 = unknown (its strings are empty)
-    Column("records", "entity_text_known", ("|u1",), Trailing.SCALAR, Presence.ENTITY_TEXT_PARTIAL),
-    Column("patches", "features", ("<f2", "<f4"), Trailing.PATCH_FEATURES, dtype_from="patch_feature_dtype"),
-    Column("patches", "scores", ("<f4",), Trailing.SCALAR),
-    Column("patches", "positions", ("<i4",), Trailing.SPATIAL_AXES, Presence.HAS_POSITIONS),
-    Column("patches", "tiles", ("|u1", "<u2", "<f4"), Trailing.TILE, Presence.HAS_TILES, dtype_from="tile_dtype"),
-    Column("patch_edges", "index", ("<i4",), Trailing.PAIR),
-    Column("entities", "type", ("<i2",), Trailing.SCALAR),
-    Column("entities", "assertion", ("|i1",), Trailing.SCALAR),
-    Column("entities", "features", ("<f2", "<f4"), Trailing.ENTITY_FEATURES, Presence.HAS_ENTITY_FEATURES,
-           dtype_from="entity_feature_dtype"),
-    Column("relations", "index", ("<i4",), Trailing.PAIR),
-    Column("relations", "type", ("<i2",), Trailing.SCALAR),
+    Column("records", "bridge", _I8, R.PAIR, field="bridge", codec=C.BRIDGE, hash_as="bridge"),
+    Column("records", "labels", ("<f4",), R.LABELS, field="labels", codec=C.ROW, hash_as="labels"),
+    Column("records", "sha256", _U1, R.DIGEST, codec=C.DIGEST),
+    Column("records", "report_source", _U1, R.SCALAR, field="report_source", codec=C.REPORT_SOURCE,
+           hash_as="report_source"),
+    Column("records", "image_size", _I8, R.SPATIAL_AXES, P.HAS_POSITIONS, field="geometry.image_size",
+           codec=C.GEOMETRY, hash_as="image_size"),
+    Column("records", "patch_size", _I8, R.SPATIAL_AXES, P.HAS_POSITIONS, field="geometry.patch_size",
+           codec=C.GEOMETRY, hash_as="patch_size"),
+    Column("records", "grid_shape", _I8, R.SPATIAL_AXES, P.HAS_POSITIONS, field="geometry.grid_shape",
+           codec=C.GEOMETRY, hash_as="grid_shape"),
+    Column("records", "pixel_spacing", _F8, R.SPATIAL_AXES, P.HAS_POSITIONS, field="geometry.pixel_spacing",
+           codec=C.SPACING, hash_as="pixel_spacing"),
+    # format 1.1.0: 1 = the record's entity text is known, 0 = unknown (its strings are empty); it
+    # is hashed through entity_text (an unknown record hashes entity_text as absent)
+    Column("records", "entity_text_known", _U1, R.SCALAR, P.ENTITY_TEXT_PARTIAL, field="entity_text",
+           codec=C.KNOWN_FLAG),
+    Column("patches", "features", ("<f2", "<f4"), R.PATCH_FEATURES, dtype_from="patch_feature_dtype",
+           field="patch_features", hash_as="patch_features"),
+    Column("patches", "scores", ("<f4",), R.SCALAR, field="patch_scores", hash_as="patch_scores"),
+    Column("patches", "positions", ("<i4",), R.SPATIAL_AXES, P.HAS_POSITIONS, field="patch_positions",
+           hash_as="patch_positions"),
+    Column("patches", "tiles", ("|u1", "<u2", "<f4"), R.TILE, P.HAS_TILES, dtype_from="tile_dtype",
+           field="tiles", hash_as="tiles"),
+    Column("patch_edges", "index", ("<i4",), R.PAIR, field="patch_edges", hash_as="patch_edges"),
+    Column("entities", "type", ("<i2",), R.SCALAR, field="entity_types", hash_as="entity_types"),
+    Column("entities", "assertion", ("|i1",), R.SCALAR, field="entity_assertions", hash_as="entity_assertions"),
+    Column("entities", "features", ("<f2", "<f4"), R.ENTITY_FEATURES, P.HAS_ENTITY_FEATURES,
+           dtype_from="entity_feature_dtype", field="entity_features", hash_as="entity_features"),
+    Column("relations", "index", ("<i4",), R.PAIR, field="relations", hash_as="relations"),
+    Column("relations", "type", ("<i2",), R.SCALAR, field="relation_types", hash_as="relation_types"),
 )
+# string arrays (groups of UTF-8 ``data`` and int64 ``offsets``), rows of ``table``
+STRING_COLUMN_TABLE = (
+    Column("records", "id", (), R.SCALAR, field="record_id", codec=C.ID, hash_as="record_id"),
+    Column("records", "report", (), R.SCALAR, field="report", codec=C.SOURCED_TEXT, hash_as="report"),
+    Column("records", "group_key", (), R.SCALAR, field="group_key", codec=C.TEXT, hash_as="group_key"),
+    Column("entities", "text", (), R.SCALAR, P.HAS_ENTITY_TEXT, field="entity_text", codec=C.ROW_TEXT,
+           hash_as="entity_text"),
+)
+del C, P, R
 # string arrays: path -> (table whose rows they index, condition)
-STRING_COLUMNS = {
-    "/records/id": ("records", Presence.ALWAYS),
-    "/records/report": ("records", Presence.ALWAYS),
-    "/records/group_key": ("records", Presence.ALWAYS),
-    "/entities/text": ("entities", Presence.HAS_ENTITY_TEXT),
-}
+STRING_COLUMNS = {c.path: (c.table, c.when) for c in STRING_COLUMN_TABLE}
+ALL_COLUMNS = COLUMNS + STRING_COLUMN_TABLE
+
+# The order in which a batch's columns are appended to the file. HDF5 allocates chunks as they are
+# first written, so this order is part of the bytes of every file (the conformance fixtures are
+# compared byte for byte): it is the 1.0.0 writer's and must not change. A column added later needs
+# no entry: unlisted columns are appended after the listed ones (in table order), before sha256.
+WRITE_ORDER = (
+    "/records/id", "/records/report", "/records/group_key", "/records/report_source", "/records/bridge",
+    "/records/labels", "/records/image_size", "/records/patch_size", "/records/grid_shape",
+    "/records/pixel_spacing", "/patches/positions", "/patches/features", "/patches/scores", "/patches/tiles",
+    "/patches/offsets", "/patch_edges/index", "/patch_edges/offsets", "/entities/type", "/entities/assertion",
+    "/entities/text", "/records/entity_text_known", "/entities/features", "/entities/offsets",
+    "/relations/index", "/relations/type", "/relations/offsets",
+)
 
 
 def column_present(when, meta) -> bool:
@@ -164,6 +229,15 @@ def stored_dtype(column: Column, meta) -> np.dtype:
 
 def present_columns(meta):
     return [c for c in COLUMNS if column_present(c.when, meta)]
+
+
+def present_string_column_table(meta):
+    return [c for c in STRING_COLUMN_TABLE if column_present(c.when, meta)]
+
+
+def count_column(table: str) -> Column:
+    """The always-present column of a ragged table whose rows a record counts (its offsets follow it)."""
+    return next(c for c in COLUMNS if c.table == table and c.when is Presence.ALWAYS and c.codec is Codec.ROWS)
 
 
 def present_string_columns(meta):

@@ -24,7 +24,8 @@ from .guards import (MAX_COMPRESSION_RATIO, STORAGE_SLACK_BYTES, allocation_guar
                      storage_guard, storage_layout_problems)  # re-exported: the reader's guards before 0.2
 from .record_sequence import RecordSequence
 from .populated import MIN_BYTES, populated_empty
-from .record import REPORT_SOURCE_NAMES, Geometry, Record
+from .record import Geometry, Record
+from .record_columns import record_fields, records_from_columns
 from .version import FORMAT_NAME, parse_version
 
 MAX_RECORD_BYTES = 1 << 30  # one record larger than this is refused before allocation (NF-H006)
@@ -251,44 +252,18 @@ class CollectionReader(RecordSequence):
 
     def _record(self, i: int) -> Record:
         self._require_open()
-        meta = self.meta
-        geometry = positions = tiles = None
-        if meta.has_positions:
-            spacing = self._row("/records/pixel_spacing", i)
-            geometry = Geometry(tuple(int(v) for v in self._row("/records/image_size", i)),
-                                tuple(int(v) for v in self._row("/records/patch_size", i)),
-                                tuple(int(v) for v in self._row("/records/grid_shape", i)),
-                                None if np.isnan(spacing).all() else tuple(float(v) for v in spacing))
-            positions = self._slice("/patches/positions", "patches", i)
-        if meta.tile_shape is not None:
-            tiles = self._slice("/patches/tiles", "patches", i)
-        ent = self.offsets["entities"]
-        text = None
-        if meta.has_entity_text and (not meta.entity_text_partial or self._row("/records/entity_text_known", i)):
-            text = self.strings["/entities/text"].range(int(ent[i]), int(ent[i + 1]))
-        source = REPORT_SOURCE_NAMES.get(int(self._row("/records/report_source", i)), "unknown")
-        bridge = self._row("/records/bridge", i)
-        group_key = self.strings["/records/group_key"].get(i)
-        record = Record(
-            record_id=self.ids.get(i),
-            patch_features=self._slice("/patches/features", "patches", i),
-            patch_scores=self._slice("/patches/scores", "patches", i),
-            patch_positions=positions,
-            patch_edges=self._slice("/patch_edges/index", "patch_edges", i),
-            entity_types=self._slice("/entities/type", "entities", i),
-            entity_assertions=self._slice("/entities/assertion", "entities", i),
-            entity_text=text,
-            entity_features=self._slice("/entities/features", "entities", i) if meta.entity_feature_dim else None,
-            relations=self._slice("/relations/index", "relations", i),
-            relation_types=self._slice("/relations/type", "relations", i),
-            bridge=None if bridge[0] < 0 and bridge[1] < 0 else (int(bridge[0]), int(bridge[1])),
-            labels=self._row("/records/labels", i),
-            geometry=geometry,
-            tiles=tiles,
-            report=self.strings["/records/report"].get(i) if source else None,
-            report_source=source,
-            group_key=group_key or None,
-        )
+
+        def string(column):
+            if column.path == "/records/id":
+                return self.ids.get(i)
+            strings = self.strings[column.path]
+            if column.table == "records":
+                return strings.get(i)
+            off = self.offsets[column.table]
+            return strings.range(int(off[i]), int(off[i + 1]))
+
+        record = Record(**record_fields(self.meta, lambda path: self._row(path, i),
+                                        lambda path, table: self._slice(path, table, i), string))
         if self._verify:
             from .integrity import check_record_hash
             check_record_hash(record, self._row("/records/sha256", i).tobytes(), i)
@@ -319,11 +294,12 @@ class CollectionReader(RecordSequence):
             out[path] = self.read_rows(path, start, stop, buffers)
         out["/records/id"] = self.ids.range(start, stop, string_errors)
         for path, strings in self.strings.items():
-            if path == "/entities/text":
-                eoff = self.offsets["entities"]
-                out[path] = strings.range(int(eoff[start]), int(eoff[stop]), string_errors)
-            else:
+            table = layout.STRING_COLUMNS[path][0]
+            if table == "records":
                 out[path] = strings.range(start, stop, string_errors)
+            else:
+                off = self.offsets[table]
+                out[path] = strings.range(int(off[start]), int(off[stop]), string_errors)
         return out
 
     def read_rows(self, path: str, start: int, stop: int, buffers: Optional[dict] = None) -> np.ndarray:
@@ -363,52 +339,7 @@ class CollectionReader(RecordSequence):
 
     def records_from_columns(self, c: dict[str, object]) -> list[Record]:
         """Cut records out of :meth:`read_columns` output; arrays are views into the columns."""
-        meta = self.meta
-        n = len(c["/records/id"])
-
-        def cut(path, table):
-            data, o = c[path], c[f"{layout.TABLES[table][0]}/offsets"].tolist()
-            return [data[o[i]:o[i + 1]] for i in range(n)]
-
-        feats = cut("/patches/features", "patches")
-        scores = cut("/patches/scores", "patches")
-        positions = cut("/patches/positions", "patches") if meta.has_positions else [None] * n
-        tiles = cut("/patches/tiles", "patches") if meta.tile_shape is not None else [None] * n
-        edges = cut("/patch_edges/index", "patch_edges")
-        etypes = cut("/entities/type", "entities")
-        assertions = cut("/entities/assertion", "entities")
-        efeats = cut("/entities/features", "entities") if meta.entity_feature_dim else [None] * n
-        rel = cut("/relations/index", "relations")
-        rtypes = cut("/relations/type", "relations")
-        texts = c.get("/entities/text")
-        # format 1.1.0: a record whose entity text is unknown reads None, not its (empty) strings
-        known = c["/records/entity_text_known"].tolist() if "/records/entity_text_known" in c else [1] * n
-        bridge = c["/records/bridge"].tolist()
-        labels = c["/records/labels"]
-        sources = c["/records/report_source"].tolist()
-        reports = c["/records/report"]
-        groups = c["/records/group_key"]
-        ids = c["/records/id"]
-        eoff = c["/entities/offsets"].tolist()
-        geometries = [None] * n
-        if meta.has_positions and n:
-            geometries = self._shared_geometries(c)
-        records = []
-        for i in range(n):
-            geometry = geometries[i]
-            source = REPORT_SOURCE_NAMES.get(sources[i], "unknown")
-            b = bridge[i]
-            records.append(Record(
-                record_id=ids[i], patch_features=feats[i], patch_scores=scores[i],
-                patch_positions=positions[i], patch_edges=edges[i], entity_types=etypes[i],
-                entity_assertions=assertions[i],
-                entity_text=texts[eoff[i]:eoff[i + 1]] if texts is not None and known[i] else None,
-                entity_features=efeats[i], relations=rel[i], relation_types=rtypes[i],
-                bridge=None if b[0] < 0 and b[1] < 0 else (b[0], b[1]),
-                labels=labels[i], geometry=geometry, tiles=tiles[i],
-                report=reports[i] if source else None, report_source=source,
-                group_key=groups[i] or None))
-        return records
+        return records_from_columns(self.meta, c, self._shared_geometries)
 
     @staticmethod
     def _shared_geometries(c: dict[str, object]) -> list[Geometry]:

@@ -23,6 +23,7 @@ from .errors import ClosedError, OutputExistsError, SchemaError, WriteFailedErro
 from .hashing import column_digests, encode_strings
 from .metadata import CollectionMeta
 from .record import REPORT_SOURCES, Record
+from .record_columns import batch_columns
 from .version import FORMAT_NAME, FORMAT_VERSION
 
 CHUNK_BYTES = 256 << 10
@@ -403,54 +404,7 @@ class CollectionWriter:
 
     def _batch_columns(self, batch: list[Record]) -> dict[str, object]:
         """The batch as columns, keyed like :meth:`CollectionReader.read_columns` (offsets from 0)."""
-        meta = self.meta
-        n = len(batch)
-        c: dict[str, object] = {
-            "/records/id": [r.record_id for r in batch],
-            "/records/report": [r.report or "" for r in batch],
-            "/records/group_key": [r.group_key or "" for r in batch],
-            "/records/report_source": np.array([REPORT_SOURCES[r.report_source] for r in batch], np.uint8),
-            "/records/bridge": np.array([r.bridge if r.bridge is not None else (-1, -1) for r in batch],
-                                        np.int64).reshape(n, 2),
-            "/records/labels": np.stack([r.labels for r in batch]).reshape(n, -1),
-        }
-
-        def offsets(counts):
-            out = np.zeros(n + 1, np.int64)
-            np.cumsum(counts, out=out[1:])
-            return out
-
-        if meta.has_positions:
-            A = meta.spatial_axes
-            g = [r.geometry for r in batch]
-            c["/records/image_size"] = np.array([x.image_size for x in g], np.int64).reshape(n, A)
-            c["/records/patch_size"] = np.array([x.patch_size for x in g], np.int64).reshape(n, A)
-            c["/records/grid_shape"] = np.array([x.grid_shape for x in g], np.int64).reshape(n, A)
-            c["/records/pixel_spacing"] = np.array(
-                [x.pixel_spacing if x.pixel_spacing is not None else (np.nan,) * A for x in g], np.float64).reshape(n, A)
-            c["/patches/positions"] = np.concatenate([r.patch_positions for r in batch])
-        c["/patches/features"] = self._gather("/patches/features", [r.patch_features for r in batch])
-        c["/patches/scores"] = np.concatenate([r.patch_scores for r in batch])
-        if meta.tile_shape is not None:
-            c["/patches/tiles"] = self._gather("/patches/tiles", [r.tiles for r in batch])
-        c["/patches/offsets"] = offsets([r.num_patches for r in batch])
-        c["/patch_edges/index"] = np.concatenate([r.patch_edges for r in batch])
-        c["/patch_edges/offsets"] = offsets([r.patch_edges.shape[0] for r in batch])
-        c["/entities/type"] = np.concatenate([r.entity_types for r in batch])
-        c["/entities/assertion"] = np.concatenate([r.entity_assertions for r in batch])
-        if meta.has_entity_text:
-            # an unknown record's strings are stored empty (NF-R021)
-            c["/entities/text"] = [t for r in batch
-                                   for t in (r.entity_text if r.entity_text is not None else [""] * r.num_entities)]
-            if meta.entity_text_partial:
-                c["/records/entity_text_known"] = np.array([r.entity_text is not None for r in batch], np.uint8)
-        if meta.entity_feature_dim > 0:
-            c["/entities/features"] = self._gather("/entities/features", [r.entity_features for r in batch])
-        c["/entities/offsets"] = offsets([r.num_entities for r in batch])
-        c["/relations/index"] = np.concatenate([r.relations for r in batch])
-        c["/relations/type"] = np.concatenate([r.relation_types for r in batch])
-        c["/relations/offsets"] = offsets([r.relations.shape[0] for r in batch])
-        return c
+        return batch_columns(self.meta, batch, self._gather)
 
     def _gather(self, path: str, parts: list[np.ndarray]) -> np.ndarray:
         """Concatenate a batch's rows into a buffer kept from batch to batch.

@@ -1,0 +1,189 @@
+"""Records <-> columns, driven by the column table (:data:`neural_format.layout.COLUMNS`).
+
+Each :class:`~neural_format.layout.Column` names the Record field it stores and its
+:class:`~neural_format.layout.Codec`; this module holds the one rule per codec in each direction:
+
+- :func:`batch_columns`: a batch of records -> the columns the writer appends (and hashes);
+- :func:`records_from_columns`: bulk-read columns -> records (the reader's ``read_all`` path);
+- :func:`record_fields`: one record's per-column values -> the Record's fields (the reader's record path).
+
+All work is per column and per batch; the only per-record step is the Record constructor, called
+through ``map`` with positional arguments. Hashing (:mod:`neural_format.hashing`) reads the same
+table for its field order and encodings.
+"""
+from __future__ import annotations
+
+from dataclasses import fields as dataclass_fields
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import layout
+from .layout import Codec, Column
+from .record import REPORT_SOURCE_NAMES, REPORT_SOURCES, Geometry, Record
+
+RECORD_FIELDS = tuple(f.name for f in dataclass_fields(Record))
+
+
+def offsets_key(table: str) -> str:
+    return f"{layout.TABLES[table][0]}/offsets"
+
+
+def _attribute(column: Column) -> str:
+    """The attribute of ``geometry`` a geometry column stores (field ``geometry.<attr>``)."""
+    return column.field.partition(".")[2]
+
+
+# -- records -> columns (writer) -----------------------------------------------------------
+def batch_columns(meta, batch: list[Record], gather: Callable[[str, list], np.ndarray]) -> dict[str, object]:
+    """The batch as columns, keyed like :meth:`CollectionReader.read_columns` (offsets from 0).
+
+    Records are normalised (stored dtypes, shapes checked); ``gather(path, arrays)`` concatenates a
+    ragged column's per-record arrays (the writer keeps its buffers between batches). Keys come in
+    :data:`~neural_format.layout.WRITE_ORDER`, the order the writer appends them.
+    """
+    n = len(batch)
+    out: dict[str, object] = {}
+    for column in layout.present_columns(meta) + layout.present_string_column_table(meta):
+        codec = column.codec
+        if codec is Codec.DIGEST:
+            continue
+        if codec is Codec.ROWS:
+            out[column.path] = gather(column.path, [getattr(r, column.field) for r in batch])
+        elif codec is Codec.ROW:
+            out[column.path] = np.stack([getattr(r, column.field) for r in batch]).reshape(n, -1)
+        elif codec is Codec.GEOMETRY:
+            name = _attribute(column)
+            out[column.path] = np.array([getattr(r.geometry, name) for r in batch], np.int64).reshape(n, -1)
+        elif codec is Codec.SPACING:
+            A = meta.spatial_axes
+            out[column.path] = np.array([r.geometry.pixel_spacing if r.geometry.pixel_spacing is not None
+                                         else (np.nan,) * A for r in batch], np.float64).reshape(n, A)
+        elif codec is Codec.BRIDGE:
+            out[column.path] = np.array([r.bridge if r.bridge is not None else (-1, -1) for r in batch],
+                                        np.int64).reshape(n, 2)
+        elif codec is Codec.REPORT_SOURCE:
+            out[column.path] = np.array([REPORT_SOURCES[r.report_source] for r in batch], np.uint8)
+        elif codec is Codec.KNOWN_FLAG:
+            out[column.path] = np.array([getattr(r, column.field) is not None for r in batch], np.uint8)
+        elif codec is Codec.ID:
+            out[column.path] = [getattr(r, column.field) for r in batch]
+        elif codec in (Codec.TEXT, Codec.SOURCED_TEXT):
+            out[column.path] = [getattr(r, column.field) or "" for r in batch]
+        elif codec is Codec.ROW_TEXT:
+            # an unknown record's strings are stored empty (NF-R021)
+            counter = layout.count_column(column.table).field
+            out[column.path] = [t for r in batch for t in (getattr(r, column.field) if getattr(r, column.field)
+                                                           is not None else [""] * len(getattr(r, counter)))]
+        else:  # pragma: no cover - a new codec must be given its rule here
+            raise AssertionError(f"no writer rule for codec {codec!r}")
+    for table in layout.RAGGED_TABLES:
+        counts = [len(getattr(r, layout.count_column(table).field)) for r in batch]
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        out[offsets_key(table)] = offsets
+    rank = {path: k for k, path in enumerate(layout.WRITE_ORDER)}
+    return {path: out[path] for path in sorted(out, key=lambda p: rank.get(p, len(rank)))}
+
+
+# -- columns -> records (reader) -------------------------------------------------------------
+def records_from_columns(meta, c: dict, shared_geometries: Callable[[dict], list]) -> list[Record]:
+    """Cut records out of bulk-read columns; arrays are views into the columns."""
+    n = len(c["/records/id"])
+    values: dict[str, list] = {}
+    known: dict[str, list] = {}
+    absent = [None] * n
+    for column in layout.COLUMNS + layout.STRING_COLUMN_TABLE:
+        codec, field = column.codec, column.field
+        if codec is Codec.DIGEST:
+            continue
+        if column.path not in c:
+            values.setdefault(field.partition(".")[0], absent)
+            continue
+        data = c[column.path]
+        if codec is Codec.ROWS:
+            o = c[offsets_key(column.table)].tolist()
+            values[field] = [data[o[i]:o[i + 1]] for i in range(n)]
+        elif codec is Codec.ROW:
+            values[field] = list(data)
+        elif codec is Codec.GEOMETRY or codec is Codec.SPACING:
+            if "geometry" not in values or values["geometry"] is absent:
+                values["geometry"] = shared_geometries(c) if n else []
+        elif codec is Codec.BRIDGE:
+            values[field] = [None if b[0] < 0 and b[1] < 0 else (b[0], b[1]) for b in data.tolist()]
+        elif codec is Codec.REPORT_SOURCE:
+            values[field] = [REPORT_SOURCE_NAMES.get(code, "unknown") for code in data.tolist()]
+        elif codec is Codec.KNOWN_FLAG:
+            known[field] = data.tolist()
+        elif codec is Codec.ID:
+            values[field] = data
+        elif codec is Codec.TEXT:
+            values[field] = [v or None for v in data]
+        elif codec is Codec.SOURCED_TEXT:
+            values[field] = data  # None where the record has no report_source: below
+        elif codec is Codec.ROW_TEXT:
+            o = c[offsets_key(column.table)].tolist()
+            values[field] = [data[o[i]:o[i + 1]] for i in range(n)]
+        else:  # pragma: no cover
+            raise AssertionError(f"no reader rule for codec {codec!r}")
+    # format 1.1.0: a record whose entity text is unknown reads None, not its (empty) strings
+    for field, flags in known.items():
+        values[field] = [v if flag else None for v, flag in zip(values[field], flags)]
+    for column in layout.STRING_COLUMN_TABLE:
+        if column.codec is Codec.SOURCED_TEXT and values[column.field] is not absent:
+            values[column.field] = [v if s else None for v, s in zip(values[column.field], values["report_source"])]
+    return list(map(Record, *(values.get(name, absent) for name in RECORD_FIELDS)))
+
+
+def record_fields(meta, row: Callable[[str], np.ndarray], rows: Callable[[str, str], np.ndarray],
+                  string: Callable[[Column], object]) -> dict[str, object]:
+    """One record's fields from the reader's accessors: ``row(path)`` (a per-record column's row),
+    ``rows(path, table)`` (a ragged column's slice) and ``string(column)`` (a string column's
+    value for the record: a str, or the list of a ragged table's strings)."""
+    out: dict[str, object] = {}
+    known: dict[str, bool] = {}
+    geometry: dict[str, object] = {}
+    for column in layout.present_columns(meta) + layout.present_string_column_table(meta):
+        codec, field = column.codec, column.field
+        if codec is Codec.DIGEST:
+            continue
+        if codec is Codec.ROWS:
+            out[field] = rows(column.path, column.table)
+        elif codec is Codec.ROW:
+            out[field] = row(column.path)
+        elif codec is Codec.GEOMETRY:
+            geometry[_attribute(column)] = tuple(int(v) for v in row(column.path))
+        elif codec is Codec.SPACING:
+            spacing = row(column.path)
+            geometry[_attribute(column)] = None if np.isnan(spacing).all() else tuple(float(v) for v in spacing)
+        elif codec is Codec.BRIDGE:
+            b = row(column.path)
+            out[field] = None if b[0] < 0 and b[1] < 0 else (int(b[0]), int(b[1]))
+        elif codec is Codec.REPORT_SOURCE:
+            out[field] = REPORT_SOURCE_NAMES.get(int(row(column.path)), "unknown")
+        elif codec is Codec.KNOWN_FLAG:
+            known[field] = bool(row(column.path))
+        elif codec is Codec.ID:
+            out[field] = string(column)
+        elif codec is Codec.TEXT:
+            out[field] = string(column) or None
+        elif codec is Codec.SOURCED_TEXT:
+            out[field] = column  # decided below, once report_source is known
+        elif codec is Codec.ROW_TEXT:
+            out[field] = column
+        else:  # pragma: no cover
+            raise AssertionError(f"no reader rule for codec {codec!r}")
+    for field, value in list(out.items()):
+        if isinstance(value, Column):  # strings read only when the record has them
+            wanted = out.get("report_source") if value.codec is Codec.SOURCED_TEXT else known.get(field, True)
+            out[field] = string(value) if wanted else None
+    if geometry:
+        out["geometry"] = Geometry(**geometry)
+    return out
+
+
+def stored_value(column: Column, record: Record) -> Optional[object]:
+    """The Record's value of a table column, for hashing one record (None: absent)."""
+    if column.codec in (Codec.GEOMETRY, Codec.SPACING):
+        return None if record.geometry is None else getattr(record.geometry, _attribute(column))
+    return getattr(record, column.field)
