@@ -130,7 +130,7 @@ class Column:
     trailing: Trailing
     when: Presence = Presence.ALWAYS  # metadata condition under which the column is present
     dtype_from: Optional[str] = None
-    field: Optional[str] = None
+    field: str = ""  # "" for a column that stores no field (the digest)
     codec: Codec = Codec.ROWS
     hash_as: Optional[str] = None
 

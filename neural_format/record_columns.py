@@ -14,7 +14,7 @@ table for its field order and encodings.
 from __future__ import annotations
 
 from dataclasses import fields as dataclass_fields
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -54,11 +54,12 @@ def batch_columns(meta, batch: list[Record], gather: Callable[[str, list], np.nd
             out[column.path] = np.stack([getattr(r, column.field) for r in batch]).reshape(n, -1)
         elif codec is Codec.GEOMETRY:
             name = _attribute(column)
-            out[column.path] = np.array([getattr(r.geometry, name) for r in batch], np.int64).reshape(n, -1)
+            out[column.path] = np.array([getattr(r.geometry, name) for r in batch], np.int64).reshape(n, meta.spatial_axes)
         elif codec is Codec.SPACING:
-            A = meta.spatial_axes
-            out[column.path] = np.array([r.geometry.pixel_spacing if r.geometry.pixel_spacing is not None
-                                         else (np.nan,) * A for r in batch], np.float64).reshape(n, A)
+            A, name = meta.spatial_axes, _attribute(column)
+            values = [getattr(r.geometry, name) for r in batch]
+            out[column.path] = np.array([v if v is not None else (np.nan,) * A for v in values],
+                                        np.float64).reshape(n, A)
         elif codec is Codec.BRIDGE:
             out[column.path] = np.array([r.bridge if r.bridge is not None else (-1, -1) for r in batch],
                                         np.int64).reshape(n, 2)
@@ -142,7 +143,7 @@ def record_fields(meta, row: Callable[[str], np.ndarray], rows: Callable[[str, s
     value for the record: a str, or the list of a ragged table's strings)."""
     out: dict[str, object] = {}
     known: dict[str, bool] = {}
-    geometry: dict[str, object] = {}
+    geometry: dict[str, Any] = {}
     for column in layout.present_columns(meta) + layout.present_string_column_table(meta):
         codec, field = column.codec, column.field
         if codec is Codec.DIGEST:
