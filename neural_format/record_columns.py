@@ -14,6 +14,7 @@ table for its field order and encodings.
 from __future__ import annotations
 
 from dataclasses import fields as dataclass_fields
+from operator import attrgetter
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -39,49 +40,53 @@ def batch_columns(meta, batch: list[Record], gather: Callable[[str, list], np.nd
     """The batch as columns, keyed like :meth:`CollectionReader.read_columns` (offsets from 0).
 
     Records are normalised (stored dtypes, shapes checked); ``gather(path, arrays)`` concatenates a
-    ragged column's per-record arrays (the writer keeps its buffers between batches). Keys come in
+    wide ragged column's per-record arrays (the writer keeps those buffers between batches). Keys come in
     :data:`~neural_format.layout.WRITE_ORDER`, the order the writer appends them.
     """
     n = len(batch)
     out: dict[str, object] = {}
+    counts = {}
+    for table in layout.RAGGED_TABLES:
+        field = layout.count_column(table).field
+        counts[table] = list(map(len, map(attrgetter(field), batch)))
     for column in layout.present_columns(meta) + layout.present_string_column_table(meta):
         codec = column.codec
         if codec is Codec.DIGEST:
             continue
         if codec is Codec.ROWS:
-            out[column.path] = gather(column.path, [getattr(r, column.field) for r in batch])
+            parts = list(map(attrgetter(column.field), batch))
+            # the wide columns (features, tiles: their dtype is the metadata's) reuse the writer's buffers
+            out[column.path] = gather(column.path, parts) if column.dtype_from else np.concatenate(parts)
         elif codec is Codec.ROW:
-            out[column.path] = np.stack([getattr(r, column.field) for r in batch]).reshape(n, -1)
+            out[column.path] = np.stack(list(map(attrgetter(column.field), batch))).reshape(n, -1)
         elif codec is Codec.GEOMETRY:
-            name = _attribute(column)
-            out[column.path] = np.array([getattr(r.geometry, name) for r in batch], np.int64).reshape(n, meta.spatial_axes)
+            out[column.path] = np.array(list(map(attrgetter(column.field), batch)), np.int64).reshape(n, meta.spatial_axes)
         elif codec is Codec.SPACING:
-            A, name = meta.spatial_axes, _attribute(column)
-            values = [getattr(r.geometry, name) for r in batch]
+            A = meta.spatial_axes
+            values = list(map(attrgetter(column.field), batch))
             out[column.path] = np.array([v if v is not None else (np.nan,) * A for v in values],
                                         np.float64).reshape(n, A)
         elif codec is Codec.BRIDGE:
-            out[column.path] = np.array([r.bridge if r.bridge is not None else (-1, -1) for r in batch],
+            out[column.path] = np.array([b if b is not None else (-1, -1) for b in map(attrgetter(column.field), batch)],
                                         np.int64).reshape(n, 2)
         elif codec is Codec.REPORT_SOURCE:
-            out[column.path] = np.array([REPORT_SOURCES[r.report_source] for r in batch], np.uint8)
+            out[column.path] = np.array([REPORT_SOURCES[s] for s in map(attrgetter(column.field), batch)], np.uint8)
         elif codec is Codec.KNOWN_FLAG:
-            out[column.path] = np.array([getattr(r, column.field) is not None for r in batch], np.uint8)
+            out[column.path] = np.array([v is not None for v in map(attrgetter(column.field), batch)], np.uint8)
         elif codec is Codec.ID:
-            out[column.path] = [getattr(r, column.field) for r in batch]
+            out[column.path] = list(map(attrgetter(column.field), batch))
         elif codec in (Codec.TEXT, Codec.SOURCED_TEXT):
-            out[column.path] = [getattr(r, column.field) or "" for r in batch]
+            out[column.path] = [v or "" for v in map(attrgetter(column.field), batch)]
         elif codec is Codec.ROW_TEXT:
             # an unknown record's strings are stored empty (NF-R021)
-            counter = layout.count_column(column.table).field
-            out[column.path] = [t for r in batch for t in (getattr(r, column.field) if getattr(r, column.field)
-                                                           is not None else [""] * len(getattr(r, counter)))]
+            values = list(map(attrgetter(column.field), batch))
+            out[column.path] = [t for v, rows in zip(values, counts[column.table])
+                                for t in (v if v is not None else [""] * rows)]
         else:  # pragma: no cover - a new codec must be given its rule here
             raise AssertionError(f"no writer rule for codec {codec!r}")
     for table in layout.RAGGED_TABLES:
-        counts = [len(getattr(r, layout.count_column(table).field)) for r in batch]
         offsets = np.zeros(n + 1, np.int64)
-        np.cumsum(counts, out=offsets[1:])
+        np.cumsum(counts[table], out=offsets[1:])
         out[offsets_key(table)] = offsets
     rank = {path: k for k, path in enumerate(layout.WRITE_ORDER)}
     return {path: out[path] for path in sorted(out, key=lambda p: rank.get(p, len(rank)))}
