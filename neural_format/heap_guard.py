@@ -105,14 +105,19 @@ def _v1_messages(handle: BinaryIO, address: int, size: int) -> Iterator[tuple[in
                 raise _Unguardable("a header message runs past its block")
             seen += 1
             if kind == CONTINUATION_MESSAGE:
-                if length_ < 16:
-                    raise _Unguardable("short continuation message")
-                blocks.append(struct.unpack_from("<QQ", body))
-                if len(blocks) > MAX_BLOCKS:
-                    raise _Unguardable("too many header continuation blocks")
+                _follow_continuation(body, blocks)
             else:
                 yield kind, flags, body
             at += 8 + length_
+
+
+def _follow_continuation(body: bytes, blocks: list) -> None:
+    """Queue the (address, length) a header continuation message points to, bounded."""
+    if len(body) < 16:
+        raise _Unguardable("short continuation message")
+    blocks.append(struct.unpack_from("<QQ", body))
+    if len(blocks) > MAX_BLOCKS:
+        raise _Unguardable("too many header continuation blocks")
 
 
 def _v2_messages(handle: BinaryIO, address: int, size: int) -> Iterator[tuple[int, int, bytes]]:
@@ -148,11 +153,7 @@ def _v2_messages(handle: BinaryIO, address: int, size: int) -> Iterator[tuple[in
             if done > MAX_MESSAGES:
                 raise _Unguardable("too many header messages")
             if kind == CONTINUATION_MESSAGE:
-                if length_ < 16:
-                    raise _Unguardable("short continuation message")
-                blocks.append(struct.unpack_from("<QQ", body))
-                if len(blocks) > MAX_BLOCKS:
-                    raise _Unguardable("too many header continuation blocks")
+                _follow_continuation(body, blocks)
             elif kind:
                 yield kind, mflags, body
             pos += step + length_
