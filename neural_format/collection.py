@@ -28,7 +28,7 @@ import itertools
 import os
 import uuid
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence, Union
+from typing import Iterable, Iterator, Optional, Sequence, TypeGuard, Union
 
 import numpy as np
 
@@ -46,7 +46,7 @@ SHARD_SUFFIX = ".h5"
 MAX_COLLECTION_RECORDS = 1 << 62  # len() of a collection must fit a Py_ssize_t
 
 
-def _is_url(source) -> bool:
+def _is_url(source: object) -> TypeGuard[str]:
     return isinstance(source, str) and "://" in source
 
 
@@ -188,7 +188,9 @@ class ShardedCollection(RecordSequence):
     def iter_batches(self, batch_records: int = 1024) -> Iterator[list[Record]]:
         """Records in lists of at most ``batch_records``, shard by shard, each read in bulk."""
         for k in range(len(self._shards)):
-            reader = self.shard(k) if self.counts[k] else None
+            if not self.counts[k]:
+                continue
+            reader = self.shard(k)
             for a in range(0, self.counts[k], batch_records):
                 yield reader.read_range(a, min(self.counts[k], a + batch_records))
 
@@ -263,6 +265,7 @@ def _from_manifest(manifest: Manifest, base) -> ShardedCollection:
         if not 0 <= entry.records <= MAX_SHARD_RECORDS:
             raise SchemaError("NF-C001", "shard record count is not sane", location=f"{MANIFEST_NAME}: {entry.path}",
                               expected=f"0 .. {MAX_SHARD_RECORDS}", found=entry.records)
+        source: str | Path
         if _is_url(base):
             source = base.rstrip("/") + "/" + entry.path
         else:
@@ -305,6 +308,8 @@ def open_collection(source: Union[str, os.PathLike, object, Sequence]) -> Sharde
             manifest = parse_manifest(_read_url_manifest(url + "/" + MANIFEST_NAME), location=url)
             return _from_manifest(manifest, url)
         return ShardedCollection([_Shard(source, None, source)], None)
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"open_collection takes a path, URL, file-like object or list of shards, not {type(source).__name__}")
     path = Path(source)
     if path.is_dir():
         return _from_manifest(read_manifest(path), path)

@@ -68,9 +68,10 @@ def encoding_fits(found: tuple[str | None, str | None], expected: tuple[str, str
 def read_root_encoding(f: h5py.File) -> tuple[str, str]:
     """Check the root's ``encoding-type``/``encoding-version`` attributes (NF-E001)."""
     found = encoding_of(f)
-    if not encoding_fits(found, layout.ROOT_ENCODING):
+    kind, version = found
+    if kind is None or version is None or not encoding_fits(found, layout.ROOT_ENCODING):
         raise SchemaError("NF-E001", "root encoding attributes are missing or wrong (the encoding-version "
                           "major must be this reader's)", location="/@encoding-version",
                           expected=layout.ROOT_ENCODING, found=found)
-    return found
+    return kind, version
 

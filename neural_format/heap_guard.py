@@ -175,6 +175,10 @@ def _pad8(n: int) -> int:
     return (n + 7) & ~7
 
 
+def _unpadded(n: int) -> int:
+    return n
+
+
 def _element_count(space: bytes) -> int:
     """Elements of a dataspace message (versions 1 and 2)."""
     if len(space) < 4:
@@ -304,7 +308,7 @@ def _vlen_references(body: bytes, where: str) -> Iterator[tuple[str, int, int, i
         if body[1] & 0x03:
             raise _Unguardable("an attribute with a shared datatype or dataspace")
         at = 8 if version == 2 else 9
-        pad = int
+        pad = _unpadded
     else:
         raise _Unguardable(f"attribute message version {version}")
     name = body[at:at + name_size].split(b"\x00", 1)[0].decode("utf-8", "replace")

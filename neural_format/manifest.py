@@ -116,9 +116,11 @@ def new_collection_id() -> str:
 
 def make_manifest(shards: list[ShardEntry], *, collection_id: Optional[str] = None,
                   created: Optional[_dt.datetime] = None) -> Manifest:
-    fields = {"format_version": FORMAT_VERSION, "collection_id": collection_id or new_collection_id(),
-              "shards": list(shards), "created": created or _dt.datetime.now(_dt.timezone.utc)}
-    return Manifest(**fields, collection_sha256=collection_sha256(fields))
+    collection_id = collection_id or new_collection_id()
+    entries, created = list(shards), created or _dt.datetime.now(_dt.timezone.utc)
+    fields = {"format_version": FORMAT_VERSION, "collection_id": collection_id, "shards": entries, "created": created}
+    return Manifest(format_version=FORMAT_VERSION, collection_id=collection_id, shards=entries, created=created,
+                    collection_sha256=collection_sha256(fields))
 
 
 def manifest_path(directory) -> Path:

@@ -7,7 +7,7 @@ and ``spec/schema/manifest.schema.json`` are generated from them by
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
@@ -17,6 +17,12 @@ Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="lower-c
 ShortText = Annotated[str, Field(min_length=1, max_length=256)]
 VocabTerm = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 ConfigValue = Union[bool, int, float, str, None]
+# the closed vocabularies that more than one module passes around (typed once here, checked by mypy at the callers)
+SpatialAxes = Literal[2, 3]
+FeatureDtype = Literal["float16", "float32"]
+PruningStage = Literal["build", "re-prune", "convert"]
+SourceFormat = Literal["pyg-data-list-pickle", "pyg-inmemory-pickle", "pyg-objects"]
+AdjacencyRule = Literal["4-neighbour", "8-neighbour", "6-neighbour", "26-neighbour", "custom", "unknown"]
 
 
 class _Strict(BaseModel):
@@ -82,7 +88,7 @@ class PruningPolicy(_Strict):
     min_nodes: Annotated[int, Field(ge=0)] = 1
     max_nodes: Annotated[int, Field(ge=1)] | None = None
     slice_filter: SliceAnchorFilter | None = None
-    applied_to: Literal["build", "re-prune", "convert"] = "build"
+    applied_to: PruningStage = "build"
 
     @model_validator(mode="after")
     def _bounds(self):
@@ -108,7 +114,7 @@ class FusionRule(_Strict):
 
 class ConversionInfo(_Strict):
     """Present when the collection was converted from another container."""
-    source_format: Literal["pyg-data-list-pickle", "pyg-inmemory-pickle", "pyg-objects"]
+    source_format: SourceFormat
     source_name: ShortText
     source_sha256: Sha256Hex | None = None
     split_rule: ShortText = Field(description="how patch rows and entity rows were told apart")
@@ -144,7 +150,7 @@ class ShardInfo(_Strict):
     shard_count: Annotated[int, Field(ge=1)]
 
 
-ADJACENCY_RULES = ("4-neighbour", "8-neighbour", "6-neighbour", "26-neighbour", "custom", "unknown")
+ADJACENCY_RULES: tuple[str, ...] = get_args(AdjacencyRule)
 ASSERTIONS = ("present", "absent", "uncertain")
 
 
@@ -167,11 +173,11 @@ def _cross_field_rules(schema: dict) -> None:
 class CollectionMeta(_Strict):
     """Collection-wide declarations stored as JSON in ``/metadata`` (clause NF-M001)."""
     model_config = ConfigDict(json_schema_extra=_cross_field_rules)
-    spatial_axes: Literal[2, 3] = Field(description="2 = (row, col); 3 = (slice, row, col)")
+    spatial_axes: SpatialAxes = Field(description="2 = (row, col); 3 = (slice, row, col)")
     patch_feature_dim: Annotated[int, Field(ge=1, le=1 << 16)]
-    patch_feature_dtype: Literal["float16", "float32"] = "float32"
+    patch_feature_dtype: FeatureDtype = "float32"
     entity_feature_dim: Annotated[int, Field(ge=0, le=1 << 16)] = 0
-    entity_feature_dtype: Literal["float16", "float32"] = "float32"
+    entity_feature_dtype: FeatureDtype = "float32"
     has_positions: bool = True
     has_entity_text: bool = True
     entity_text_partial: bool = Field(
@@ -184,7 +190,7 @@ class CollectionMeta(_Strict):
                     "no channel axis; tiles are full-resolution, so each record's patch_size equals it (NF-R020)")
     tile_dtype: Literal["uint8", "uint16", "float32"] | None = Field(
         default=None, description="dtype of the stored tiles; set exactly when tile_shape is set")
-    adjacency: Literal[ADJACENCY_RULES] = "4-neighbour"
+    adjacency: AdjacencyRule = "4-neighbour"
     entity_types: list[VocabTerm] = Field(default_factory=list, max_length=4096)
     relation_types: list[VocabTerm] = Field(default_factory=list, max_length=4096)
     label_names: list[VocabTerm] = Field(default_factory=list, max_length=4096)

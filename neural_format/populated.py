@@ -47,7 +47,7 @@ def cache_limit() -> int:
 class _RegionCache:
     """Mappings of dead arrays, for reuse by requests of at least half their size."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._free: list[mmap.mmap] = []
 

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .metadata import KeepAll, Nucleus, PruningPolicy, Threshold, TopKPercent
+from .metadata import KeepAll, Nucleus, PruningPolicy, PruningStage, Threshold, TopKPercent
 
 __all__ = ["rank", "rule_count", "bounded_count", "select", "describe", "policy_from_args"]
 
@@ -89,10 +89,11 @@ def describe(policy: PruningPolicy) -> str:
     return f"{text} [{bounds}]"
 
 
-def policy_from_args(args, *, applied_to: str = "build") -> PruningPolicy:
+def policy_from_args(args, *, applied_to: PruningStage = "build") -> PruningPolicy:
     """The policy named by the ``--nucleus`` / ``--threshold`` / ``--top-k-percent`` and
     ``--min-nodes`` / ``--max-nodes`` options that ``neural-format build`` and ``reprune`` share.
     The three rules are mutually exclusive on the command line; the first one given wins here."""
+    rule: Nucleus | Threshold | TopKPercent
     if args.nucleus is not None:
         rule = Nucleus(p=args.nucleus)
     elif args.threshold is not None:

@@ -151,8 +151,10 @@ def reprune_collection(source, destination, policy: PruningPolicy, *, overwrite:
         storage = reader.storage.overridden(compression, compression_level, chunk_bytes)
         with CollectionWriter(destination, meta, overwrite=overwrite, **storage.writer_kwargs()) as writer, \
                 Progress(len(reader), "re-pruning", enabled=progress) as bar:
+            policy_applied = meta.provenance.pruning
+            assert policy_applied is not None  # reprune_meta always sets it
             for record in reader:
-                out, changed = reprune_record(record, meta.provenance.pruning, reader.meta)
+                out, changed = reprune_record(record, policy_applied, reader.meta)
                 before += record.num_patches
                 after += out.num_patches
                 recomputed += int(changed)

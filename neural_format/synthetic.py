@@ -7,7 +7,7 @@ from typing import Iterator
 import numpy as np
 
 from .grid import grid_adjacency
-from .metadata import CollectionMeta, FusionRule, Provenance, PruningPolicy, SoftwareRef, TopKPercent
+from .metadata import CollectionMeta, FeatureDtype, FusionRule, Provenance, PruningPolicy, SoftwareRef, SpatialAxes, TopKPercent
 from .record import Geometry, Record
 
 ENTITY_TYPES = ["finding", "anatomy", "device", "observation_modifier"]
@@ -16,8 +16,8 @@ WORDS = ["opacity", "consolidation", "effusion", "lobe", "pneumothorax", "cardio
          "édème", "肺炎", "nodule", "atelectasis", "left", "right", "basal"]
 
 
-def synthetic_meta(*, feature_dim: int = 64, entity_feature_dim: int = 0, dtype: str = "float32",
-                   axes: int = 2, tiles: bool = False, label_names=("pneumonia",)) -> CollectionMeta:
+def synthetic_meta(*, feature_dim: int = 64, entity_feature_dim: int = 0, dtype: FeatureDtype = "float32",
+                   axes: SpatialAxes = 2, tiles: bool = False, label_names=("pneumonia",)) -> CollectionMeta:
     from .version import SDK_VERSION as __version__
     return CollectionMeta(
         spatial_axes=axes, patch_feature_dim=feature_dim, patch_feature_dtype=dtype,
@@ -52,7 +52,7 @@ def synthetic_record(rng: np.random.Generator, index: int, meta: CollectionMeta,
     cells = int(np.prod(geometry.grid_shape))
     flat = rng.choice(cells, size=min(P, cells), replace=False)
     positions = np.stack(np.unravel_index(flat, geometry.grid_shape), axis=1).astype(np.int32)
-    P = positions.shape[0]
+    P = int(positions.shape[0])
     feats = rng.standard_normal((P, meta.patch_feature_dim)).astype(meta.patch_feature_dtype)
     scores = rng.random(P).astype(np.float32)
     text = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 3)))) for _ in range(M)]

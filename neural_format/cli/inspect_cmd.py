@@ -77,7 +77,7 @@ def summarise(path) -> dict:
         for part in parts:
             for key, size in part["sizes"].items():
                 sizes[key] = sizes.get(key, 0) + size
-        ids = next((reader.record_ids()[:1] for reader in readers if len(reader)), [])
+        ids: list[str] = next((reader.record_ids()[:1] for reader in readers if len(reader)), [])
         return {
             "file": str(path), "bytes": total_bytes, "format_version": str(readers[0].version),
             "shards": shards, "records": n,

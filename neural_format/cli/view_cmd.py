@@ -110,7 +110,10 @@ def make_server(target, port: int = 0, page: Path | None = None) -> tuple[Thread
                     shutil.copyfileobj(f, self.wfile, 1 << 20)
 
         def _allowed_host(self) -> bool:
-            port = self.server.server_address[1]
+            address = self.server.server_address
+            if not isinstance(address, tuple):  # typed for any socket family; this server is TCP, (host, port)
+                return False
+            port = address[1]
             return self.headers.get("Host", "") in (f"{LOOPBACK}:{port}", f"localhost:{port}")
 
         def do_GET(self):

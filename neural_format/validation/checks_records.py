@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from ..integrity import block_digests
-from .findings import finding
+from .findings import Finding, finding
 from .registry import check, derived
 
 MAX_PER_BATCH = 10  # offending records named per check and batch
@@ -263,7 +263,7 @@ def finite_columns(batch: Batch) -> frozenset:
 
 @check("NF-R013", "error", stage="records")
 def features_finite(batch: Batch, finite_columns: frozenset):
-    out = []
+    out: list[Finding] = []
     for path, table in _feature_columns(batch.meta):
         if path in finite_columns:
             continue  # NaN and Inf propagate through a sum: the common case is one pass, no mask
@@ -321,7 +321,7 @@ def report_source_known(batch: Batch):
 @check("NF-R016", "error", stage="records")
 def labels_not_infinite(batch: Batch):
     labels = batch.c["/records/labels"]
-    bad = np.flatnonzero(np.isinf(labels).any(axis=1)) if labels.size else []
+    bad = np.flatnonzero(np.isinf(labels).any(axis=1)) if labels.size else np.zeros(0, np.int64)
     return _per_record(batch, "NF-R016", bad, "/records/labels", "infinite label", "finite or NaN",
                        lambda i: labels[i].tolist())
 

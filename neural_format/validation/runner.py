@@ -18,6 +18,7 @@ from typing import Optional
 from ..progress import Progress
 from . import (checks_container, checks_manifest, checks_metadata, checks_records, checks_root,  # noqa: F401
                checks_structure)  # importing registers the checks
+from ..errors import NeuralFormatError
 from ..manifest import MANIFEST_NAME
 from .checks_manifest import ManifestContext
 from .checks_root import legacy_reader
@@ -88,7 +89,7 @@ def validate(path, *, hashes: bool = True, batch_bytes: int = DEFAULT_BATCH_BYTE
 
 def _validate_file(ctx: Context, report: Report, batch_bytes: int, progress) -> None:
     ctx.open()
-    if ctx.file is None:
+    if ctx.open_error is not None:  # set exactly when the file did not open
         report.add(from_error(ctx.open_error))
         report.checks_run += 1
         report.skipped.append("all other checks: the file does not open")
@@ -142,8 +143,7 @@ def _run_records(ctx: Context, report: Report, reader, batch_bytes: int, progres
                     columns = reader.read_columns(start, stop, string_errors="surrogateescape",
                                                   buffers=buffers[turn % 2])
                 except Exception as exc:
-                    error = getattr(exc, "code", None) and exc
-                    report.add(from_error(error) if error else finding(
+                    report.add(from_error(exc) if isinstance(exc, NeuralFormatError) else finding(
                         "NF-F001", "/", f"records {start}..{stop - 1} unreadable: {type(exc).__name__}: {exc}"[:300]))
                     bar.update(stop - start)
                     continue
