@@ -8,6 +8,7 @@ hashes, metadata and version once.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Optional
@@ -18,9 +19,18 @@ from ..errors import NeuralFormatError, SchemaError
 from ..manifest import (MANIFEST_NAME, collection_sha256, file_sha256, ids_sha256, meta_differences,
                         read_manifest)
 from ..metadata import CollectionMeta, Manifest, ShardEntry
-from ..version import CURRENT, parse_version
+from ..version import CURRENT, Version, parse_version
 from .findings import finding, from_error
 from .registry import check
+
+
+@dataclass(frozen=True)
+class ShardContents:
+    """What one readable shard file holds, read once."""
+    ids: list[str]
+    hashes: np.ndarray
+    meta: CollectionMeta
+    version: Version
 
 
 class ShardState:
@@ -46,8 +56,8 @@ class ShardState:
             self.path = candidate
 
     @cached_property
-    def contents(self) -> tuple[Optional[dict], Optional[NeuralFormatError]]:
-        """``({ids, hashes, meta, version}, None)`` or ``(None, coded error)`` for a shard that exists."""
+    def contents(self) -> tuple[Optional[ShardContents], Optional[NeuralFormatError]]:
+        """``(contents, None)`` or ``(None, coded error)`` for a shard that exists."""
         from ..reader import CollectionReader
         if self.path is None:
             return None, None
@@ -55,7 +65,7 @@ class ShardState:
             with CollectionReader(self.path) as reader:
                 ids = reader.record_ids()
                 hashes = reader.stored_hashes() if ids else np.zeros((0, 32), np.uint8)
-                return {"ids": ids, "hashes": hashes, "meta": reader.meta, "version": reader.version}, None
+                return ShardContents(ids, hashes, reader.meta, reader.version), None
         except NeuralFormatError as exc:
             return None, exc
         except Exception as exc:  # damaged internals
@@ -63,7 +73,7 @@ class ShardState:
                                      location=self.entry.path)
 
     @property
-    def info(self) -> Optional[dict]:
+    def info(self) -> Optional[ShardContents]:
         return self.contents[0]
 
     @property
@@ -98,13 +108,14 @@ class ManifestContext:
         """The entries that name a file no earlier entry names: each shard file is read once."""
         return [s for s in self.shards if s.duplicate_of is None]
 
-    def readable(self) -> list[ShardState]:
-        return [s for s in self.distinct() if s.info is not None]
-
-    @cached_property
-    def first_meta(self) -> Optional[CollectionMeta]:
-        readable = self.readable()
-        return readable[0].info["meta"] if readable else None
+    def readable(self) -> list[tuple[ShardState, ShardContents]]:
+        """Each distinct shard that reads, with what it holds."""
+        out = []
+        for s in self.distinct():
+            info = s.info
+            if info is not None:
+                out.append((s, info))
+        return out
 
 
 def _read_named(path: Path) -> Manifest:
@@ -145,9 +156,11 @@ def shards_open_and_file_hashes_match(ctx: ManifestContext):
 
 @check("NF-C004", "error", stage="manifest")
 def shards_name_their_collection(ctx: ManifestContext):
+    if ctx.manifest is None:  # no entries, no shards
+        return []
     out, total = [], len(ctx.shards)
-    for s in ctx.readable():
-        info = s.info["meta"].shard
+    for s, contents in ctx.readable():
+        info = contents.meta.shard
         if info is None:
             out.append(finding("NF-C004", s.label, "shard metadata has no shard section",
                                f"collection_id {ctx.manifest.collection_id}, shard_index {s.position}", None))
@@ -168,13 +181,13 @@ def shards_name_their_collection(ctx: ManifestContext):
 @check("NF-C005", "error", stage="manifest")
 def entries_match_shards(ctx: ManifestContext):
     out = []
-    for s in ctx.readable():
-        ids, entry = s.info["ids"], s.entry
+    for s, contents in ctx.readable():
+        ids, entry = contents.ids, s.entry
         found = {"records": len(ids), "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
         for key, value in found.items():
             if getattr(entry, key) != value:
                 out.append(finding("NF-C005", s.label, f"{key} differs from the shard", getattr(entry, key), value))
-        digest = ids_sha256(ids, s.info["hashes"])
+        digest = ids_sha256(ids, contents.hashes)
         if digest != entry.ids_sha256:
             out.append(finding("NF-C005", s.label, "ids_sha256 does not match the shard's IDs and record hashes",
                                entry.ids_sha256, digest))
@@ -185,8 +198,8 @@ def entries_match_shards(ctx: ManifestContext):
 def ids_unique_across_shards(ctx: ManifestContext):
     owner: dict[str, int] = {}
     out = []
-    for s in ctx.readable():
-        for rid in s.info["ids"]:
+    for s, contents in ctx.readable():
+        for rid in contents.ids:
             first = owner.setdefault(rid, s.position)
             if first != s.position:
                 out.append(finding("NF-C006", s.label, f"record ID {rid!r} also in shards[{first}]",
@@ -224,7 +237,7 @@ def versions_compatible(ctx: ManifestContext):
             out.append(finding("NF-C008", s.label, "shard format version is not readable", error.expected, error.found))
         if s.info is None:
             continue
-        version = s.info["version"]
+        version = s.info.version
         majors.setdefault(version.major, []).append(s.position)
         if str(version) != s.entry.format_version:
             out.append(finding("NF-C008", s.label, "entry format_version differs from the shard file's",
@@ -237,14 +250,17 @@ def versions_compatible(ctx: ManifestContext):
 
 @check("NF-C009", "error", stage="manifest")
 def shard_metadata_compatible(ctx: ManifestContext):
-    first = ctx.first_meta
+    readable = ctx.readable()
+    if not readable:
+        return []
+    first = readable[0][1].meta
     out = []
-    for s in ctx.readable()[1:]:
-        diff = meta_differences(first, s.info["meta"])
+    for s, contents in readable[1:]:
+        diff = meta_differences(first, contents.meta)
         if diff:
             name = diff[0]
             out.append(finding("NF-C009", s.label, f"metadata incompatible with the first shard: {', '.join(diff)}",
-                               getattr(first, name), getattr(s.info["meta"], name)))
+                               getattr(first, name), getattr(contents.meta, name)))
     return out
 
 
