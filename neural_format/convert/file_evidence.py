@@ -70,10 +70,12 @@ def num_nodes_attribute(graph: SourceGraph) -> Optional[int]:
 def _last_row(graph: SourceGraph, width: int) -> Optional[tuple[np.ndarray, int]]:
     """(last row of x, how many rows at the end equal it, bit for bit); only for x of the file's width."""
     x = graph.attributes.get("x")
-    shape = x.shape if isinstance(x, (LazyTensor, ArrayTensor)) else None
-    if shape is None or len(shape) != 2 or shape[0] == 0 or shape[1] != width:
+    if not isinstance(x, (LazyTensor, ArrayTensor)):
         return None
-    features = graph.x()
+    shape = x.shape
+    if len(shape) != 2 or shape[0] == 0 or shape[1] != width:
+        return None
+    features = x.numpy()  # what graph.x() reads
     last = features[-1]
     width = features.dtype.itemsize * features.shape[1]
     rows = np.ascontiguousarray(features).view(np.dtype((np.void, width))).reshape(-1)

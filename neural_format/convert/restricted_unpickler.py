@@ -31,7 +31,7 @@ from __future__ import annotations
 import collections
 import io
 import pickle
-from typing import Any, Optional
+from typing import Any, Callable, ClassVar, Optional, Protocol
 
 import numpy as np
 
@@ -119,6 +119,9 @@ class _Frozen:
 class StorageType(_Frozen):
     """Stand-in for ``torch.FloatStorage`` and friends: a dtype, not callable."""
     __slots__ = ("name", "dtype", "itemsize")
+    name: str
+    dtype: str
+    itemsize: int
 
     def __init__(self, name: str, dtype: str):
         object.__setattr__(self, "name", name)
@@ -133,11 +136,23 @@ class StorageType(_Frozen):
         return f"<torch.{self.name} stand-in>"
 
 
+class StorageArchive(Protocol):
+    """What a storage reads its bytes from: :mod:`.torch_archive`'s zip and legacy containers."""
+
+    def read(self, key: str, start: int, count: int) -> bytes: ...
+
+
 class LazyStorage(_Frozen):
     """A storage in the archive: its key, dtype and element count, checked against the stored bytes."""
     __slots__ = ("archive", "key", "dtype", "itemsize", "numel", "big_endian")
+    archive: StorageArchive
+    key: str
+    dtype: str
+    itemsize: int
+    numel: int
+    big_endian: bool
 
-    def __init__(self, archive, key: str, storage_type: StorageType, numel: int):
+    def __init__(self, archive: StorageArchive, key: str, storage_type: StorageType, numel: int):
         for name, value in (("archive", archive), ("key", key), ("dtype", storage_type.dtype),
                             ("itemsize", storage_type.itemsize), ("numel", numel),
                             ("big_endian", bool(getattr(archive, "big_endian", False)))):
@@ -159,8 +174,12 @@ class LazyStorage(_Frozen):
 class LazyTensor(_Frozen):
     """A tensor described by the pickle; :meth:`numpy` reads its bytes from the archive."""
     __slots__ = ("storage", "offset", "shape", "stride")
+    storage: LazyStorage
+    offset: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
 
-    def __init__(self, storage: LazyStorage, offset: int, shape: tuple, stride: tuple):
+    def __init__(self, storage: LazyStorage, offset: int, shape: tuple[int, ...], stride: tuple[int, ...]):
         object.__setattr__(self, "storage", storage)
         object.__setattr__(self, "offset", offset)
         object.__setattr__(self, "shape", shape)
@@ -290,7 +309,7 @@ class RecordedObject:
         return f"<{self.qualname} stand-in {sorted(self.state)}>"
 
 
-def _standin(qualname: str) -> type:
+def _standin(qualname: str) -> type[RecordedObject]:
     return type(qualname.rsplit(".", 1)[1], (RecordedObject,), {"qualname": qualname, "__module__": __name__})
 
 
@@ -333,27 +352,32 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the pure-Python 
         self.storages: dict[str, LazyStorage] = {}
 
     # dict and set opcodes: hash only atomic keys (see the module docstring)
-    dispatch = dict(pickle._Unpickler.dispatch)  # noqa: SLF001
+    # (typeshed types the table by the base class; these handlers take this subclass)
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)  # noqa: SLF001
+    # the pure-Python unpickler's working state, which typeshed does not declare (annotations only)
+    stack: list[Any]
+    append: Callable[[Any], None]
+    pop_mark: Callable[[], list[Any]]
 
-    def load_dict(self):
+    def load_dict(self) -> None:
         items = self.pop_mark()
         self.append({_atomic(items[i], "dict key"): items[i + 1] for i in range(0, len(items), 2)})
     dispatch[pickle.DICT[0]] = load_dict
 
-    def load_setitem(self):
+    def load_setitem(self) -> None:
         value = self.stack.pop()
         key = self.stack.pop()
         self.stack[-1][_atomic(key, "dict key")] = value
     dispatch[pickle.SETITEM[0]] = load_setitem
 
-    def load_setitems(self):
+    def load_setitems(self) -> None:
         items = self.pop_mark()
         target = self.stack[-1]
         for i in range(0, len(items), 2):
             target[_atomic(items[i], "dict key")] = items[i + 1]
     dispatch[pickle.SETITEMS[0]] = load_setitems
 
-    def load_additems(self):
+    def load_additems(self) -> None:
         items = self.pop_mark()
         target = self.stack[-1]
         if not isinstance(target, set):
@@ -362,7 +386,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the pure-Python 
         target.update(_atomic(item, "set element") for item in items)
     dispatch[pickle.ADDITEMS[0]] = load_additems
 
-    def load_frozenset(self):
+    def load_frozenset(self) -> None:
         self.append(frozenset(_atomic(item, "set element") for item in self.pop_mark()))
     dispatch[pickle.FROZENSET[0]] = load_frozenset
 

@@ -212,17 +212,17 @@ def open_source(path) -> SourceGraphs:
         except BaseException:
             archive.close()
             raise
-    archive = torch_archive.LegacyTorchArchive(path, header_loader)
+    legacy = torch_archive.LegacyTorchArchive(path, header_loader)
     try:
-        top, unpickler = restricted_load(archive.pickle_stream(), archive)
-        archive.index_storages({k: s.itemsize for k, s in unpickler.storages.items()})
+        top, unpickler = restricted_load(legacy.pickle_stream(), legacy)
+        legacy.index_storages({k: s.itemsize for k, s in unpickler.storages.items()})
         for storage in unpickler.storages.values():
-            stored = archive.storage_nbytes(storage.key)
+            stored = legacy.storage_nbytes(storage.key)
             if stored != storage.numel * storage.itemsize:
                 raise UnsafeContentError("NF-U003", "declared storage size does not match the stored bytes",
                                          location=f"storage {storage.key}", expected=f"{stored} bytes stored",
                                          found=f"{storage.numel * storage.itemsize} bytes declared")
-        return _classify(archive, top)
+        return _classify(legacy, top)
     except BaseException:
-        archive.close()
+        legacy.close()
         raise

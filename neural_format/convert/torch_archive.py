@@ -55,7 +55,12 @@ class ZipTorchArchive:
                                      expected=f"<= {MAX_MEMBERS}", found=len(infos))
         names = [i.filename for i in infos]
         seen: set[str] = set()
-        dup = next((n for n in names if n in seen or seen.add(n)), None)  # one pass: O(n)
+        dup = None
+        for name in names:  # one pass: O(n)
+            if name in seen:
+                dup = name
+                break
+            seen.add(name)
         if dup is not None:
             raise UnsafeContentError("NF-U004", "duplicate member names in the archive", location=dup,
                                      expected="unique names", found="duplicates")
@@ -203,13 +208,17 @@ class LegacyTorchArchive:
             f.seek(start + nbytes)
         self._storages = table
 
-    def storage_nbytes(self, key: str) -> int:
+    def _storage(self, key: str) -> tuple[int, int]:
+        """(start, nbytes) of an indexed storage."""
         if self._storages is None or key not in self._storages:
             raise UnsafeContentError("NF-U003", "unknown storage key", location=f"storage {key!r}"[:80])
-        return self._storages[key][1]
+        return self._storages[key]
+
+    def storage_nbytes(self, key: str) -> int:
+        return self._storage(key)[1]
 
     def read(self, key: str, start: int, count: int) -> bytes:
-        base, nbytes = self._storages[key]
+        base, nbytes = self._storage(key)
         if start < 0 or count < 0 or start + count > nbytes:
             raise UnsafeContentError("NF-U003", "read outside the stored bytes", location=f"storage {key}",
                                      expected=f"bytes within 0..{nbytes}", found=f"{start}+{count}")
