@@ -21,7 +21,8 @@ import numpy as np
 
 from ..errors import IntegrityError, NeuralFormatError, SchemaError
 from ..hashing import file_sha256
-from ..metadata import CollectionMeta, ConversionInfo, FusionRule, Provenance, ScoreAggregation, SoftwareRef
+from ..metadata import (AdjacencyRule, CollectionMeta, ConversionInfo, FeatureDtype, FusionRule, Provenance, ScoreAggregation,
+                        SoftwareRef, SpatialAxes)
 from ..progress import Progress
 from ..record import Record
 from ..writer import CollectionWriter
@@ -163,12 +164,14 @@ def _declared(patch_nodes: PatchNodes, graph: SourceGraph, count: int) -> Option
                               expected="an integer patch count", found=f"{value.dtype}{list(value.shape)}")
         return int(value.reshape(-1)[0])
     if callable(patch_nodes):
-        value = patch_nodes(graph.index, graph)
-        return None if value is None else int(value)
+        counted = patch_nodes(graph.index, graph)
+        return None if counted is None else int(counted)
+    if isinstance(patch_nodes, bool):
+        raise TypeError("patch_nodes is a count, a sequence of counts, an attribute name or a callable, not a bool")
     if len(patch_nodes) != count:
         raise ValueError(f"patch_nodes has {len(patch_nodes)} entries for {count} graphs")
-    value = patch_nodes[graph.index]
-    return None if value is None else int(value)
+    listed = patch_nodes[graph.index]
+    return None if listed is None else int(listed)
 
 
 RULE_NAMES = {"fusion-edge": "fusion-edge (reverse-pair)", "edge-direction": "edge-direction",
@@ -329,6 +332,8 @@ def _compare(report: ConversionReport, graph: SourceGraph, block, k: int, rel: f
     pf = block.rows("/patches/features", k)
     ef = block.rows("/entities/features", k)
     source = graph.x()
+    if source is None:  # a converted graph has x; checked so the comparison cannot pass vacuously
+        raise IntegrityError("NF-X005", "the source graph has no features to compare", location=where)
     stored = np.concatenate([pf, ef]).astype(np.float64)
     if stored.shape != source.shape:
         raise IntegrityError("NF-X005", "re-read features differ in shape", location=where,
@@ -372,8 +377,8 @@ def _compare(report: ConversionReport, graph: SourceGraph, block, k: int, rel: f
 
 
 def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: Optional[str] = None,
-                   label_names: Sequence[str] = ("label",), dtype: str = "float32",
-                   adjacency: str = "4-neighbour", spatial_axes: int = 2, skip_invalid: bool = False,
+                   label_names: Sequence[str] = ("label",), dtype: FeatureDtype = "float32",
+                   adjacency: AdjacencyRule = "4-neighbour", spatial_axes: SpatialAxes = 2, skip_invalid: bool = False,
                    overwrite: bool = False, compression: Optional[str] = None, verify: bool = True,
                    progress: Optional[bool] = None, batch_records: int = 512,
                    check_bridge: Optional[bool] = None) -> ConversionReport:
@@ -419,7 +424,7 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
 def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha256: Optional[str] = None,
                    report_source: Optional[str] = None, patch_nodes: PatchNodes = None,
                    unfused: Optional[str] = None, label_names: Sequence[str] = ("label",),
-                   dtype: str = "float32", adjacency: str = "4-neighbour", spatial_axes: int = 2,
+                   dtype: FeatureDtype = "float32", adjacency: AdjacencyRule = "4-neighbour", spatial_axes: SpatialAxes = 2,
                    skip_invalid: bool = False, overwrite: bool = False, compression: Optional[str] = None,
                    verify: bool = True, progress: Optional[bool] = None,
                    batch_records: int = 512, check_bridge: Optional[bool] = None) -> ConversionReport:
@@ -549,6 +554,8 @@ def _bridge_is_reference(graph: SourceGraph, split: Split) -> bool:
     """Whether the graph's fusion edge is where the reference rule puts it (:mod:`.fusion_check`)."""
     ei = np.asarray(graph.edge_index(), np.int64)
     p, k, r = split.patches, split.patch_edges, split.kg_edges
+    if split.bridge is None:  # a fused split names its bridge; without one there is nothing to match
+        return False
     expected = fusion_check.reference_bridge(p, ei[:, :k].T, _rows(graph) - p, ei[:, k:k + r].T - p)
     return tuple(expected) == tuple(split.bridge)
 

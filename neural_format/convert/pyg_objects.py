@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..metadata import FeatureDtype
 from ..record import Record
 from .driver import GraphConverter, convert_graphs
 from .source_graphs import ArrayTensor, SourceGraphs
@@ -58,7 +59,7 @@ def record_from_pyg(data, *, record_id: str, patch_nodes: Optional[int] = None, 
 
 
 def write_pyg(path, data_list, *, label_names: Sequence[str] = ("label",), patch_nodes=None,
-              unfused: Optional[str] = None, dtype: str = "float32", source_name: str = "pyg-objects",
+              unfused: Optional[str] = None, dtype: FeatureDtype = "float32", source_name: str = "pyg-objects",
               overwrite: bool = False, skip_invalid: bool = False, compression: Optional[str] = None,
               progress: Optional[bool] = None, check_bridge: bool = False):
     """Write PyG graphs built elsewhere to a collection file, verified like :func:`convert_pickle`.

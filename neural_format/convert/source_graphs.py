@@ -20,6 +20,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import SchemaError, UnsafeContentError
+from ..metadata import SourceFormat
 from . import torch_archive
 from .restricted_unpickler import LazyTensor, PygData, PygGlobalStorage, describe, header_loader, restricted_load
 
@@ -108,7 +109,7 @@ def _slice_tensor(tensor: LazyTensor, axis: int, start: int, stop: int) -> LazyT
 class SourceGraphs:
     """A lazily read sequence of :class:`SourceGraph` plus what was learnt about the file."""
 
-    def __init__(self, archive, source_format: str, graphs, slices: Optional[dict] = None):
+    def __init__(self, archive, source_format: SourceFormat, graphs, slices: Optional[dict] = None):
         self.archive = archive
         self.source_format = source_format
         self._graphs = graphs          # data-list: list of attribute dicts; in-memory: the one dict
