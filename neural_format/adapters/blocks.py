@@ -8,11 +8,14 @@ block owns rows ``block.offsets[table][k]:block.offsets[table][k + 1]``. numpy a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 import numpy as np
 
 from .. import layout
+
+if TYPE_CHECKING:  # a type only: blocks stay numpy and h5py at run time
+    from ..mapped_columns import MappedColumn
 
 _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 
@@ -24,8 +27,8 @@ class DeferredRows:
     Blocks cut from a mapped collection hold these instead of arrays, so that a consumer can
     gather rows of several columns at once (see ``BlockGraphs``) or copy only what it uses.
     """
-    column: object  # neural_format.mapped_columns.MappedColumn
-    rows: object
+    column: MappedColumn
+    rows: Union[slice, np.ndarray]
 
     @property
     def shape(self) -> tuple:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from functools import cached_property
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
@@ -95,14 +96,12 @@ def data_from_fields(fields: dict):
 class _PygClasses:
     """torch_geometric classes, imported on first use (the core must import without torch)."""
 
-    @property
+    @cached_property
     def classes(self) -> tuple:
         pyg_data = optional_deps.load("torch_geometric.data", needed_by="to_pyg")
         Data, DataEdgeAttr, DataTensorAttr = pyg_data.data.Data, pyg_data.data.DataEdgeAttr, pyg_data.data.DataTensorAttr
         GlobalStorage = pyg_data.storage.GlobalStorage
-        value = (Data, GlobalStorage, DataEdgeAttr, DataTensorAttr)
-        type(self).classes = value  # replace the property: later lookups are a class attribute
-        return value
+        return (Data, GlobalStorage, DataEdgeAttr, DataTensorAttr)  # cached: later lookups read the instance dict
 
 
 _PYG = _PygClasses()
@@ -255,7 +254,7 @@ def _assemble(mappings) -> list:
     """A ``Data`` per mapping of fields, restored as :func:`data_from_fields` describes (a loop, no call per graph)."""
     data_cls, store_cls, edge_attr_cls, tensor_attr_cls = _PYG.classes
     ref, new = weakref.ref, _NEW
-    out = []
+    out: list = []  # torch_geometric Data objects
     keep = out.append
     for fields in mappings:
         data, store = new(data_cls), new(store_cls)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import gc
 import os
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
@@ -44,13 +44,22 @@ from .pyg_graphs import BlockGraphs, label_columns, build_block, record_to_pyg_h
 # a torch Dataset: this module needs torch to be defined at all
 torch = optional_deps.load("torch", needed_by="CollectionDataset")
 optional_deps.load("torch.utils.data")
+_TorchDataset: Any = torch.utils.data.Dataset  # a base class known only at run time (torch is optional)
 
 _TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 _PATHS = ("/patches/features", "/patches/positions", "/entities/features", "/patch_edges/index",
           "/relations/index", "/records/bridge", "/records/labels")
 
 
-class CollectionDataset(torch.utils.data.Dataset):
+class _IdStrings(Protocol):
+    """Record IDs by range or position (the reader's ID array, or one over bytes read once)."""
+
+    def range(self, start: int, stop: int) -> list[str]: ...
+
+    def at(self, positions) -> list[str]: ...
+
+
+class CollectionDataset(_TorchDataset):
     """Records of a collection as PyG graphs, read on demand.
 
     ``label`` selects label columns by name (``str`` -> ``y`` of shape (1,), list -> (1, L),
@@ -87,9 +96,9 @@ class CollectionDataset(torch.utils.data.Dataset):
         self.preload = bool(preload)
         self.mmap = bool(mmap)
         self._built: Optional[tuple] = None  # (start, stop, BlockGraphs) read ahead
-        self._full = None
-        self._all_ids = None
-        self._id_strings = None
+        self._full: Optional[Block] = None
+        self._all_ids: Optional[list[str]] = None
+        self._id_strings: Optional[_IdStrings] = None
         self._buffers: dict = {}
         with CollectionReader(self.path) as reader:
             self._n = len(reader)
@@ -238,17 +247,17 @@ class CollectionDataset(torch.utils.data.Dataset):
                 raise IndexError(f"index out of range for {n} items")
             indices = self._subset[indices].tolist()
         if self._shards is not None:
-            return self._sharded_items(indices)
+            return self._sharded_items(self._shards, indices)
         return self._local_items(indices)
 
-    def _sharded_items(self, indices) -> list:
+    def _sharded_items(self, shards: list, indices) -> list:
         """Items of a sharded source: each shard's dataset serves its indices, in one call per shard."""
         g = np.asarray([self._index(i) for i in indices], np.int64)
         shard = np.searchsorted(self._starts, g, side="right") - 1
         out: list = [None] * g.size
         for k in np.unique(shard).tolist():
             where = np.flatnonzero(shard == k)
-            for position, item in zip(where.tolist(), self._shards[k].__getitems__((g[where] - self._starts[k]).tolist())):
+            for position, item in zip(where.tolist(), shards[k].__getitems__((g[where] - self._starts[k]).tolist())):
                 out[position] = item
         return out
 
