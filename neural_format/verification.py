@@ -24,7 +24,7 @@ def _from_error(exc) -> dict:
 def _verify_records(reader, label: str, workers, progress) -> tuple[dict, list[dict]]:
     from .integrity import verify_hashes
     report = verify_hashes(reader, workers=workers, progress=progress)
-    problems = []
+    problems: list[dict] = []
     ids = None
     for index in report.mismatched[:MAX_LISTED]:
         ids = ids if ids is not None else reader.record_ids()
@@ -39,17 +39,16 @@ def _verify_records(reader, label: str, workers, progress) -> tuple[dict, list[d
 def verify_file(path, *, workers=None, progress=None) -> dict:
     from .errors import NeuralFormatError
     from .reader import CollectionReader
-    result = {"path": str(path), "kind": "file", "records": 0, "problems": []}
+    records = 0
+    problems: list[dict] = []
     try:
         with CollectionReader(path) as reader:
             counts, problems = _verify_records(reader, str(path), workers, progress)
     except NeuralFormatError as exc:
-        result["problems"].append(_from_error(exc))
+        problems.append(_from_error(exc))
     else:
-        result["records"] = counts["records"]
-        result["problems"] += problems
-    result["ok"] = not result["problems"]
-    return result
+        records = counts["records"]
+    return {"path": str(path), "kind": "file", "records": records, "problems": problems, "ok": not problems}
 
 
 def verify_collection(directory, *, workers=None, progress=None, file_hashes: bool = True) -> dict:
@@ -62,14 +61,19 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
     from .reader import CollectionReader
 
     directory = Path(directory)
-    result = {"path": str(directory), "kind": "collection", "records": 0, "shards": [], "problems": []}
-    problems = result["problems"]
+    records = 0
+    shards: list[dict] = []
+    problems: list[dict] = []
+
+    def result() -> dict:
+        return {"path": str(directory), "kind": "collection", "records": records, "shards": shards,
+                "problems": problems, "ok": not problems}
+
     try:
         manifest = read_manifest(directory)
     except NeuralFormatError as exc:
         problems.append(_from_error(exc))
-        result["ok"] = False
-        return result
+        return result()
     actual = collection_sha256(manifest)
     if actual != manifest.collection_sha256:
         problems.append(_problem("NF-C007", "manifest.json/collection_sha256",
@@ -81,7 +85,7 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
     relisted = 0
     for entry in manifest.shards:
         shard = {"path": entry.path, "records": entry.records, "ok": True}
-        result["shards"].append(shard)
+        shards.append(shard)
         before = len(problems)
         try:
             path = resolve_shard_path(directory, entry.path)
@@ -122,7 +126,7 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
                         seen[rid] = entry.path
                 counts, record_problems = _verify_records(reader, entry.path, workers, progress)
                 problems += record_problems
-                result["records"] += counts["records"]
+                records += counts["records"]
         except NeuralFormatError as exc:
             problems.append(_from_error(exc))
         shard["ok"] = len(problems) == before
@@ -130,8 +134,7 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
         problems.append(_problem("NF-C002", "manifest.json", f"{relisted - MAX_LISTED} more entries list a shard again"))
     if duplicates > MAX_LISTED:
         problems.append(_problem("NF-C006", "manifest.json", f"{duplicates - MAX_LISTED} more duplicate IDs"))
-    result["ok"] = not problems
-    return result
+    return result()
 
 
 def raise_missing(relative: str):
