@@ -15,9 +15,12 @@ from __future__ import annotations
 import hashlib
 import struct
 from itertools import accumulate
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .layout import Column
 
 HASH_PREFIX = b"neural-graph-record-v1\x00"
 _DIRECT_BYTES = 4096
@@ -118,7 +121,7 @@ def _entity_text_bytes(values) -> bytes:
     return b"".join(encoded) + _int64_bytes(tuple(offsets))
 
 
-def _hash_plan() -> tuple[tuple[str, object], ...]:
+def _hash_plan() -> tuple[tuple[str, Column], ...]:
     """(canonical name, column) in Appendix B's order: each name's column from the layout table."""
     from .layout import ALL_COLUMNS
     by_name = {c.hash_as: c for c in ALL_COLUMNS if c.hash_as is not None}
@@ -252,8 +255,8 @@ def _entity_text_blocks(texts: list[str], entity_offsets: np.ndarray) -> list[by
     The block's strings are encoded once; record ``i``'s offsets are the block's string offsets
     over its entities, rebased to 0, so all of them come from one vectorised subtraction.
     """
-    data, string_offsets = encode_strings(texts)
-    data = data.tobytes()
+    encoded, string_offsets = encode_strings(texts)
+    data = encoded.tobytes()
     n = entity_offsets.size - 1
     counts = np.diff(entity_offsets) + 1  # M_i + 1 offsets per record
     first = entity_offsets[:-1]
@@ -285,8 +288,8 @@ def _ragged_pieces(name: str, column: np.ndarray, offsets: list[int], nan_free: 
     step = shapes.shape[1] * 8
     n = counts.size
     if n and row_bytes * int(offsets[-1]) >= _DIRECT_BYTES * n:
-        raw = memoryview(column.reshape(-1).view(np.uint8))
-        return [(tag + heads[i * step:(i + 1) * step], raw[offsets[i] * row_bytes:offsets[i + 1] * row_bytes])
+        view = column.reshape(-1).view(np.uint8).data  # a memoryview of the bytes, no copy
+        return [(tag + heads[i * step:(i + 1) * step], view[offsets[i] * row_bytes:offsets[i + 1] * row_bytes])
                 for i in range(n)]
     raw = column.tobytes()
     return [tag + heads[i * step:(i + 1) * step] + raw[offsets[i] * row_bytes:offsets[i + 1] * row_bytes]
@@ -332,7 +335,8 @@ def column_digests(c: dict, nan_free: frozenset = frozenset()) -> list[bytes]:
         return offsets[table]
 
     sources = None
-    fields = []
+    fields: list[list] = []  # per canonical field, its pieces per record
+    sourced: list[tuple[int, str, str]] = []  # (position in fields, name, path) of text counted with its source
     for name, column in _PLAN:
         path, codec = column.path, column.codec
         if path not in c:
@@ -360,7 +364,8 @@ def column_digests(c: dict, nan_free: frozenset = frozenset()) -> list[bytes]:
         elif codec is Codec.TEXT:
             fields.append(_bytes_pieces(name, [v.encode("utf-8") if v else None for v in value]))
         elif codec is Codec.SOURCED_TEXT:
-            fields.append(column)  # needs the report sources, which come later in the order
+            sourced.append((len(fields), name, path))  # needs the report sources, which come later in the order
+            fields.append([])
         elif codec is Codec.ROW_TEXT:
             pieces = _bytes_pieces(name, _entity_text_blocks(value, np.asarray(table_offsets(column.table), np.int64)))
             known = c.get(_KNOWN_FLAGS.get(column.field, ""))
@@ -371,13 +376,13 @@ def column_digests(c: dict, nan_free: frozenset = frozenset()) -> list[bytes]:
             raise AssertionError(f"no hashing rule for codec {codec!r}")
     if sources is None:
         sources = [REPORT_SOURCE_NAMES.get(code, "unknown") for code in np.asarray(c["/records/report_source"]).tolist()]
-    for k, pieces in enumerate(fields):
-        if type(pieces) is not list:  # a column whose text counts only with a report source
-            fields[k] = _bytes_pieces(pieces.hash_as, [text.encode("utf-8") if source else None
-                                                       for text, source in zip(c[pieces.path], sources)])
+    for k, name, path in sourced:  # a column whose text counts only with a report source
+        fields[k] = _bytes_pieces(name, [text.encode("utf-8") if source else None
+                                         for text, source in zip(c[path], sources)])
     # consecutive small pieces are joined for all records at once (map/zip run at C speed); each
     # wide slice is fed to the hash in place, after the bytes that precede it
-    segments, small = [], [[HASH_PREFIX] * n]
+    segments: list[tuple[list[bytes], list]] = []
+    small: list[list] = [[HASH_PREFIX] * n]
     for pieces in fields:
         if n and type(pieces[0]) is tuple:
             small.append([head for head, _ in pieces])
