@@ -25,7 +25,7 @@ from .guards import (MAX_COMPRESSION_RATIO, STORAGE_SLACK_BYTES, allocation_guar
 from .record_sequence import RecordSequence
 from .populated import MIN_BYTES, populated_empty
 from .record import Geometry, Record
-from .record_columns import record_fields, records_from_columns
+from .record_columns import Columns, record_fields, records_from_columns
 from .version import FORMAT_NAME, parse_version
 
 MAX_RECORD_BYTES = 1 << 30  # one record larger than this is refused before allocation (NF-H006)
@@ -270,12 +270,12 @@ class CollectionReader(RecordSequence):
         return record
 
     # -- bulk -------------------------------------------------------------------------------
-    def columns(self) -> dict[str, np.ndarray]:
+    def columns(self) -> Columns:
         """Every column read whole, keyed by its path in the file, plus offsets and strings."""
         return self.read_columns(0, self._n)
 
     def read_columns(self, start: int, stop: int, *, string_errors: str = "strict",
-                     buffers: Optional[dict] = None) -> dict[str, object]:
+                     buffers: Optional[dict] = None) -> Columns:
         """Bulk-read the columns of records ``start:stop``: one slice read per dataset.
 
         Keys are dataset paths; ragged tables get their offsets rebased to 0 under
@@ -287,7 +287,7 @@ class CollectionReader(RecordSequence):
         self._require_open()
         start, stop, _ = slice(start, stop).indices(self._n)
         stop = max(start, stop)
-        out: dict[str, object] = {}
+        out: Columns = {}
         for table, off in self.offsets.items():
             out[f"{layout.TABLES[table][0]}/offsets"] = off[start:stop + 1] - off[start]
         for path in self.cols:
@@ -337,12 +337,12 @@ class CollectionReader(RecordSequence):
             handle = self._bulk[path] = uncached(self.cols[path])
         return handle
 
-    def records_from_columns(self, c: dict[str, object]) -> list[Record]:
+    def records_from_columns(self, c: Columns) -> list[Record]:
         """Cut records out of :meth:`read_columns` output; arrays are views into the columns."""
         return records_from_columns(self.meta, c, self._shared_geometries)
 
     @staticmethod
-    def _shared_geometries(c: dict[str, object]) -> list[Geometry]:
+    def _shared_geometries(c: Columns) -> list[Geometry]:
         """One frozen :class:`Geometry` per distinct geometry row, shared by the records that have it.
 
         A collection usually holds a handful of geometries; building 10,000 equal ones was a

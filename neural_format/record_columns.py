@@ -25,6 +25,12 @@ from .record import REPORT_SOURCE_NAMES, REPORT_SOURCES, Geometry, Record
 
 RECORD_FIELDS = tuple(f.name for f in dataclass_fields(Record))
 
+# Columns keyed by path: numpy arrays, and lists of str for the string columns. Which of the two a
+# path holds is the column table's word (Column.dtypes == () for strings), so the values are Any.
+Columns = dict[str, Any]
+# One record's fields by name, as the column table decodes them (the arguments of Record).
+RecordFields = dict[str, Any]
+
 
 def offsets_key(table: str) -> str:
     return f"{layout.TABLES[table][0]}/offsets"
@@ -36,7 +42,7 @@ def _attribute(column: Column) -> str:
 
 
 # -- records -> columns (writer) -----------------------------------------------------------
-def batch_columns(meta, batch: list[Record], gather: Callable[[str, list], np.ndarray]) -> dict[str, object]:
+def batch_columns(meta, batch: list[Record], gather: Callable[[str, list], np.ndarray]) -> Columns:
     """The batch as columns, keyed like :meth:`CollectionReader.read_columns` (offsets from 0).
 
     Records are normalised (stored dtypes, shapes checked); ``gather(path, arrays)`` concatenates a
@@ -44,7 +50,7 @@ def batch_columns(meta, batch: list[Record], gather: Callable[[str, list], np.nd
     :data:`~neural_format.layout.WRITE_ORDER`, the order the writer appends them.
     """
     n = len(batch)
-    out: dict[str, object] = {}
+    out: Columns = {}
     counts = {}
     for table in layout.RAGGED_TABLES:
         field = layout.count_column(table).field
@@ -142,11 +148,11 @@ def records_from_columns(meta, c: dict, shared_geometries: Callable[[dict], list
 
 
 def record_fields(meta, row: Callable[[str], np.ndarray], rows: Callable[[str, str], np.ndarray],
-                  string: Callable[[Column], object]) -> dict[str, object]:
+                  string: Callable[[Column], object]) -> RecordFields:
     """One record's fields from the reader's accessors: ``row(path)`` (a per-record column's row),
     ``rows(path, table)`` (a ragged column's slice) and ``string(column)`` (a string column's
     value for the record: a str, or the list of a ragged table's strings)."""
-    out: dict[str, object] = {}
+    out: RecordFields = {}
     known: dict[str, bool] = {}
     geometry: dict[str, Any] = {}
     for column in layout.present_columns(meta) + layout.present_string_column_table(meta):

@@ -23,7 +23,7 @@ from .errors import ClosedError, OutputExistsError, SchemaError, WriteFailedErro
 from .hashing import column_digests, encode_strings
 from .metadata import CollectionMeta
 from .record import REPORT_SOURCES, Record
-from .record_columns import batch_columns
+from .record_columns import Columns, batch_columns
 from .version import FORMAT_NAME, FORMAT_VERSION
 
 CHUNK_BYTES = 256 << 10
@@ -425,7 +425,7 @@ class CollectionWriter:
         self._buffered_bytes = 0
         self._start_background_sync()
 
-    def _batch_columns(self, batch: list[Record]) -> dict[str, object]:
+    def _batch_columns(self, batch: list[Record]) -> Columns:
         """The batch as columns, keyed like :meth:`CollectionReader.read_columns` (offsets from 0)."""
         return batch_columns(self.meta, batch, self._gather)
 
