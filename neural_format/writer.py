@@ -11,9 +11,9 @@ from __future__ import annotations
 import errno
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, NoReturn, Optional
 
 import h5py
 import numpy as np
@@ -177,7 +177,7 @@ class CollectionWriter:
         self._scratch: dict[str, np.ndarray] = {}
         self._syncer: Optional[ThreadPoolExecutor] = None
         self._sync_fd: Optional[int] = None
-        self._sync_job = None
+        self._sync_job: Optional[Future[None]] = None
         self._ids: set[str] = set()
         self.count = 0
         self._closed = False
@@ -207,7 +207,7 @@ class CollectionWriter:
     def _dataset(self, path: str, dtype, trailing: tuple[int, ...]):
         dtype = np.dtype(dtype)
         row_bytes = dtype.itemsize * int(np.prod(trailing, dtype=np.int64)) if trailing else dtype.itemsize
-        kwargs = {}
+        kwargs: dict[str, object] = {}
         if self._compression is not None:
             kwargs["compression"] = self._compression
             kwargs["shuffle"] = dtype.itemsize > 1
@@ -254,7 +254,7 @@ class CollectionWriter:
         """Cast to stored dtypes and check every shape against the metadata (NF-W001)."""
         meta, rid = self.meta, record.record_id
 
-        def fail(field, expected, found):
+        def fail(field, expected, found) -> NoReturn:
             raise SchemaError("NF-W001", f"record {rid!r}: field {field} does not fit the collection",
                               location=f"record {rid!r}/{field}", expected=expected, found=found)
 
@@ -456,9 +456,10 @@ class CollectionWriter:
             if not self._sync_job.done():
                 return
             self._sync_job.result()  # raise a writeback error now rather than lose it
+        if self._sync_fd is None:
+            self._sync_fd = os.open(self.tmp_path, os.O_RDONLY)
         if self._syncer is None:
             self._syncer = ThreadPoolExecutor(max_workers=1)
-            self._sync_fd = os.open(self.tmp_path, os.O_RDONLY)
         self._sync_job = self._syncer.submit(_sync_data, self._sync_fd)
 
     def _stop_background_sync(self) -> None:
