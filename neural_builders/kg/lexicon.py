@@ -19,7 +19,8 @@ air space opacities, airspace disease, air space disease, nodular opacity, nodul
 infiltrate, infiltrates, infiltration, atelectasis, atelectatic changes, atelectatic change,
 edema, pulmonary edema, interstitial edema, vascular congestion, pulmonary vascular congestion,
 congestion, vascular engorgement, venous engorgement, engorgement, cardiomegaly, cardiac enlargement, enlargement,
-pneumonia, pneumonias, bronchopneumonia, pneumonitis, infection, infectious process,
+pneumonia, pneumonias, bronchopneumonia, pneumonitis, infection, infectious process, haziness, opaque, opaque area,
+opaque areas,
 nodule, nodules, mass, masses, lesion, lesions,
 granuloma, granulomas, granulomata, granulomatous disease, calcification, calcifications,
 scarring, scar, scars, fibrosis, fibrotic changes,
@@ -81,7 +82,7 @@ LOCATION_WORDS = frozenset({"right", "left", "bilateral", "upper", "middle", "mi
 NEGATION_PRE = """
 no, not, without, absence of, negative for, no evidence of, no evidence for,
 no signs of, no sign of, free of, clear of, no definite, rather than, resolution of, nor,
-clearing of, resolved
+clearing of, resolved, no suggestion of, without suggestion of, no concern for, no suspicion of, no suspicion for
 """
 NEGATION_POST = """
 not seen, is not seen, are not seen, not identified, not visualized, not present,
@@ -98,13 +99,16 @@ may reflect, could reflect, which may represent, not excluded, question, differe
 differential diagnosis include, differential diagnosis of, differential diagnosis would include,
 differential considerations include, differential considerations, differential diagnosis, considerations include,
 considerations would include, rule out, to rule out, evaluate for, evaluation for, assess for,
-correlate for, correlate clinically for, clinical correlation for
+correlate for, correlate clinically for, clinical correlation for, suggestion of, concern for, raises concern for,
+suspicion for, suspicion of, may indicate, could indicate, might indicate, may also be, may also represent,
+may include, difficult to exclude, difficult to completely exclude, difficult to entirely exclude
 """
 UNCERTAIN_POST = """
 cannot be excluded, can not be excluded, not excluded, is not excluded, cannot be ruled out,
 can not be ruled out, not ruled out, is possible, is suspected, is questioned, is likely,
 are possible, is not entirely excluded, cannot be entirely excluded,
-not entirely excluded, cannot be completely excluded, not completely excluded
+not entirely excluded, cannot be completely excluded, not completely excluded, suspected, is in the differential,
+are in the differential, in the differential, would be a consideration, is a consideration
 """
 # "A versus B": both alternatives are uncertain, so these also reach back to the one finding before them.
 ALTERNATIVE = """
@@ -119,6 +123,10 @@ no appreciable change, no substantial change, not significantly changed, not cha
 almost completely resolved, nearly completely resolved, nearly resolved, partially resolved, incompletely resolved,
 not completely resolved, not entirely resolved, not fully resolved
 """
+# "Evaluation for pneumothorax is limited", "limits evaluation for an effusion": a finding that the exam
+# could not assess is not asserted at all (neither present, absent nor uncertain); see rules._exam_limited.
+EVALUATION = frozenset({"evaluation", "evaluate", "evaluating", "assessment", "assess", "assessing"})
+LIMITATION = frozenset({"limited", "limits", "limit", "limiting", "limitation", "limitations"})
 # Phrases that point one finding at another ("consolidation ... suggestive of pneumonia").
 SUGGESTIVE = """
 suggestive of, suggests, suggest, to suggest, suggesting, consistent with, compatible with, concerning for,

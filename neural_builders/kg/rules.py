@@ -10,12 +10,15 @@ Steps, per sentence (split at . ! ? ; and line breaks):
    "right" + "lower" + "lobe" -> one anatomy entity "right lower lobe".
 3. **Clauses.** A sentence is cut at scope terminators ("but", "however", "which", ...) and at a
    comma or "and" whose following words hold a verb ("..., the heart is normal"); a comma
-   followed by "or"/"and"/"nor" continues a list ("no A, B, or C is seen").
+   followed by "or"/"and"/"nor" continues a list ("no A, B, or C is seen"). A parenthesis is an
+   aside with its own clause; the clause it interrupts continues after it.
 4. **Assertion** of each finding, device and modifier: the nearest context trigger in its
    clause decides - a negation before it ("no", "without", "no evidence of") or after it
    ("is not seen", "has resolved") makes it *absent*; an uncertainty trigger ("possible",
    "cannot exclude", "suggestive of") makes it *uncertain*; otherwise *present*. Anatomy is
-   always *present* ("no effusion in the right lung" still has a right lung).
+   always *present* ("no effusion in the right lung" still has a right lung). A finding that a
+   limited examination could not assess ("evaluation for pneumothorax is limited") is dropped:
+   the sentence asserts nothing about it.
 5. **Relations.** ``located_at``: a finding or device -> the nearest anatomy in its clause
    without crossing a "suggestive of" trigger. ``modifies``: a modifier -> the finding, anatomy
    or device it precedes within three tokens, else the nearest one before it in the clause.
@@ -130,8 +133,6 @@ def _noun_phrase_head(i: int, words: list[str], starts: dict) -> Optional[_Match
 def _clause_breaks(words: list[str], matches: list[_Match]) -> list[int]:
     """Token indices at which a new clause starts."""
     breaks = {m.start for m in matches if "term" in m.roles}
-    # a parenthesis opens and closes its own clause: "no A identified (B may represent C)"
-    breaks |= {i for i, w in enumerate(words) if w == "("} | {i + 1 for i, w in enumerate(words) if w == ")"}
     starts = {m.start: m for m in matches}
     separators = [i for i, w in enumerate(words) if w in (",", "and")]
     for k, i in enumerate(separators):
@@ -159,6 +160,44 @@ def _clause_breaks(words: list[str], matches: list[_Match]) -> list[int]:
         if any(w in lexicon.CLAUSE_VERBS for w in following):
             breaks.add(i)
     return sorted(breaks)
+
+
+def _clause_ids(words: list[str], breaks: list[int]) -> list[int]:
+    """The clause of every token. A parenthesis is an aside with its own clause, and the clause it
+    interrupts goes on after it: in "no A identified (B may represent C)" the "no" does not reach
+    C, and in "pneumonia seen on CT (not seen on the prior film) is not seen either" the
+    pneumonia and its "is not seen" stay in one clause. An unclosed "(" runs to the sentence end."""
+    ids, stack, current, fresh = [], [], 0, 0
+    breaks_at = set(breaks)
+    for i, w in enumerate(words):
+        if w == "(":
+            stack.append(current)
+            fresh += 1
+            current = fresh
+        elif i in breaks_at and i > 0:
+            fresh += 1
+            current = fresh
+        ids.append(current)
+        if w == ")":
+            fresh += 1
+            current = stack.pop() if stack else fresh
+    return ids
+
+
+def _exam_limited(m: _Match, words: list[str], clause_of: list[int]) -> bool:
+    """True when ``m`` is what a limited examination could not assess: "evaluation for
+    pneumothorax is limited", "limits evaluation for an effusion", "limited assessment of the
+    pleural fluid". Such a sentence says nothing about the patient's finding (ConText's
+    hypothetical class), so the finding is not asserted at all."""
+    clause = [i for i in range(len(words)) if clause_of[i] == clause_of[m.start]]
+    if not any(words[i] in lexicon.LIMITATION for i in clause):
+        return False
+    for i in reversed([i for i in clause if i < m.start]):
+        if words[i] in lexicon.CLAUSE_VERBS:
+            return False
+        if words[i] in ("for", "of") and i > 0 and words[i - 1] in lexicon.EVALUATION:
+            return True
+    return False
 
 
 def _assert(matches: list[_Match]) -> None:
@@ -270,7 +309,10 @@ class RuleBasedExtractor:
     one entity; ``drop_isolated_modifiers`` (default False) removes modifiers that modify nothing.
     """
     name = "neural-rules"
-    version = "1.1"  # 1.1: list scope through modifiers, parentheses, versus, qualified resolution (issue 19)
+    # 1.1: list scope through modifiers, parentheses, versus, qualified resolution (issue 19);
+    # 1.2: parentheses are asides (the outer clause resumes), exam-limited findings are not asserted,
+    # hedges "suggestion of / concern for / may indicate / suspected / in the differential", haziness, opaque
+    version = "1.2"
 
     def __init__(self, *, merge_repeats: bool = True, drop_isolated_modifiers: bool = False):
         self.merge_repeats = bool(merge_repeats)
@@ -293,10 +335,13 @@ class RuleBasedExtractor:
                 continue
             words = [t[0] for t in tokens]
             matches = _match_sentence(tokens)
-            breaks = _clause_breaks(words, matches)
+            clause_of = _clause_ids(words, _clause_breaks(words, matches))
             for m in matches:
-                m.clause = sum(1 for b in breaks if b <= m.start)
+                m.clause = clause_of[m.start]
             _assert(matches)
+            for m in matches:
+                if m.type == "finding" and _exam_limited(m, words, clause_of):
+                    m.type = None  # not a statement about the patient: no entity, no relation
             _relations(matches, words, lambda a, b, kind: pairs.append((a, b, kind)))
             mentions += [m for m in matches if m.type is not None]
         return self._graph(mentions, pairs)
