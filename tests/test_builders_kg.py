@@ -245,3 +245,60 @@ def test_extractor_never_fails_and_output_is_well_formed(text):
         else:
             assert source.type == "modifier" and target.type != "modifier"
     assert RULES.extract(text).triples() == kg.triples()  # deterministic
+
+
+def _bench_kg_iu():
+    """benchmarks/bench_kg_iu.py as a module (benchmarks/ is not a package)."""
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_kg_iu.py"
+    spec = importlib.util.spec_from_file_location("bench_kg_iu", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REASON_CLASSES = {"mesh:negation-indexed", "mesh:hedge-not-indexed", "mesh:inferred-against-text", "mesh:non-lung-site",
+                  "mesh:other-heading", "report:dictation", "extractor:vocabulary", "extractor:negation-scope",
+                  "extractor:historical", "extractor:clause-segmentation", "extractor:exam-limitation"}
+ASSERTION_OR_NONE = {"present", "uncertain", "absent", "none"}
+
+
+def test_iu_adjudication_table_is_well_formed_and_matches_the_archive():
+    """The adjudication table (benchmarks/data/iu_mesh_adjudication.csv): one row per (report, finding),
+    a reason from the documented classes, and - where the IU archive is installed - the MeSH label
+    it records is the archive's, and its deciding phrase is in that report's text."""
+    import csv
+    bench = _bench_kg_iu()
+    rows = list(csv.DictReader(bench.ADJUDICATION.open(newline="")))
+    assert len(rows) >= 40
+    assert len({(r["report_id"], r["finding"]) for r in rows}) == len(rows)
+    for r in rows:
+        assert r["finding"] in bench.MESH and r["reason_class"] in REASON_CLASSES, r
+        assert r["mesh"] in ("0", "1") and r["adjudicated"] in ("0", "1"), r
+        assert r["extractor_1_1"] in ASSERTION_OR_NONE and r["extractor_1_2"] in ASSERTION_OR_NONE, r
+        assert 0 < len(r["deciding_phrase"]) <= 120, r  # a phrase, not the report
+        # the reason says why the label moved away from MeSH, or, where it kept MeSH's label, why the
+        # extractor disagrees; a dictation error can do either
+        side = "mesh:" if r["mesh"] != r["adjudicated"] else "extractor:"
+        assert r["reason_class"].startswith(side) or r["reason_class"] == "report:dictation", r
+    try:
+        from neural_builders.inputs.reports import iu_xray_archive_path
+        archive = iu_xray_archive_path()
+    except BuildInputError:
+        pytest.skip("torchxrayvision not installed")
+    wanted = {r["report_id"] for r in rows}
+    reports = {rep.report_id: rep for rep in bench.iu_reports(archive) if rep.report_id in wanted}
+    assert set(reports) == wanted
+    known = {rid: bench.mesh_labels(rep.mesh, rep.mesh_automatic) for rid, rep in reports.items()}
+    assert len(bench.load_adjudication(bench.ADJUDICATION, known)) == len(rows)  # the bench's own check agrees
+    for r in rows:
+        text = reports[r["report_id"]].text_for_model.lower()
+        assert all(part.lower() in text for part in r["deciding_phrase"].split(" ... ")), r
+
+
+def test_iu_held_out_part_is_fixed_by_report_id():
+    bench = _bench_kg_iu()
+    ids = [f"CXR{i}" for i in range(1, 4000)]
+    share = sum(map(bench.held_out, ids)) / len(ids)
+    assert 0.17 < share < 0.23
+    assert [bench.held_out(i) for i in ("CXR343", "CXR1000", "CXR1570", "CXR3103")] == [True, True, False, False]
