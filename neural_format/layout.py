@@ -110,6 +110,18 @@ class Codec(str, Enum):
 
 
 STRING_CODECS = (Codec.ID, Codec.TEXT, Codec.SOURCED_TEXT, Codec.ROW_TEXT)
+ARRAY_CODECS = (Codec.ROWS, Codec.ROW)  # the field's array is the stored rows (the writer fits it: :class:`Fit`)
+
+
+class Fit(str, Enum):
+    """How the writer fits a Record field's array to its column (NF-W001; ``writer._normalise``).
+
+    Every rule casts to the stored dtype and checks the trailing shape against the metadata; a
+    ragged column other than its table's count column must also have the count column's rows.
+    """
+    EXACT = "exact"  # an array of shape (rows, *trailing) as given; a float array for an integer column is refused
+    FLAT = "flat"    # any sequence, first reshaped to (-1, *trailing) (edge lists, code lists), then as EXACT
+    CAST = "cast"    # any numbers, cast to the (float) stored dtype and flattened; the whole shape is compared
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,9 @@ class Column:
 
     ``trailing`` and ``when`` take the enum members or their string codes ("D", "has_positions");
     ``dtype_from`` names the metadata field that chooses the stored dtype among ``dtypes`` (None:
-    ``dtypes[0]``). ``field`` is the :class:`~neural_format.record.Record` attribute (dotted for
+    ``dtypes[0]``). ``fit`` says how the writer fits the field's array to the column and
+    ``missing`` what NF-W001 expects when the metadata switches the column on and the field is
+    None (default: the shape). ``field`` is the :class:`~neural_format.record.Record` attribute (dotted for
     an attribute of ``geometry``), ``codec`` how its value is stored (:class:`Codec`), ``hash_as``
     its name in the canonical digest (:data:`neural_format.hashing.CANONICAL_FIELDS`, whose order
     is Appendix B's; None: not hashed by itself). A string column has ``dtypes`` ``()`` and is a
@@ -133,11 +147,14 @@ class Column:
     field: str = ""  # "" for a column that stores no field (the digest)
     codec: Codec = Codec.ROWS
     hash_as: Optional[str] = None
+    fit: Fit = Fit.EXACT  # how the writer fits the field's array (codecs ROWS and ROW)
+    missing: Optional[str] = None  # NF-W001's "expected" when an optional column's field is None (None: its shape)
 
     def __post_init__(self):
         object.__setattr__(self, "trailing", Trailing(self.trailing))
         object.__setattr__(self, "when", Presence(self.when))
         object.__setattr__(self, "codec", Codec(self.codec))
+        object.__setattr__(self, "fit", Fit(self.fit))
 
     @property
     def path(self) -> str:
@@ -149,10 +166,10 @@ class Column:
 
 
 _I8, _F8, _U1 = ("<i8",), ("<f8",), ("|u1",)
-C, P, R = Codec, Presence, Trailing
+C, P, R, F = Codec, Presence, Trailing, Fit
 COLUMNS = (
     Column("records", "bridge", _I8, R.PAIR, field="bridge", codec=C.BRIDGE, hash_as="bridge"),
-    Column("records", "labels", ("<f4",), R.LABELS, field="labels", codec=C.ROW, hash_as="labels"),
+    Column("records", "labels", ("<f4",), R.LABELS, field="labels", codec=C.ROW, hash_as="labels", fit=F.CAST),
     Column("records", "sha256", _U1, R.DIGEST, codec=C.DIGEST),
     Column("records", "report_source", _U1, R.SCALAR, field="report_source", codec=C.REPORT_SOURCE,
            hash_as="report_source"),
@@ -170,18 +187,19 @@ COLUMNS = (
            codec=C.KNOWN_FLAG),
     Column("patches", "features", ("<f2", "<f4"), R.PATCH_FEATURES, dtype_from="patch_feature_dtype",
            field="patch_features", hash_as="patch_features"),
-    Column("patches", "scores", ("<f4",), R.SCALAR, field="patch_scores", hash_as="patch_scores"),
+    Column("patches", "scores", ("<f4",), R.SCALAR, field="patch_scores", hash_as="patch_scores", fit=F.CAST),
     Column("patches", "positions", ("<i4",), R.SPATIAL_AXES, P.HAS_POSITIONS, field="patch_positions",
-           hash_as="patch_positions"),
+           hash_as="patch_positions", missing="positions and geometry (collection has_positions)"),
     Column("patches", "tiles", ("|u1", "<u2", "<f4"), R.TILE, P.HAS_TILES, dtype_from="tile_dtype",
-           field="tiles", hash_as="tiles"),
-    Column("patch_edges", "index", ("<i4",), R.PAIR, field="patch_edges", hash_as="patch_edges"),
-    Column("entities", "type", ("<i2",), R.SCALAR, field="entity_types", hash_as="entity_types"),
-    Column("entities", "assertion", ("|i1",), R.SCALAR, field="entity_assertions", hash_as="entity_assertions"),
+           field="tiles", hash_as="tiles", missing="tiles (collection declares tile_shape)"),
+    Column("patch_edges", "index", ("<i4",), R.PAIR, field="patch_edges", hash_as="patch_edges", fit=F.FLAT),
+    Column("entities", "type", ("<i2",), R.SCALAR, field="entity_types", hash_as="entity_types", fit=F.FLAT),
+    Column("entities", "assertion", ("|i1",), R.SCALAR, field="entity_assertions", hash_as="entity_assertions",
+           fit=F.FLAT),
     Column("entities", "features", ("<f2", "<f4"), R.ENTITY_FEATURES, P.HAS_ENTITY_FEATURES,
            dtype_from="entity_feature_dtype", field="entity_features", hash_as="entity_features"),
-    Column("relations", "index", ("<i4",), R.PAIR, field="relations", hash_as="relations"),
-    Column("relations", "type", ("<i2",), R.SCALAR, field="relation_types", hash_as="relation_types"),
+    Column("relations", "index", ("<i4",), R.PAIR, field="relations", hash_as="relations", fit=F.FLAT),
+    Column("relations", "type", ("<i2",), R.SCALAR, field="relation_types", hash_as="relation_types", fit=F.FLAT),
 )
 # string arrays (groups of UTF-8 ``data`` and int64 ``offsets``), rows of ``table``
 STRING_COLUMN_TABLE = (
@@ -191,10 +209,11 @@ STRING_COLUMN_TABLE = (
     Column("entities", "text", (), R.SCALAR, P.HAS_ENTITY_TEXT, field="entity_text", codec=C.ROW_TEXT,
            hash_as="entity_text"),
 )
-del C, P, R
+del C, P, R, F
 # string arrays: path -> (table whose rows they index, condition)
 STRING_COLUMNS = {c.path: (c.table, c.when) for c in STRING_COLUMN_TABLE}
 ALL_COLUMNS = COLUMNS + STRING_COLUMN_TABLE
+TABLE_OF = {c.path: c.table for c in ALL_COLUMNS}  # column path -> the table whose rows it holds
 
 # The order in which a batch's columns are appended to the file. HDF5 allocates chunks as they are
 # first written, so this order is part of the bytes of every file (the conformance fixtures are

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from . import layout
+from .layout import Fit
 from .errors import ClosedError, OutputExistsError, SchemaError, WriteFailedError
 from .hashing import column_digests, encode_strings
 from .metadata import CollectionMeta
@@ -27,11 +28,6 @@ from .record_columns import Columns, batch_columns
 from .version import FORMAT_NAME, FORMAT_VERSION
 
 CHUNK_BYTES = 256 << 10
-# Record fields whose shape and dtype _normalise checks with its own messages (NF-W001)
-_CHECKED_BY_HAND = frozenset({
-    "patch_features", "patch_scores", "patch_positions", "tiles", "patch_edges", "entity_types",
-    "entity_assertions", "entity_text", "entity_features", "relations", "relation_types", "labels",
-    "bridge", "geometry", "report", "report_source", "record_id", "group_key"})
 
 
 def chunk_rows(row_bytes: int, chunk_bytes: Optional[int] = None) -> int:
@@ -170,9 +166,10 @@ class CollectionWriter:
         self._fsync = fsync
         self._buffer: list[Record] = []  # normalised records staged for the next flush
         self._string_paths = set(layout.present_string_columns(meta))
-        # table columns added after 1.0.0 are checked generically by _normalise (the older ones by hand)
-        self._table_checked = [c for c in layout.present_columns(self.meta)
-                               if c.codec in (layout.Codec.ROWS, layout.Codec.ROW) and c.field not in _CHECKED_BY_HAND]
+        # how _normalise fits each array field, from the column table
+        self._fits = self._fit_plan()
+        self._absent_fields = {c.field: None for c in layout.COLUMNS if c.codec in layout.ARRAY_CODECS}
+        self._geometry = any(c.codec is layout.Codec.GEOMETRY for c in layout.present_columns(self.meta))
         self._offset_paths = {f"{layout.TABLES[t][0]}/offsets" for t in layout.RAGGED_TABLES}
         self._scratch: dict[str, np.ndarray] = {}
         self._syncer: Optional[ThreadPoolExecutor] = None
@@ -250,99 +247,98 @@ class CollectionWriter:
             self._string_array(path)
 
     # -- records ------------------------------------------------------------------------
+    def _fit_plan(self) -> list[tuple]:
+        """The array fields' fitting rules for this collection, read from the column table once.
+
+        One entry per present column of codec ROWS or ROW, in table order (a ragged table's count
+        column comes before the columns that must match its rows): ``(field, table, per record,
+        fit, stored dtype, trailing shape, expected text when None or None, counted)``.
+        """
+        meta, plan, counted_tables = self.meta, [], set()
+        for column in layout.present_columns(meta):
+            if column.codec not in layout.ARRAY_CODECS:
+                continue
+            per_record = column.codec is layout.Codec.ROW
+            is_count = not per_record and layout.count_column(column.table) is column
+            if not per_record and not is_count and column.table not in counted_tables:
+                raise AssertionError(f"{column.path} comes before the count column of {column.table!r} in the table")
+            if is_count:
+                counted_tables.add(column.table)
+            missing = column.missing if column.missing is not None else ""
+            plan.append((column.field, column.table, per_record, column.fit is Fit.CAST, column.fit is Fit.FLAT,
+                         layout.stored_dtype(column, meta),
+                         layout.trailing_shape(column, meta), None if column.when is layout.Presence.ALWAYS else missing,
+                         not per_record and not is_count))
+        return plan
+
     def _normalise(self, record: Record) -> Record:
-        """Cast to stored dtypes and check every shape against the metadata (NF-W001)."""
+        """Cast to stored dtypes and check every shape against the metadata (NF-W001).
+
+        The array fields follow the column table (:attr:`layout.Column.fit`, :meth:`_fit_plan`);
+        the fields with a codec of their own (ID, strings, geometry, bridge, report source) are
+        checked here by name.
+        """
         meta, rid = self.meta, record.record_id
 
         def fail(field, expected, found) -> NoReturn:
             raise SchemaError("NF-W001", f"record {rid!r}: field {field} does not fit the collection",
                               location=f"record {rid!r}/{field}", expected=expected, found=found)
 
-        def array(field, value, dtype, trailing):
-            value = np.asarray(value)
-            if value.ndim != 1 + len(trailing) or tuple(value.shape[1:]) != tuple(trailing):
-                fail(field, f"shape (n, {', '.join(map(str, trailing))})", value.shape)
-            if np.dtype(dtype).kind in "iu" and value.dtype.kind == "f":
-                fail(field, f"integer dtype {np.dtype(dtype)}", value.dtype)
-            return np.ascontiguousarray(value, dtype=dtype)
-
         if not isinstance(rid, str) or not rid or len(rid.encode("utf-8")) > 1024:
             fail("record_id", "a non-empty string of at most 1024 UTF-8 bytes", repr(rid)[:80])
-        A = meta.spatial_axes
-        feats = array("patch_features", record.patch_features, meta.patch_feature_dtype, (meta.patch_feature_dim,))
-        P = feats.shape[0]
-        scores = np.ascontiguousarray(np.asarray(record.patch_scores, np.float32).reshape(-1))
-        if scores.shape != (P,):
-            fail("patch_scores", (P,), scores.shape)
-        positions = None
-        if meta.has_positions:
-            if record.patch_positions is None or record.geometry is None:
+        values = dict(self._absent_fields)
+        rows: dict[str, int] = {}  # table -> the record's rows, from its count column
+        for field, table, per_record, cast, flat, dtype, trailing, missing, counted in self._fits:
+            value = getattr(record, field)
+            if value is None and missing is not None:  # an optional column the collection stores
+                fail(field, missing or str(trailing if per_record else (rows[table], *trailing)), None)
+            if cast:
+                value = np.ascontiguousarray(np.asarray(value, dtype).reshape(-1))
+                expected = trailing if per_record else (rows[table], *trailing)
+                if value.shape != expected:
+                    fail(field, expected, value.shape)
+                values[field] = value
+                continue
+            value = np.asarray(value)
+            if flat:
+                value = value.reshape(-1, *trailing)
+            elif per_record:
+                value = value.reshape(1, *trailing)
+            if value.ndim != 1 + len(trailing) or tuple(value.shape[1:]) != trailing:
+                fail(field, f"shape (n, {', '.join(map(str, trailing))})", value.shape)
+            if dtype.kind in "iu" and value.dtype.kind == "f":
+                fail(field, f"integer dtype {dtype}", value.dtype)
+            value = np.ascontiguousarray(value, dtype=dtype)
+            if per_record:
+                value = value[0]
+            elif counted:
+                if value.shape[0] != rows[table]:
+                    fail(field, rows[table], value.shape[0])
+            else:
+                rows[table] = value.shape[0]
+            values[field] = value
+        geometry = None
+        if self._geometry:  # the geometry columns (has_positions): the record's patch grid
+            geometry = record.geometry
+            if geometry is None:
                 fail("patch_positions", "positions and geometry (collection has_positions)", None)
-            positions = array("patch_positions", record.patch_positions, np.int32, (A,))
-            if positions.shape[0] != P:
-                fail("patch_positions", P, positions.shape[0])
-            if record.geometry.axes != A:
-                fail("geometry", f"{A} axes", record.geometry.axes)
-        tiles = None
-        if meta.tile_shape is not None:
-            if record.tiles is None:
-                fail("tiles", "tiles (collection declares tile_shape)", None)
-            tiles = array("tiles", record.tiles, meta.tile_dtype, tuple(meta.tile_shape))
-            if tiles.shape[0] != P:
-                fail("tiles", P, tiles.shape[0])
-        edges = array("patch_edges", np.asarray(record.patch_edges).reshape(-1, 2), np.int32, (2,))
-        types = array("entity_types", np.asarray(record.entity_types).reshape(-1), np.int16, ())
-        M = types.shape[0]
-        assertions = array("entity_assertions", np.asarray(record.entity_assertions).reshape(-1), np.int8, ())
-        if assertions.shape[0] != M:
-            fail("entity_assertions", M, assertions.shape[0])
+            if geometry.axes != meta.spatial_axes:
+                fail("geometry", f"{meta.spatial_axes} axes", geometry.axes)
         text = None
         if meta.has_entity_text and not (record.entity_text is None and meta.entity_text_partial):
             # None: this record's text is unknown, which a collection says only with entity_text_partial
+            M = rows["entities"]
             if record.entity_text is None or len(record.entity_text) != M:
                 fail("entity_text", f"{M} strings" + (" or None (unknown)" if meta.entity_text_partial else ""),
                      None if record.entity_text is None else len(record.entity_text))
             text = [str(t) for t in record.entity_text]
-        entity_features = None
-        if meta.entity_feature_dim > 0:
-            if record.entity_features is None:
-                fail("entity_features", f"({M}, {meta.entity_feature_dim})", None)
-            entity_features = array("entity_features", record.entity_features, meta.entity_feature_dtype,
-                                    (meta.entity_feature_dim,))
-            if entity_features.shape[0] != M:
-                fail("entity_features", M, entity_features.shape[0])
-        relations = array("relations", np.asarray(record.relations).reshape(-1, 2), np.int32, (2,))
-        relation_types = array("relation_types", np.asarray(record.relation_types).reshape(-1), np.int16, ())
-        if relation_types.shape[0] != relations.shape[0]:
-            fail("relation_types", relations.shape[0], relation_types.shape[0])
-        labels = np.ascontiguousarray(np.asarray(record.labels, np.float32).reshape(-1))
-        if labels.shape != (len(meta.label_names),):
-            fail("labels", (len(meta.label_names),), labels.shape)
         bridge = None if record.bridge is None else (int(record.bridge[0]), int(record.bridge[1]))
         if record.report_source not in REPORT_SOURCES or (record.report is None) != (record.report_source is None):
             fail("report_source", "'ground_truth' or 'generated' with a report, None without", record.report_source)
-        normal = Record(
-            record_id=rid, patch_features=feats, patch_scores=scores, patch_positions=positions,
-            patch_edges=edges, entity_types=types, entity_assertions=assertions, entity_text=text,
-            entity_features=entity_features, relations=relations, relation_types=relation_types,
-            bridge=bridge, labels=labels, geometry=record.geometry if meta.has_positions else None,
-            tiles=tiles, report=record.report, report_source=record.report_source,
-            group_key=record.group_key or None)  # "" is stored as no key and must hash alike
-        for column in self._table_checked:  # array fields the checks above do not name
-            value = getattr(record, column.field)
-            if value is None:
-                fail(column.field, "an array (the collection stores this field)", None)
-            trailing = layout.trailing_shape(column, meta)
-            if column.codec is layout.Codec.ROW:
-                value = array(column.field, np.asarray(value).reshape(1, *trailing), layout.stored_dtype(column, meta),
-                              trailing)[0]
-            else:
-                value = array(column.field, value, layout.stored_dtype(column, meta), trailing)
-                rows = len(getattr(normal, layout.count_column(column.table).field))
-                if value.shape[0] != rows:
-                    fail(column.field, rows, value.shape[0])
-            setattr(normal, column.field, value)
-        return normal
+        return Record(record_id=rid, entity_text=text, bridge=bridge, geometry=geometry, report=record.report,
+                      report_source=record.report_source,
+                      group_key=record.group_key or None,  # "" is stored as no key and must hash alike
+                      **values)
 
     def append(self, record: Record) -> None:
         """Check and buffer one record; it reaches the file, with its SHA-256, at the next flush."""

@@ -103,13 +103,43 @@ def test_batches_hold_exactly_the_present_columns_and_every_path_agrees(tmp_path
 def test_writer_checks_a_table_field_it_has_no_hand_written_check_for(monkeypatch, tmp_path):
     """A column added to the table is shape-checked (NF-W001) by the writer's generic step: here a
     stand-in column storing patch_scores as pairs, which the 1-D scores do not fit."""
-    import neural_format.writer as writer_module
     meta = synthetic_meta(feature_dim=4)
     records = list(synthetic_records(2, meta, seed=3, patches=(2, 3)))
     extra = layout.Column("patches", "extra", ("<f4",), layout.Trailing.PAIR, field="patch_scores")
     monkeypatch.setattr(layout, "COLUMNS", layout.COLUMNS + (extra,))
-    monkeypatch.setattr(writer_module, "_CHECKED_BY_HAND", writer_module._CHECKED_BY_HAND - {"patch_scores"})
     with pytest.raises(nf.NeuralFormatError) as caught:
         nf.write_collection(tmp_path / "x.h5", meta, records, fsync=False)
     assert caught.value.code == "NF-W001" and "patch_scores" in str(caught.value)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_the_writer_fits_each_array_field_by_its_table_rule(tmp_path):
+    """writer._normalise is one loop over the table's array columns (Column.fit, Column.missing):
+    each rule's NF-W001 names the field with the expected and found values of the 1.0 writer."""
+    meta = synthetic_meta(feature_dim=4, entity_feature_dim=3, tiles=True)
+    [record] = synthetic_records(1, meta, seed=5, patches=(3, 3), entities=(2, 2))
+    P, M = record.num_patches, record.num_entities
+
+    def refused(**change):
+        with pytest.raises(nf.SchemaError) as caught:
+            nf.write_collection(tmp_path / "x.h5", meta, [Record(**{**vars(record), **change})], fsync=False)
+        error = caught.value
+        assert error.code == "NF-W001" and not (tmp_path / "x.h5").exists()
+        return error.location.rsplit("/", 1)[1], error.expected, error.found
+
+    assert refused(patch_scores=np.zeros(P + 1)) == ("patch_scores", (P,), (P + 1,))           # CAST
+    assert refused(labels=[0.0, 1.0]) == ("labels", (1,), (2,))                                # CAST, per record
+    assert refused(entity_types=np.zeros(M, np.float32))[1:] == ("integer dtype int16", np.dtype("float32"))
+    assert refused(relation_types=np.zeros(len(record.relation_types) + 1, np.int16))[0] == "relation_types"
+    assert refused(tiles=None) == ("tiles", "tiles (collection declares tile_shape)", None)      # Column.missing
+    assert refused(entity_features=None) == ("entity_features", f"({M}, 3)", None)             # default: the shape
+    assert refused(patch_positions=record.patch_positions[:-1]) == ("patch_positions", P, P - 1)  # count column's rows
+    assert refused(patch_features=np.zeros((P, 5), np.float32))[:2] == ("patch_features", "shape (n, 4)")
+    # FLAT: an edge or code list in any shape that reshapes to (-1, *trailing) is taken
+    flat = Record(**{**vars(record), "patch_edges": [0, 1, 1, 0],
+                     "entity_assertions": list(np.asarray(record.entity_assertions))})
+    nf.write_collection(tmp_path / "ok.h5", meta, [flat], fsync=False)
+    with nf.open(tmp_path / "ok.h5") as reader:
+        back = reader[0]
+    assert back.patch_edges.tolist() == [[0, 1], [1, 0]]
+    assert back.patch_edges.dtype == np.int32 and back.entity_assertions.dtype == np.int8

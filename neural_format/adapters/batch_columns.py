@@ -36,10 +36,11 @@ from ..metadata import CollectionMeta
 from .blocks import contiguous_runs
 from .. import optional_deps
 
-_TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
-# the columns a graph batch is built from: bulky ones stay in the file, per-record ones are loaded
-RAGGED_COLUMNS = ("/patches/features", "/patches/scores", "/patches/positions", "/patch_edges/index", "/entities/features",
-                  "/entities/type", "/entities/assertion", "/relations/index", "/relations/type")
+# every numeric column of a ragged table (the column table's ROWS columns): they stay in the file,
+# memory-mapped where stored unfiltered, and are read for the records of a batch only
+RAGGED_COLUMNS = tuple(c.path for c in layout.COLUMNS if c.codec is layout.Codec.ROWS)
+# the per-record columns a graph batch uses (``y`` and the fusion edge): bytes per record, loaded
+# for all records at once; the other per-record columns (geometry, digests) are not needed for a graph
 RECORD_COLUMNS = ("/records/bridge", "/records/labels")
 
 
@@ -72,7 +73,7 @@ class _ShardColumns:
         ``source`` is the mapped column, or, for a column read through HDF5, the rows of the
         records' contiguous runs read into memory (row numbers then index into those).
         """
-        off = self.offsets[_TABLE_OF[path]]
+        off = self.offsets[layout.TABLE_OF[path]]
         counts = off[records + 1] - off[records]
         column = self.mapped.get(path)
         if column is not None:
@@ -226,7 +227,7 @@ class BatchColumns:
     def _slice(self, path: str) -> tuple:
         """``(shard, first row, stop row)`` of column ``path`` for a batch of consecutive records."""
         k = self.parts[0][0]
-        off = self.shards[k].offsets[_TABLE_OF[path]]
+        off = self.shards[k].offsets[layout.TABLE_OF[path]]
         return self.shards[k], int(off[self.local[0]]), int(off[self.local[-1] + 1])
 
     def rows(self, path: str, select: Optional[np.ndarray] = None) -> np.ndarray:
@@ -234,7 +235,7 @@ class BatchColumns:
 
         The result may be a read-only view of the memory map: copy it before writing to it.
         """
-        table = _TABLE_OF[path]
+        table = layout.TABLE_OF[path]
         if self.run and select is None:  # one slice: a view of the map, or one HDF5 read
             shard, a, b = self._slice(path)
             column = shard.mapped.get(path)
@@ -297,12 +298,12 @@ class BatchColumns:
             for path, first in specs:
                 shard, a, b = self._slice(path)
                 rows = np.ascontiguousarray(shard.mapped[path][a:b]).view(whole_rows).reshape(b - a)
-                out.view(whole_rows).reshape(total)[expand(first, self.counts[_TABLE_OF[path]])] = rows
+                out.view(whole_rows).reshape(total)[expand(first, self.counts[layout.TABLE_OF[path]])] = rows
         elif len(parts) == 1 and len(specs) == 1 and column.single_view is not None:
             path, first = specs[0]
             shard = self.shards[parts[0][0]]
-            off = shard.offsets[_TABLE_OF[path]]
-            counts = self.counts[_TABLE_OF[path]]
+            off = shard.offsets[layout.TABLE_OF[path]]
+            counts = self.counts[layout.TABLE_OF[path]]
             source = np.zeros(total, np.int64)  # blank rows take row 0, zeroed below
             source[expand(first, counts)] = expand(off[self.local], counts)
             out = np.take(column.single_view, source, axis=0)
@@ -317,9 +318,9 @@ class BatchColumns:
                 dst_all, addr_all = [], []
                 for path, first in specs:
                     mapped = shard.mapped[path]
-                    off = shard.offsets[_TABLE_OF[path]]
+                    off = shard.offsets[layout.TABLE_OF[path]]
                     records = self.local[positions]
-                    counts = self.counts[_TABLE_OF[path]][positions]
+                    counts = self.counts[layout.TABLE_OF[path]][positions]
                     dst = expand(first[positions], counts)
                     addr = mapped.addresses(expand(off[records], counts))
                     if single:

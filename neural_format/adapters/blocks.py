@@ -17,8 +17,6 @@ from .. import layout
 if TYPE_CHECKING:  # a type only: blocks stay numpy and h5py at run time
     from ..mapped_columns import MappedColumn
 
-_TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
-
 
 @dataclass
 class DeferredRows:
@@ -60,7 +58,7 @@ class Block:
 
     def rows(self, path: str, k: int) -> np.ndarray:
         """Rows of column ``path`` owned by record ``k`` of the block (a view)."""
-        table = _TABLE_OF[path]
+        table = layout.TABLE_OF[path]
         data = self.columns[path]
         if table == "records":
             return materialised(data)[k]
@@ -93,7 +91,7 @@ def slice_block(block: Block, start: int, stop: int) -> Block:
         part = off[start:stop + 1]
         offsets[table] = part - part[0]
     for path, data in block.columns.items():
-        table = _TABLE_OF[path]
+        table = layout.TABLE_OF[path]
         if table == "records":
             a, b = start, stop
         else:
@@ -114,7 +112,7 @@ def take_block(block: Block, positions) -> Block:
         rows[table] = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if ends.size else 0)
     columns = {}
     for path, data in block.columns.items():
-        table = _TABLE_OF[path]
+        table = layout.TABLE_OF[path]
         taken = positions if table == "records" else rows[table]
         columns[path] = DeferredRows(data, taken) if hasattr(data, "addresses") else data[taken]
     return Block(0, int(positions.size), offsets, columns)

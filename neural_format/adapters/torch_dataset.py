@@ -46,7 +46,6 @@ torch = optional_deps.load("torch", needed_by="CollectionDataset")
 optional_deps.load("torch.utils.data")
 _TorchDataset: Any = torch.utils.data.Dataset  # a base class known only at run time (torch is optional)
 
-_TABLE_OF = {c.path: c.table for c in layout.COLUMNS}
 _PATHS = ("/patches/features", "/patches/positions", "/entities/features", "/patch_edges/index",
           "/relations/index", "/records/bridge", "/records/labels")
 
@@ -191,7 +190,7 @@ class CollectionDataset(_TorchDataset):
         """Serve every block from a read-only map of the file, when all columns used allow it."""
         paths = [p for p in _PATHS if p in reader.cols]
         # per-record columns are small (bytes per record) and read one row per record: kept in memory
-        in_memory = {p for p in paths if _TABLE_OF[p] == "records"}
+        in_memory = {p for p in paths if layout.TABLE_OF[p] == "records"}
         wanted = [reader.cols[p] for p in paths if p not in in_memory]
         mapped = map_columns(self.path, wanted)
         if any(column is None for column in mapped.values()):

@@ -15,6 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .. import layout
 from ..integrity import block_digests
 from .findings import Finding, finding
 from .registry import check, derived
@@ -281,7 +282,8 @@ def features_finite(batch: Batch, finite_columns: frozenset):
 @check("NF-R014", "error", stage="records")
 def strings_are_utf8(batch: Batch):
     out = []
-    for path in ("/records/id", "/records/report", "/records/group_key", "/entities/text"):
+    for column in layout.STRING_COLUMN_TABLE:  # every string array of the format
+        path = column.path
         values = batch.c.get(path)
         if values is None:
             continue
@@ -299,7 +301,7 @@ def strings_are_utf8(batch: Batch):
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                where = f"string {k}" if path == "/entities/text" else batch.where(k)
+                where = f"string {k}" if column.table != "records" else batch.where(k)
                 out.append(finding("NF-R014", f"{path} [{where}]", "string is not valid UTF-8",
                                    "UTF-8", text.encode("utf-8", "surrogateescape")[:40]))
                 if len(out) >= MAX_PER_BATCH:
