@@ -20,13 +20,14 @@ For each batch of inputs (same working size; see :mod:`neural_builders.vlm.patch
 Every input that cannot be used is skipped with a reason (never silently) and counted in the
 :class:`~neural_builders.summary.BuildSummary`.
 
-This module is the pipeline (:func:`build_collection`) and its command entry (:func:`run_from_args`,
-:func:`main`). The build's other jobs have their own modules, whose names are importable from
-here too: the settings and the one way to open the writer (:mod:`neural_builders.build_config`),
-the inputs (:mod:`neural_builders.build_inputs`), label columns of a reports CSV
+This module is the pipeline (:func:`build_collection`). The build's other jobs have their own
+modules; the names of those below it are importable from here too: the settings and the one
+way to open the writer (:mod:`neural_builders.build_config`), the inputs
+(:mod:`neural_builders.build_inputs`), label columns of a reports CSV
 (:mod:`neural_builders.labels_csv`), the provenance (:mod:`neural_builders.provenance`), the
-command-line options and the options -> config -> inputs path shared with the sharded build
-(:mod:`neural_builders.build_cli`); the overlapping of stages is :mod:`neural_builders.stages`.
+command-line options and the options -> config -> job path (:mod:`neural_builders.build_options`).
+Above it: the command line (:mod:`neural_builders.build_cli`: ``run_from_args``, ``main`` and
+``build_job``, which the sharded build shares); the overlapping of stages is :mod:`neural_builders.stages`.
 
 ``python -m neural_builders.build`` and ``neural-format build`` run it from the command line; under ``torchrun`` (``WORLD_SIZE`` > 1)
 ``python -m neural_builders.build`` hands over to :mod:`neural_builders.distributed_build`, which
@@ -34,7 +35,6 @@ splits the inputs by rank and writes one shard per rank (``--out`` is then a dir
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -51,16 +51,16 @@ from neural_format.record import Geometry, Record
 
 # the build's other jobs live in their own modules; their names stay importable from here
 # (aliases, CHANGELOG "Architecture (issue 15)")
-from .build_cli import BuildJob, add_arguments, config_from_args, job_from_args
 from .build_config import BuildConfig, open_writer
 from .build_inputs import BuildInput, inputs_from_pairs
+from .build_options import BuildJob, add_arguments, config_from_args, job_from_args
 from .labels_csv import labels_from_csv
 from .provenance import BUILDER_NAME, collection_meta, model_refs
 from .summary import BuildSummary
 
 __all__ = ["BUILDER_NAME", "BuildConfig", "BuildInput", "BuildJob", "add_arguments", "build_collection",
-           "collection_meta", "config_from_args", "inputs_from_pairs", "job_from_args", "labels_from_csv", "main",
-           "model_refs", "open_writer", "run_from_args"]
+           "collection_meta", "config_from_args", "inputs_from_pairs", "job_from_args", "labels_from_csv",
+           "model_refs", "open_writer"]
 
 
 # -- the pipeline ----------------------------------------------------------------------------
@@ -427,26 +427,12 @@ def build_collection(inputs: Sequence, model, config: Optional[BuildConfig] = No
     return summary
 
 
-# -- running it from the command line (the options and the job: neural_builders.build_cli) ----
-def run_from_args(args) -> int:
-    """Build the one collection file that the :func:`add_arguments` options describe."""
-    job = job_from_args(args)
-    summary = build_collection(job.inputs, job.model, job.config, args.out, skipped=job.skipped)
-    print("\n".join(summary.lines()))
-    return 0 if summary.records_written else 1
-
-
-def main(argv=None) -> int:
-    """``python -m neural_builders.build``: one process, one collection file."""
-    parser = argparse.ArgumentParser(prog="python -m neural_builders.build", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
+    # the command line is neural_builders.build_cli, which sits above this module; only the
+    # script entry point reaches up to it
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # launched by torchrun: one shard per rank, --out names the collection directory. Only
-        # the script entry point hands over: the sharded build imports this module, not vice versa.
+        # launched by torchrun: one shard per rank, --out names the collection directory
         from neural_builders.distributed_build import main as distributed_main
         sys.exit(distributed_main())
-    sys.exit(main())
+    from neural_builders.build_cli import main as single_main
+    sys.exit(single_main())

@@ -1,96 +1,46 @@
-"""The build's command-line options and the one path from them to a build job.
+"""The build's command line: options -> job -> one collection file, or one rank's shard.
 
-``neural-format build`` (:mod:`neural_builders.cli.build_cmd`), ``python -m neural_builders.build``
-and the sharded build (``python -m neural_builders.distributed_build``, and ``torchrun -m
-neural_builders.build``) all take the options of :func:`add_arguments`, whose defaults are read
-from :class:`~neural_builders.build_config.BuildConfig`; :func:`config_from_args` turns them into
-a BuildConfig and :func:`job_from_args` into a :class:`BuildJob` (the config, the paired inputs
-with their CSV labels, the pairing skips and the loaded model). Running the job is the caller's:
-:func:`neural_builders.build.run_from_args` builds one file, the sharded build one shard per rank.
+``neural-format build`` (:mod:`neural_builders.cli.build_cmd`) and ``python -m
+neural_builders.build`` call :func:`run_from_args`/:func:`main`; the sharded build
+(:mod:`neural_builders.distributed_build`, also ``torchrun -m neural_builders.build``) takes the
+same options and job and builds each rank's share with the same :func:`build_job`. The options
+and the options -> config -> job path are :mod:`neural_builders.build_options` (re-exported here);
+the pipeline is :mod:`neural_builders.build`, which this module sits above.
 """
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
 
-from neural_format.metadata import ScoreAggregation
-from neural_format.pruning import policy_from_args
+from . import build
+from .build import build_collection
+from .build_inputs import BuildInput
+from .build_options import BuildJob, add_arguments, config_from_args, job_from_args
+from .summary import BuildSummary
 
-from .build_config import DEFAULT_TOP_K_PERCENT, PIPELINE_MODES, BuildConfig
-from .build_inputs import BuildInput, inputs_from_pairs
-from .labels_csv import labels_from_csv
-
-_DEFAULTS = BuildConfig()
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = _DEFAULTS
-    p.add_argument("--images", required=True, help="directory of DICOM/PNG/JPEG images (ID = file stem)")
-    p.add_argument("--reports", required=True, help="reports CSV (id + report or findings/impression) or a *.txt dir")
-    p.add_argument("--model", required=True, help="report-generator directory (neural-format finetune output)")
-    p.add_argument("--out", required=True, help="output collection file (.h5)")
-    rule = p.add_mutually_exclusive_group()
-    rule.add_argument("--top-k-percent", type=float, default=DEFAULT_TOP_K_PERCENT, metavar="K")
-    rule.add_argument("--nucleus", type=float, default=None, metavar="P")
-    rule.add_argument("--threshold", type=float, default=None, metavar="TAU")
-    p.add_argument("--min-nodes", type=int, default=d.policy.min_nodes)
-    p.add_argument("--max-nodes", type=int, default=d.policy.max_nodes)
-    p.add_argument("--layers", choices=["last", "all"], default=d.aggregation.layers,
-                   help="cross-attention layers to average")
-    p.add_argument("--adjacency", choices=["4-neighbour", "8-neighbour"], default=d.adjacency)
-    p.add_argument("--bridge-tie-break", choices=["score-then-relations", "lowest-index"], default=d.bridge_tie_break,
-                   help="how the bridge chooses among equally central nodes (lowest-index: the reference's rule)")
-    p.add_argument("--labels", default=",".join(d.label_names), help="comma-separated label columns of the reports CSV")
-    p.add_argument("--tiles", choices=["uint8", "uint16"], default=d.tiles, help="store full-resolution pixel tiles")
-    p.add_argument("--entity-embeddings", action="store_true", help="embed entity text with the local MiniLM")
-    p.add_argument("--float16", action="store_true", help="store patch features as float16")
-    p.add_argument("--compression", choices=["gzip", "lzf"], default=d.compression)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--attention", choices=["fused", "eager"], default=d.attention,
-                   help="scoring path: fused (SDPA decoder, weights of the scored layers only) or the eager reference")
-    p.add_argument("--pipeline", choices=list(PIPELINE_MODES), default=_pipeline_mode(d.pipelined),
-                   help="overlap decoding, the model and the record stages (auto: on a GPU; off: the serial reference)")
-    p.add_argument("--prepare-workers", type=int, default=d.prepare_workers, metavar="N",
-                   help="image decoding threads of the overlapped build (default: min(4, CPUs))")
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--overwrite", action="store_true")
+__all__ = ["BuildJob", "add_arguments", "build_job", "config_from_args", "job_from_args", "main", "run_from_args"]
 
 
-def _pipeline_mode(pipelined) -> str:
-    return next(mode for mode, value in PIPELINE_MODES.items() if value is pipelined)
+def build_job(job: BuildJob, out_path, items: Optional[Sequence[BuildInput]] = None) -> BuildSummary:
+    """Build ``job`` into the collection file ``out_path``: all its inputs, with the pairing's
+    skips in the summary (one process), or ``items``, one rank's share of the inputs, without
+    those skips, which would otherwise repeat in every shard (the sharded build)."""
+    if items is None:
+        return build_collection(job.inputs, job.model, job.config, Path(out_path), skipped=job.skipped)
+    return build_collection(list(items), job.model, job.config, Path(out_path))
 
 
-def config_from_args(args, **overrides) -> BuildConfig:
-    """The BuildConfig that the command-line options describe; ``overrides`` win (e.g. a rank's device)."""
-    settings = dict(policy=policy_from_args(args), aggregation=ScoreAggregation(layers=args.layers),
-                    adjacency=args.adjacency, bridge_tie_break=args.bridge_tie_break, batch_size=args.batch_size,
-                    feature_dtype="float16" if args.float16 else "float32", tiles=args.tiles,
-                    entity_embeddings=args.entity_embeddings,
-                    label_names=tuple(n.strip() for n in args.labels.split(",") if n.strip()),
-                    compression=args.compression, device=args.device, overwrite=args.overwrite,
-                    attention=getattr(args, "attention", _DEFAULTS.attention),
-                    pipelined=PIPELINE_MODES[getattr(args, "pipeline", _pipeline_mode(_DEFAULTS.pipelined))],
-                    prepare_workers=getattr(args, "prepare_workers", _DEFAULTS.prepare_workers))
-    settings.update(overrides)
-    return BuildConfig(**settings)
+def run_from_args(args) -> int:
+    """Build the one collection file that the :func:`add_arguments` options describe."""
+    summary = build_job(job_from_args(args), args.out)
+    print("\n".join(summary.lines()))
+    return 0 if summary.records_written else 1
 
 
-@dataclass
-class BuildJob:
-    """What the options describe, ready to build: ``skipped`` are the pairing's skips."""
-    config: BuildConfig
-    inputs: list[BuildInput]
-    skipped: list
-    model: object
-
-
-def job_from_args(args, **overrides) -> BuildJob:
-    """Pair ``--images`` with ``--reports`` (labels from the CSV's ``--labels`` columns) and load
-    ``--model``; ``overrides`` go to :func:`config_from_args`."""
-    from .inputs import load_reports, pair_inputs
-    from .vlm.model import ReportGenerator
-    config = config_from_args(args, **overrides)
-    pairs, skipped = pair_inputs(args.images, load_reports(args.reports), load_images=False)
-    labels = labels_from_csv(args.reports, config.label_names) if str(args.reports).lower().endswith(".csv") else {}
-    model = ReportGenerator.from_pretrained(args.model)
-    return BuildJob(config, inputs_from_pairs(pairs, labels), skipped, model)
+def main(argv=None) -> int:
+    """``python -m neural_builders.build``: one process, one collection file."""
+    parser = argparse.ArgumentParser(prog="python -m neural_builders.build",
+                                     description=(build.__doc__ or "").splitlines()[0])
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))

@@ -2,7 +2,7 @@
 
 ``neural-format build``, ``python -m neural_builders.build`` and the sharded build
 (:mod:`neural_builders.distributed_build`) read their flags' defaults from here
-(:mod:`neural_builders.build_cli`), and :func:`open_writer` is the one place a build turns the
+(:mod:`neural_builders.build_options`), and :func:`open_writer` is the one place a build turns the
 storage settings into a :class:`~neural_format.writer.CollectionWriter`. Imports no torch.
 """
 from __future__ import annotations

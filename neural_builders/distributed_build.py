@@ -20,7 +20,8 @@ at ``out_path`` (also for an empty ``inputs``). :func:`synthetic_build` is one (
 record ``i`` drawn from ``default_rng([seed, i])`` so it does not depend on the sharding); the
 CLI makes one from images, reports and a model with the builders' ``build_collection``, taking the
 same options as ``python -m neural_builders.build`` (``--out`` names the collection directory) and
-the same options -> config -> inputs path (:func:`neural_builders.build_cli.job_from_args`).
+the same options -> config -> inputs path (:func:`neural_builders.build_options.job_from_args`) and
+the same :func:`neural_builders.build_cli.build_job`.
 Inputs are sorted by case ID before they are split, so every rank sees the same list.
 """
 from __future__ import annotations
@@ -203,7 +204,7 @@ def synthetic_build(seed: int = 0, feature_dim: int = 16) -> BuildFn:
 def config_from_args(args):
     """The builders' BuildConfig for this rank: its GPU (shared when ranks outnumber the GPUs, see
     :mod:`neural_builders.devices`) or the CPU, and no per-rank progress bar."""
-    from .build_cli import config_from_args as build_config
+    from .build_options import config_from_args as build_config
     return build_config(args, **_rank_overrides(args))
 
 
@@ -214,15 +215,13 @@ def _rank_overrides(args) -> dict:
 
 def builder_inputs(args):
     """``(inputs sorted by case ID, ids, build_fn)`` for images + reports + model, as the builders pair them."""
-    from .build import build_collection
-    from .build_cli import job_from_args
-    # the same options -> config -> inputs path as the single-file build (build_cli), with this
-    # rank's device; the pairing's skips are not repeated in every shard
-    job = job_from_args(args, **_rank_overrides(args))
+    from . import build_cli
+    # the single-file build's options -> job path and its build_job, with this rank's device
+    job = build_cli.job_from_args(args, **_rank_overrides(args))
     inputs = sorted(job.inputs, key=lambda item: item.case_id)
 
     def build(items: Sequence, out_path: Path) -> None:
-        build_collection(list(items), job.model, job.config, out_path)
+        build_cli.build_job(job, out_path, items)
     return inputs, [item.case_id for item in inputs], build
 
 
@@ -242,7 +241,7 @@ def main(argv=None) -> int:
         inputs = list(range(args.synthetic))
         ids, build_fn = [f"rec-{i:06d}" for i in inputs], synthetic_build(args.seed, args.feature_dim)
     else:
-        from .build_cli import add_arguments
+        from .build_options import add_arguments
         add_arguments(parser)  # the single-process build's options: --images --reports --model --out ...
         args = parser.parse_args(argv)
         inputs, ids, build_fn = builder_inputs(args)
