@@ -13,7 +13,7 @@ import os
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, NoReturn, Optional
+from typing import Any, Iterable, NoReturn, Optional
 
 import h5py
 import numpy as np
@@ -247,14 +247,14 @@ class CollectionWriter:
             self._string_array(path)
 
     # -- records ------------------------------------------------------------------------
-    def _fit_plan(self) -> list[tuple]:
+    def _fit_plan(self) -> list[tuple[Any, ...]]:
         """The array fields' fitting rules for this collection, read from the column table once.
 
         One entry per present column of codec ROWS or ROW, in table order (a ragged table's count
         column comes before the columns that must match its rows): ``(field, table, per record,
         fit, stored dtype, trailing shape, expected text when None or None, counted)``.
         """
-        meta, plan, counted_tables = self.meta, [], set()
+        meta, plan, counted_tables = self.meta, [], set[str]()
         for column in layout.present_columns(meta):
             if column.codec not in layout.ARRAY_CODECS:
                 continue
@@ -286,10 +286,10 @@ class CollectionWriter:
 
         if not isinstance(rid, str) or not rid or len(rid.encode("utf-8")) > 1024:
             fail("record_id", "a non-empty string of at most 1024 UTF-8 bytes", repr(rid)[:80])
-        values = dict(self._absent_fields)
+        values: dict[str, Any] = dict(self._absent_fields)
         rows: dict[str, int] = {}  # table -> the record's rows, from its count column
         for field, table, per_record, cast, flat, dtype, trailing, missing, counted in self._fits:
-            value = getattr(record, field)
+            value: Any = getattr(record, field)
             if value is None and missing is not None:  # an optional column the collection stores
                 fail(field, missing or str(trailing if per_record else (rows[table], *trailing)), None)
             if cast:
@@ -324,7 +324,7 @@ class CollectionWriter:
                 fail("patch_positions", "positions and geometry (collection has_positions)", None)
             if geometry.axes != meta.spatial_axes:
                 fail("geometry", f"{meta.spatial_axes} axes", geometry.axes)
-        text = None
+        text: Optional[list[str]] = None
         if meta.has_entity_text and not (record.entity_text is None and meta.entity_text_partial):
             # None: this record's text is unknown, which a collection says only with entity_text_partial
             M = rows["entities"]
