@@ -27,7 +27,8 @@ automatic) name the finding".
   extractor disagrees). Figures are given against raw MeSH and against MeSH corrected by the
   table, side by side, with the number of changed labels per finding.
 * **Held-out part.** One report in five, by a salted SHA-256 of its id (:func:`held_out`);
-  figures per part. Rules written from then on are to be read off development reports only.
+  figures per part. Rules written from then on are to be read off development reports only:
+  ``--disagreements`` prints development reports unless ``--part held-out|all`` is given.
 * **Negation probe.** Every "no/without (qualifier) <finding>" mention must come out absent.
 * **Figures.** Precision, recall and F1 (scikit-learn) with 95 % percentile bootstrap intervals
   over reports (``scipy.stats.bootstrap``, paired, seeded), and the confusion table of the
@@ -218,6 +219,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="write all figures here")
     parser.add_argument("--disagreements", type=int, default=0, metavar="N",
                         help="print up to N disagreeing reports per finding and direction (seeded sample)")
+    parser.add_argument("--part", choices=("development", "held-out", "all"), default="development",
+                        help="which reports --disagreements prints (default: development only, so that rules "
+                             "are not read off the held-out part)")
     args = parser.parse_args(argv)
 
     from neural_builders.inputs.reports import iu_xray_archive_path
@@ -328,8 +332,8 @@ def main(argv=None) -> int:
         for finding in MESH:
             for kind, pick in (("MeSH+ / extractor-", lambda r: r[2][finding] and r[3][finding] not in ("present", "uncertain")),
                                ("MeSH- / extractor+", lambda r: not r[2][finding] and r[3][finding] in ("present", "uncertain"))):
-                cases = [r for r in rows if pick(r)]
-                print(f"#### {finding}: {kind} ({len(cases)})")
+                cases = [r for r in rows if pick(r) and (args.part == "all" or held_out(r[0]) == (args.part == "held-out"))]
+                print(f"#### {finding}: {kind} ({len(cases)}, {args.part} part)")
                 for i in sorted(rng.choice(len(cases), min(args.disagreements, len(cases)), replace=False)) if cases else []:
                     rid, text, _, said, major, auto = cases[i]
                     note = f" adjudicated={int(adjudicated[(rid, finding)])}" if (rid, finding) in adjudicated else ""

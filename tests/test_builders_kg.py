@@ -85,6 +85,8 @@ def test_assertions(text, entity, expected):
     ("The lateral view limits evaluation for an effusion.", {}),
     ("Limited evaluation of the pleural effusion due to rotation.", {}),
     ("Evaluation of the lungs is limited, small left pleural effusion is present.", {"pleural effusion": "present"}),
+    ("Limited evaluation of the bases due to overlying soft tissue and atelectasis.", {"atelectasis": "present"}),
+    ("Evaluation of the lungs is limited by low volumes with bibasilar atelectasis.", {"atelectasis": "present"}),
     # a parenthesis is an aside: the clause it interrupts goes on after it
     ("Pneumonia (seen on the prior CT) is not seen on this radiograph.", {"pneumonia": "absent"}),
     ("No effusion (small on the prior study) or pneumothorax.", {"effusion": "absent", "pneumothorax": "absent"}),

@@ -184,19 +184,25 @@ def _clause_ids(words: list[str], breaks: list[int]) -> list[int]:
     return ids
 
 
-def _exam_limited(m: _Match, words: list[str], clause_of: list[int]) -> bool:
+_NOUN_PHRASE_GLUE = {"a", "an", "the", "any", "xxxx", ",", "or", "and", "nor"}
+
+
+def _exam_limited(m: _Match, words: list[str], clause_of: list[int], concept_tokens: set) -> bool:
     """True when ``m`` is what a limited examination could not assess: "evaluation for
     pneumothorax is limited", "limits evaluation for an effusion", "limited assessment of the
     pleural fluid". Such a sentence says nothing about the patient's finding (ConText's
-    hypothetical class), so the finding is not asserted at all."""
+    hypothetical class), so the finding is not asserted at all. The finding must be the object
+    of the evaluation: only concepts, articles and list words may stand between "for"/"of" and
+    it ("limited evaluation of the bases due to overlying soft tissue and atelectasis" still
+    states the atelectasis)."""
     clause = [i for i in range(len(words)) if clause_of[i] == clause_of[m.start]]
     if not any(words[i] in lexicon.LIMITATION for i in clause):
         return False
     for i in reversed([i for i in clause if i < m.start]):
-        if words[i] in lexicon.CLAUSE_VERBS:
-            return False
         if words[i] in ("for", "of") and i > 0 and words[i - 1] in lexicon.EVALUATION:
             return True
+        if i not in concept_tokens and words[i] not in _NOUN_PHRASE_GLUE:
+            return False
     return False
 
 
@@ -339,8 +345,9 @@ class RuleBasedExtractor:
             for m in matches:
                 m.clause = clause_of[m.start]
             _assert(matches)
+            concept_tokens = {i for c in matches if c.type is not None for i in range(c.start, c.stop)}
             for m in matches:
-                if m.type == "finding" and _exam_limited(m, words, clause_of):
+                if m.type == "finding" and _exam_limited(m, words, clause_of, concept_tokens):
                     m.type = None  # not a statement about the patient: no entity, no relation
             _relations(matches, words, lambda a, b, kind: pairs.append((a, b, kind)))
             mentions += [m for m in matches if m.type is not None]
