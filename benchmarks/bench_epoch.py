@@ -115,7 +115,7 @@ def main(argv=None) -> int:
             "hdf5_epoch_s_median": statistics.median(hdf5), "memory_epoch_s_median": statistics.median(memory),
             "ratio_hdf5_over_memory": statistics.median(hdf5) / statistics.median(memory),
             "hdf5_epoch_s": hdf5, "memory_epoch_s": memory, "list_build_s": load_seconds,
-            "same_losses_both_sides": len({l for _, l in losses}) == args.rounds,
+            "same_losses_both_sides": len({loss for _, loss in losses}) == args.rounds,
         }
         dataset.close()
     print(json.dumps(result, indent=2))

@@ -50,8 +50,8 @@ def aggregate_cross_attention(cross_attentions: Sequence, target_mask, source_ma
         raise ValueError("no cross-attention weights: was the decoder run with attn_implementation='eager'?")
     layers = _layer_indices(aggregation.layers, len(cross_attentions))
     per_layer = []
-    for l in layers:
-        a = np.asarray(_to_numpy(cross_attentions[l]), np.float64)           # (B, H, T, S)
+    for layer in layers:
+        a = np.asarray(_to_numpy(cross_attentions[layer]), np.float64)       # (B, H, T, S)
         if aggregation.heads == "mean":
             a = a.mean(axis=1)
         elif aggregation.heads == "sum":

@@ -17,7 +17,6 @@ graphs, it is iterated through :class:`~neural_format.adapters.pyg_batches.Graph
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 

@@ -145,8 +145,11 @@ def reference_graphs(draw):
     """Random graphs in the reference layout, with the truth: (edge_index, n, P, fused)."""
     p = draw(st.integers(0, 8))
     m = draw(st.integers(0, 6))
-    pairs = lambda k: st.lists(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)).filter(lambda t: t[0] != t[1]),
-                               max_size=10) if k > 1 else st.just([])
+
+    def pairs(k):
+        return st.lists(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)).filter(lambda t: t[0] != t[1]),
+                        max_size=10) if k > 1 else st.just([])
+
     patch_pairs = draw(pairs(p))
     kg_pairs = draw(pairs(m))
     fusion = (draw(st.integers(0, p - 1)), draw(st.integers(0, m - 1))) if p and m else None

@@ -19,10 +19,8 @@ import multiprocessing
 import os
 import signal
 import time
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 import neural_format as nf
 from neural_format.cli.verify_cmd import verify_collection

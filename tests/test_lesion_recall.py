@@ -27,8 +27,10 @@ def _mask(*boxes):
 
 def test_hits_follow_the_ranking_and_the_baseline_is_n_over_p():
     lesion = _mask((9, 17, 12, 20))              # inside cell (1, 2) = index 6 only
-    first = np.zeros(16); first[6] = 5.0          # the lesion cell ranks first
-    second = np.zeros(16); second[0], second[6] = 5.0, 4.0  # ranks second
+    first = np.zeros(16)
+    first[6] = 5.0  # the lesion cell ranks first
+    second = np.zeros(16)
+    second[0], second[6] = 5.0, 4.0  # ranks second
     records = [_record("a", first), _record("b", second), _record("neg", np.arange(16.0))]
     masks = {"a": lesion[None], "b": lesion[None], "neg": np.zeros((0, 32, 32), bool)}
     one, two = lesion_recall(records, masks, (2.3, 10.0), draws=4000, seed=1)
@@ -41,7 +43,8 @@ def test_hits_follow_the_ranking_and_the_baseline_is_n_over_p():
 
 def test_a_lesion_over_two_cells_is_hit_by_either_and_patch_recall_counts_both():
     lesion = _mask((2, 6, 5, 10))                 # cells (0, 0) and (0, 1)
-    scores = np.zeros(16); scores[1] = 3.0        # keeps (0, 1) only at 2.3 %
+    scores = np.zeros(16)
+    scores[1] = 3.0  # keeps (0, 1) only at 2.3 %
     row, = lesion_recall([_record("a", scores)], {"a": lesion[None]}, (2.3,), draws=10)
     assert row.lesion_recall == 1.0 and row.patch_recall == 0.5
 

@@ -27,7 +27,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from neural_format import layout  # noqa: E402
 from neural_format.metadata import (CollectionMeta, FusionRule, ModelRef, Provenance, PruningPolicy,  # noqa: E402
                                     ShardInfo, SoftwareRef, TopKPercent)
 from neural_format.record import Geometry, Record  # noqa: E402

@@ -19,7 +19,6 @@ import datetime as dt
 import hashlib
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -265,12 +265,24 @@ def lookup3(data: bytes, initval: int = 0) -> int:
         a = (a + int.from_bytes(data[at:at + 4], "little")) & M
         b = (b + int.from_bytes(data[at + 4:at + 8], "little")) & M
         c = (c + int.from_bytes(data[at + 8:at + 12], "little")) & M
-        a = (a - c) & M; a ^= rot(c, 4); c = (c + b) & M
-        b = (b - a) & M; b ^= rot(a, 6); a = (a + c) & M
-        c = (c - b) & M; c ^= rot(b, 8); b = (b + a) & M
-        a = (a - c) & M; a ^= rot(c, 16); c = (c + b) & M
-        b = (b - a) & M; b ^= rot(a, 19); a = (a + c) & M
-        c = (c - b) & M; c ^= rot(b, 4); b = (b + a) & M
+        a = (a - c) & M
+        a ^= rot(c, 4)
+        c = (c + b) & M
+        b = (b - a) & M
+        b ^= rot(a, 6)
+        a = (a + c) & M
+        c = (c - b) & M
+        c ^= rot(b, 8)
+        b = (b + a) & M
+        a = (a - c) & M
+        a ^= rot(c, 16)
+        c = (c + b) & M
+        b = (b - a) & M
+        b ^= rot(a, 19)
+        a = (a + c) & M
+        c = (c - b) & M
+        c ^= rot(b, 4)
+        b = (b + a) & M
         at += 12
     tail = data[at:] + bytes(12 - (n - at))
     if n - at == 0:
@@ -278,13 +290,20 @@ def lookup3(data: bytes, initval: int = 0) -> int:
     a = (a + int.from_bytes(tail[0:4], "little")) & M
     b = (b + int.from_bytes(tail[4:8], "little")) & M
     c = (c + int.from_bytes(tail[8:12], "little")) & M
-    c ^= b; c = (c - rot(b, 14)) & M
-    a ^= c; a = (a - rot(c, 11)) & M
-    b ^= a; b = (b - rot(a, 25)) & M
-    c ^= b; c = (c - rot(b, 16)) & M
-    a ^= c; a = (a - rot(c, 4)) & M
-    b ^= a; b = (b - rot(a, 14)) & M
-    c ^= b; c = (c - rot(b, 24)) & M
+    c ^= b
+    c = (c - rot(b, 14)) & M
+    a ^= c
+    a = (a - rot(c, 11)) & M
+    b ^= a
+    b = (b - rot(a, 25)) & M
+    c ^= b
+    c = (c - rot(b, 16)) & M
+    a ^= c
+    a = (a - rot(c, 4)) & M
+    b ^= a
+    b = (b - rot(a, 14)) & M
+    c ^= b
+    c = (c - rot(b, 24)) & M
     return c
 
 
@@ -477,8 +496,9 @@ KINDS: list[HostileCase] = [
                 "steps of 2^62 that wrap around int64: every difference looks non-negative"),
     HostileCase("offsets-string-past-end", mutate(set_values("/records/report/offsets", -1, BOMB)), "NF-O001", "NF-O001", "offsets"),
     # indices out of range (semantic: the writer is given them, so hashes agree)
-    HostileCase("edge-index-out-of-range", lambda p, b: write_records(p, edit_record(1, patch_edges=lambda r: np.array([[0, r.num_patches]], np.int32))),
-                "ok", "NF-R003", "indices"),
+    HostileCase("edge-index-out-of-range", lambda p, b: write_records(p, edit_record(
+        1, patch_edges=lambda r: np.array([[0, r.num_patches]], np.int32))),
+        "ok", "NF-R003", "indices"),
     HostileCase("edge-index-negative", lambda p, b: write_records(p, edit_record(2, patch_edges=np.array([[-1, 0]], np.int32))),
                 "ok", "NF-R003", "indices"),
     HostileCase("relation-index-out-of-range", lambda p, b: write_records(p, edit_record(
@@ -491,8 +511,9 @@ KINDS: list[HostileCase] = [
         0, patch_positions=lambda r: np.where(np.arange(r.num_patches)[:, None] == 0, 10 ** 6, r.patch_positions).astype(np.int32))),
         "ok", "NF-R007", "indices"),
     # shapes that disagree
-    HostileCase("shape-feature-dim", mutate(lambda f: replace(f, "/patches/features", data=np.zeros((f["/patches/features"].shape[0], 5), "<f4"))),
-                "NF-S003", "NF-S003", "shapes"),
+    HostileCase("shape-feature-dim", mutate(lambda f: replace(
+        f, "/patches/features", data=np.zeros((f["/patches/features"].shape[0], 5), "<f4"))),
+        "NF-S003", "NF-S003", "shapes"),
     HostileCase("shape-scores-rows", mutate(lambda f: replace(f, "/patches/scores", data=f["/patches/scores"][:-1])),
                 "NF-S003", "NF-S003", "shapes"),
     HostileCase("shape-labels-rows", mutate(lambda f: replace(f, "/records/labels", data=f["/records/labels"][:-1])),
