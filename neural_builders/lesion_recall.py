@@ -69,7 +69,8 @@ def lesion_recall(records: Sequence, masks: Mapping[str, np.ndarray], retentions
     rng = np.random.default_rng(seed)
     rows = []
     for r in retentions:
-        hit = rnd_hit = patch = rnd_patch = total_patches = lesions = 0
+        hit = patch = total_patches = lesions = 0
+        rnd_hit = rnd_patch = 0.0  # expectations over the random draws
         kept_counts = []
         for record in records:
             lesion_masks = masks.get(record.record_id)

@@ -44,23 +44,23 @@ class OrderedPrefetch:
             for item in self.items:
                 yield self.fn(item)
             return
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="build-prepare")
+        pool = self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="build-prepare")
         try:
-            self._fill()
+            self._fill(pool)
             while self._pending:
                 future = self._pending.popleft()
-                self._fill()
+                self._fill(pool)
                 yield future.result()
         finally:
             self.close()
 
-    def _fill(self) -> None:
+    def _fill(self, pool: ThreadPoolExecutor) -> None:
         while len(self._pending) < self.lookahead:
             try:
                 item = next(self.items)
             except StopIteration:
                 return
-            self._pending.append(self._pool.submit(self.fn, item))
+            self._pending.append(pool.submit(self.fn, item))
 
     def close(self) -> None:
         """Cancel what has not started and wait for what has (no worker outlives the build)."""

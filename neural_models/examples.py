@@ -13,7 +13,7 @@ re-pruned in memory) are turned into graphs one by one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -44,11 +44,15 @@ class Examples:
 
     @property
     def group_keys(self) -> list[Optional[str]]:
-        return list(self.groups) if self.records is None else [r.group_key for r in self.records]
+        if self.records is not None:
+            return [r.group_key for r in self.records]
+        return list(_loaded(self.groups, "group keys"))
 
     @property
     def record_ids(self) -> list[str]:
-        return list(self.ids) if self.records is None else [r.record_id for r in self.records]
+        if self.records is not None:
+            return [r.record_id for r in self.records]
+        return list(_loaded(self.ids, "record IDs"))
 
     def subset(self, indices) -> "Examples":
         indices = [int(i) for i in indices]
@@ -67,15 +71,15 @@ class Examples:
                         self.label_index, self.sources, self.unknown_labels, self.meta, dict(self.extra))
 
     def graphs(self, model_kind: str, modality: str = "fused", bridge: bool = True,
-               indices: Optional[Sequence[int]] = None):
+               indices: Optional[Iterable[int]] = None):
         """Model inputs of the examples ``indices``: :class:`FileExamples` for the GCN when read from files, else graphs."""
         chosen = range(len(self)) if indices is None else indices
         if model_kind == "gcn" and self.positions is not None:
             from .batch_input import FileExamples, HomogeneousBatches
-            chosen = np.asarray(list(chosen), np.int64)
-            return FileExamples(self.columns(), self.positions[chosen],
+            rows = np.asarray(list(chosen), np.int64)
+            return FileExamples(self.columns(), self.positions[rows],
                                 HomogeneousBatches(self.features, self.label_index, modality, bridge),
-                                self.labels[chosen])
+                                self.labels[rows])
         if self.records is None:
             raise ValueError(f"{model_kind!r} graphs are built per record: load the examples with records=True")
         return [convert(view(self.records[i], modality, bridge), self.features, self.label_index, model_kind)
@@ -90,6 +94,16 @@ class Examples:
         return self._columns
 
 
+_T = TypeVar("_T")
+
+
+def _loaded(values: Optional[_T], what: str) -> _T:
+    """What examples loaded without records carry instead (``load_examples(records=False)`` sets it)."""
+    if values is None:
+        raise ValueError(f"these examples hold neither records nor {what}")
+    return values
+
+
 def load_examples(sources: Sequence, label: str, *, records: bool = True) -> Examples:
     """Every record of ``sources`` that has a known value for ``label``.
 
@@ -101,7 +115,7 @@ def load_examples(sources: Sequence, label: str, *, records: bool = True) -> Exa
         return _load_labels_only(sources, label)
     from neural_format.collection import open_collection
 
-    records: list[Record] = []
+    kept: list[Record] = []
     labels: list[float] = []
     positions: list[int] = []
     seen = 0
@@ -126,13 +140,13 @@ def load_examples(sources: Sequence, label: str, *, records: bool = True) -> Exa
                     continue
                 if value not in (0.0, 1.0):
                     raise ValueError(f"{source}: record {record.record_id!r} has non-binary label {value}")
-                records.append(record)
+                kept.append(record)
                 labels.append(value)
                 positions.append(position)
             seen += len(collection)
     if features is None:
         raise ValueError("no collection given")
-    return Examples(records, np.asarray(labels, np.float64), features, label, label_index,
+    return Examples(kept, np.asarray(labels, np.float64), features, label, label_index,
                     [str(s) for s in sources], unknown, meta, positions=np.asarray(positions, np.int64))
 
 

@@ -26,6 +26,7 @@ def planted_records(n: int, meta, *, seed: int = 0, image_signal: float = 0.6, t
     rng = np.random.default_rng(seed + 7919)
     patient_label: dict[str, float] = {}
     for record in synthetic_records(n, meta, seed=seed, patches=patches, entities=entities):
+        assert record.group_key is not None  # synthetic records always name their patient
         y = patient_label.setdefault(record.group_key, float(rng.random() < positive_rate))
         sign = 2.0 * y - 1.0
         feats = record.patch_features.astype(np.float32).copy()

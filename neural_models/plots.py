@@ -43,7 +43,8 @@ def roc_legend(curves, points) -> tuple[dict[str, str], str | None]:
     curve identical to an earlier one) and the n line for the title when all curves share it."""
     counts = {name: _class_counts(labels) for name, (labels, _, _) in curves.items()}
     shared = len(set(counts.values())) == 1
-    text, seen = {}, []
+    text: dict[str, str] = {}
+    seen: list[str] = []
     for name, (_, _, auc) in curves.items():
         fpr, tpr = points[name]
         same = [o for o in seen if points[o][0].shape == fpr.shape and np.allclose(points[o][0], fpr)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -32,14 +33,14 @@ class Split:
         return {name: getattr(self, name).tolist() for name in SPLIT_NAMES}
 
 
-def stratified_group_split(labels: Sequence[float], group_keys: Sequence[Optional[str]], *,
+def stratified_group_split(labels: npt.ArrayLike, group_keys: Sequence[Optional[str]], *,
                            fractions: tuple[float, float, float] = (0.70, 0.15, 0.15), seed: int = 0,
                            one_per_patient: bool = False) -> Split:
     """Indices into ``labels`` for train, val and test; labels are 0/1 (unknown labels filtered out first)."""
-    labels = np.asarray(labels, dtype=np.float64)
-    if len(group_keys) != labels.size:
-        raise ValueError(f"{labels.size} labels but {len(group_keys)} group keys")
-    if not np.isin(labels, (0.0, 1.0)).all():
+    values = np.asarray(labels, dtype=np.float64)
+    if len(group_keys) != values.size:
+        raise ValueError(f"{values.size} labels but {len(group_keys)} group keys")
+    if not np.isin(values, (0.0, 1.0)).all():
         raise ValueError("labels must be 0 or 1; drop unknown (NaN) labels before splitting")
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-9:
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
@@ -49,7 +50,7 @@ def stratified_group_split(labels: Sequence[float], group_keys: Sequence[Optiona
     members = list(groups.values())
     if one_per_patient:
         members = [m[:1] for m in members]
-    group_label = np.array([labels[m].max() for m in members])
+    group_label = np.array([values[m].max() for m in members])
     everything = np.arange(len(members))
     share_test = fractions[2]
     share_val = fractions[1] / (fractions[0] + fractions[1]) if fractions[0] + fractions[1] > 0 else 1.0

@@ -40,7 +40,7 @@ def normalise_whitespace(text: str) -> str:
 
 
 def _join(*parts: str) -> str:
-    out = []
+    out: list[str] = []
     for part in parts:
         part = normalise_whitespace(part)
         if not part:

@@ -75,7 +75,9 @@ class RadGraphExtractor:
     def extract(self, text: str) -> KnowledgeGraph:
         annotations = self._model([text])
         doc = next(iter(annotations.values())) if annotations else {"entities": {}}
-        ids, entities, relations = {}, [], []
+        ids: dict[str, int] = {}
+        entities: list[Entity] = []
+        relations: list[Relation] = []
         for key, ent in doc.get("entities", {}).items():
             kind, _, certainty = str(ent.get("label", "OBS-DP")).partition("-")
             ids[key] = len(entities)
