@@ -139,11 +139,11 @@ def _aggregate_on_device(per_layer: Sequence, target_mask, source_mask, aggregat
     scores = torch.einsum("bts,bt->bs", a, target)
     if aggregation.tokens == "mean":
         scores = scores / target.sum(dim=1, keepdim=True).clamp(min=1)
-    scores = scores.cpu().numpy().astype(np.float64)
+    host = scores.cpu().numpy().astype(np.float64)
     if aggregation.exclude_padding:
         source = np.asarray(_to_numpy(source_mask)).astype(bool)
-        scores = np.where(source, scores, np.nan)
-    return scores
+        host = np.where(source, host, np.nan)
+    return host
 
 
 def _to_numpy(value):

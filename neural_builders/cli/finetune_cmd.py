@@ -24,9 +24,9 @@ def run(args) -> int:
         tokenizer = train_report_tokenizer(reports)
     else:
         tokenizer = train_report_tokenizer(reports)
-        config = tiny_config(len(tokenizer))
-        config["resolution"] = _resolution(args)
-        model = ReportGenerator(config)
+        generator = tiny_config(len(tokenizer))
+        generator["resolution"] = _resolution(args)
+        model = ReportGenerator(generator)
     images = [np.asarray(load_image(p.image_path).pixels, np.float32) for p in pairs]
     data = ReportImageSet(model, images, reports)
     config = FinetuneConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

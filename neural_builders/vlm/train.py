@@ -172,11 +172,12 @@ def finetune(model, tokenizer, dataset: ReportImageSet, config: FinetuneConfig, 
                 group["lr"] = learning_rate(config, step)
             indices = dataset.batch_indices(config.seed, step, config.batch_size)
             labels = encode_labels(tokenizer, [dataset.reports[i] for i in indices], config.max_report_tokens, device)
-            frozen = step < config.freeze_encoder_steps
+            # frozen steps read the encoder cache, which exists exactly when some step of this run is frozen
+            frozen_cache = cache if step < config.freeze_encoder_steps else None
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                if frozen:
+                if frozen_cache is not None:
                     plans = [dataset.plans[i] for i in indices]
-                    features = cache[torch.as_tensor(indices)].to(device)
+                    features = frozen_cache[torch.as_tensor(indices)].to(device)
                     mask = torch.as_tensor(np.stack([p.real_token_mask() for p in plans]), device=device).long()
                     encoded = Encoded(features, model.projection(features, plans), mask, plans)
                     loss = model.decode(encoded, labels).loss

@@ -32,6 +32,7 @@ tested in CI): the attention module's class is ``SwinAttention`` and ``SwinLayer
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import torch
 
@@ -83,7 +84,7 @@ def _sliced_forward(self, hidden_states, attention_mask=None, *args, **kwargs):
 
 def _heads(attention) -> int:
     """Attention heads of a SwinAttention (transformers 5: on it; 4.x: on its ``self`` part)."""
-    heads = getattr(attention, "num_attention_heads", None)
+    heads: Any = getattr(attention, "num_attention_heads", None)  # an int where the release has it
     if heads is None:
         heads = getattr(getattr(attention, "self", None), "num_attention_heads", 1)
     return max(1, int(heads))
@@ -102,7 +103,8 @@ def limit_window_batches(swin: torch.nn.Module, limit: int = CUDA_GRID_LIMIT) ->
     count = 0
     for module in swin.modules():
         if type(module).__name__ == ATTENTION_CLASS:
-            module.window_batch_limit = int(limit)
+            # torch types Module.__setattr__ for tensors and modules; a plain attribute is stored as usual
+            module.window_batch_limit = int(limit)  # type: ignore[assignment]
             module.forward = types.MethodType(_sliced_forward, module)
             count += 1
     if not count:
