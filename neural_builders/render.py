@@ -49,7 +49,8 @@ def score_colour(value: float) -> tuple[int, int, int]:
     for (x0, c0), (x1, c1) in zip(SCORE_STOPS, SCORE_STOPS[1:]):
         if value <= x1:
             t = (value - x0) / (x1 - x0)
-            return tuple(int(round(a + t * (b - a))) for a, b in zip(c0, c1))
+            red, green, blue = (int(round(a + t * (b - a))) for a, b in zip(c0, c1))
+            return red, green, blue
     return SCORE_STOPS[-1][1]
 
 
@@ -93,11 +94,14 @@ def compute_layout(image_shape: tuple[int, int], report: Optional[str], *, panel
 
 def _planar(record: Record, slice_index: Optional[int]):
     """(row, col) boxes of the patches drawn, their record indices, and the image (H, W)."""
+    geometry, positions = record.geometry, record.patch_positions
+    if positions is None or geometry is None:  # what patch_boxes says of such a record
+        raise ValueError(f"record {record.record_id!r} has no positions/geometry; boxes are unknown")
     boxes = record.patch_boxes()
-    axes = record.geometry.axes
+    axes = geometry.axes
     index = np.arange(record.num_patches)
     if axes == 3:
-        slices = record.patch_positions[:, 0]
+        slices = positions[:, 0]
         if slice_index is None and record.bridge is not None and 0 <= record.bridge[0] < len(slices):
             slice_index = int(slices[record.bridge[0]])  # show the bridge when there is one
         if slice_index is None:
@@ -105,8 +109,8 @@ def _planar(record: Record, slice_index: Optional[int]):
         keep = slices == slice_index
         boxes = boxes[keep][:, [1, 2, 4, 5]]
         index = index[keep]
-        return boxes, index, tuple(record.geometry.image_size[1:]), slice_index
-    return boxes, index, tuple(record.geometry.image_size), None
+        return boxes, index, tuple(geometry.image_size[1:]), slice_index
+    return boxes, index, tuple(geometry.image_size), None
 
 
 def _tile_canvas(record: Record, boxes, index, image_size) -> np.ndarray:
@@ -127,7 +131,7 @@ def _tile_canvas(record: Record, boxes, index, image_size) -> np.ndarray:
     for tile, (r0, c0, r1, c1) in zip(values, boxes):
         if r1 <= r0 or c1 <= c0:
             continue
-        patch = Image.fromarray(tile, "L").resize((int(c1 - c0), int(r1 - r0)), Image.BILINEAR)
+        patch = Image.fromarray(tile, "L").resize((int(c1 - c0), int(r1 - r0)), Image.Resampling.BILINEAR)
         canvas[r0:r1, c0:c1] = np.asarray(patch)
     return canvas
 
@@ -376,7 +380,7 @@ def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_
 
     figure = Image.new("RGB", layout.size, BACKGROUND)
     ox, oy = MARGIN, HEADER_PX + MARGIN
-    shown = Image.fromarray(gray, "L").resize((layout.image_width, layout.panel_height), Image.LANCZOS).convert("RGB")
+    shown = Image.fromarray(gray, "L").resize((layout.image_width, layout.panel_height), Image.Resampling.LANCZOS).convert("RGB")
     overlay = Image.new("RGBA", shown.size, (0, 0, 0, 0))
     odraw = ImageDraw.Draw(overlay)
     scores = record.patch_scores[index].astype(np.float64) if index.size else np.zeros(0)
@@ -467,7 +471,7 @@ def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_
                 _dashed_rect(draw, box, (235, 140, 0), width=2, dash=2, gap=3)
                 draw.text((box[0] + 2, box[3] + 1), "uncertain", fill=(200, 110, 0), font=small)
             draw.text((box[0] + 7, box[1] + 3), label, fill=(20, 20, 30), font=font)
-    legend_x = kx + 8
+    legend_x: float = kx + 8
     for name in ("finding", "anatomy", "device", "modifier"):
         draw.rectangle((legend_x, ky + 8, legend_x + 10, ky + 18), fill=TYPE_COLOURS[name])
         draw.text((legend_x + 14, ky + 6), name, fill=(50, 50, 60), font=small)
