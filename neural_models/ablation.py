@@ -78,6 +78,8 @@ def retained(examples: Examples, percent: float) -> Examples:
         return examples
     policy = PruningPolicy(rule=TopKPercent(percent=percent), min_nodes=1, applied_to="re-prune")
     meta = examples.meta
+    if meta is None:
+        raise ValueError("re-pruning needs the collection metadata of the examples")
     return examples.map_records(lambda record: reprune_record(record, policy, meta)[0])
 
 
@@ -91,8 +93,9 @@ def run_ablation(examples: Examples, split: Split, config: TrainConfig, settings
     text_row = None
     for percent in sorted(settings.retentions, reverse=True):
         pruned = retained(examples, percent)
-        patches = sum(r.num_patches for r in pruned.records)
-        stored = sum(r.num_patches for r in examples.records)
+        pruned_records = pruned.required_records()
+        patches = sum(r.num_patches for r in pruned_records)
+        stored = sum(r.num_patches for r in examples.required_records())
         for name in settings.variants:
             modality, bridge = VARIANTS[name]
             if modality == "text" and text_row is not None:
@@ -106,7 +109,7 @@ def run_ablation(examples: Examples, split: Split, config: TrainConfig, settings
                     text_row = summary
             rows.append({"variant": name, "retention_percent": float(percent),
                          "patches_kept": patches, "patches_stored": stored,
-                         "mean_patches_per_record": patches / max(len(pruned.records), 1),
+                         "mean_patches_per_record": patches / max(len(pruned_records), 1),
                          "retention_independent": modality == "text", **summary})
             if log:
                 ci = summary["roc_auc_ci95"]

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Optional, Sequence, TypeVar
 
 import numpy as np
 
+from neural_format.metadata import CollectionMeta
 from neural_format.record import Record
 
 from .graph_input import NodeFeatures, convert
@@ -32,7 +33,7 @@ class Examples:
     label_index: int
     sources: list[str]
     unknown_labels: int = 0
-    meta: object = None
+    meta: Optional[CollectionMeta] = None
     extra: dict = field(default_factory=dict)
     positions: Optional[np.ndarray] = None  # each example's global index in ``sources``, when read from them
     _columns: object = field(default=None, repr=False)
@@ -63,11 +64,15 @@ class Examples:
                         ids=None if self.ids is None else [self.ids[i] for i in indices],
                         groups=None if self.groups is None else [self.groups[i] for i in indices])
 
-    def map_records(self, transform: Callable[[Record], Record]) -> "Examples":
-        """The same examples with every record replaced by ``transform(record)`` (e.g. re-pruned)."""
+    def required_records(self) -> list[Record]:
+        """The records; examples loaded without them (``load_examples(records=False)``) raise ValueError."""
         if self.records is None:
             raise ValueError("these examples were loaded without records (load_examples(records=False))")
-        return Examples([transform(r) for r in self.records], self.labels, self.features, self.label,
+        return self.records
+
+    def map_records(self, transform: Callable[[Record], Record]) -> "Examples":
+        """The same examples with every record replaced by ``transform(record)`` (e.g. re-pruned)."""
+        return Examples([transform(r) for r in self.required_records()], self.labels, self.features, self.label,
                         self.label_index, self.sources, self.unknown_labels, self.meta, dict(self.extra))
 
     def graphs(self, model_kind: str, modality: str = "fused", bridge: bool = True,

@@ -97,7 +97,8 @@ def encode_stored_patches(generator, records: Sequence[Record]):
         if f.shape[1] != generator.swin_dim:
             raise ValueError(f"stored patch features have width {f.shape[1]}; the generator's encoder gives "
                              f"{generator.swin_dim}")
-        grid = tuple(int(v) for v in record.geometry.grid_shape[-2:])
+        grid_rows, grid_cols = (int(v) for v in record.geometry.grid_shape[-2:])
+        grid = (grid_rows, grid_cols)
         rows_cols = np.asarray(record.patch_positions, np.int64)[:, -2:]
         table = position_code(grid, grid, projection.frequencies).to(device)
         codes = table[torch.as_tensor(rows_cols[:, 0] * grid[1] + rows_cols[:, 1], device=device)]

@@ -14,6 +14,7 @@ with its n, and an undefined AUC (no record, or one class only) says why.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def paired_test_records(truth_ids, generated_ids, test) -> tuple[list[int], list[int]]:
@@ -64,7 +65,7 @@ def run(args) -> int:
         test = split_examples(truth, config["split"]["seed"], config["split"]["one_per_patient"]).test
         truth_rows, generated_rows = paired_test_records(truth.record_ids, generated.record_ids, test)
         labels = truth.labels[truth_rows]
-        results = {"test_records": len(test), "n": len(truth_rows),
+        results: dict[str, Any] = {"test_records": len(test), "n": len(truth_rows),
                    "left_out": f"{len(test) - len(truth_rows)} test records have no generated report (--limit)"
                    if len(truth_rows) < len(test) else None}
         reason = undefined_reason(labels.tolist())
