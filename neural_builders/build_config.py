@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from neural_format.metadata import CollectionMeta, PruningPolicy, ScoreAggregation, TopKPercent
+from neural_format.metadata import (AdjacencyRule, CollectionMeta, FeatureDtype, PruningPolicy, ScoreAggregation, TieBreak,
+                                    TileDtype, TopKPercent)
 
 if TYPE_CHECKING:
     from neural_format.writer import CollectionWriter
@@ -26,13 +27,13 @@ PIPELINE_MODES: dict[str, Optional[bool]] = {"auto": None, "on": True, "off": Fa
 class BuildConfig:
     policy: PruningPolicy = field(default_factory=lambda: PruningPolicy(rule=TopKPercent(percent=DEFAULT_TOP_K_PERCENT)))
     aggregation: ScoreAggregation = field(default_factory=ScoreAggregation)
-    adjacency: str = "4-neighbour"
+    adjacency: AdjacencyRule = "4-neighbour"
     batch_size: int = 8
-    feature_dtype: str = "float32"
-    tiles: Optional[str] = None               # None, "uint8" or "uint16"
+    feature_dtype: FeatureDtype = "float32"
+    tiles: Optional[TileDtype] = None         # None, "uint8" or "uint16"
     kg_extractor: str = "rules"
     # the bridge's tie-break (neural_format.fusion.TIE_BREAKS); "lowest-index" reproduces the reference
-    bridge_tie_break: str = "score-then-relations"
+    bridge_tie_break: TieBreak = "score-then-relations"
     entity_embeddings: bool = False           # 384-d MiniLM embeddings of entity text
     label_names: tuple[str, ...] = ("pneumonia",)
     # storage: passed to the writer by open_writer (None: the writer's defaults)
@@ -62,7 +63,7 @@ def open_writer(config: BuildConfig, out_path, meta: CollectionMeta, *,
     reach every file. ``batch_bytes`` overrides the writer's buffer size (the overlapped build
     flushes more often)."""
     from neural_format.writer import CollectionWriter
-    buffering = {} if batch_bytes is None else {"batch_bytes": batch_bytes}
+    buffering: dict[str, Any] = {} if batch_bytes is None else {"batch_bytes": batch_bytes}  # else the writer's default
     return CollectionWriter(Path(out_path), meta, overwrite=config.overwrite, compression=config.compression,
                             compression_level=config.compression_level, chunk_bytes=config.chunk_bytes,
                             **buffering)

@@ -75,7 +75,7 @@ class PhantomCase:
     ``lesion_masks`` (K, H, W) bool, ``lesion_locations`` ``[(side, zone), ...]``, K = 0 for a
     negative case."""
     case_id: str
-    image: Optional[np.ndarray]
+    image: np.ndarray
     report: str
     label: int
     lesion_boxes: np.ndarray
@@ -209,7 +209,7 @@ def make_case(seed: int, index: int, *, size=(256, 256), positive: Optional[bool
     if report_style not in REPORT_STYLES:
         raise ValueError(f"report_style must be one of {REPORT_STYLES}, not {report_style!r}")
     rng = np.random.default_rng([int(seed), int(index)])
-    size = (int(size[0]), int(size[1])) if not np.isscalar(size) else (int(size), int(size))
+    size = (int(size[0]), int(size[1])) if np.ndim(size) != 0 else (int(size), int(size))
     image, anatomy = _draw_body(rng, size)
     if positive is None:
         positive = bool(rng.random() < positive_fraction)

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Optional, Sequence
 
 from neural_format.metadata import (CollectionMeta, FusionRule, KGExtractorRef, ModelRef, Provenance,
-                                    SoftwareRef)
+                                    SoftwareRef, SpatialAxes)
 
 from .build_config import BuildConfig
 
@@ -56,7 +56,7 @@ def model_refs(model, attention: str = "eager", digests: Optional[dict] = None) 
 
 def collection_meta(model, config: BuildConfig, extractor_ref: KGExtractorRef, *, entity_dim: int,
                     tile_shape: Optional[tuple[int, int]], source_bytes: int, embedder_ref=None,
-                    spatial_axes: int = 2, slice_filter=None, digests: Optional[dict] = None) -> CollectionMeta:
+                    spatial_axes: SpatialAxes = 2, slice_filter=None, digests: Optional[dict] = None) -> CollectionMeta:
     from neural_format import __version__ as sdk_version
 
     from .kg import ENTITY_TYPES, RELATION_TYPES

@@ -23,6 +23,8 @@ FeatureDtype = Literal["float16", "float32"]
 PruningStage = Literal["build", "re-prune", "convert"]
 SourceFormat = Literal["pyg-data-list-pickle", "pyg-inmemory-pickle", "pyg-objects"]
 AdjacencyRule = Literal["4-neighbour", "8-neighbour", "6-neighbour", "26-neighbour", "custom", "unknown"]
+TileDtype = Literal["uint8", "uint16", "float32"]
+TieBreak = Literal["lowest-index", "score-then-relations"]
 
 
 class _Strict(BaseModel):
@@ -109,7 +111,7 @@ class FusionRule(_Strict):
     # "lowest-index": the reference's first maximum in node order; "score-then-relations": patch
     # ties to the highest attention score, entity ties to present findings with the most
     # relations (neural_format.fusion)
-    tie_break: Literal["lowest-index", "score-then-relations"] = "lowest-index"
+    tie_break: TieBreak = "lowest-index"
 
 
 class ConversionInfo(_Strict):
@@ -188,7 +190,7 @@ class CollectionMeta(_Strict):
         default=None, min_length=2, max_length=3,
         description="pixels per spatial axis of each stored tile: one extent per axis (as many as spatial_axes), "
                     "no channel axis; tiles are full-resolution, so each record's patch_size equals it (NF-R020)")
-    tile_dtype: Literal["uint8", "uint16", "float32"] | None = Field(
+    tile_dtype: TileDtype | None = Field(
         default=None, description="dtype of the stored tiles; set exactly when tile_shape is set")
     adjacency: AdjacencyRule = "4-neighbour"
     entity_types: list[VocabTerm] = Field(default_factory=list, max_length=4096)
