@@ -99,13 +99,14 @@ def labelled_indices(source, label: str):
         if label not in meta.label_names:
             raise ValueError(f"{source}: no label {label!r} (labels: {list(meta.label_names)})")
         column = list(meta.label_names).index(label)
-        labels, groups = [], []
+        parts: list[np.ndarray] = []
+        groups: list[str] = []
         for k in range(coll.shard_count):
             reader = coll.shard(k)
             if len(reader):
-                labels.append(reader.cols["/records/labels"][()][:, column])
+                parts.append(reader.cols["/records/labels"][()][:, column])
                 groups += reader.strings["/records/group_key"].all()
-        labels = np.concatenate(labels) if labels else np.zeros(0, np.float32)
+        labels = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     known = np.flatnonzero(~np.isnan(labels))
     return known, labels[known].astype(np.float64), [groups[i] or None for i in known], meta, column
 
@@ -146,7 +147,7 @@ def _batches(dataset, batch_size: int, *, shuffle: bool, seed: int, rank: int, w
         return loader, lambda: epoch_order(len(dataset), shuffle=shuffle, seed=seed, epoch=loader.epoch,
                                            rank=rank, world=world).tolist()
     from torch.utils.data.distributed import DistributedSampler
-    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+    sampler: DistributedSampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
     loader = _collate_loader(dataset, batch_size, sampler)
     loader.set_epoch = sampler.set_epoch
     return loader, lambda: list(iter(sampler))
@@ -212,7 +213,7 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
     loss_fn = make_loss(labels[split.train]).to(device)  # pos_weight from the GLOBAL training labels
     loader, _ = _batches(train_set, per_rank, shuffle=True, seed=config.seed, rank=rank, world=world, workers=workers)
     y_val, y_test = labels[split.val], labels[split.test]
-    best = {"score": -np.inf, "epoch": 0, "state": None}
+    best_score, best_epoch, best_state = -np.inf, 0, None
     history = []
     start = time.perf_counter()
     for epoch in range(1, config.max_epochs + 1):
@@ -231,24 +232,24 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
             reduced = loss_sum.to(device)
             dist.all_reduce(reduced)
             loss_sum = reduced.cpu()
-        train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
+        train_loss = float(loss_sum[0]) / max(float(loss_sum[1]), 1.0)
         val_auc = roc_auc(y_val, sharded_predict(model, val_set, per_rank)) if len(val_set) else float("nan")
         history.append({"epoch": epoch, "train_loss": train_loss, "val_auc": val_auc})
         if log and rank == 0:
             log(f"epoch {epoch:3d}  loss {train_loss:.4f}  val AUC {val_auc:.4f}")
         score = val_auc if np.isfinite(val_auc) else -train_loss
-        if score > best["score"]:
-            best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-        elif epoch - best["epoch"] >= config.patience:
+        if score > best_score:
+            best_score, best_epoch, best_state = score, epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= config.patience:
             break
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
+    if best_state is not None:
+        model.load_state_dict(best_state)
     test_scores = sharded_predict(model, test_set, per_rank) if len(test_set) else np.zeros(0)
     metrics = {
         "world_size": world, "global_batch": global_batch, "per_rank_batch": per_rank,
         "train": int(len(split.train)), "val": int(len(split.val)), "test": int(len(split.test)),
-        "best_epoch": best["epoch"], "history": history,
-        "best_val_auc": history[best["epoch"] - 1]["val_auc"] if best["epoch"] else float("nan"),
+        "best_epoch": best_epoch, "history": history,
+        "best_val_auc": history[best_epoch - 1]["val_auc"] if best_epoch else float("nan"),
         "test_auc": roc_auc(y_test, test_scores) if len(test_set) else float("nan"),
         "seconds": time.perf_counter() - start, "config": config.to_dict(), "device": device.type,
         "train_graphs_per_second_per_rank_incl_validation":
