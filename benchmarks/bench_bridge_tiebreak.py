@@ -78,11 +78,12 @@ def lesion_rows(examples, indices, masks, retentions) -> dict:
 
 def demo_lesions(args) -> int:
     from neural_builders.phantom import generate_cases
-    from neural_builders.cli.demo_cmd import FULL, PHANTOM, QUICK
+    from neural_builders.cli.demo_cmd import FULL, QUICK
     from neural_models.examples import load_examples
     settings = QUICK if args.demo_quick else FULL
     examples = load_examples([str(Path(args.demo) / "phantom_collection.h5")], "pneumonia")
-    cases = generate_cases(settings["test"], seed=args.seed + 1000, size=(settings["size"], settings["size"]), **PHANTOM)
+    cases = generate_cases(settings.test, seed=args.seed + 1000, size=(settings.size, settings.size),
+                           **settings.phantoms.kwargs())
     masks = {c.case_id: c.lesion_masks for c in cases}
     positives = [i for i, r in enumerate(examples.records) if len(masks.get(r.record_id, ()))]
     # 2.3 % of the image's patches (the demo's figure: 2 of 64), as a share of the stored ones
@@ -104,15 +105,17 @@ def demo_lesions(args) -> int:
 
 
 def main(argv=None) -> int:
+    from neural_models.metrics import BOOTSTRAP_RESAMPLES
+    from neural_models.phantom_study import DEFAULTS as STUDY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--cases", type=int, default=200)
-    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--size", type=int, default=STUDY.size)
     parser.add_argument("--vlm-steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retention", type=float, nargs="+", default=[10.0, 5.0, 2.3])
-    parser.add_argument("--max-epochs", type=int, default=60)
-    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--max-epochs", type=int, default=STUDY.max_epochs)
+    parser.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES)
     parser.add_argument("--no-ablation", action="store_true", help="only the lesion figures")
     parser.add_argument("--skip-build", action="store_true", help="reuse OUT/phantoms.h5")
     parser.add_argument("--demo", default=None, metavar="DEMO_OUT",

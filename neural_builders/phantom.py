@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
@@ -197,10 +197,30 @@ def _plant_lesion(rng, anatomy: _Anatomy, side: str, zone: str, size, radius_ran
     return blob * rng.uniform(*contrast_range), lesion_mask, box
 
 
+@dataclass(frozen=True)
+class PhantomStyle:
+    """How phantoms look and are reported: :func:`make_case`'s settings, with its defaults.
+
+    ``generate_cases(n, seed=..., size=..., **style.kwargs())`` draws cases in this style.
+    """
+    positive_fraction: float = 0.5
+    two_lesion_fraction: float = 0.25
+    noise: float = 0.02
+    lesion_radius: tuple[float, float] = (0.03, 0.075)
+    lesion_contrast: tuple[float, float] = (0.3, 0.45)
+    report_style: str = "classic"
+
+    def kwargs(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_STYLE = PhantomStyle()
+
+
 def make_case(seed: int, index: int, *, size=(256, 256), positive: Optional[bool] = None,
-              positive_fraction: float = 0.5, two_lesion_fraction: float = 0.25,
-              noise: float = 0.02, lesion_radius=(0.03, 0.075), lesion_contrast=(0.3, 0.45),
-              report_style: str = "classic") -> PhantomCase:
+              positive_fraction: float = _STYLE.positive_fraction, two_lesion_fraction: float = _STYLE.two_lesion_fraction,
+              noise: float = _STYLE.noise, lesion_radius=_STYLE.lesion_radius, lesion_contrast=_STYLE.lesion_contrast,
+              report_style: str = _STYLE.report_style) -> PhantomCase:
     """Case ``index`` of the phantom with ``seed`` (``positive`` None = drawn with
     ``positive_fraction``). ``lesion_radius`` is a range of lesion radii as fractions of the
     short side, ``lesion_contrast`` a range of peak added density; ``report_style`` is

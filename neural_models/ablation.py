@@ -23,6 +23,7 @@ from neural_format.metadata import PruningPolicy, TopKPercent
 from neural_format.reprune import reprune_record
 
 from .examples import Examples
+from .metrics import BOOTSTRAP_RESAMPLES
 from .experiment import run_variant
 from .splits import Split
 from .train import TrainConfig
@@ -40,7 +41,7 @@ VARIANTS = {  # name -> (modality, bridge)
 class AblationSettings:
     retentions: Sequence[float] = DEFAULT_RETENTIONS
     variants: Sequence[str] = tuple(VARIANTS)
-    bootstrap: int = 1000
+    bootstrap: int = BOOTSTRAP_RESAMPLES
 
 
 def already_pruned_warning(examples: Examples, retentions: Sequence[float]) -> Optional[str]:

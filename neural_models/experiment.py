@@ -32,7 +32,7 @@ def split_examples(examples: Examples, seed: int, one_per_patient: bool = False)
 
 
 def run_variant(examples: Examples, split: Split, config: TrainConfig, *, modality: str = "fused",
-                bridge: bool = True, bootstrap: int = 1000, log=None) -> VariantResult:
+                bridge: bool = True, bootstrap: int = metrics.BOOTSTRAP_RESAMPLES, log=None) -> VariantResult:
     """Train one model on ``split.train`` (early stopping on ``split.val``) and score ``split.test``."""
     from .train import seed_everything
 

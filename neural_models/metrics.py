@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+BOOTSTRAP_RESAMPLES = 1000  # resamples of every bootstrap CI unless a caller says otherwise (flags read it)
+
 
 def _binary(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true, dtype=np.float64).ravel()
@@ -68,7 +70,7 @@ def roc_curve(y_true, y_score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fpr, tpr, thresholds
 
 
-def bootstrap_ci(metric: Callable, y_true, y_score, *, n_resamples: int = 1000, level: float = 0.95,
+def bootstrap_ci(metric: Callable, y_true, y_score, *, n_resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of ``metric(y_true, y_score)`` over records (``scipy.stats.bootstrap``);
     resamples with one class only are skipped; (NaN, NaN) if no resample is defined."""
@@ -98,7 +100,7 @@ def bootstrap_ci(metric: Callable, y_true, y_score, *, n_resamples: int = 1000, 
     return float(low), float(high)
 
 
-def summarise(y_true, y_score, *, n_resamples: int = 1000, seed: int = 0) -> dict:
+def summarise(y_true, y_score, *, n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
     """ROC-AUC and PR-AUC with their bootstrap 95% CIs, plus class counts, as a JSON-ready dict."""
     y, s = _binary(y_true, y_score)
     auc_low, auc_high = bootstrap_ci(roc_auc, y, s, n_resamples=n_resamples, seed=seed)

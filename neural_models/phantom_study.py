@@ -23,18 +23,45 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from neural_builders.phantom_pipeline import PhantomTraining
+from neural_builders.vlm.generator_config import FinetuneConfig
 
-def build_phantom_collection(out: Path, cases: int, seed: int, size: int, vlm_steps: int, batch_size: int,
-                             entity_embeddings: bool = False) -> dict:
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The study's settings and their defaults (the command line's flags read them from here)."""
+    cases: int = 400
+    size: int = 384           # phantom side in pixels (384 -> 12x12 patches)
+    seed: int = 0
+    vlm_steps: int = 200
+    vlm_batch_size: int = FinetuneConfig.batch_size
+    max_epochs: int = 60      # the MPNN's, for train and ablate
+    entity_embeddings: bool = False
+
+    def training(self) -> PhantomTraining:
+        """The report generator's fine-tuning (:class:`neural_builders.phantom_pipeline.PhantomTraining`):
+        projection + T5 learn on cached Swin features for every step, so the CPU cost of a step is the
+        decoder's alone (the Swin stays at its seeded initialisation); no checkpoints; on the CPU."""
+        return PhantomTraining(steps=self.vlm_steps, batch_size=self.vlm_batch_size,
+                               freeze_encoder_steps=self.vlm_steps, checkpoint_every=0, device="cpu")
+
+
+DEFAULTS = StudySettings()
+
+
+def build_phantom_collection(out: Path, cases: int = DEFAULTS.cases, seed: int = DEFAULTS.seed,
+                             size: int = DEFAULTS.size, vlm_steps: int = DEFAULTS.vlm_steps,
+                             batch_size: int = DEFAULTS.vlm_batch_size,
+                             entity_embeddings: bool = DEFAULTS.entity_embeddings) -> dict:
     """Steps 1-3: phantoms, then :func:`neural_builders.phantom_pipeline.finetune_and_build` (the
     demo's pipeline too) on the first 70 % of the cases, building every case into OUT/phantoms.h5."""
     from neural_builders.build_config import BuildConfig
     from neural_builders.build_inputs import BuildInput
     from neural_builders.phantom import generate_cases
     from neural_builders.phantom_pipeline import finetune_and_build
-    from neural_builders.vlm.generator_config import FinetuneConfig
     from neural_format.metadata import KeepAll, PruningPolicy
 
     timings = {}
@@ -44,15 +71,13 @@ def build_phantom_collection(out: Path, cases: int, seed: int, size: int, vlm_st
 
     # the report generator learns from the training share only, so test reports stay unseen
     train_share = phantoms[: int(0.7 * len(phantoms))]
-    # projection + T5 learn on cached Swin features: the CPU cost of a step is then the
-    # decoder's alone (the Swin stays at its seeded initialisation)
-    train_config = FinetuneConfig(steps=vlm_steps, batch_size=batch_size, seed=seed, checkpoint_every=0,
-                                  device="cpu", freeze_encoder_steps=vlm_steps)
+    training = StudySettings(cases=cases, size=size, seed=seed, vlm_steps=vlm_steps, vlm_batch_size=batch_size,
+                             entity_embeddings=entity_embeddings).training()
     inputs = [BuildInput(case_id=c.case_id, image=_loaded(c.image), report=c.report, labels=[float(c.label)])
               for c in phantoms]
-    config = BuildConfig(policy=PruningPolicy(rule=KeepAll(), min_nodes=1), batch_size=8, device="cpu",
+    config = BuildConfig(policy=PruningPolicy(rule=KeepAll(), min_nodes=1), device="cpu",
                          overwrite=True, entity_embeddings=entity_embeddings)
-    pipeline = finetune_and_build([c.image for c in train_share], [c.report for c in train_share], train_config,
+    pipeline = finetune_and_build([c.image for c in train_share], [c.report for c in train_share], training,
                                   out / "vlm", inputs, config, out / "phantoms.h5", seed=seed,
                                   tokenizer_reports=[c.report for c in phantoms])
     timings.update(pipeline.timings)
@@ -72,19 +97,25 @@ def _loaded(pixels):
                        photometric="MONOCHROME2", normalisation="phantom [0, 1]")
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's flags, their defaults read from :class:`StudySettings`."""
     parser = argparse.ArgumentParser(prog="python -m neural_models.phantom_study", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--cases", type=int, default=400)
-    parser.add_argument("--size", type=int, default=384, help="phantom side in pixels (384 -> 12x12 patches)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vlm-steps", type=int, default=200)
-    parser.add_argument("--vlm-batch-size", type=int, default=16)
+    d = DEFAULTS
+    parser.add_argument("--cases", type=int, default=d.cases)
+    parser.add_argument("--size", type=int, default=d.size, help="phantom side in pixels (384 -> 12x12 patches)")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--vlm-steps", type=int, default=d.vlm_steps)
+    parser.add_argument("--vlm-batch-size", type=int, default=d.vlm_batch_size)
     parser.add_argument("--skip-build", action="store_true", help="reuse OUT/phantoms.h5 and OUT/vlm/model")
-    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--max-epochs", type=int, default=d.max_epochs)
     parser.add_argument("--entity-embeddings", action="store_true")
     parser.add_argument("--only", default=None, help="comma-separated subset of train,ablate,generate_reports,evaluate")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
 
     import torch
 

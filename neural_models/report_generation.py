@@ -41,6 +41,10 @@ import numpy as np
 
 from neural_format.record import Record
 
+# how many records are decoded at once and how long a generated report may be (the command's flags read these)
+GENERATION_BATCH_SIZE = 16
+MAX_NEW_TOKENS = 64
+
 
 # -- BLEU-2 (sacrebleu) ---------------------------------------------------------------------------
 def _bleu():
@@ -108,8 +112,8 @@ def encode_stored_patches(generator, records: Sequence[Record]):
     return Encoded(features, projected, mask, [])
 
 
-def generate_reports(generator, records: Sequence[Record], *, batch_size: int = 16,
-                     max_new_tokens: int = 64, tokenizer=None, progress=None) -> list[str]:
+def generate_reports(generator, records: Sequence[Record], *, batch_size: int = GENERATION_BATCH_SIZE,
+                     max_new_tokens: int = MAX_NEW_TOKENS, tokenizer=None, progress=None) -> list[str]:
     """One greedy report per record, from its stored patch features."""
     import torch
     tokenizer = tokenizer if tokenizer is not None else generator.tokenizer
@@ -169,7 +173,8 @@ def generated_meta(meta, generator_name: str, source_name: str):
     return meta.model_copy(update={"provenance": provenance, "shard": None})
 
 
-def generate_collection(source, destination, generator, *, batch_size: int = 16, max_new_tokens: int = 64,
+def generate_collection(source, destination, generator, *, batch_size: int = GENERATION_BATCH_SIZE,
+                        max_new_tokens: int = MAX_NEW_TOKENS,
                         limit: Optional[int] = None, overwrite: bool = False, progress: Optional[bool] = None,
                         embedder=None) -> dict:
     """Write ``destination``: ``source``'s records with generated reports and rebuilt KGs.

@@ -7,6 +7,7 @@ two concepts, and the command-line flags take their defaults from them.
 """
 import argparse
 import dataclasses
+import inspect
 import subprocess
 import sys
 
@@ -111,3 +112,51 @@ def test_reading_the_defaults_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_demo_and_study_presets_are_typed_and_share_the_phantom_training():
+    """The demo's QUICK/FULL and the phantom study's settings are dataclasses; both fine-tune the
+    tiny generator through phantom_pipeline.PhantomTraining, whose FinetuneConfig is the one the
+    former dicts gave (values written out here as the demo and the study used them)."""
+    from neural_builders.cli.demo_cmd import FULL, QUICK, DemoSettings
+    from neural_builders.phantom import PhantomStyle, make_case
+    from neural_builders.phantom_pipeline import PhantomTraining, SwinShape
+    from neural_models.phantom_study import DEFAULTS, StudySettings, build_parser
+
+    assert isinstance(QUICK, DemoSettings) and isinstance(QUICK.training, PhantomTraining)
+    assert (QUICK.train, QUICK.test, QUICK.size, FULL.train, FULL.test, FULL.size) == (24, 6, 128, 300, 60, 256)
+    assert QUICK.training.finetune_config(seed=3) == FinetuneConfig(
+        steps=12, batch_size=8, lr=3e-3, seed=3, freeze_encoder_steps=12, checkpoint_every=6)
+    assert FULL.training.finetune_config(seed=0) == FinetuneConfig(
+        steps=700, batch_size=16, lr=3e-3, seed=0, freeze_encoder_steps=0, checkpoint_every=350)
+    assert FULL.training.swin == SwinShape(8, (1, 1, 1, 1), (1, 2, 2, 4), 1) and FULL.training.registers == 4
+    assert QUICK.training.swin.overrides() == {"embed_dim": 8, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2],
+                                               "window_size": 4}
+    longer = QUICK.with_counts(train=30, steps=20)  # the command line's --train/--steps
+    assert (longer.train, longer.test, longer.training.steps, longer.training.finetune_config(0).checkpoint_every) == \
+        (30, 6, 20, 10)
+    # the study: every step on cached Swin features, no checkpoints, on the CPU; FinetuneConfig's lr
+    assert DEFAULTS.training().finetune_config(seed=0) == FinetuneConfig(
+        steps=200, batch_size=16, seed=0, checkpoint_every=0, device="cpu", freeze_encoder_steps=200)
+    assert PhantomTraining(steps=5, batch_size=2).finetune_config(0).lr == FinetuneConfig().lr
+    # the phantoms' style: make_case's defaults are PhantomStyle's
+    defaults = {k: v.default for k, v in inspect.signature(make_case).parameters.items()}
+    assert {k: defaults[k] for k in PhantomStyle().kwargs()} == PhantomStyle().kwargs()
+    # the study's flags read StudySettings
+    flags = vars(build_parser().parse_args(["--out", "x"]))
+    for f in dataclasses.fields(StudySettings):
+        assert flags[f.name] == getattr(DEFAULTS, f.name), f.name
+
+
+def test_model_flags_read_bootstrap_and_generation_defaults_from_one_place():
+    from neural_models.cli.evaluate_cmd import register as evaluate
+    from neural_models.cli.generate_reports_cmd import register as generate
+    from neural_models.cli.train_cmd import register as train
+    from neural_models.metrics import BOOTSTRAP_RESAMPLES, summarise
+    from neural_models.report_generation import generate_collection
+    assert _flags(train)["train"]["bootstrap"] == _flags(evaluate)["evaluate"]["bootstrap"] == BOOTSTRAP_RESAMPLES
+    flags = _flags(generate)["generate-reports"]
+    assert flags["bootstrap"] == inspect.signature(summarise).parameters["n_resamples"].default == BOOTSTRAP_RESAMPLES
+    signature = inspect.signature(generate_collection).parameters
+    assert (flags["batch_size"], flags["max_new_tokens"]) == (signature["batch_size"].default,
+                                                              signature["max_new_tokens"].default)

@@ -18,7 +18,29 @@ inside :func:`run`.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from ..phantom import PhantomStyle
+from ..phantom_pipeline import PhantomTraining, SwinShape
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """One demo run: training and held-out phantom counts, their side in pixels and style, how the
+    tiny generator is shaped and trained, and the decoder layers the scores average."""
+    train: int
+    test: int
+    size: int
+    training: PhantomTraining
+    phantoms: PhantomStyle = PhantomStyle()
+    layers: str = "all"
+
+    def with_counts(self, train=None, test=None, steps=None) -> "DemoSettings":
+        """These settings with the command line's ``--train``/``--test``/``--steps`` where given."""
+        return replace(self, train=train or self.train, test=test or self.test,
+                       training=replace(self.training, steps=steps or self.training.steps))
+
 
 # Settings measured to train in the demo's time budget on 2 CPU cores and to meet the lesion-recall
 # targets on held-out phantoms (docs/builders-pipeline.md, "Measured"): 256 px phantoms (8 x 8
@@ -26,12 +48,14 @@ from pathlib import Path
 # needed); a Swin with window 1 (no token attention: cheaper than window 4, which measured the
 # same at 256 px), 4 registers that take the attention of words that need no patch, and S_i
 # averaged over all (both) decoder layers (ScoreAggregation(layers="all")).
-PHANTOM = dict(positive_fraction=0.7, lesion_radius=(0.06, 0.09), lesion_contrast=(0.45, 0.6),
-               report_style="findings")
-FULL = dict(train=300, test=60, size=256, steps=700, batch=16, freeze=0, lr=3e-3, registers=4, layers="all",
-            swin=dict(embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 2, 2, 4], window_size=1))
-QUICK = dict(train=24, test=6, size=128, steps=12, batch=8, freeze=12, lr=3e-3, registers=4, layers="all",
-             swin=dict(embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=4))
+PHANTOM = PhantomStyle(positive_fraction=0.7, lesion_radius=(0.06, 0.09), lesion_contrast=(0.45, 0.6),
+                       report_style="findings")
+FULL = DemoSettings(train=300, test=60, size=256, phantoms=PHANTOM, layers="all", training=PhantomTraining(
+    steps=700, batch_size=16, freeze_encoder_steps=0, lr=3e-3, registers=4,
+    swin=SwinShape(embed_dim=8, depths=(1, 1, 1, 1), num_heads=(1, 2, 2, 4), window_size=1)))
+QUICK = replace(FULL, train=24, test=6, size=128, training=replace(
+    FULL.training, steps=12, batch_size=8, freeze_encoder_steps=12,
+    swin=SwinShape(embed_dim=8, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2), window_size=4)))
 
 
 def rg1_path():
@@ -57,35 +81,30 @@ def run(args) -> int:
     from ..phantom import generate_cases, write_cases
     from ..phantom_pipeline import finetune_and_build
     from ..render import render_to_png
-    from ..vlm.generator_config import FinetuneConfig
 
     began = time.monotonic()
     if args.threads:
         torch.set_num_threads(args.threads)
-    s = dict(QUICK if args.quick else FULL)
-    for key in ("train", "test", "steps"):
-        if getattr(args, key, None):
-            s[key] = getattr(args, key)
+    s = (QUICK if args.quick else FULL).with_counts(getattr(args, "train", None), getattr(args, "test", None),
+                                                    getattr(args, "steps", None))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     say = print
 
     # 1. phantoms
     t = time.monotonic()
-    train_cases = generate_cases(s["train"], seed=args.seed, size=(s["size"], s["size"]), **PHANTOM)
-    test_cases = generate_cases(s["test"], seed=args.seed + 1000, size=(s["size"], s["size"]), **PHANTOM)
+    train_cases = generate_cases(s.train, seed=args.seed, size=(s.size, s.size), **s.phantoms.kwargs())
+    test_cases = generate_cases(s.test, seed=args.seed + 1000, size=(s.size, s.size), **s.phantoms.kwargs())
     train_files = write_cases(train_cases, out / "phantoms" / "train")
     test_files = write_cases(test_cases, out / "phantoms" / "test")
     say(f"[1/6] phantoms: {len(train_cases)} training + {len(test_cases)} held-out cases "
-        f"({s['size']} px) in {time.monotonic() - t:.1f} s -> {out / 'phantoms'}")
+        f"({s.size} px) in {time.monotonic() - t:.1f} s -> {out / 'phantoms'}")
 
     # 2. stage-1 fine-tuning, then 3. build the held-out assets at 10 % retention (2.3 % is a
     # prefix of it) with the fine-tuned generator: one pipeline with the phantom study
     t = time.monotonic()
     pairs, _ = pair_inputs(train_files["images"], load_reports(train_files["reports"]), load_images=False)
     reports = [p.report.text_for_model for p in pairs]
-    train_config = FinetuneConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], seed=args.seed,
-                                  freeze_encoder_steps=s["freeze"], checkpoint_every=max(1, s["steps"] // 2))
 
     def finetuned(model, result, _seconds) -> None:
         say(f"[2/6] fine-tuned the tiny Swin+T5 ({sum(p.numel() for p in model.parameters()):,} parameters) for "
@@ -95,13 +114,12 @@ def run(args) -> int:
     collection = out / "phantom_collection.h5"
     test_pairs, skipped = pair_inputs(test_files["images"], load_reports(test_files["reports"]), load_images=False)
     build_config = BuildConfig(policy=PruningPolicy(rule=TopKPercent(percent=10.0)), tiles="uint8",
-                               overwrite=True, batch_size=8, compression="gzip",
-                               aggregation=ScoreAggregation(layers=s["layers"]))
+                               overwrite=True, compression="gzip",
+                               aggregation=ScoreAggregation(layers=s.layers))
     pipeline = finetune_and_build(
-        [load_image(p.image_path).pixels for p in pairs], reports, train_config, out / "report_generator",
+        [load_image(p.image_path).pixels for p in pairs], reports, s.training, out / "report_generator",
         inputs_from_pairs(test_pairs, labels_from_csv(test_files["reports"], ("pneumonia",))), build_config,
-        collection, seed=args.seed, swin=s["swin"], registers=s["registers"], skipped=skipped,
-        after_finetune=finetuned)
+        collection, seed=args.seed, skipped=skipped, after_finetune=finetuned)
     model, summary = pipeline.model, pipeline.summary
     say(f"[3/6] built {collection}")
 
@@ -119,7 +137,7 @@ def run(args) -> int:
     masks = {c.case_id: c.lesion_masks for c in test_cases}
     rows = lesion_recall(records, masks, (2.3, 10.0))
     say("      pruning quality on held-out phantoms (lesion recall: a kept patch covers part of the lesion; "
-        f"scores: cross-attention summed over report tokens, {s['layers']} decoder layer(s)):")
+        f"scores: cross-attention summed over report tokens, {s.layers} decoder layer(s)):")
     for row in rows:
         say(row.line())
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..metrics import BOOTSTRAP_RESAMPLES
+
 
 def run(args) -> int:
     import numpy as np
@@ -77,6 +79,6 @@ def register(sub) -> None:
     p.add_argument("collections", nargs="+")
     p.add_argument("--out", default=None, help="where to write evaluation.json (default: MODEL_DIR)")
     p.add_argument("--all-records", action="store_true", help="score every labelled record, not the test split")
-    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.set_defaults(func=run)

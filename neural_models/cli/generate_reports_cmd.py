@@ -16,6 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..metrics import BOOTSTRAP_RESAMPLES
+from ..report_generation import GENERATION_BATCH_SIZE, MAX_NEW_TOKENS
+
 
 def paired_test_records(truth_ids, generated_ids, test) -> tuple[list[int], list[int]]:
     """Indices into the ground-truth and the generated examples of the same test records, in the
@@ -99,10 +102,10 @@ def register(sub) -> None:
     p.add_argument("--generator", required=True, help="a report-generator directory (neural_builders.vlm)")
     p.add_argument("--out", required=True, help="the new collection file to write")
     p.add_argument("--model", default=None, help="a trained MPNN directory to evaluate on the rebuilt graphs")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=GENERATION_BATCH_SIZE)
+    p.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
     p.add_argument("--limit", type=int, default=None, help="only the first N records")
-    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run)

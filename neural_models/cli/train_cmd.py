@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..metrics import BOOTSTRAP_RESAMPLES
+
 MODALITY_CHOICES = ("fused", "image", "text", "all")
 
 
@@ -33,7 +35,7 @@ def add_training_arguments(p) -> None:
                    help="epochs without a validation AUC gain before stopping")
     p.add_argument("--workers", type=int, default=defaults.workers,
                    help="loader processes building training batches from the file (default 0: in this process)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--one-per-patient", action="store_true",
                    help="keep only the first record of each patient (default: all records, patient-grouped)")
     p.add_argument("--threads", type=int, default=1,
