@@ -285,21 +285,21 @@ def _relations(matches: list[_Match], words: list[str], emit) -> None:
             before = [c for c in heads if c.stop <= m.start]
             later = [c for c in heads if c.start >= m.stop]
             # in a noun chain ("acute cardiopulmonary abnormality") the finding is the head
-            target = (min(after, key=lambda c: (c.type not in ("finding", "device"), c.start)) if after else
-                      max(before, key=lambda c: c.start) if before else
-                      min(later, key=lambda c: c.start) if later else None)
-            if target is not None:
-                emit(m, target, "modifies")
+            modified = (min(after, key=lambda c: (c.type not in ("finding", "device"), c.start)) if after else
+                        max(before, key=lambda c: c.start) if before else
+                        min(later, key=lambda c: c.start) if later else None)
+            if modified is not None:
+                emit(m, modified, "modifies")
     findings = [c for c in concepts if c.type == "finding"]
     for s in suggest:
         source = [c for c in findings if c.stop <= s.start]
-        target = [c for c in findings if c.start >= s.stop]
-        if not (source and target):
+        later_findings = [c for c in findings if c.start >= s.stop]
+        if not (source and later_findings):
             continue
         head = max(source, key=lambda c: c.start)
-        target.sort(key=lambda c: c.start)
-        emit(head, target[0], "suggestive_of")
-        for prev, nxt in zip(target, target[1:]):  # "... may represent atelectasis or pneumonia"
+        later_findings.sort(key=lambda c: c.start)
+        emit(head, later_findings[0], "suggestive_of")
+        for prev, nxt in zip(later_findings, later_findings[1:]):  # "... may represent atelectasis or pneumonia"
             between = words[prev.stop:nxt.start]
             linked = all(w in _LIST_CONTINUATION or w == "," or (w, ) in _TABLE and _TABLE[(w, )]["type"] == "modifier"
                          for w in between)
