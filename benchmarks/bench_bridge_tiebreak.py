@@ -39,7 +39,7 @@ RULES = ("lowest-index", "score-then-relations")
 
 def with_rule(examples, rule: str):
     """The examples with every bridge recomputed under ``rule``, and the rule recorded in the meta."""
-    from neural_format.fusion import record_bridge
+    from neural_format.graphs.fusion import record_bridge
     meta = examples.meta
     fusion = meta.provenance.fusion.model_copy(update={"tie_break": rule})
     meta = meta.model_copy(update={"provenance": meta.provenance.model_copy(update={"fusion": fusion})})

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     from neural_builders.vlm.patch_grid import to_working
     from neural_builders.vlm.tokenizer import train_report_tokenizer
     from neural_builders.vlm.train import encode_labels
-    from neural_format.metadata import PruningPolicy, TopKPercent
+    from neural_format.format.metadata import PruningPolicy, TopKPercent
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -67,7 +67,7 @@ def probe_memory(loader) -> tuple[float, float]:
 
 def synthetic_collection(path: Path, records: int, dim: int) -> Path:
     import neural_format as nf
-    from neural_format.synthetic import synthetic_meta, synthetic_records
+    from neural_format.collections.synthetic import synthetic_meta, synthetic_records
     meta = synthetic_meta(feature_dim=dim, entity_feature_dim=dim)
     nf.write_collection(path, meta, synthetic_records(records, meta, seed=0))
     return path

@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import neural_format as nf  # noqa: E402
-from neural_format.metadata import (CollectionMeta, FusionRule, ModelRef, Provenance, PruningPolicy,  # noqa: E402
+from neural_format.format.metadata import (CollectionMeta, FusionRule, ModelRef, Provenance, PruningPolicy,  # noqa: E402
                                     SoftwareRef, TopKPercent)
-from neural_format.synthetic import ENTITY_TYPES, RELATION_TYPES, WORDS, grid_edges  # noqa: E402
+from neural_format.collections.synthetic import ENTITY_TYPES, RELATION_TYPES, WORDS, grid_edges  # noqa: E402
 
 GOALS = {
     "read_all_speedup": ("read-all: torch.load time / neural-format read_all time", ">= 4"),

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from neural_format import open as open_file
 from neural_format.cli.split_cmd import split
-from neural_format.collection import open_collection
-from neural_format.synthetic import synthetic_meta, synthetic_records
-from neural_format.writer import CollectionWriter
+from neural_format.collections.collection import open_collection
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
+from neural_format.files.writer import CollectionWriter
 
 
 def build(directory: Path, n: int, shards: int, feature_dim: int) -> tuple[Path, Path, dict]:

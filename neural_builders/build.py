@@ -7,13 +7,13 @@ For each batch of inputs (same working size; see :mod:`neural_builders.vlm.patch
 2. **forward**: Swin -> projection -> T5 teacher-forced on the report (or, with no report text,
    on a report the model generates first: ``report_source = "generated"``), cross-attention
    kept (:func:`neural_builders.scoring.score_batch`): Swin features and one score per real patch;
-3. **graph**: :func:`neural_format.pruning.select` keeps patches by the policy; their grid
+3. **graph**: :func:`neural_format.graphs.pruning.select` keeps patches by the policy; their grid
    positions and neighbour edges come from :func:`neural_builders.visual_graph.build_visual_graph`;
    optional full-resolution tiles are cut from the native pixels;
 4. **KG**: the report's clinical entities and relations (:mod:`neural_builders.kg`, offline
    rule-based by default), optionally embedded with the local MiniLM sentence model; the bridge
-   is :func:`neural_format.fusion.betweenness_bridge`;
-5. **write**: :class:`neural_format.writer.CollectionWriter` (checks, per-record SHA-256, atomic
+   is :func:`neural_format.graphs.fusion.betweenness_bridge`;
+5. **write**: :class:`neural_format.files.writer.CollectionWriter` (checks, per-record SHA-256, atomic
    rename), with typed provenance: encoder and decoder with the SHA-256 of their weight files,
    score aggregation, pruning policy, KG extractor, fusion rule and the source bytes.
 
@@ -44,10 +44,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from neural_format.metadata import CollectionMeta
-from neural_format.progress import Progress
-from neural_format.pruning import describe, select
-from neural_format.record import Geometry, Record
+from neural_format.format.metadata import CollectionMeta
+from neural_format.internals.progress import Progress
+from neural_format.graphs.pruning import describe, select
+from neural_format.format.record import Geometry, Record
 
 # the build's other jobs live in their own modules; their names stay importable from here
 # (aliases, CHANGELOG "Architecture (issue 15)")
@@ -232,7 +232,7 @@ class _Pipeline:
                        scored.skip_mark)
 
     def _emit(self, prep: _Prepared, features, scores, report: str, source: str, skip_mark: int) -> None:
-        from neural_format.fusion import record_bridge
+        from neural_format.graphs.fusion import record_bridge
 
         from .kg import ENTITY_TYPES, RELATION_TYPES
         from .visual_graph import build_visual_graph

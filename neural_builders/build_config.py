@@ -3,7 +3,7 @@
 ``neural-format build``, ``python -m neural_builders.build`` and the sharded build
 (:mod:`neural_builders.distributed_build`) read their flags' defaults from here
 (:mod:`neural_builders.build_options`), and :func:`open_writer` is the one place a build turns the
-storage settings into a :class:`~neural_format.writer.CollectionWriter`. Imports no torch.
+storage settings into a :class:`~neural_format.files.writer.CollectionWriter`. Imports no torch.
 """
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from neural_format.metadata import (AdjacencyRule, CollectionMeta, FeatureDtype, PruningPolicy, ScoreAggregation, TieBreak,
+from neural_format.format.metadata import (AdjacencyRule, CollectionMeta, FeatureDtype, PruningPolicy, ScoreAggregation, TieBreak,
                                     TileDtype, TopKPercent)
 
 if TYPE_CHECKING:
-    from neural_format.writer import CollectionWriter
+    from neural_format.files.writer import CollectionWriter
 
 DEFAULT_TOP_K_PERCENT = 10.0   # the pruning rule when none is named: keep the top 10 % of patches
 
@@ -32,7 +32,7 @@ class BuildConfig:
     feature_dtype: FeatureDtype = "float32"
     tiles: Optional[TileDtype] = None         # None, "uint8" or "uint16"
     kg_extractor: str = "rules"
-    # the bridge's tie-break (neural_format.fusion.TIE_BREAKS); "lowest-index" reproduces the reference
+    # the bridge's tie-break (neural_format.graphs.fusion.TIE_BREAKS); "lowest-index" reproduces the reference
     bridge_tie_break: TieBreak = "score-then-relations"
     entity_embeddings: bool = False           # 384-d MiniLM embeddings of entity text
     label_names: tuple[str, ...] = ("pneumonia",)
@@ -62,7 +62,7 @@ def open_writer(config: BuildConfig, out_path, meta: CollectionMeta, *,
     the storage settings (``overwrite``, ``compression``, ``compression_level``, ``chunk_bytes``)
     reach every file. ``batch_bytes`` overrides the writer's buffer size (the overlapped build
     flushes more often)."""
-    from neural_format.writer import CollectionWriter
+    from neural_format.files.writer import CollectionWriter
     buffering: dict[str, Any] = {} if batch_bytes is None else {"batch_bytes": batch_bytes}  # else the writer's default
     return CollectionWriter(Path(out_path), meta, overwrite=config.overwrite, compression=config.compression,
                             compression_level=config.compression_level, chunk_bytes=config.chunk_bytes,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from neural_format.metadata import ScoreAggregation
-from neural_format.pruning import policy_from_args
+from neural_format.format.metadata import ScoreAggregation
+from neural_format.graphs.pruning import policy_from_args
 
 from .build_config import DEFAULT_TOP_K_PERCENT, PIPELINE_MODES, BuildConfig
 from .build_inputs import BuildInput, inputs_from_pairs

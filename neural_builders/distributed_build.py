@@ -37,10 +37,10 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from neural_format.collection import resolve_shard_path, shard_name
+from neural_format.collections.collection import resolve_shard_path, shard_name
 from neural_format.errors import SchemaError
-from neural_format.manifest import make_manifest, manifest_path, read_manifest, shard_entry, write_manifest
-from neural_format.metadata import ShardInfo
+from neural_format.collections.manifest import make_manifest, manifest_path, read_manifest, shard_entry, write_manifest
+from neural_format.format.metadata import ShardInfo
 
 BuildFn = Callable[[Sequence, Path], None]
 
@@ -106,7 +106,7 @@ def stamp_shard(path, collection_id: str, index: int, count: int) -> None:
     """Rewrite a fresh shard's ``/metadata`` with its place in the collection (before it is renamed)."""
     import h5py
 
-    from neural_format.reader import read_metadata
+    from neural_format.files.reader import read_metadata
     with h5py.File(path, "r+") as f:
         meta = read_metadata(f)
         meta = meta.model_copy(update={"shard": ShardInfo(collection_id=collection_id, shard_index=index,
@@ -121,7 +121,7 @@ def stamp_shard(path, collection_id: str, index: int, count: int) -> None:
 
 
 def _stamped_id(path) -> Optional[str]:
-    from neural_format.reader import CollectionReader
+    from neural_format.files.reader import CollectionReader
     with CollectionReader(path) as reader:
         return None if reader.meta.shard is None else reader.meta.shard.collection_id
 
@@ -171,7 +171,7 @@ def build_sharded(inputs: Sequence, build_fn: BuildFn, out_dir, *, ids: Optional
         entries = group.gather(entry.model_dump(mode="json"), rank)
         written = False
         if rank == 0:
-            from neural_format.metadata import ShardEntry
+            from neural_format.format.metadata import ShardEntry
             shards = [ShardEntry.model_validate(e) for e in entries]
             old = read_manifest(out_dir) if manifest_path(out_dir).exists() else None
             if old is None or old.shards != shards or old.collection_id != collection_id:
@@ -190,8 +190,8 @@ def build_sharded(inputs: Sequence, build_fn: BuildFn, out_dir, *, ids: Optional
 def synthetic_build(seed: int = 0, feature_dim: int = 16) -> BuildFn:
     """A build function over integer case indices writing synthetic records (for tests and demos)."""
     def build(indices: Sequence, out_path: Path) -> None:
-        from neural_format.synthetic import synthetic_meta, synthetic_record
-        from neural_format.writer import write_collection
+        from neural_format.collections.synthetic import synthetic_meta, synthetic_record
+        from neural_format.files.writer import write_collection
         meta = synthetic_meta(feature_dim=feature_dim)
         meta = meta.model_copy(update={"provenance": meta.provenance.model_copy(
             update={"created": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)})})

@@ -4,10 +4,10 @@ Definitions (per retention ``r``, over held-out positive cases; negatives have n
 
 * A record's *retained set at r* is the first ``n = ceil(r * P)`` patches of its ranking by
   stored score (``P`` = real patches of the image = ``prod(grid_shape)``; ties by lower index),
-  i.e. exactly what :class:`~neural_format.metadata.TopKPercent` keeps with ``min_nodes = 1``.
+  i.e. exactly what :class:`~neural_format.format.metadata.TopKPercent` keeps with ``min_nodes = 1``.
   The collection must have been built at a retention >= r, so the stored patches contain it.
 * **Lesion recall** (the headline figure): the fraction of planted lesions for which at least one
-  retained patch's native pixel box (:meth:`~neural_format.record.Record.patch_boxes`) contains
+  retained patch's native pixel box (:meth:`~neural_format.format.record.Record.patch_boxes`) contains
   at least one pixel of the lesion's mask. (A "hit" in the pointing-game sense: the pruned graph
   still holds a piece of every lesion.)
 * **Lesion-patch recall** (stricter, reported alongside): the fraction of lesion-overlapping
@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from neural_format.pruning import rank
+from neural_format.graphs.pruning import rank
 
 
 @dataclass

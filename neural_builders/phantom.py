@@ -20,7 +20,7 @@ Conventions:
   the image's *left* (low column indices).
 * **Zones** split each lung field's height into thirds: upper, middle, lower.
 * **Boxes** are ``[row_start, col_start, row_stop, col_stop]`` (stop exclusive), the convention
-  of :meth:`neural_format.record.Record.patch_boxes`.
+  of :meth:`neural_format.format.record.Record.patch_boxes`.
 * Case ``i`` of seed ``s`` is drawn from ``np.random.default_rng([s, i])``: the same case comes
   out whatever the number of cases generated.
 """

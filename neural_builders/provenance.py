@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional, Sequence
 
-from neural_format.metadata import (CollectionMeta, FusionRule, KGExtractorRef, ModelRef, Provenance,
+from neural_format.format.metadata import (CollectionMeta, FusionRule, KGExtractorRef, ModelRef, Provenance,
                                     SoftwareRef, SpatialAxes)
 
 from .build_config import BuildConfig

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from neural_format.record import ASSERTION_CODES, Record
+from neural_format.format.record import ASSERTION_CODES, Record
 
 ASSERTION_NAMES = {code: name for name, code in ASSERTION_CODES.items()}
 TYPE_COLOURS = {"finding": (214, 69, 65), "anatomy": (52, 120, 200), "device": (46, 160, 90),

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from neural_format.metadata import ScoreAggregation
+from neural_format.format.metadata import ScoreAggregation
 
 __all__ = ["ATTENTION_PATHS", "aggregate_cross_attention", "score_batch"]
 

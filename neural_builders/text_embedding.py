@@ -18,7 +18,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from neural_format.metadata import ModelRef
+from neural_format.format.metadata import ModelRef
 
 from .errors import EMBEDDER_UNAVAILABLE, BuildInputError
 

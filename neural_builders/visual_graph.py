@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neural_format.grid import RULE_AXES, grid_adjacency
+from neural_format.graphs.grid import RULE_AXES, grid_adjacency
 
 
 def build_visual_graph(kept_token_indices, grid_shape, rule: str = "4-neighbour") -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ Swin features and cross-attention scores over the slice's real patches.
 **Slice-anchor filtering.** Each slice is summarised by the mean of its real patch features,
 ``f_d``. Slice 0 is the first anchor and is kept. Walking up the volume, slice ``d`` is dropped
 when ``cos(f_d, f_anchor) >= threshold`` (a near-duplicate of the current anchor); otherwise it
-is kept and becomes the new anchor. (The rule is :class:`neural_format.metadata.SliceAnchorFilter`,
+is kept and becomes the new anchor. (The rule is :class:`neural_format.format.metadata.SliceAnchorFilter`,
 recorded in the collection's ``provenance.pruning.slice_filter``.)
 
 **Token pruning** then applies the pruning policy within each kept slice, to that slice's
@@ -27,10 +27,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from neural_format.metadata import SliceAnchorFilter
-from neural_format.progress import Progress
-from neural_format.pruning import describe, select
-from neural_format.record import Geometry, Record
+from neural_format.format.metadata import SliceAnchorFilter
+from neural_format.internals.progress import Progress
+from neural_format.graphs.pruning import describe, select
+from neural_format.format.record import Geometry, Record
 
 from .summary import BuildSummary
 
@@ -86,8 +86,8 @@ def score_volume(model, volume: np.ndarray, report: str, config, device=None):
 
 def volume_record(item: VolumeInput, model, config, rule: SliceAnchorFilter, extractor, *, device=None) -> tuple[Record, dict]:
     """One 3-D record and facts about it (kept slices, patches seen)."""
-    from neural_format.fusion import record_bridge
-    from neural_format.grid import grid_adjacency
+    from neural_format.graphs.fusion import record_bridge
+    from neural_format.graphs.grid import grid_adjacency
 
     from .kg import ENTITY_TYPES, RELATION_TYPES
     plan, features, scores = score_volume(model, item.volume, item.report, config, device)

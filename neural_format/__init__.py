@@ -5,13 +5,13 @@ imported by the adapters when they are called.
 """
 from .errors import (FormatVersionError, FormatVersionWarning, IntegrityError, NeuralFormatError,
                      NotAFileError, SchemaError, UnsafeContentError)
-from .metadata import (CollectionMeta, ConversionInfo, FusionRule, KGExtractorRef, KeepAll, Manifest,
-                       ModelRef, Nucleus, Provenance, PruningPolicy, ScoreAggregation, SliceAnchorFilter,
-                       SoftwareRef, Threshold, TopKPercent, sdk_ref)
-from .reader import CollectionReader
-from .record import Geometry, Record
+from .format.metadata import (CollectionMeta, ConversionInfo, FusionRule, KGExtractorRef, KeepAll, Manifest,
+                              ModelRef, Nucleus, Provenance, PruningPolicy, ScoreAggregation, SliceAnchorFilter,
+                              SoftwareRef, Threshold, TopKPercent, sdk_ref)
+from .files.reader import CollectionReader
+from .format.record import Geometry, Record
 from .version import FORMAT_NAME, FORMAT_VERSION, SDK_VERSION
-from .writer import CollectionWriter, write_collection
+from .files.writer import CollectionWriter, write_collection
 from .validation import Report, validate
 
 __version__ = SDK_VERSION
@@ -22,13 +22,13 @@ def open(source, **kwargs) -> CollectionReader:  # noqa: A001 - mirrors h5py.Fil
 
     Files of an older major version go to their registered legacy reader (clause NF-V004).
     """
-    from .reader import open_collection_file
+    from .files.reader import open_collection_file
     return open_collection_file(source, **kwargs)
 
 
 def open_collection(source):
-    """Open a sharded collection (directory, manifest, file list, URL) lazily. See :mod:`neural_format.collection`."""
-    from .collection import open_collection as _open_collection
+    """Open a sharded collection (directory, manifest, file list, URL) lazily. See :mod:`neural_format.collections.collection`."""
+    from .collections.collection import open_collection as _open_collection
     return _open_collection(source)
 
 

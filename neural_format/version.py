@@ -2,7 +2,7 @@
 
 Readers read files whose major version equals theirs; a newer minor reads with a
 :class:`FormatVersionWarning`; a newer major fails naming both versions; an older major is read
-only through a registered legacy reader (see :mod:`neural_format.elements`).
+only through a registered legacy reader (see :mod:`neural_format.files.elements`).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Ablations in one run: patch retention x modality x fusion, all on one patient-grouped split.
 
 * Retention: every record is re-pruned in memory from its STORED scores with
-  :func:`neural_format.reprune.reprune_record` and a ``TopKPercent(r)`` policy (at least one
+  :func:`neural_format.collections.reprune.reprune_record` and a ``TopKPercent(r)`` policy (at least one
   patch kept), so ``r`` is a share of the patches the collection stores (100 % = as stored).
   Re-pruning rebuilds the grid edges and recomputes the betweenness bridge, as the file's own
   fusion rule demands.
@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from neural_format.metadata import PruningPolicy, TopKPercent
-from neural_format.reprune import reprune_record
+from neural_format.format.metadata import PruningPolicy, TopKPercent
+from neural_format.collections.reprune import reprune_record
 
 from .examples import Examples
 from .metrics import BOOTSTRAP_RESAMPLES
@@ -50,8 +50,8 @@ def already_pruned_warning(examples: Examples, retentions: Sequence[float]) -> O
     patch ``min_nodes`` guarantees). None when the file keeps every patch (or says nothing)."""
     import math
 
-    from neural_format.metadata import KeepAll
-    from neural_format.pruning import describe
+    from neural_format.format.metadata import KeepAll
+    from neural_format.graphs.pruning import describe
 
     policy = getattr(getattr(examples.meta, "provenance", None), "pruning", None)
     records = examples.records

@@ -71,7 +71,7 @@ class CollectionGraphs(torch.utils.data.Dataset):
 
     def _open(self):
         if self._collection is None:
-            from neural_format.collection import open_collection
+            from neural_format.collections.collection import open_collection
             self._collection = open_collection(self.source)
         return self._collection
 
@@ -93,7 +93,7 @@ def labelled_indices(source, label: str):
 
     Reads only the labels column and the group keys of each shard, not the graphs.
     """
-    from neural_format.collection import open_collection
+    from neural_format.collections.collection import open_collection
     with open_collection(source) as coll:
         meta = coll.meta
         if label not in meta.label_names:
@@ -272,7 +272,7 @@ def save_run(out_dir, model, features, metrics: dict, *, source, label: str, col
     The saved test predictions are scored in this process on the CPU in batches of
     ``predict_batch_size``, as ``evaluate`` scores them, so that it can reproduce them bit for bit.
     """
-    from neural_format.collection import open_collection
+    from neural_format.collections.collection import open_collection
 
     from .checkpoint import save_model
     from .cli.train_cmd import split_rule

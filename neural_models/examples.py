@@ -17,8 +17,8 @@ from typing import Callable, Iterable, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from neural_format.metadata import CollectionMeta
-from neural_format.record import Record
+from neural_format.format.metadata import CollectionMeta
+from neural_format.format.record import Record
 
 from .graph_input import NodeFeatures, convert
 from .views import view
@@ -118,7 +118,7 @@ def load_examples(sources: Sequence, label: str, *, records: bool = True) -> Exa
     """
     if not records:
         return _load_labels_only(sources, label)
-    from neural_format.collection import open_collection
+    from neural_format.collections.collection import open_collection
 
     kept: list[Record] = []
     labels: list[float] = []
@@ -166,7 +166,7 @@ def _checked_layout(source, meta, label: str, first):
 
 
 def _load_labels_only(sources: Sequence, label: str) -> Examples:
-    from neural_format.collection import open_collection
+    from neural_format.collections.collection import open_collection
 
     first = meta = None
     values, ids, groups = [], [], []

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from neural_format.metadata import CollectionMeta
-from neural_format.record import Record
+from neural_format.format.metadata import CollectionMeta
+from neural_format.format.record import Record
 
 PATCH_ADJACENCY = ("patch", "adjacent", "patch")
 RELATED = ("entity", "related", "entity")

@@ -62,7 +62,7 @@ def build_phantom_collection(out: Path, cases: int = DEFAULTS.cases, seed: int =
     from neural_builders.build_inputs import BuildInput
     from neural_builders.phantom import generate_cases
     from neural_builders.phantom_pipeline import finetune_and_build
-    from neural_format.metadata import KeepAll, PruningPolicy
+    from neural_format.format.metadata import KeepAll, PruningPolicy
 
     timings = {}
     t0 = time.perf_counter()
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
 
 def unseen_bleu(ground_truth, generated, first_unseen) -> dict:
     """BLEU-2 of the generated reports of the cases the report generator was not trained on."""
-    from neural_format.collection import open_collection
+    from neural_format.collections.collection import open_collection
 
     from .report_generation import bleu2, corpus_bleu2
     if first_unseen is None:

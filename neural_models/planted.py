@@ -1,6 +1,6 @@
 """Synthetic labelled collections with a planted signal, for tests, benchmarks and development.
 
-Built on :mod:`neural_format.synthetic` (random valid records, two per patient). Each patient
+Built on :mod:`neural_format.collections.synthetic` (random valid records, two per patient). Each patient
 gets a label ``y ~ Bernoulli(positive_rate)``, shared by its records, and the signal is planted
 in both modalities so that fused models can beat single-modality ones:
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neural_format.synthetic import synthetic_meta, synthetic_records
-from neural_format.writer import CollectionWriter
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
+from neural_format.files.writer import CollectionWriter
 
 
 def planted_records(n: int, meta, *, seed: int = 0, image_signal: float = 0.6, text_signal: float = 0.5,

@@ -26,7 +26,7 @@
 3. **Rebuild.** The generated report goes through the collection's KG extractor (builders-A's
    :func:`neural_builders.kg.get_extractor`, the one named in the file's provenance), entity
    features are re-embedded when the file has them, and the bridge is recomputed with
-   :func:`neural_format.fusion.betweenness_bridge`. Patches, labels and geometry are kept. The
+   :func:`neural_format.graphs.fusion.betweenness_bridge`. Patches, labels and geometry are kept. The
    records are written to a NEW collection (``report_source = "generated"``; the writer never
    updates in place) whose provenance history says what was done.
 """
@@ -39,7 +39,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from neural_format.record import Record
+from neural_format.format.record import Record
 
 # how many records are decoded at once and how long a generated report may be (the command's flags read these)
 GENERATION_BATCH_SIZE = 16
@@ -150,7 +150,7 @@ class KGRebuilder:
             self.embedder = SentenceEmbedder(device="cpu")
 
     def rebuild(self, record: Record, report: str) -> Record:
-        from neural_format.fusion import record_bridge
+        from neural_format.graphs.fusion import record_bridge
         kg = self.extractor.extract(report).to_arrays(self.meta.entity_types, self.meta.relation_types)
         features = None
         if self.meta.entity_feature_dim:
@@ -181,9 +181,9 @@ def generate_collection(source, destination, generator, *, batch_size: int = GEN
 
     Returns the BLEU-2 summary against the stored ground-truth reports.
     """
-    from neural_format.collection import open_collection
-    from neural_format.progress import Progress
-    from neural_format.writer import CollectionWriter
+    from neural_format.collections.collection import open_collection
+    from neural_format.internals.progress import Progress
+    from neural_format.files.writer import CollectionWriter
 
     with open_collection(source) as collection:
         meta = collection.meta

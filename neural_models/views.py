@@ -1,6 +1,6 @@
 """Modality and fusion views of a record, for training variants and ablations.
 
-A view is a new :class:`~neural_format.record.Record` built from the stored one, with no copy of
+A view is a new :class:`~neural_format.format.record.Record` built from the stored one, with no copy of
 the arrays it keeps:
 
 * ``fused``: the record as stored (patches, KG and the bridge edge).
@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from neural_format.record import Record
+from neural_format.format.record import Record
 
 MODALITIES = ("fused", "image", "text")
 

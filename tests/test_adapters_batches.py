@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import neural_format as nf
-from neural_format.synthetic import synthetic_meta, synthetic_record, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_record, synthetic_records
 
 
 def test_batch_columns_import_without_torch():

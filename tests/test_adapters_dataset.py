@@ -4,7 +4,7 @@ import pickle
 import pytest
 
 import neural_format as nf
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torch_geometric")

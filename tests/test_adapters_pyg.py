@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import neural_format as nf
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 
 def test_import_neural_format_does_not_import_torch():
-    code = ("import sys, neural_format, neural_format.convert, neural_format.adapters.blocks; "
+    code = ("import sys, neural_format, neural_format.convert, neural_format.files.blocks; "
             "neural_format.convert_pickle; "
             "bad = [m for m in ('torch', 'torch_geometric', 'networkx') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")

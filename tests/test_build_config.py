@@ -15,8 +15,8 @@ from neural_builders.build_config import BuildConfig, open_writer
 from neural_builders.phantom import make_case
 from neural_builders.vlm.model import ReportGenerator, tiny_config
 from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_format.metadata import PruningPolicy, SliceAnchorFilter, TopKPercent
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.format.metadata import PruningPolicy, SliceAnchorFilter, TopKPercent
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 BASE = ["--images", "i", "--reports", "r.csv", "--model", "m", "--out", "o.h5"]
 

@@ -12,9 +12,9 @@ from neural_builders.inputs import load_reports, pair_inputs
 from neural_builders.phantom import generate_cases, write_cases
 from neural_builders.vlm.model import ReportGenerator, tiny_config
 from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_format.fusion import record_bridge
-from neural_format.grid import grid_adjacency
-from neural_format.metadata import PruningPolicy, TopKPercent
+from neural_format.graphs.fusion import record_bridge
+from neural_format.graphs.grid import grid_adjacency
+from neural_format.format.metadata import PruningPolicy, TopKPercent
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from neural_builders.phantom import generate_cases, write_cases
 from neural_builders.stages import OrderedConsumer, OrderedPrefetch
 from neural_builders.vlm.model import ReportGenerator, tiny_config
 from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_format.metadata import PruningPolicy, TopKPercent
+from neural_format.format.metadata import PruningPolicy, TopKPercent
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from neural_builders.errors import BuildInputError
 from neural_builders.kg import (ENTITY_TYPES, RELATION_TYPES, KGExtractor, KnowledgeGraph, Relation, Entity,
                                 extractor_ref, get_extractor)
-from neural_format.metadata import KGExtractorRef
+from neural_format.format.metadata import KGExtractorRef
 
 RULES = get_extractor("rules")
 

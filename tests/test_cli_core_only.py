@@ -15,7 +15,7 @@ import pytest
 
 import neural_format as nf
 from neural_format.cli import ENTRY_POINT_GROUP, build_parser, plugin_commands
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL = ["torch", "torch_geometric", "transformers", "tokenizers", "safetensors", "networkx", "PIL", "pydicom",
@@ -118,7 +118,7 @@ def test_a_missing_optional_library_is_a_coded_error_naming_the_extra():
             "            raise ModuleNotFoundError(name, name=name)\n"
             "sys.meta_path.insert(0, NotInstalled())\n"
             "from neural_format.errors import MissingExtraError\n"
-            "from neural_format.fusion import centralities\n"
+            "from neural_format.graphs.fusion import centralities\n"
             "try:\n"
             "    centralities(2, [[0], [1]])\n"
             "except MissingExtraError as exc:\n"

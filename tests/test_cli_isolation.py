@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import neural_format as nf
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 ROOT = Path(__file__).resolve().parents[1]
 META = synthetic_meta(feature_dim=16)

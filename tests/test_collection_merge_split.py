@@ -7,9 +7,9 @@ import neural_format as nf
 from neural_format.cli import main
 from neural_format.cli.merge_cmd import merge
 from neural_format.cli.split_cmd import shard_bounds, split
-from neural_format.collection import append_shard, open_collection
-from neural_format.metadata import ModelRef
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.collection import append_shard, open_collection
+from neural_format.format.metadata import ModelRef
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 META = synthetic_meta(feature_dim=8)
 RECORDS = list(synthetic_records(40, META, seed=11, patches=(0, 6), entities=(0, 4)))

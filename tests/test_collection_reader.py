@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import neural_format as nf
-from neural_format.collection import append_shard, open_collection, write_manifest_for
-from neural_format.manifest import collection_sha256, ids_sha256, read_manifest
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.collection import append_shard, open_collection, write_manifest_for
+from neural_format.collections.manifest import collection_sha256, ids_sha256, read_manifest
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 META = synthetic_meta(feature_dim=8)
 RECORDS = list(synthetic_records(23, META, seed=3, patches=(0, 6), entities=(0, 4)))
@@ -49,7 +49,7 @@ def test_reads_across_shards_like_one_file(tmp_path):
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=6), st.integers(0, 40))
 def test_locate_maps_every_index_to_its_shard(counts, probe):
-    from neural_format.collection import ShardedCollection
+    from neural_format.collections.collection import ShardedCollection
     coll = ShardedCollection([], counts)
     if sum(counts) == 0:
         return
@@ -163,9 +163,9 @@ def test_forked_child_reopens_instead_of_sharing_the_handle(tmp_path):
 
 CRASH_SCRIPT = """
 import os, sys
-import neural_format.manifest as manifest
-from neural_format.collection import append_shard
-from neural_format.synthetic import synthetic_meta, synthetic_records
+import neural_format.collections.manifest as manifest
+from neural_format.collections.collection import append_shard
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 meta = synthetic_meta(feature_dim=8)
 records = list(synthetic_records(23, meta, seed=3, patches=(0, 6), entities=(0, 4)))
 point = sys.argv[2]
@@ -179,7 +179,7 @@ def dying_replace(src, dst):
     if point == "after-manifest-rename" and str(dst).endswith("manifest.json"):
         os._exit(9)
 os.replace = dying_replace
-import neural_format.writer as writer
+import neural_format.files.writer as writer
 real_exclusive = writer.rename_exclusive
 def dying_exclusive(src, dst):  # shards are renamed without replacing (overwrite=False)
     if point == "before-shard-rename" and str(dst).endswith(".h5"):
@@ -229,7 +229,7 @@ def test_symlink_out_of_the_directory_is_refused(tmp_path):
 
 _hex = st.text("0123456789abcdef", min_size=64, max_size=64)
 _entry = st.builds(
-    lambda path, records, first, digest, version: nf.metadata.ShardEntry(
+    lambda path, records, first, digest, version: nf.format.metadata.ShardEntry(
         path=path, records=records, first_id=first, ids_sha256=digest, format_version=version),
     st.from_regex(r"[a-z0-9_-]{1,12}\.h5", fullmatch=True), st.integers(0, 10**9),
     st.none() | st.text(min_size=1, max_size=20), _hex, st.sampled_from(["1.0.0", "1.2.3"]))

@@ -6,11 +6,11 @@ import h5py
 import pytest
 
 import neural_format as nf
-from neural_format.collection import append_shard, write_manifest_for
-from neural_format.manifest import collection_sha256, read_manifest, write_manifest
+from neural_format.collections.collection import append_shard, write_manifest_for
+from neural_format.collections.manifest import collection_sha256, read_manifest, write_manifest
 from neural_format.cli.verify_cmd import verify_collection
-from neural_format.metadata import Manifest
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.format.metadata import Manifest
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 from neural_format.validation.runner import validate_manifest
 from neural_format.validation.clauses import CLAUSES
 

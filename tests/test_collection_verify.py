@@ -6,9 +6,9 @@ import pytest
 
 import neural_format as nf
 from neural_format.cli import main
-from neural_format.collection import append_shard
-from neural_format.manifest import read_manifest
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.collection import append_shard
+from neural_format.collections.manifest import read_manifest
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 META = synthetic_meta(feature_dim=8)
 RECORDS = list(synthetic_records(30, META, seed=5, patches=(1, 6), entities=(0, 4)))

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import neural_format as nf
-from neural_format import layout
-from neural_format.hashing import CANONICAL_FIELDS, column_digests, record_digest, record_preimage
-from neural_format.record import Record
-from neural_format.record_columns import batch_columns
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.format import layout
+from neural_format.format.hashing import CANONICAL_FIELDS, column_digests, record_digest, record_preimage
+from neural_format.format.record import Record
+from neural_format.format.record_columns import batch_columns
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 
 def test_table_maps_every_record_field_and_hash_field_once():

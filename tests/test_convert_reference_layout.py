@@ -114,11 +114,11 @@ def test_entity_text_kept_where_present_and_unknown_elsewhere(tmp_path):
     # the column survives reprune, split and merge (with a collection whose text is all known)
     from neural_format.cli.merge_cmd import merge
     from neural_format.cli.split_cmd import split
-    from neural_format.metadata import PruningPolicy, TopKPercent
-    from neural_format.reprune import reprune_collection
+    from neural_format.format.metadata import PruningPolicy, TopKPercent
+    from neural_format.collections.reprune import reprune_collection
     reprune_collection(tmp_path / "m.h5", tmp_path / "r.h5", PruningPolicy(rule=TopKPercent(percent=50.0)))
     split(tmp_path / "m.h5", tmp_path / "shards", shards=2)
-    from neural_format.collection import open_collection
+    from neural_format.collections.collection import open_collection
     with open_collection(tmp_path / "shards") as collection:
         assert [r.entity_text for r in collection] == expected
     assert nf.validate(tmp_path / "shards").ok

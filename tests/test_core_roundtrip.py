@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import neural_format as nf
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -7,8 +7,8 @@ flush/fsync/rename at close. After every kill:
 * ``CollectionWriter``: under the final name stands either nothing, the previous complete file
   (when overwriting), or the complete new file: it validates with no error (hashes included)
   and holds exactly the expected record IDs and hashes. Temporary ``.partial`` files may remain
-  beside it and are cleaned by :func:`neural_format.resume.remove_stale_partials`.
-* Resumable build (:mod:`neural_format.resume`, one ``append_shard`` per input chunk): the
+  beside it and are cleaned by :func:`neural_format.collections.resume.remove_stale_partials`.
+* Resumable build (:mod:`neural_format.collections.resume`, one ``append_shard`` per input chunk): the
   collection left behind verifies (manifest, shard and record hashes); the build is resumed in a
   new process, killed again, ... and finally completes. Its record IDs and hashes equal those of
   an uninterrupted build: 0 records lost, 0 duplicated.
@@ -24,9 +24,9 @@ import numpy as np
 
 import neural_format as nf
 from neural_format.cli.verify_cmd import verify_collection
-from neural_format.collection import open_collection
-from neural_format.resume import build_resumable, missing_chunks, remove_stale_partials
-from neural_format.synthetic import synthetic_meta, synthetic_record
+from neural_format.collections.collection import open_collection
+from neural_format.collections.resume import build_resumable, missing_chunks, remove_stale_partials
+from neural_format.collections.synthetic import synthetic_meta, synthetic_record
 from neural_format.validation import validate
 
 WRITER_TRIALS = 20

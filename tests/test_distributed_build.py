@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from neural_builders.distributed_build import build_sharded, collection_id_for, rank_slice, synthetic_build
-from neural_format.collection import open_collection
+from neural_format.collections.collection import open_collection
 from neural_format.errors import SchemaError
-from neural_format.manifest import read_manifest
+from neural_format.collections.manifest import read_manifest
 
 CASES = 6
 IDS = [f"rec-{i:06d}" for i in range(CASES)]

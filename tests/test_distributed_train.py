@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("torch_geometric")
 
-from neural_format.collection import append_shard  # noqa: E402
-from neural_format.synthetic import synthetic_meta  # noqa: E402
+from neural_format.collections.collection import append_shard  # noqa: E402
+from neural_format.collections.synthetic import synthetic_meta  # noqa: E402
 from neural_models.ddp_train import labelled_indices, train_distributed  # noqa: E402
 from neural_models.planted import planted_records  # noqa: E402
 from neural_models.splits import stratified_group_split  # noqa: E402

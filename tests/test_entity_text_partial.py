@@ -14,8 +14,8 @@ import pytest
 
 import neural_format as nf
 from neural_format.errors import SchemaError
-from neural_format.hashing import column_digests, record_digest
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.format.hashing import column_digests, record_digest
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("appendix_b_partial", ROOT / "spec" / "test-vectors" / "appendix_b.py")

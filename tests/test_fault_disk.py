@@ -17,7 +17,7 @@ import pytest
 
 import neural_format as nf
 from neural_format.errors import ClosedError, NeuralFormatError, OutputExistsError, SchemaError, WriteFailedError
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 ROOT = Path(__file__).resolve().parents[1]
 META = synthetic_meta(feature_dim=64)
@@ -26,7 +26,7 @@ FILL = """
 import os, sys
 {prelude}
 import neural_format as nf
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 meta = synthetic_meta(feature_dim=64)
 writer = nf.CollectionWriter(sys.argv[1], meta, batch_records=32, fsync=False)
 try:
@@ -193,7 +193,7 @@ def test_closed_writer(tmp_path):
 
 SPLIT_KILLED = """
 import os, sys
-import neural_format.writer as writer
+import neural_format.files.writer as writer
 from neural_format.cli.split_cmd import split
 point, calls = sys.argv[3], [0]
 if point == "writing":
@@ -231,7 +231,7 @@ def test_split_killed_midway_can_be_rerun(tmp_path, point):
     finals = sorted(p.name for p in out.glob("shard-*.h5"))
     if point == "writing":  # killed while writing: no shard under its final name yet
         assert finals == []
-        from neural_format.resume import remove_stale_partials
+        from neural_format.collections.resume import remove_stale_partials
         assert remove_stale_partials(out)  # the staged shard(s) are ordinary writer leftovers
         assert not list(out.iterdir())
         split(source, out, shards=3)
@@ -262,8 +262,8 @@ def test_overwrite_never_replaces_a_device_fifo_or_directory(tmp_path):
 def test_manifest_write_failure_is_coded_and_keeps_the_old_collection(tmp_path, monkeypatch):
     import errno
 
-    import neural_format.manifest as manifest
-    from neural_format.collection import append_shard
+    import neural_format.collections.manifest as manifest
+    from neural_format.collections.collection import append_shard
     directory = tmp_path / "coll"
     append_shard(directory, synthetic_records(3, META, seed=0), META, fsync=False)
     before = (directory / "manifest.json").read_bytes()

@@ -6,9 +6,9 @@ import pickle
 import pytest
 
 import neural_format as nf
-from neural_format.collection import append_shard, open_collection
-from neural_format.manifest import read_manifest
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.collection import append_shard, open_collection
+from neural_format.collections.manifest import read_manifest
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 META = synthetic_meta(feature_dim=8)
 RECORDS = list(synthetic_records(12, META, seed=4, patches=(0, 6), entities=(0, 4)))

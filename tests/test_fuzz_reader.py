@@ -28,7 +28,7 @@ AS_LIMIT_MIB = 2048
 
 def base_file(directory: Path) -> bytes:
     import neural_format as nf
-    from neural_format.synthetic import synthetic_meta, synthetic_records
+    from neural_format.collections.synthetic import synthetic_meta, synthetic_records
     meta = synthetic_meta(feature_dim=4)
     path = directory / "base.h5"
     nf.write_collection(path, meta, synthetic_records(3, meta, seed=5, patches=(1, 4), entities=(1, 3)),
@@ -60,7 +60,7 @@ def mutate(data: bytes, ops) -> bytes:
 def exercise(path: Path) -> str:
     """Reader then validator on one file; returns the reader's outcome; raises on any defect."""
     import neural_format as nf
-    from neural_format.integrity import verify_hashes
+    from neural_format.files.integrity import verify_hashes
     from neural_format.validation import CLAUSES, validate
     outcome = "ok"
     with warnings.catch_warnings():

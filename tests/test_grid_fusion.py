@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neural_builders.visual_graph import build_visual_graph
-from neural_format.fusion import (betweenness_bridge, most_central, most_central_entity, most_central_patch,
+from neural_format.graphs.fusion import (betweenness_bridge, most_central, most_central_entity, most_central_patch,
                                    record_bridge)
-from neural_format.grid import grid_adjacency, neighbour_offsets
-from neural_format.synthetic import grid_edges
+from neural_format.graphs.grid import grid_adjacency, neighbour_offsets
+from neural_format.collections.synthetic import grid_edges
 
 RULES = {"4-neighbour": (2, 1), "8-neighbour": (2, 2), "6-neighbour": (3, 1), "26-neighbour": (3, 3)}
 

@@ -1,7 +1,7 @@
 """The canonical record hash (NF-I001): the per-record reference and the columnar fast path agree.
 
-:func:`~neural_format.hashing.record_digest` is the reference; the writer and the validator use
-:func:`~neural_format.hashing.column_digests`, which must give the same bytes for every record,
+:func:`~neural_format.format.hashing.record_digest` is the reference; the writer and the validator use
+:func:`~neural_format.format.hashing.column_digests`, which must give the same bytes for every record,
 including the cases its vectorised passes treat specially: NaN payloads, non-native byte order,
 float16, wide (directly hashed) columns and absent fields.
 """
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import neural_format as nf
-from neural_format.hashing import _has_nan, column_digests, record_digest
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.format.hashing import _has_nan, column_digests, record_digest
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -84,7 +84,7 @@ def test_reused_buffers_give_the_same_columns(tmp_path):
 def test_file_sha256_is_hashlib_file_digest_with_a_310_fallback(tmp_path, monkeypatch):
     import hashlib
 
-    from neural_format.hashing import file_sha256
+    from neural_format.format.hashing import file_sha256
     data = bytes(range(256)) * 40_000  # > one 4 MiB block of the fallback
     path = tmp_path / "blob"
     path.write_bytes(data)

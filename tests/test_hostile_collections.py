@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import neural_format as nf
-from neural_format.collection import append_shard
-from neural_format.manifest import make_manifest, read_manifest, write_manifest
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.collection import append_shard
+from neural_format.collections.manifest import make_manifest, read_manifest, write_manifest
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 HERE = Path(__file__).parent / "hostile"
 META = synthetic_meta(feature_dim=4)
@@ -86,7 +86,7 @@ def test_manifest_record_counts_that_overflow(collection, records):
 
 
 def test_counts_sum_without_wrapping(tmp_path):
-    from neural_format.collection import ShardedCollection
+    from neural_format.collections.collection import ShardedCollection
     big = 1 << 61
     coll = ShardedCollection([], [big, big - 1])
     assert len(coll) == 2 * big - 1 and coll.starts[-1] > 0

@@ -1,7 +1,7 @@
-"""``neural_format.isolation.validate_isolated``: validation in a limited child process.
+"""``neural_format.validation.isolation.validate_isolated``: validation in a limited child process.
 
 The damaged heaps that made HDF5 2.0 loop or allocate 3 GiB (found by atheris) are now refused
-in-process by ``neural_format.heap_guard`` (see the hostile corpus); isolation stays the
+in-process by ``neural_format.files.heap_guard`` (see the hostile corpus); isolation stays the
 recommended way to look at untrusted files because other such defects in the C library cannot be
 ruled out. These tests check that the child's verdict comes back intact and that a child that
 does not finish in time becomes an NF-F001 finding instead of a hang.
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from neural_format.isolation import validate_isolated
+from neural_format.validation.isolation import validate_isolated
 
 HERE = Path(__file__).parent / "hostile"
 if "hostile_generate" not in sys.modules:

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import neural_format as nf
-from neural_format.hashing import column_digests, record_digest
-from neural_format.metadata import CollectionMeta, Provenance, SoftwareRef
+from neural_format.format.hashing import column_digests, record_digest
+from neural_format.format.metadata import CollectionMeta, Provenance, SoftwareRef
 
 ENTITY_TYPES = ["finding", "anatomy", "device"]
 RELATION_TYPES = ["located_at", "modifies"]

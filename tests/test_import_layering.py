@@ -132,7 +132,7 @@ def test_the_analysis_sees_function_level_imports_and_circles():
     assert not [n for n in import_nodes(tree) if isinstance(n, ast.Import)]
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
-    assert "neural_format.record" in MODULES and len(MODULES) > 100
+    assert "neural_format.format.record" in MODULES and len(MODULES) > 100
 
 
 def test_lower_packages_import_no_higher_package():
@@ -167,11 +167,11 @@ OPTIONAL_LIBRARIES = ("torch", "torch_geometric", "networkx", "fsspec", "tqdm")
 
 def test_the_core_imports_its_optional_libraries_in_one_place():
     """torch, torch_geometric, networkx, fsspec and tqdm are imported by
-    ``neural_format.optional_deps`` alone (lazily, with a coded error naming the extra)."""
-    from neural_format import optional_deps
+    ``neural_format.internals.optional_deps`` alone (lazily, with a coded error naming the extra)."""
+    from neural_format.internals import optional_deps
     assert set(OPTIONAL_LIBRARIES) == set(optional_deps.EXTRAS)
     elsewhere = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {target}"
-                 for m in MODULES if m.startswith("neural_format") and m != "neural_format.optional_deps"
+                 for m in MODULES if m.startswith("neural_format") and m != "neural_format.internals.optional_deps"
                  for target, _, line in imports_of(m) if target.split(".")[0] in OPTIONAL_LIBRARIES]
     assert not elsewhere, "\n".join(elsewhere)
 

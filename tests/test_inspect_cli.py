@@ -3,8 +3,8 @@ import json
 
 import neural_format as nf
 from neural_format.cli import main
-from neural_format.collection import append_shard
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.collection import append_shard
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 
 def _records(n, meta, seed=0):

@@ -21,8 +21,8 @@ import pytest
 
 import neural_format as nf
 import neural_format.validation
-from neural_format.integrity import verify_hashes
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.files.integrity import verify_hashes
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 FLIPS = 220
 SEED = 20261125
@@ -153,9 +153,9 @@ def test_collection_hash_covers_every_manifest_byte(tmp_path):
     changes the parsed manifest -- shard entries and the top-level ``format``, ``format_version``,
     ``collection_id``, ``created`` alike -- is caught, by the manifest schema (NF-C001) or by
     ``collection_sha256`` (NF-C007), which covers the whole manifest but itself."""
-    from neural_format.collection import append_shard
+    from neural_format.collections.collection import append_shard
     from neural_format.errors import NeuralFormatError
-    from neural_format.manifest import collection_sha256, parse_manifest
+    from neural_format.collections.manifest import collection_sha256, parse_manifest
     meta = synthetic_meta(feature_dim=4)
     records = list(synthetic_records(6, meta, seed=2, patches=(1, 3), entities=(0, 2)))
     append_shard(tmp_path, records[:3], meta)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from neural_builders.lesion_recall import lesion_recall
-from neural_format.record import Geometry
+from neural_format.format.record import Geometry
 
 GEOMETRY = Geometry(image_size=(32, 32), patch_size=(8, 8), grid_shape=(4, 4), pixel_spacing=None)
 

@@ -1,12 +1,12 @@
-"""Memory-mapped columns (neural_format.mapped_columns): exact bytes, or no mapping at all."""
+"""Memory-mapped columns (neural_format.internals.mapped_columns): exact bytes, or no mapping at all."""
 import h5py
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neural_format import mapped_columns
-from neural_format.mapped_columns import Extent, dataset_extents, map_columns
+from neural_format.internals import mapped_columns
+from neural_format.internals.mapped_columns import Extent, dataset_extents, map_columns
 
 
 @pytest.fixture(scope="module")

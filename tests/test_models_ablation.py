@@ -70,7 +70,7 @@ def test_ablate_command_writes_json_markdown_and_png(tiny, tmp_path):
 def test_already_pruned_warning_names_what_the_sweep_keeps(tiny):
     import dataclasses
 
-    from neural_format.metadata import KeepAll, PruningPolicy
+    from neural_format.format.metadata import KeepAll, PruningPolicy
     from neural_models.ablation import already_pruned_warning
     from neural_models.examples import load_examples
     examples = load_examples([tiny], "pneumonia")

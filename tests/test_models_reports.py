@@ -87,8 +87,8 @@ def test_generate_collection_from_stored_patches(tmp_path):
     from neural_builders.vlm.model import ReportGenerator, tiny_config
     from neural_builders.vlm.tokenizer import train_report_tokenizer
     from neural_format import open as open_collection_file
-    from neural_format.synthetic import synthetic_meta, synthetic_records
-    from neural_format.writer import write_collection
+    from neural_format.collections.synthetic import synthetic_meta, synthetic_records
+    from neural_format.files.writer import write_collection
     from neural_models.report_generation import generate_collection
 
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ import torch
 pytest.importorskip("torch_geometric")
 
 from neural_format.cli import main as cli_main  # noqa: E402
-from neural_format.synthetic import synthetic_meta, synthetic_records  # noqa: E402
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records  # noqa: E402
 from neural_models.checkpoint import load_model, save_model  # noqa: E402
 from neural_models.examples import load_examples  # noqa: E402
 from neural_models.experiment import run_variant, split_examples  # noqa: E402

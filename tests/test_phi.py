@@ -112,7 +112,7 @@ def build_from_dicom(dicom: Path, out: Path) -> list[Path]:
     from neural_builders.inputs import load_reports, pair_inputs
     from neural_builders.vlm.model import ReportGenerator, tiny_config
     from neural_builders.vlm.tokenizer import train_report_tokenizer
-    from neural_format.metadata import PruningPolicy, TopKPercent
+    from neural_format.format.metadata import PruningPolicy, TopKPercent
 
     reports = out.parent / "reports.csv"
     reports.write_text(f"id,report,pneumonia\n{dicom.stem},{REPORT},1\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Bulk-read destinations (neural_format.populated): ordinary writable arrays, big or small."""
+"""Bulk-read destinations (neural_format.internals.populated): ordinary writable arrays, big or small."""
 import gc
 import mmap
 import sys
@@ -6,8 +6,8 @@ import sys
 import numpy as np
 
 import neural_format as nf
-from neural_format.populated import MIN_BYTES, populated_empty
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.internals.populated import MIN_BYTES, populated_empty
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 
 def test_large_arrays_are_mapped_writable_and_independent():
@@ -48,7 +48,7 @@ def test_bulk_reads_through_populated_buffers_equal_record_reads(tmp_path):
 
 
 def test_dead_arrays_regions_are_reused_within_the_cache_limit(monkeypatch):
-    from neural_format import populated
+    from neural_format.internals import populated
     if not sys.platform.startswith("linux"):
         return
     populated.release_cached()

@@ -1,9 +1,9 @@
-"""neural_format.progress: tqdm when installed, a plain fallback in a core-only install."""
+"""neural_format.internals.progress: tqdm when installed, a plain fallback in a core-only install."""
 import io
 
 import pytest
 
-from neural_format.progress import Progress
+from neural_format.internals.progress import Progress
 
 
 def test_tqdm_backend_draws_counts_and_a_late_total():
@@ -19,7 +19,7 @@ def test_tqdm_backend_draws_counts_and_a_late_total():
 
 
 def test_plain_fallback_without_tqdm(monkeypatch):
-    monkeypatch.setattr("neural_format.progress._tqdm", lambda: None)
+    monkeypatch.setattr("neural_format.internals.progress._tqdm", lambda: None)
     stream = io.StringIO()
     with Progress(4, "hashing", stream=stream, enabled=True) as bar:
         assert bar.backend == "plain"

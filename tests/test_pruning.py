@@ -1,12 +1,12 @@
-"""Invariants of the pruning policies in neural_format.pruning."""
+"""Invariants of the pruning policies in neural_format.graphs.pruning."""
 import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from neural_format.metadata import KeepAll, Nucleus, PruningPolicy, Threshold, TopKPercent
-from neural_format.pruning import rank, rule_count, select
+from neural_format.format.metadata import KeepAll, Nucleus, PruningPolicy, Threshold, TopKPercent
+from neural_format.graphs.pruning import rank, rule_count, select
 
 scores_st = st.lists(st.floats(min_value=0.0, max_value=1e3, allow_nan=False, width=32),
                      min_size=0, max_size=80).map(lambda v: np.asarray(v, np.float64))

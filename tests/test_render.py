@@ -7,8 +7,8 @@ from neural_builders.kg import ENTITY_TYPES, RELATION_TYPES, get_extractor
 from neural_builders.phantom import make_case
 from neural_builders.render import BRIDGE_COLOUR, MARGIN, HEADER_PX, compute_layout, render_record, render_to_png
 from neural_builders.visual_graph import build_visual_graph
-from neural_format.fusion import betweenness_bridge
-from neural_format.record import Geometry, Record
+from neural_format.graphs.fusion import betweenness_bridge
+from neural_format.format.record import Geometry, Record
 
 PATCH = 16
 
@@ -93,7 +93,7 @@ def test_monochrome1_renders_the_right_way_round(tmp_path):
 def test_render_cli(tmp_path):
     import neural_format as nf
     from neural_format.cli import main
-    from neural_format.synthetic import synthetic_meta
+    from neural_format.collections.synthetic import synthetic_meta
     case, record = phantom_record()
     meta = synthetic_meta(feature_dim=4, tiles=True).model_copy(update={
         "tile_shape": [PATCH, PATCH], "entity_types": list(ENTITY_TYPES), "relation_types": list(RELATION_TYPES)})
@@ -106,7 +106,7 @@ def test_render_cli(tmp_path):
 
 
 def test_render_volume_draws_the_bridged_slice():
-    from neural_format.synthetic import synthetic_meta, synthetic_records
+    from neural_format.collections.synthetic import synthetic_meta, synthetic_records
     meta = synthetic_meta(axes=3, tiles=True)
     record = next(r for r in synthetic_records(6, meta, seed=2, patches=(20, 30)) if r.bridge is not None)
     figure = render_record(record, entity_types=meta.entity_types, relation_types=meta.relation_types,

@@ -1,4 +1,4 @@
-"""Re-pruning an existing collection from its stored scores (neural_format.reprune)."""
+"""Re-pruning an existing collection from its stored scores (neural_format.collections.reprune)."""
 import math
 
 import numpy as np
@@ -6,11 +6,11 @@ import pytest
 
 import neural_format as nf
 from neural_format.cli import main
-from neural_format.fusion import betweenness_bridge
-from neural_format.grid import grid_adjacency
-from neural_format.metadata import Nucleus, PruningPolicy, TopKPercent
-from neural_format.reprune import reprune_collection
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.graphs.fusion import betweenness_bridge
+from neural_format.graphs.grid import grid_adjacency
+from neural_format.format.metadata import Nucleus, PruningPolicy, TopKPercent
+from neural_format.collections.reprune import reprune_collection
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 
 @pytest.fixture()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from neural_builders.scoring import aggregate_cross_attention, score_batch
-from neural_format.metadata import ScoreAggregation
+from neural_format.format.metadata import ScoreAggregation
 
 NAN = np.nan
 # (B=1, H=2, T=3, S=4); decoder position 2 is padding, encoder token 3 is padding (masked: 0)

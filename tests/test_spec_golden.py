@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import neural_format as nf
-from neural_format.hashing import record_digest
-from neural_format.manifest import collection_sha256, read_manifest
+from neural_format.format.hashing import record_digest
+from neural_format.collections.manifest import collection_sha256, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "spec" / "golden"

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import neural_format as nf
-from neural_format.hashing import column_digests, record_digest, record_preimage
-from neural_format.metadata import CollectionMeta, Provenance, SoftwareRef
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.format.hashing import column_digests, record_digest, record_preimage
+from neural_format.format.metadata import CollectionMeta, Provenance, SoftwareRef
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS_DIR = ROOT / "spec" / "test-vectors"

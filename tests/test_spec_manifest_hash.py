@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from neural_format.manifest import collection_sha256, parse_manifest
+from neural_format.collections.manifest import collection_sha256, parse_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")

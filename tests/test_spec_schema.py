@@ -1,13 +1,13 @@
 """The committed JSON Schemas are exactly what the pydantic models generate."""
 import json
 
-from neural_format import schema
-from neural_format.metadata import CollectionMeta
-from neural_format.synthetic import synthetic_meta
+from neural_format.format import schema
+from neural_format.format.metadata import CollectionMeta
+from neural_format.collections.synthetic import synthetic_meta
 
 
 def test_committed_schemas_match_the_models():
-    assert schema.drift() == [], "run: python -m neural_format.schema"
+    assert schema.drift() == [], "run: python -m neural_format.format.schema"
 
 
 def test_check_mode_detects_drift(tmp_path):

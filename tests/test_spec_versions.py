@@ -7,8 +7,8 @@ import h5py
 import pytest
 
 import neural_format as nf
-from neural_format import elements
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.files import elements
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 from neural_format.version import FORMAT_VERSION
 
 

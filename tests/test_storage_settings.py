@@ -4,10 +4,10 @@ import pytest
 
 import neural_format as nf
 from neural_format.cli import main
-from neural_format.metadata import PruningPolicy, TopKPercent
-from neural_format.reprune import reprune_collection
-from neural_format.storage import StorageSettings
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.format.metadata import PruningPolicy, TopKPercent
+from neural_format.collections.reprune import reprune_collection
+from neural_format.files.storage import StorageSettings
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 
 def _settings(path):

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from neural_format import layout
-from neural_format.synthetic import synthetic_meta
+from neural_format.format import layout
+from neural_format.collections.synthetic import synthetic_meta
 from neural_builders.vlm.generator_config import FinetuneConfig, GeneratorConfig, ProjectionConfig, ResolutionConfig
 from neural_models.train_config import TrainConfig
 

@@ -9,7 +9,7 @@ import pytest
 import neural_format as nf
 from neural_format.validation import registry
 from neural_format.validation.findings import Report, finding
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 META = synthetic_meta(feature_dim=4, entity_feature_dim=2)
 

@@ -57,7 +57,7 @@ def test_api_and_cli_agree_on_every_severity(capsys):
 def test_readme_example_file_exits_zero(tmp_path, capsys):
     """The README's example (synthetic provenance has no encoder hash: NF-P001) must not fail set -e."""
     import neural_format as nf
-    from neural_format.synthetic import synthetic_meta, synthetic_records
+    from neural_format.collections.synthetic import synthetic_meta, synthetic_records
     meta = synthetic_meta(feature_dim=8)
     with nf.CollectionWriter(tmp_path / "example.h5", meta) as writer:
         writer.extend(synthetic_records(5, meta))

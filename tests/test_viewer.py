@@ -30,7 +30,7 @@ import pytest
 
 import neural_format as nf
 from neural_format.cli.view_cmd import make_server
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWER = ROOT / "viewer"

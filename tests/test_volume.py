@@ -8,7 +8,7 @@ from neural_builders.phantom import make_case
 from neural_builders.vlm.model import ReportGenerator, tiny_config
 from neural_builders.vlm.tokenizer import train_report_tokenizer
 from neural_builders.volume import VolumeInput, build_volume_collection, slice_anchor_filter
-from neural_format.metadata import PruningPolicy, SliceAnchorFilter, TopKPercent
+from neural_format.format.metadata import PruningPolicy, SliceAnchorFilter, TopKPercent
 
 
 def test_anchor_rule_on_hand_made_descriptors():

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import neural_format as nf
-from neural_format.synthetic import synthetic_meta, synthetic_records
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="background sync is Linux-only")
 

@@ -71,7 +71,7 @@ def run(args) -> int:
     import torch
 
     import neural_format as nf
-    from neural_format.metadata import PruningPolicy, ScoreAggregation, TopKPercent
+    from neural_format.format.metadata import PruningPolicy, ScoreAggregation, TopKPercent
 
     from ..build_config import BuildConfig
     from ..build_inputs import inputs_from_pairs
@@ -166,7 +166,7 @@ def run_rg1(model, path, out: Path, say) -> dict:
     import os
 
     import neural_format as nf
-    from neural_format.metadata import PruningPolicy, TopKPercent
+    from neural_format.format.metadata import PruningPolicy, TopKPercent
 
     from ..build import build_collection
     from ..build_config import BuildConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 def run(args) -> int:
     import sys
 
-    from neural_format.reader import CollectionReader
+    from neural_format.files.reader import CollectionReader
 
     from ..render import render_to_png
     with CollectionReader(args.file) as reader:

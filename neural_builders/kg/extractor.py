@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol, runtime_checkable
 
-from neural_format.metadata import KGExtractorRef
+from neural_format.format.metadata import KGExtractorRef
 
 from ..errors import EXTRACTOR_UNAVAILABLE, BuildInputError
 from .graph import KnowledgeGraph

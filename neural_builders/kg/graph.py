@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from neural_format.record import ASSERTION_CODES, UNKNOWN
+from neural_format.format.record import ASSERTION_CODES, UNKNOWN
 
 ENTITY_TYPES = ("finding", "anatomy", "device", "modifier")
 RELATION_TYPES = ("located_at", "modifies", "suggestive_of")

@@ -9,7 +9,7 @@ of ``native_patch = (pr, pc)`` *native* pixels, the native image is zero-padded 
 right to ``(grid_rows * pr, grid_cols * pc)`` and resized (area averaging) to exactly
 ``(grid_rows * stride, grid_cols * stride)`` working pixels. Token ``t`` then covers the native
 box ``rows [r*pr, (r+1)*pr), cols [c*pc, (c+1)*pc)`` with ``r, c = divmod(t, grid_cols)``,
-clipped at the image edge: exactly :meth:`neural_format.record.Record.patch_boxes` for the
+clipped at the image edge: exactly :meth:`neural_format.format.record.Record.patch_boxes` for the
 stored geometry ``image_size = (H, W)``, ``patch_size = (pr, pc)``,
 ``grid_shape = (ceil(H / pr), ceil(W / pc))``.
 

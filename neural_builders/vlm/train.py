@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from neural_format.progress import Progress
+from neural_format.internals.progress import Progress
 
 from .generator_config import FinetuneConfig
 from ..devices import resolve_device  # noqa: F401  (the builders' one device rule; imported from here too)

@@ -5,7 +5,7 @@ collection directories: anything :func:`neural_format.open_collection` takes) in
 uses it, and keeps in memory only what is a few bytes per record: the ragged tables' offsets, the
 per-record columns (labels, bridge) and the record IDs' bytes. The bulky columns (patch and entity
 features, positions, edges, relations) stay in the file: read from a read-only memory map when
-they are stored unfiltered (:mod:`neural_format.mapped_columns`, the writer's default), otherwise
+they are stored unfiltered (:mod:`neural_format.internals.mapped_columns`, the writer's default), otherwise
 through HDF5, one read per column per contiguous run of the records asked for.
 
 :meth:`CollectionColumns.gather` takes global record indices in any order and returns a
@@ -30,11 +30,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .. import layout
-from ..mapped_columns import map_columns
-from ..metadata import CollectionMeta
-from .blocks import contiguous_runs
-from .. import optional_deps
+from ..format import layout
+from ..internals.mapped_columns import map_columns
+from ..format.metadata import CollectionMeta
+from ..files.blocks import contiguous_runs
+from ..internals import optional_deps
 
 # every numeric column of a ragged table (the column table's ROWS columns): they stay in the file,
 # memory-mapped where stored unfiltered, and are read for the records of a batch only
@@ -101,7 +101,7 @@ class CollectionColumns:
     def __init__(self, sources, *, mmap: bool = True, extras: bool = True):
         self.sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
         self.mmap, self.extras = bool(mmap), bool(extras)
-        from ..collection import open_collection
+        from ..collections.collection import open_collection
         counts: list[int] = []
         first: Optional[CollectionMeta] = None
         for source in self.sources:
@@ -133,7 +133,7 @@ class CollectionColumns:
         pid = os.getpid()
         if self._state is not None and self._state[0] == pid:
             return self._state
-        from ..collection import open_collection
+        from ..collections.collection import open_collection
         collections, shards = [], []
         for source in self.sources:
             collection = open_collection(source)

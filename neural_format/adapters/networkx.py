@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
-from ..layout import ASSERTION_CODES
-from .. import optional_deps
+from ..format.layout import ASSERTION_CODES
+from ..internals import optional_deps
 
 if TYPE_CHECKING:  # the record calls this adapter (Record.to_networkx): a type, not an import
-    from ..record import Record
+    from ..format.record import Record
 
 _ASSERTION_NAMES = {code: name for name, code in ASSERTION_CODES.items()}
 

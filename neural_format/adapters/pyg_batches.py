@@ -38,7 +38,7 @@ import numpy as np
 
 from .batch_columns import BatchColumns, CollectionColumns, epoch_order, expand
 from .pyg_graphs import label_columns
-from .. import optional_deps
+from ..internals import optional_deps
 
 PATCH_FEATURES, ENTITY_FEATURES = "/patches/features", "/entities/features"
 

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 
-from ..populated import populated_empty
-from .blocks import DeferredRows, materialised
-from .. import optional_deps
+from ..internals.populated import populated_empty
+from ..files.blocks import DeferredRows, materialised
+from ..internals import optional_deps
 
 if TYPE_CHECKING:  # the record calls this adapter (Record.to_pyg): a type, not an import
-    from ..record import Record
+    from ..format.record import Record
 
 LabelSelector = Union[None, str, int, Sequence[Union[str, int]]]
 
@@ -109,7 +109,7 @@ _NEW = object.__new__
 
 
 def build_block(block, record_ids: Sequence[str], **options) -> list:
-    """The homogeneous ``Data`` of every record of a :class:`~neural_format.adapters.blocks.Block`.
+    """The homogeneous ``Data`` of every record of a :class:`~neural_format.files.blocks.Block`.
 
     Equal to :func:`build_data` per record; see :class:`BlockGraphs`, which this wraps.
     """

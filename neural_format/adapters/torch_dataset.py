@@ -20,10 +20,10 @@ memory map) on its first ``__getitem__`` (h5py handles must not cross ``fork``).
 ``__getitems__`` (which torch's DataLoader calls with a whole batch of indices) serves a sequential
 batch from a read-ahead block built once into block-wide tensors
 (:class:`~neural_format.adapters.pyg.BlockGraphs`). Files whose columns are stored unfiltered (the
-writer's default) are memory-mapped (``mmap=True``, :mod:`neural_format.mapped_columns`): rows
+writer's default) are memory-mapped (``mmap=True``, :mod:`neural_format.internals.mapped_columns`): rows
 come straight from the page cache with no HDF5 call, and a shuffled batch gathers the rows it
 needs by their byte addresses, one copy per column. Other files are read with one HDF5 read per column and contiguous run of
-indices (:func:`~neural_format.adapters.blocks.read_block`). An item's ``edge_index`` is a view
+indices (:func:`~neural_format.files.blocks.read_block`). An item's ``edge_index`` is a view
 with the block's row stride, as PyG's ``InMemoryDataset`` hands out.
 """
 from __future__ import annotations
@@ -35,10 +35,11 @@ from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
-from .. import layout, optional_deps
-from ..mapped_columns import map_columns
-from ..reader import CollectionReader
-from .blocks import Block, concat_blocks, contiguous_runs, read_block, slice_block, take_block
+from ..format import layout
+from ..internals import optional_deps
+from ..internals.mapped_columns import map_columns
+from ..files.reader import CollectionReader
+from ..files.blocks import Block, concat_blocks, contiguous_runs, read_block, slice_block, take_block
 from .pyg_graphs import BlockGraphs, label_columns, build_block, record_to_pyg_hetero
 
 # a torch Dataset: this module needs torch to be defined at all
@@ -76,7 +77,7 @@ class CollectionDataset(_TorchDataset):
     ``mmap=True`` (default) maps the file read-only when every column it needs is stored
     unfiltered, and reads rows from the map; a compressed file, or ``mmap=False``, reads through
     HDF5. Do not truncate or rewrite a file while a dataset maps it (see
-    :mod:`neural_format.mapped_columns`).
+    :mod:`neural_format.internals.mapped_columns`).
     """
 
     def __init__(self, path, *, label=None, hetero: bool = False, transform: Optional[Callable] = None,
@@ -368,7 +369,7 @@ def _shard_files(source) -> Optional[list]:
     """The shard files of a sharded source, or ``None`` for one collection file (served directly)."""
     if isinstance(source, (str, os.PathLike)) and os.path.isfile(source) and not os.fspath(source).endswith(".json"):
         return None
-    from ..collection import open_collection
+    from ..collections.collection import open_collection
     with open_collection(source) as collection:
         files = collection.shard_sources()
         counts = collection.counts

@@ -39,12 +39,12 @@ def _stats(a: np.ndarray) -> dict:
 def _open(path):
     """(readers, total bytes, shard count or None) of a file or a sharded collection."""
     if _is_collection(path):
-        from ..collection import open_collection
+        from ..collections.collection import open_collection
         coll = open_collection(path)
         directory = Path(path) if Path(path).is_dir() else Path(path).parent
         total = sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
         return coll, [coll.shard(k) for k in range(coll.shard_count)], total, coll.shard_count
-    from ..reader import CollectionReader
+    from ..files.reader import CollectionReader
     reader = CollectionReader(path)
     return reader, [reader], os.path.getsize(path), None
 

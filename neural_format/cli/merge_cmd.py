@@ -41,11 +41,11 @@ def merge(out, sources, *, allow_mixed_provenance: bool = False, compression=Non
     Storage follows the first source (its first shard) unless overridden: ``compression`` None
     keeps it, ``"none"``/``"gzip"``/``"lzf"`` set it; ``compression_level``, ``chunk_bytes`` and
     ``dtype`` (feature dtype) likewise."""
-    from ..reprune import with_feature_dtype
-    from ..collection import open_collection
+    from ..collections.reprune import with_feature_dtype
+    from ..collections.collection import open_collection
     from ..errors import SchemaError
-    from ..manifest import check_compatible_meta
-    from ..writer import CollectionWriter
+    from ..collections.manifest import check_compatible_meta
+    from ..files.writer import CollectionWriter
 
     colls = [open_collection(s) for s in sources]
     try:
@@ -84,7 +84,7 @@ def merge(out, sources, *, allow_mixed_provenance: bool = False, compression=Non
 
 
 def run(args) -> int:
-    from ..progress import Progress
+    from ..internals.progress import Progress
     with Progress(None, "merging") as bar:
         n = merge(args.out, args.sources, allow_mixed_provenance=args.allow_mixed_provenance,
                   compression=args.compression, batch_records=args.batch_records, overwrite=args.overwrite,

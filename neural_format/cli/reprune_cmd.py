@@ -5,8 +5,8 @@ from __future__ import annotations
 def run(args) -> int:
     from pydantic import ValidationError
 
-    from ..pruning import policy_from_args
-    from ..reprune import reprune_collection
+    from ..graphs.pruning import policy_from_args
+    from ..collections.reprune import reprune_collection
     try:
         policy = policy_from_args(args, applied_to="re-prune")
     except ValidationError as exc:

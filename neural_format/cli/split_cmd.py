@@ -4,7 +4,7 @@ Shard ``k`` of ``K`` gets the contiguous records ``[k*N//K, (k+1)*N//K)`` (sizes
 one), is named ``shard-0000k-of-0000K.h5``, is stamped with the new collection ID and its index,
 and is written crash-safely under a hidden ``.partial`` name; only when every shard is complete are
 they renamed to their final names, and ``manifest.json`` is written last, atomically. A split
-killed mid-way leaves ``.partial`` files (removed by ``neural_format.resume.remove_stale_partials``)
+killed mid-way leaves ``.partial`` files (removed by ``neural_format.collections.resume.remove_stale_partials``)
 or, killed during the renames, shards without a manifest: rerun with ``--overwrite``. ``--records-per-shard``
 fixes the shard size instead of the count. Records are streamed in batches.
 """
@@ -24,10 +24,10 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
     """Split ``source`` into a new sharded collection in ``out_dir``; returns the manifest.
 
     The shards keep the source's storage settings unless overridden (as ``merge``)."""
-    from ..reprune import with_feature_dtype
-    from ..collection import open_collection, shard_meta, shard_name, write_manifest_for
-    from ..manifest import manifest_path, new_collection_id
-    from ..writer import CollectionWriter
+    from ..collections.reprune import with_feature_dtype
+    from ..collections.collection import open_collection, shard_meta, shard_name, write_manifest_for
+    from ..collections.manifest import manifest_path, new_collection_id
+    from ..files.writer import CollectionWriter
 
     out_dir = Path(out_dir)
     if manifest_path(out_dir).exists() and not overwrite:
@@ -57,7 +57,7 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
             taken = [name for name in names if (out_dir / name).exists()]
             if taken:
                 raise _exists(out_dir / taken[0], "shards of an earlier split are in the way")
-        import uuid  # staged names match neural_format.resume.PARTIAL, so remove_stale_partials cleans them
+        import uuid  # staged names match neural_format.collections.resume.PARTIAL, so remove_stale_partials cleans them
         staged = [out_dir / f".{name}.{uuid.uuid4().hex[:12]}.partial" for name in names]
         try:
             for k, (a, b) in enumerate(bounds):
@@ -79,7 +79,7 @@ def _publish(staged, targets, overwrite: bool) -> None:
     """Every shard is complete: only now do the final names appear (the manifest follows)."""
     import os
 
-    from ..writer import rename_exclusive
+    from ..files.writer import rename_exclusive
     for stage, target in zip(staged, targets):
         if overwrite:
             os.replace(stage, target)
@@ -97,7 +97,7 @@ def _exists(path, why: str):
 
 
 def run(args) -> int:
-    from ..progress import Progress
+    from ..internals.progress import Progress
     with Progress(None, "splitting") as bar:
         manifest = split(args.source, args.out_dir, shards=args.shards, records_per_shard=args.records_per_shard,
                          compression=args.compression, batch_records=args.batch_records, progress=bar,

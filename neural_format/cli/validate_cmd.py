@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 def add_isolation_arguments(p) -> None:
     """Files from elsewhere are checked in a resource-limited child process by default (docs/safety.md)."""
-    from ..isolation import CLI_BASE_TIMEOUT_S, CLI_MEMORY_MIB, CLI_TIMEOUT_S_PER_GIB
+    from ..validation.isolation import CLI_BASE_TIMEOUT_S, CLI_MEMORY_MIB, CLI_TIMEOUT_S_PER_GIB
     p.add_argument("--in-process", action="store_true",
                    help="check in this process, without the child's memory and time limits (trusted files only)")
     p.add_argument("--memory-mib", type=int, default=CLI_MEMORY_MIB,
@@ -44,7 +44,7 @@ def _validate(args):
     if args.in_process:
         from ..validation import validate
         return validate(args.file, hashes=not args.no_hashes, progress=progress)
-    from ..isolation import cli_timeout_s, validate_isolated
+    from ..validation.isolation import cli_timeout_s, validate_isolated
     if progress is None:
         progress = sys.stderr.isatty()
     return validate_isolated(args.file, hashes=not args.no_hashes, progress=bool(progress),

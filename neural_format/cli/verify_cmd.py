@@ -6,7 +6,7 @@ directory (or its ``manifest.json``) also: ``collection_sha256`` over the whole 
 each shard's ``file_sha256`` (NF-C003), its record count, first/last ID and ``ids_sha256``
 (NF-C005), shard paths (NF-C002) and record IDs unique across shards (NF-C006).
 Exit status 0 when everything matches, 2 otherwise. Records are read in bulk and hashed in a
-thread pool (:func:`neural_format.integrity.verify_hashes`).
+thread pool (:func:`neural_format.files.integrity.verify_hashes`).
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 
 from ..errors import printable
-from ..verification import MAX_LISTED, total_records, verify_collection, verify_file, verify_path  # noqa: F401 (re-exported)
+from ..collections.verification import MAX_LISTED, total_records, verify_collection, verify_file, verify_path  # noqa: F401 (re-exported)
 
 
 def run(args) -> int:
-    from ..progress import Progress
+    from ..internals.progress import Progress
     path = Path(args.path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
@@ -28,7 +28,7 @@ def run(args) -> int:
     else:  # a file from elsewhere is read in a resource-limited child (docs/safety.md)
         import sys
 
-        from ..isolation import cli_timeout_s, verify_isolated
+        from ..validation.isolation import cli_timeout_s, verify_isolated
         result = verify_isolated(path, workers=args.workers, file_hashes=not args.no_file_hash,
                                  progress=not args.json and sys.stderr.isatty(), memory_mib=args.memory_mib,
                                  timeout_s=args.timeout_s if args.timeout_s is not None else cli_timeout_s(path))

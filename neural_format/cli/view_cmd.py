@@ -64,7 +64,7 @@ def served_files(target: Path) -> list[Path]:
         raise FileNotFoundError(f"no such file or directory: {target}")
     manifest = target / "manifest.json"
     if manifest.is_file():
-        from ..manifest import read_manifest
+        from ..collections.manifest import read_manifest
         root = target.resolve()
         files = []
         for shard in read_manifest(target).shards:

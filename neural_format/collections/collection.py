@@ -3,7 +3,7 @@
 :func:`open_collection` accepts a collection directory (with ``manifest.json``), the path of a
 manifest, one collection file, a list of shard paths, ``fsspec`` URLs (``memory://``, ``s3://``...)
 or Python binary file-like objects, and returns a :class:`ShardedCollection` with the same lazy
-API as :class:`~neural_format.reader.CollectionReader`: ``len``, ``[i]``, ``[a:b]``, iteration,
+API as :class:`~neural_format.files.reader.CollectionReader`: ``len``, ``[i]``, ``[a:b]``, iteration,
 ``get(record_id)`` and ``read_all()``.
 
 Global index ``i`` maps to ``(shard k, local j)`` with ``k = bisect_right(starts, i) - 1`` and
@@ -32,15 +32,15 @@ from typing import Iterable, Iterator, Optional, Sequence, TypeGuard, Union
 
 import numpy as np
 
-from .errors import IntegrityError, SchemaError
+from ..errors import IntegrityError, SchemaError
 from .manifest import (MANIFEST_NAME, check_compatible_meta, make_manifest, manifest_lock, manifest_path,
                        parse_manifest, read_manifest, read_manifest_bytes, shard_entry, write_manifest)
-from .metadata import CollectionMeta, Manifest, ShardEntry, ShardInfo
-from .reader import CollectionReader
-from .record_sequence import RecordSequence
-from .record import Record
-from .writer import CollectionWriter
-from . import optional_deps
+from ..format.metadata import CollectionMeta, Manifest, ShardEntry, ShardInfo
+from ..files.reader import CollectionReader
+from ..files.record_sequence import RecordSequence
+from ..format.record import Record
+from ..files.writer import CollectionWriter
+from ..internals import optional_deps
 
 SHARD_SUFFIX = ".h5"
 MAX_COLLECTION_RECORDS = 1 << 62  # len() of a collection must fit a Py_ssize_t
@@ -376,7 +376,7 @@ def append_shard(collection_dir, records: Iterable[Record], meta: CollectionMeta
         name = name or shard_name(index)
         target = resolve_shard_path(directory, name)
         if target.exists() or any(e.path == name for e in entries):
-            from .errors import OutputExistsError
+            from ..errors import OutputExistsError
             raise OutputExistsError("NF-E-EXISTS", f"{target} exists; shard names are never reused",
                                     location=str(target), expected="a new shard name", found="a file")
 

@@ -1,7 +1,7 @@
 """The manifest of a sharded collection: ``manifest.json`` (spec section 7, clauses NF-C001..NF-C010).
 
 A sharded collection is a directory holding shard files (ordinary collection files) and one
-``manifest.json``, a :class:`~neural_format.metadata.Manifest`. Per shard the manifest gives its
+``manifest.json``, a :class:`~neural_format.format.metadata.Manifest`. Per shard the manifest gives its
 relative ``path``, its record count, its first and last record ID, ``ids_sha256``, the whole-file
 ``file_sha256`` and the ``format_version`` it was written with.
 
@@ -39,10 +39,10 @@ from typing import Any, Iterable, Mapping, Optional, Union
 import numpy as np
 from pydantic import ValidationError
 
-from .errors import LockError, NeuralFormatError, SchemaError
-from .hashing import file_sha256  # noqa: F401  (the shard file hash, NF-C003; imported from here by callers)
-from .metadata import CollectionMeta, Manifest, ShardEntry
-from .version import FORMAT_VERSION
+from ..errors import LockError, NeuralFormatError, SchemaError
+from ..format.hashing import file_sha256  # noqa: F401  (the shard file hash, NF-C003; imported from here by callers)
+from ..format.metadata import CollectionMeta, Manifest, ShardEntry
+from ..version import FORMAT_VERSION
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".manifest.lock"
@@ -99,7 +99,7 @@ def collection_sha256(manifest_or_fields: Union[Manifest, Mapping[str, Any]]) ->
 
 def shard_entry(path, relative: str, *, with_file_hash: bool = True) -> ShardEntry:
     """Describe one finished shard file (opens it and reads its IDs and stored hashes)."""
-    from .reader import CollectionReader
+    from ..files.reader import CollectionReader
     with CollectionReader(path) as reader:
         ids = reader.record_ids()
         hashes = reader.stored_hashes() if ids else np.zeros((0, 32), np.uint8)
@@ -205,7 +205,7 @@ def write_manifest(directory, manifest: Manifest) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError) and not isinstance(exc, NeuralFormatError):
-            from .errors import WriteFailedError
+            from ..errors import WriteFailedError
             reason = exc.strerror or str(exc)
             error = WriteFailedError("NF-E-IO", f"writing the manifest failed: {reason}; the previous manifest "
                                                 "stands", location=str(target), expected="a writable directory with "

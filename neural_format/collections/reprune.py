@@ -1,6 +1,6 @@
 """Prune an existing collection further, with no model: the stored patch scores decide.
 
-For every record, :func:`neural_format.pruning.select` picks a subset of the *stored* patches
+For every record, :func:`neural_format.graphs.pruning.select` picks a subset of the *stored* patches
 from their stored scores, so percentages, thresholds and nucleus mass are relative to what the
 file holds, not to the original image's full token grid (which is gone): ``--top-k-percent 50``
 keeps half of the stored patches, ``--nucleus 0.8`` keeps the smallest set holding 80 % of the
@@ -9,11 +9,11 @@ stored score mass. Re-pruning can only shrink a record.
 Then, per record:
 
 * features, scores, positions and tiles of the kept patches are kept, in their stored order;
-* patch edges are rebuilt among the kept patches with :func:`neural_format.grid.grid_adjacency`
+* patch edges are rebuilt among the kept patches with :func:`neural_format.graphs.grid.grid_adjacency`
   under the collection's declared ``adjacency`` rule; for ``custom``/``unknown`` adjacency the
   stored edges between two kept patches are kept (the induced subgraph);
 * the bridge: when the collection declares the ``betweenness-bridge`` fusion rule it is
-  recomputed with :func:`neural_format.fusion.betweenness_bridge` on the pruned graph (the file
+  recomputed with :func:`neural_format.graphs.fusion.betweenness_bridge` on the pruned graph (the file
   must still obey its declared rule, and the most central patch of a smaller graph may change;
   when the bridged patch was dropped this is the only option). Under other fusion rules the
   bridge is kept (re-indexed) if its patch survives and removed otherwise;
@@ -23,7 +23,7 @@ The output's provenance gets ``pruning = policy`` with ``applied_to = "re-prune"
 ``history`` line naming the operation, the input file and the previous policy. The output is a
 new single file (any shard membership is dropped: its record hashes differ from the manifest's).
 It keeps the input's storage settings (compression, gzip level, chunk size, feature dtypes:
-:mod:`neural_format.storage`) unless ``compression``/``compression_level``/``chunk_bytes``/
+:mod:`neural_format.files.storage`) unless ``compression``/``compression_level``/``chunk_bytes``/
 ``dtype`` say otherwise.
 """
 from __future__ import annotations
@@ -36,13 +36,13 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
-from .grid import RULE_AXES, grid_adjacency
-from .metadata import CollectionMeta, PruningPolicy
-from .progress import Progress
-from .pruning import describe, select
-from .reader import CollectionReader
-from .record import Record
-from .writer import CollectionWriter
+from ..graphs.grid import RULE_AXES, grid_adjacency
+from ..format.metadata import CollectionMeta, PruningPolicy
+from ..internals.progress import Progress
+from ..graphs.pruning import describe, select
+from ..files.reader import CollectionReader
+from ..format.record import Record
+from ..files.writer import CollectionWriter
 
 __all__ = ["RepruneSummary", "reprune_record", "reprune_records", "reprune_meta", "reprune_collection"]
 
@@ -84,7 +84,7 @@ def reprune_record(record: Record, policy: PruningPolicy, meta: CollectionMeta) 
     fusion = meta.provenance.fusion
     bridge, recomputed = None, False
     if fusion is not None and fusion.kind == "betweenness-bridge" and record.bridge is not None:
-        from .fusion import record_bridge
+        from ..graphs.fusion import record_bridge
         # the rule the collection's bridges were made with (1.0.0 files: the reference's lowest index)
         bridge = record_bridge(kept.size, edges, record.patch_scores[kept], record.relations, record.entity_types,
                                record.entity_assertions, meta.entity_types, fusion.tie_break)

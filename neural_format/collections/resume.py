@@ -2,7 +2,7 @@
 
 A build over an ordered input list is cut into chunks of ``chunk_size`` inputs; chunk ``k``
 becomes the shard ``part-<k>.h5`` of a sharded collection, added with
-:func:`neural_format.collection.append_shard` (shard written under a temporary name, fsynced,
+:func:`neural_format.collections.collection.append_shard` (shard written under a temporary name, fsynced,
 renamed; then ``manifest.json`` atomically replaced). The manifest is therefore the commit
 record: a chunk is finished exactly when its shard is listed there. After a crash
 :func:`build_resumable` is simply run again with the same inputs:
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from .collection import append_shard, open_collection
-from .errors import SchemaError
+from ..errors import SchemaError
 from .manifest import manifest_path, read_manifest
-from .metadata import CollectionMeta
-from .record import Record
+from ..format.metadata import CollectionMeta
+from ..format.record import Record
 
 CHUNK_SHARD = re.compile(r"^part-(\d{5,})\.h5$")
 PARTIAL = re.compile(r"^\..+\.[0-9a-f]{12}\.partial$")  # writer and manifest temporary files

@@ -6,9 +6,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .grid import grid_adjacency
-from .metadata import CollectionMeta, FeatureDtype, FusionRule, Provenance, PruningPolicy, SoftwareRef, SpatialAxes, TopKPercent
-from .record import Geometry, Record
+from ..graphs.grid import grid_adjacency
+from ..format.metadata import CollectionMeta, FeatureDtype, FusionRule, Provenance, PruningPolicy, SoftwareRef, SpatialAxes, TopKPercent
+from ..format.record import Geometry, Record
 
 ENTITY_TYPES = ["finding", "anatomy", "device", "observation_modifier"]
 RELATION_TYPES = ["located_at", "modifies", "suggestive_of"]
@@ -18,7 +18,7 @@ WORDS = ["opacity", "consolidation", "effusion", "lobe", "pneumothorax", "cardio
 
 def synthetic_meta(*, feature_dim: int = 64, entity_feature_dim: int = 0, dtype: FeatureDtype = "float32",
                    axes: SpatialAxes = 2, tiles: bool = False, label_names=("pneumonia",)) -> CollectionMeta:
-    from .version import SDK_VERSION as __version__
+    from ..version import SDK_VERSION as __version__
     return CollectionMeta(
         spatial_axes=axes, patch_feature_dim=feature_dim, patch_feature_dtype=dtype,
         entity_feature_dim=entity_feature_dim, entity_feature_dtype=dtype,
@@ -27,7 +27,7 @@ def synthetic_meta(*, feature_dim: int = 64, entity_feature_dim: int = 0, dtype:
         adjacency="4-neighbour" if axes == 2 else "6-neighbour",
         entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES, label_names=list(label_names),
         provenance=Provenance(
-            builder=SoftwareRef(name="neural_format.synthetic", version=__version__),
+            builder=SoftwareRef(name="neural_format.collections.synthetic", version=__version__),
             sdk=SoftwareRef(name="neural-format", version=__version__),
             created=dt.datetime.now(dt.timezone.utc),
             pruning=PruningPolicy(rule=TopKPercent(percent=10.0)),

@@ -1,5 +1,5 @@
 """Recompute every hash of a file or a sharded collection: what ``neural-format verify`` runs,
-in-process or in the resource-limited child of :mod:`neural_format.isolation`.
+in-process or in the resource-limited child of :mod:`neural_format.validation.isolation`.
 
 Hash checks only (the structural rules are :func:`neural_format.validate`'s job); the problems are
 JSON-able dicts with the clause code, the place, expected and found.
@@ -22,7 +22,7 @@ def _from_error(exc) -> dict:
 
 
 def _verify_records(reader, label: str, workers, progress) -> tuple[dict, list[dict]]:
-    from .integrity import verify_hashes
+    from ..files.integrity import verify_hashes
     report = verify_hashes(reader, workers=workers, progress=progress)
     problems: list[dict] = []
     ids = None
@@ -37,8 +37,8 @@ def _verify_records(reader, label: str, workers, progress) -> tuple[dict, list[d
 
 
 def verify_file(path, *, workers=None, progress=None) -> dict:
-    from .errors import NeuralFormatError
-    from .reader import CollectionReader
+    from ..errors import NeuralFormatError
+    from ..files.reader import CollectionReader
     records = 0
     problems: list[dict] = []
     try:
@@ -56,9 +56,9 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
     import numpy as np
 
     from .collection import resolve_shard_path
-    from .errors import NeuralFormatError
+    from ..errors import NeuralFormatError
     from .manifest import collection_sha256, file_sha256, ids_sha256, read_manifest
-    from .reader import CollectionReader
+    from ..files.reader import CollectionReader
 
     directory = Path(directory)
     records = 0
@@ -138,7 +138,7 @@ def verify_collection(directory, *, workers=None, progress=None, file_hashes: bo
 
 
 def raise_missing(relative: str):
-    from .errors import SchemaError
+    from ..errors import SchemaError
     raise SchemaError("NF-C002", "shard file listed in the manifest is missing", location=relative,
                       expected="a file", found="nothing")
 

@@ -1,8 +1,8 @@
 """``convert_pickle``: a legacy ``torch.save`` file of PyG graphs -> a verified collection file.
 
 One streaming pass reads each graph's tensors from the archive on demand, recovers the
-patch/entity split (:mod:`.layout_recovery`), and appends a :class:`~neural_format.record.Record`
-to a :class:`~neural_format.writer.CollectionWriter`. A second streaming pass re-reads every
+patch/entity split (:mod:`.layout_recovery`), and appends a :class:`~neural_format.format.record.Record`
+to a :class:`~neural_format.files.writer.CollectionWriter`. A second streaming pass re-reads every
 record from the written file and compares it with the source tensors; only then is the file moved
 onto its final name. Neither pass holds more than one writer batch of records.
 """
@@ -20,12 +20,12 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import IntegrityError, NeuralFormatError, SchemaError
-from ..hashing import file_sha256
-from ..metadata import (AdjacencyRule, CollectionMeta, ConversionInfo, FeatureDtype, FusionRule, Provenance, ScoreAggregation,
-                        SoftwareRef, SpatialAxes)
-from ..progress import Progress
-from ..record import Record
-from ..writer import CollectionWriter
+from ..format.hashing import file_sha256
+from ..format.metadata import (AdjacencyRule, CollectionMeta, ConversionInfo, FeatureDtype, FusionRule, Provenance, ScoreAggregation,
+                               SoftwareRef, SpatialAxes)
+from ..internals.progress import Progress
+from ..format.record import Record
+from ..files.writer import CollectionWriter
 from . import fusion_check
 from .file_evidence import FileEvidence, label_list, num_nodes_attribute, survey
 from .layout_recovery import Split, recover_split
@@ -433,7 +433,7 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
     1. survey: file-wide evidence (:mod:`.file_evidence`); 2. decide: every graph's split, its
     checks, and the fusion-edge check; 3. write; 4. verify. Metadata is complete before step 3.
     """
-    from ..metadata import sdk_ref
+    from ..format.metadata import sdk_ref
     from ..version import SDK_VERSION as __version__
     started = time.monotonic()
     target = Path(target)
@@ -562,8 +562,8 @@ def _bridge_is_reference(graph: SourceGraph, split: Split) -> bool:
 
 def _verify(path: Path, graphs: SourceGraphs, plans: Optional[list], kept: list[int], report: ConversionReport,
             progress) -> None:
-    from ..adapters.blocks import read_block
-    from ..reader import CollectionReader
+    from ..files.blocks import read_block
+    from ..files.reader import CollectionReader
     rel, ab = report.tolerance
     paths = ("/patches/features", "/entities/features", "/patch_edges/index", "/relations/index",
              "/records/bridge", "/records/labels")

@@ -11,7 +11,7 @@ same floats). networkx is imported here only, so the core SDK does not depend on
 from __future__ import annotations
 
 import numpy as np
-from .. import optional_deps
+from ..internals import optional_deps
 
 
 def available() -> bool:

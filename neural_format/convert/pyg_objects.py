@@ -8,8 +8,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..metadata import FeatureDtype
-from ..record import Record
+from ..format.metadata import FeatureDtype
+from ..format.record import Record
 from .driver import GraphConverter, convert_graphs
 from .source_graphs import ArrayTensor, SourceGraphs
 

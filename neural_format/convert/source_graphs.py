@@ -20,7 +20,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import SchemaError, UnsafeContentError
-from ..metadata import SourceFormat
+from ..format.metadata import SourceFormat
 from . import torch_archive
 from .restricted_unpickler import LazyTensor, PygData, PygGlobalStorage, describe, header_loader, restricted_load
 

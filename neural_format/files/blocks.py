@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 import numpy as np
 
-from .. import layout
+from ..format import layout
 
 if TYPE_CHECKING:  # a type only: blocks stay numpy and h5py at run time
-    from ..mapped_columns import MappedColumn
+    from ..internals.mapped_columns import MappedColumn
 
 
 @dataclass

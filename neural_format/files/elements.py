@@ -10,8 +10,8 @@ from typing import Callable
 
 import h5py
 
-from . import layout
-from .errors import SchemaError
+from ..format import layout
+from ..errors import SchemaError
 
 ElementReader = Callable[..., object]  # (source, **kwargs) -> an open, read-only collection reader
 _READERS: dict[tuple[str, int], ElementReader] = {}
@@ -49,7 +49,7 @@ def encoding_of(obj) -> tuple[str | None, str | None]:
 
 def encoding_major(value: str | None) -> int | None:
     """The major of an ``encoding-version`` value (``MAJOR.MINOR.PATCH``), or None when it is not one."""
-    from .version import SEMVER
+    from ..version import SEMVER
     if value is None or len(value) > 32 or not SEMVER.match(value):
         return None
     return int(value.split(".")[0])

@@ -1,7 +1,7 @@
 """The structural guards of a collection file: each refuses one unsafe or malformed construct
 with a :class:`~neural_format.errors.NeuralFormatError` whose code is the spec clause it enforces.
 
-The reader (:mod:`neural_format.reader`) raises them on open and on read; the validator
+The reader (:mod:`neural_format.files.reader`) raises them on open and on read; the validator
 (:mod:`neural_format.validation`) calls the same functions and turns each error into a finding,
 so a rule and its message exist once. Every guard runs before HDF5 is asked for the data it
 protects (links before objects, declared sizes before reads, the root heap before attributes).
@@ -18,12 +18,12 @@ import h5py
 import numpy as np
 from pydantic import ValidationError
 
-from . import layout
+from ..format import layout
 from .elements import read_root_encoding
-from .errors import NeuralFormatError, NotAFileError, SchemaError, UnsafeContentError
+from ..errors import NeuralFormatError, NotAFileError, SchemaError, UnsafeContentError
 from .heap_guard import check_root_attribute_heap, remember_filelike
-from .metadata import CollectionMeta
-from .version import FORMAT_NAME, check_compatible, parse_version
+from ..format.metadata import CollectionMeta
+from ..version import FORMAT_NAME, check_compatible, parse_version
 
 
 def is_filelike(source) -> bool:
@@ -35,7 +35,7 @@ def open_h5(source) -> h5py.File:
 
     ``source`` is a path or a seekable binary file object (``io.BytesIO``, an open file, an fsspec
     file). Either way the root attributes' global heap is checked from the source's own bytes
-    before HDF5 reads them (:mod:`neural_format.heap_guard`): HDF5 can hang or flood on it.
+    before HDF5 reads them (:mod:`neural_format.files.heap_guard`): HDF5 can hang or flood on it.
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

@@ -28,7 +28,7 @@ import struct
 import weakref
 from typing import BinaryIO, Iterator
 
-from .errors import NotAFileError, SchemaError
+from ..errors import NotAFileError, SchemaError
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 UNDEFINED = 0xFFFFFFFFFFFFFFFF

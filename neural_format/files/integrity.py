@@ -1,7 +1,7 @@
 """Record and collection integrity (spec clauses NF-I001, NF-I002).
 
 :func:`verify_hashes` recomputes every record's canonical SHA-256 (see
-:mod:`neural_format.hashing`) from bulk reads of blocks of records and compares it with
+:mod:`neural_format.format.hashing`) from bulk reads of blocks of records and compares it with
 ``/records/sha256``. Blocks are hashed in a thread pool: :mod:`hashlib` releases the GIL on large
 buffers.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import os
 
 
-from .errors import IntegrityError
-from .hashing import column_digests, record_digest
+from ..errors import IntegrityError
+from ..format.hashing import column_digests, record_digest
 
 
 def check_record_hash(record, stored: bytes, index: int) -> None:
@@ -37,7 +37,7 @@ def verify_hashes(reader, *, workers: int | None = None, progress=None, block: i
     """Recompute all record hashes of an open reader; list the indices that do not match.
 
     Records are read ``block`` at a time (bounded memory) and hashed from their columns
-    (:func:`~neural_format.hashing.column_digests`); up to ``workers`` blocks are hashed in threads
+    (:func:`~neural_format.format.hashing.column_digests`); up to ``workers`` blocks are hashed in threads
     while the next is read. A block whose strings do not decode is hashed record by record, and
     its undecodable records count as mismatched.
     """
@@ -80,7 +80,7 @@ def digest_or_none(record):
 
 
 def block_digests(columns: dict, records, nan_free: frozenset = frozenset()) -> list:
-    """Digests of a block of records held in columns (:func:`~neural_format.hashing.column_digests`).
+    """Digests of a block of records held in columns (:func:`~neural_format.format.hashing.column_digests`).
 
     A block that the columnar path cannot hash (a string that does not encode, an unknown code) is
     hashed record by record from ``records()``, so that only the bad records get None.

@@ -5,7 +5,7 @@ table (a few small reads); after that ``reader[i]`` costs one slice read per col
 :meth:`CollectionReader.read_all` reads every column in one pass and cuts records out of it as
 views, for fast full loads.
 
-The structural guards it runs on open and on read are :mod:`neural_format.guards` (shared with
+The structural guards it runs on open and on read are :mod:`neural_format.files.guards` (shared with
 the validator); their names stay importable from here.
 """
 from __future__ import annotations
@@ -16,17 +16,17 @@ from typing import Optional, Union
 import h5py
 import numpy as np
 
-from . import layout
+from ..format import layout
 from .elements import reader_for, register_reader
-from .errors import NeuralFormatError, SchemaError
+from ..errors import NeuralFormatError, SchemaError
 from .guards import (MAX_COMPRESSION_RATIO, STORAGE_SLACK_BYTES, allocation_guard, attr_text,  # noqa: F401
                      dataset_guard, is_filelike, link_guard, load_offsets, open_h5, read_metadata, read_root,
                      storage_guard, storage_layout_problems)  # re-exported: the reader's guards before 0.2
 from .record_sequence import RecordSequence
-from .populated import MIN_BYTES, populated_empty
-from .record import Geometry, Record
-from .record_columns import Columns, record_fields, records_from_columns
-from .version import FORMAT_NAME, parse_version
+from ..internals.populated import MIN_BYTES, populated_empty
+from ..format.record import Geometry, Record
+from ..format.record_columns import Columns, record_fields, records_from_columns
+from ..version import FORMAT_NAME, parse_version
 
 MAX_RECORD_BYTES = 1 << 30  # one record larger than this is refused before allocation (NF-H006)
 
@@ -135,7 +135,7 @@ class CollectionReader(RecordSequence):
     """Read-only, lazy view of one collection file.
 
     ``len(reader)``, ``reader[i]``, ``reader[a:b]``, ``reader.get(record_id)`` and iteration
-    return :class:`~neural_format.record.Record` objects. Use as a context manager, or call
+    return :class:`~neural_format.format.record.Record` objects. Use as a context manager, or call
     :meth:`close`. Each process must open its own reader (h5py handles are not fork-safe).
     """
 
@@ -161,7 +161,7 @@ class CollectionReader(RecordSequence):
 
     @property
     def storage(self):
-        """This file's compression, gzip level and chunk size (:mod:`neural_format.storage`):
+        """This file's compression, gzip level and chunk size (:mod:`neural_format.files.storage`):
         what ``reprune`` and ``merge`` keep for their outputs."""
         from .storage import read_storage
         return read_storage(self._file)
@@ -222,7 +222,7 @@ class CollectionReader(RecordSequence):
 
     def _require_open(self) -> None:
         if getattr(self, "_closed", False):
-            from .errors import ClosedError
+            from ..errors import ClosedError
             raise ClosedError("NF-E-CLOSED", "the reader is closed", location=str(self.source)[:200],
                               expected="an open reader", found="closed")
 
@@ -305,7 +305,7 @@ class CollectionReader(RecordSequence):
     def read_rows(self, path: str, start: int, stop: int, buffers: Optional[dict] = None) -> np.ndarray:
         """The rows of column ``path`` that records ``start:stop`` own, in one read.
 
-        A read of at least :data:`~neural_format.populated.MIN_BYTES` goes through the uncached
+        A read of at least :data:`~neural_format.internals.populated.MIN_BYTES` goes through the uncached
         handle into populated memory; with ``buffers`` (a dict the caller keeps between calls) that
         memory is kept there and reused by the next call, so the returned view is valid only until
         then.
@@ -398,10 +398,10 @@ def open_collection_file(source, **kwargs):
     """Open a collection file; a file of another major is handed to its registered legacy reader.
 
     Files of the current major are read by :class:`CollectionReader`. For an older major, the
-    read-only reader registered with :func:`neural_format.elements.register_reader` for
+    read-only reader registered with :func:`neural_format.files.elements.register_reader` for
     ``("neural-collection", major)`` is used (clause NF-V004); without one, the version rule fails.
     """
-    from .version import CURRENT
+    from ..version import CURRENT
     if isinstance(source, (str, os.PathLike)):
         version = peek_version(source)
         if version.major < CURRENT.major:

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .record import Record
+from ..format.record import Record
 
 
 class RecordSequence:
@@ -24,7 +24,7 @@ class RecordSequence:
         if isinstance(key, slice):
             return [self._record(i) for i in range(*key.indices(self._n))]
         if isinstance(key, (bool, np.bool_)):  # True is 1 to Python, never a record index
-            from .errors import IndexTypeError
+            from ..errors import IndexTypeError
             raise IndexTypeError("NF-E-INDEX", "records are indexed by int or slice, not bool", location="[]",
                                  expected="int or slice", found=repr(key))
         if isinstance(key, (int, np.integer)):

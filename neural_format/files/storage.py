@@ -4,7 +4,7 @@ Derived files (``reprune``, ``merge``) keep the input's storage settings unless 
 gzip file re-pruned to 14 % of its patches must not come out twice as large because the output
 was written unfiltered. The settings are read from ``/patches/features``, the column that holds
 almost every byte; the writer applies one rule to every column (see
-:class:`neural_format.writer.CollectionWriter`), so that column's settings describe the file.
+:class:`neural_format.files.writer.CollectionWriter`), so that column's settings describe the file.
 The feature dtypes are part of the metadata (``patch_feature_dtype``) and travel with it.
 """
 from __future__ import annotations

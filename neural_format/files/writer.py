@@ -18,14 +18,14 @@ from typing import Any, Iterable, NoReturn, Optional
 import h5py
 import numpy as np
 
-from . import layout
-from .layout import Fit
-from .errors import ClosedError, OutputExistsError, SchemaError, WriteFailedError
-from .hashing import column_digests, encode_strings
-from .metadata import CollectionMeta
-from .record import REPORT_SOURCES, Record
-from .record_columns import Columns, batch_columns
-from .version import FORMAT_NAME, FORMAT_VERSION
+from ..format import layout
+from ..format.layout import Fit
+from ..errors import ClosedError, OutputExistsError, SchemaError, WriteFailedError
+from ..format.hashing import column_digests, encode_strings
+from ..format.metadata import CollectionMeta
+from ..format.record import REPORT_SOURCES, Record
+from ..format.record_columns import Columns, batch_columns
+from ..version import FORMAT_NAME, FORMAT_VERSION
 
 CHUNK_BYTES = 256 << 10
 
@@ -132,7 +132,7 @@ class CollectionWriter:
     ...     writer.append(record)
 
     ``compression`` is ``None``, ``"gzip"`` or ``"lzf"`` (``compression_level`` is gzip's 0-9);
-    ``chunk_bytes`` is the target chunk size (default 256 KiB; see :mod:`neural_format.storage`
+    ``chunk_bytes`` is the target chunk size (default 256 KiB; see :mod:`neural_format.files.storage`
     for keeping an input file's settings); ``batch_records`` and ``batch_bytes``
     (feature and tile bytes) bound what is buffered in memory between appends to the file.
     """

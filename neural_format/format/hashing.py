@@ -223,7 +223,7 @@ def _feed_record(record, update) -> None:
 
 
 def record_digest(record) -> bytes:
-    """The 32-byte canonical SHA-256 of a :class:`~neural_format.record.Record`."""
+    """The 32-byte canonical SHA-256 of a :class:`~neural_format.format.record.Record`."""
     digest = hashlib.sha256()
     _feed_record(record, digest.update)
     return digest.digest()

@@ -14,7 +14,7 @@ import numpy as np
 
 ROOT_ENCODING = ("neural-collection", "1.0.0")
 
-# stored codes of record fields (re-exported by neural_format.record)
+# stored codes of record fields (re-exported by neural_format.format.record)
 REPORT_SOURCES = {None: 0, "ground_truth": 1, "generated": 2}
 REPORT_SOURCE_NAMES = {code: name for name, code in REPORT_SOURCES.items()}
 ASSERTION_CODES = {"present": 0, "absent": 1, "uncertain": 2}
@@ -90,10 +90,10 @@ TRAILING_SHAPES = {
 
 
 class Codec(str, Enum):
-    """How a column's stored rows relate to its :class:`~neural_format.record.Record` field.
+    """How a column's stored rows relate to its :class:`~neural_format.format.record.Record` field.
 
-    Read by :mod:`neural_format.record_columns` (writer batches, reader record and bulk paths) and
-    :mod:`neural_format.hashing` (the canonical pre-image); each member names one rule.
+    Read by :mod:`neural_format.format.record_columns` (writer batches, reader record and bulk paths) and
+    :mod:`neural_format.format.hashing` (the canonical pre-image); each member names one rule.
     """
     ROWS = "rows"                    # ragged table: the field's array holds the record's rows as stored
     ROW = "row"                      # per-record: the field's array is the record's one row
@@ -132,9 +132,9 @@ class Column:
     ``dtype_from`` names the metadata field that chooses the stored dtype among ``dtypes`` (None:
     ``dtypes[0]``). ``fit`` says how the writer fits the field's array to the column and
     ``missing`` what NF-W001 expects when the metadata switches the column on and the field is
-    None (default: the shape). ``field`` is the :class:`~neural_format.record.Record` attribute (dotted for
+    None (default: the shape). ``field`` is the :class:`~neural_format.format.record.Record` attribute (dotted for
     an attribute of ``geometry``), ``codec`` how its value is stored (:class:`Codec`), ``hash_as``
-    its name in the canonical digest (:data:`neural_format.hashing.CANONICAL_FIELDS`, whose order
+    its name in the canonical digest (:data:`neural_format.format.hashing.CANONICAL_FIELDS`, whose order
     is Appendix B's; None: not hashed by itself). A string column has ``dtypes`` ``()`` and is a
     string-array group (``data`` + ``offsets``) rather than one dataset.
     """

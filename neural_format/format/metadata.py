@@ -2,7 +2,7 @@
 
 These pydantic models are the single source of truth: ``spec/schema/collection-metadata.schema.json``
 and ``spec/schema/manifest.schema.json`` are generated from them by
-``python -m neural_format.schema`` and a test fails when the committed copies drift.
+``python -m neural_format.format.schema`` and a test fails when the committed copies drift.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
-from .version import SDK_VERSION
+from ..version import SDK_VERSION
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex SHA-256")]
 ShortText = Annotated[str, Field(min_length=1, max_length=256)]
@@ -110,7 +110,7 @@ class FusionRule(_Strict):
     centrality: Literal["betweenness"] = "betweenness"
     # "lowest-index": the reference's first maximum in node order; "score-then-relations": patch
     # ties to the highest attention score, entity ties to present findings with the most
-    # relations (neural_format.fusion)
+    # relations (neural_format.graphs.fusion)
     tie_break: TieBreak = "lowest-index"
 
 

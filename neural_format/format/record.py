@@ -104,13 +104,13 @@ class Record:
 
     # adapters live in neural_format.adapters and import torch/networkx only when called
     def to_pyg(self, **kwargs):
-        from .adapters.pyg_graphs import record_to_pyg
+        from ..adapters.pyg_graphs import record_to_pyg
         return record_to_pyg(self, **kwargs)
 
     def to_pyg_hetero(self, **kwargs):
-        from .adapters.pyg_graphs import record_to_pyg_hetero
+        from ..adapters.pyg_graphs import record_to_pyg_hetero
         return record_to_pyg_hetero(self, **kwargs)
 
     def to_networkx(self, **kwargs):
-        from .adapters.networkx import record_to_networkx
+        from ..adapters.networkx import record_to_networkx
         return record_to_networkx(self, **kwargs)

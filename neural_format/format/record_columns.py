@@ -1,14 +1,14 @@
-"""Records <-> columns, driven by the column table (:data:`neural_format.layout.COLUMNS`).
+"""Records <-> columns, driven by the column table (:data:`neural_format.format.layout.COLUMNS`).
 
-Each :class:`~neural_format.layout.Column` names the Record field it stores and its
-:class:`~neural_format.layout.Codec`; this module holds the one rule per codec in each direction:
+Each :class:`~neural_format.format.layout.Column` names the Record field it stores and its
+:class:`~neural_format.format.layout.Codec`; this module holds the one rule per codec in each direction:
 
 - :func:`batch_columns`: a batch of records -> the columns the writer appends (and hashes);
 - :func:`records_from_columns`: bulk-read columns -> records (the reader's ``read_all`` path);
 - :func:`record_fields`: one record's per-column values -> the Record's fields (the reader's record path).
 
 All work is per column and per batch; the only per-record step is the Record constructor, called
-through ``map`` with positional arguments. Hashing (:mod:`neural_format.hashing`) reads the same
+through ``map`` with positional arguments. Hashing (:mod:`neural_format.format.hashing`) reads the same
 table for its field order and encodings.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def batch_columns(meta, batch: list[Record], gather: Callable[[str, list], np.nd
 
     Records are normalised (stored dtypes, shapes checked); ``gather(path, arrays)`` concatenates a
     wide ragged column's per-record arrays (the writer keeps those buffers between batches). Keys come in
-    :data:`~neural_format.layout.WRITE_ORDER`, the order the writer appends them.
+    :data:`~neural_format.format.layout.WRITE_ORDER`, the order the writer appends them.
     """
     n = len(batch)
     out: Columns = {}

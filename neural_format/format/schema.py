@@ -1,9 +1,9 @@
 """JSON Schemas of the collection metadata and the manifest, generated from the pydantic models.
 
-    python -m neural_format.schema            # (re)write spec/schema/*.schema.json
-    python -m neural_format.schema --check    # exit 1 when the committed files differ
+    python -m neural_format.format.schema            # (re)write spec/schema/*.schema.json
+    python -m neural_format.format.schema --check    # exit 1 when the committed files differ
 
-The pydantic models in :mod:`neural_format.metadata` are the single source of truth; the files
+The pydantic models in :mod:`neural_format.format.metadata` are the single source of truth; the files
 under ``spec/schema/`` are their published form, and a test fails when the two drift apart.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from .metadata import CollectionMeta, Manifest
-from .version import FORMAT_VERSION
+from ..version import FORMAT_VERSION
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "spec" / "schema"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "spec" / "schema"
 SCHEMAS = {
     "collection-metadata.schema.json": (CollectionMeta, "Collection metadata stored as JSON in /metadata"),
     "manifest.schema.json": (Manifest, "Manifest of a collection that spans several files"),
@@ -28,7 +28,7 @@ def schema_of(model, title: str) -> dict:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://neural-format.example/spec/{FORMAT_VERSION}/{model.__name__}",
             "description": f"{title} (neural-format {FORMAT_VERSION}; generated from "
-                           f"neural_format.metadata.{model.__name__} by python -m neural_format.schema)",
+                           f"neural_format.format.metadata.{model.__name__} by python -m neural_format.format.schema)",
             **schema}
 
 
@@ -57,14 +57,14 @@ def write(directory: Path = SCHEMA_DIR) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m neural_format.schema", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m neural_format.format.schema", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when spec/schema differs from the models")
     parser.add_argument("--dir", type=Path, default=SCHEMA_DIR)
     args = parser.parse_args(argv)
     if args.check:
         stale = drift(args.dir)
         for name in stale:
-            print(f"{args.dir / name} differs from the pydantic models; run python -m neural_format.schema",
+            print(f"{args.dir / name} differs from the pydantic models; run python -m neural_format.format.schema",
                   file=sys.stderr)
         return 1 if stale else 0
     for path in write(args.dir):

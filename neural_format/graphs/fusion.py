@@ -34,13 +34,13 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from . import optional_deps
+from ..internals import optional_deps
 
 TIE_RTOL = 1e-9
 LOWEST_INDEX = "lowest-index"
 SCORE_THEN_RELATIONS = "score-then-relations"
 TIE_BREAKS = (LOWEST_INDEX, SCORE_THEN_RELATIONS)
-# assertion codes (neural_format.record.ASSERTION_CODES: 0 present, 1 absent, 2 uncertain, -1
+# assertion codes (neural_format.format.record.ASSERTION_CODES: 0 present, 1 absent, 2 uncertain, -1
 # not recorded) -> preference, higher first
 _ASSERTION_RANK = {0: 3, 2: 2, 1: 1}
 

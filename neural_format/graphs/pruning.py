@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .metadata import KeepAll, Nucleus, PruningPolicy, PruningStage, Threshold, TopKPercent
+from ..format.metadata import KeepAll, Nucleus, PruningPolicy, PruningStage, Threshold, TopKPercent
 
 __all__ = ["rank", "rule_count", "bounded_count", "select", "describe", "policy_from_args"]
 

@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from .errors import MissingExtraError
+from ..errors import MissingExtraError
 
 # top-level module -> the extra of pyproject.toml that installs it
 EXTRAS = {

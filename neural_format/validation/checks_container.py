@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import h5py
 
-from .. import guards, layout
+from ..files import guards
+from ..format import layout
 from ..errors import NeuralFormatError
 from .findings import finding, from_error
 from .registry import check
@@ -82,7 +83,7 @@ def _inspect_attributes(obj, path: str, out: list) -> None:
 
 
 def _inspect_dataset(ds: h5py.Dataset, path: str, out: list) -> None:
-    # NF-H004/H005: the reader's rule (neural_format.guards), every problem reported
+    # NF-H004/H005: the reader's rule (neural_format.files.guards), every problem reported
     problems = guards.storage_layout_problems(ds, path)
     out.extend(from_error(e) for e in problems if e.code == "NF-H004")
     bad = _bad_dataset_dtype(ds.dtype)

@@ -16,9 +16,9 @@ from typing import Optional
 import numpy as np
 
 from ..errors import NeuralFormatError, SchemaError
-from ..manifest import (MANIFEST_NAME, collection_sha256, file_sha256, ids_sha256, meta_differences,
-                        read_manifest)
-from ..metadata import CollectionMeta, Manifest, ShardEntry
+from ..collections.manifest import (MANIFEST_NAME, collection_sha256, file_sha256, ids_sha256, meta_differences,
+                                    read_manifest)
+from ..format.metadata import CollectionMeta, Manifest, ShardEntry
 from ..version import CURRENT, Version, parse_version
 from .findings import finding, from_error
 from .registry import check
@@ -58,7 +58,7 @@ class ShardState:
     @cached_property
     def contents(self) -> tuple[Optional[ShardContents], Optional[NeuralFormatError]]:
         """``(contents, None)`` or ``(None, coded error)`` for a shard that exists."""
-        from ..reader import CollectionReader
+        from ..files.reader import CollectionReader
         if self.path is None:
             return None, None
         try:
@@ -119,7 +119,7 @@ class ManifestContext:
 
 
 def _read_named(path: Path) -> Manifest:
-    from ..manifest import parse_manifest, read_manifest_bytes
+    from ..collections.manifest import parse_manifest, read_manifest_bytes
     return parse_manifest(read_manifest_bytes(path), location=str(path))
 
 

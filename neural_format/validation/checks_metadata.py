@@ -1,4 +1,4 @@
-"""Metadata checks (spec section 5), from :func:`neural_format.guards.read_metadata`."""
+"""Metadata checks (spec section 5), from :func:`neural_format.files.guards.read_metadata`."""
 from __future__ import annotations
 
 from .findings import finding, from_error

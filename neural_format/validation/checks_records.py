@@ -1,7 +1,7 @@
 """Record checks (spec sections 4 and 6), vectorised over one batch of records at a time.
 
 A :class:`Batch` holds the bulk columns of records ``start:stop`` as read by
-:meth:`neural_format.reader.CollectionReader.read_columns`; each check works on whole columns
+:meth:`neural_format.files.reader.CollectionReader.read_columns`; each check works on whole columns
 with numpy (no per-row Python loops) and names the first offending records.
 
 Each check is a function of the inputs it names (:data:`.registry.STAGE_INPUTS`: ``batch``,
@@ -15,8 +15,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .. import layout
-from ..integrity import block_digests
+from ..format import layout
+from ..files.integrity import block_digests
 from .findings import Finding, finding
 from .registry import check, derived
 

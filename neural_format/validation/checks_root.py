@@ -1,8 +1,8 @@
-"""Version and encoding checks (spec section 3), from :func:`neural_format.guards.read_root`."""
+"""Version and encoding checks (spec section 3), from :func:`neural_format.files.guards.read_root`."""
 from __future__ import annotations
 
-from .. import layout
-from ..elements import encoding_fits, encoding_of, reader_for
+from ..format import layout
+from ..files.elements import encoding_fits, encoding_of, reader_for
 from .findings import finding, from_error
 from .registry import check
 

@@ -6,7 +6,7 @@ A check reports the errors of its own clause; container codes (NF-H00x) come fro
 """
 from __future__ import annotations
 
-from .. import layout
+from ..format import layout
 from .findings import finding, from_error
 from .registry import check
 

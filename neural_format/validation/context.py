@@ -1,7 +1,7 @@
 """State shared by the checks of one validation run.
 
 The context opens the file once and memoises every reader guard call
-(:func:`neural_format.guards.open_h5`, ``read_root``, ``read_metadata``, ``link_guard``,
+(:func:`neural_format.files.guards.open_h5`, ``read_root``, ``read_metadata``, ``link_guard``,
 ``dataset_guard``, ``load_offsets``), so each check can ask for an object and get either the
 object or the coded error the guard raised, without re-running it.
 """
@@ -14,10 +14,11 @@ from typing import Optional
 import h5py
 import numpy as np
 
-from .. import guards, layout
-from ..reader import CollectionReader
+from ..files import guards
+from ..format import layout
+from ..files.reader import CollectionReader
 from ..errors import NeuralFormatError, SchemaError
-from ..metadata import CollectionMeta
+from ..format.metadata import CollectionMeta
 from ..version import newer_minor_notice
 
 _MISSING = object()
@@ -69,7 +70,7 @@ class Context:
 
     # -- root and metadata -----------------------------------------------------------------
     def root(self):
-        """``(version, error, newer_minor_warning_text)`` from :func:`neural_format.guards.read_root`."""
+        """``(version, error, newer_minor_warning_text)`` from :func:`neural_format.files.guards.read_root`."""
         def compute():
             # no warnings machinery: catch_warnings swaps process-wide state, and validations
             # run in threads (the conformance runner's --jobs) lost NF-V002 that way
@@ -89,7 +90,7 @@ class Context:
         return self._cached(("link", path), lambda: self._attempt(guards.link_guard, self.file, path))
 
     def dataset(self, path: str):
-        """``(dataset, error)`` from :func:`neural_format.guards.dataset_guard` with the spec'd dtype/shape."""
+        """``(dataset, error)`` from :func:`neural_format.files.guards.dataset_guard` with the spec'd dtype/shape."""
         spec = self.expected_datasets().get(path)
         if spec is None:
             raise KeyError(path)
@@ -132,7 +133,7 @@ class Context:
         return None if error is not None or ds.shape[0] < 1 else int(ds.shape[0]) - 1
 
     def offsets(self, path: str, count: Optional[int], rows: Optional[int]):
-        """``(offsets, error)`` from :func:`neural_format.guards.load_offsets`."""
+        """``(offsets, error)`` from :func:`neural_format.files.guards.load_offsets`."""
         if rows is None:
             return None, None
         return self._cached(("offsets", path),

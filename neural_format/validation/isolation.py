@@ -4,7 +4,7 @@ The SDK's own guards refuse hostile files with coded errors before they allocate
 damaged structures are parsed inside the HDF5 C library, where Python cannot interrupt it. Two
 such defects were found by fuzzing (HDF5 2.0 allocates what a corrupted variable-length string
 attribute declares, up to 4 GiB, and loops forever on a global heap collection with a zero-size
-free-space object); :mod:`neural_format.heap_guard` now refuses both before HDF5 reads them, but
+free-space object); :mod:`neural_format.files.heap_guard` now refuses both before HDF5 reads them, but
 others cannot be ruled out (docs/safety.md, "Residual risk"). For files from untrusted sources
 the remedy is a process boundary:
 
@@ -54,7 +54,7 @@ def cli_timeout_s(path) -> float:
 
 
 def _failure(path, message: str):
-    from .validation.findings import Report, finding
+    from .findings import Report, finding
     report = Report(str(path))
     report.add(finding("NF-F001", "/", message))
     report.skipped.append("all checks: the isolated validator did not finish")
@@ -63,7 +63,7 @@ def _failure(path, message: str):
 
 def _run_child(task: str, path, timeout_s: float, memory_mib: int, extra: list[str], progress: bool):
     """``(parsed JSON, None)`` from the child, or ``(None, what went wrong)``."""
-    command = [sys.executable, "-m", "neural_format.isolation", str(path), "--task", task,
+    command = [sys.executable, "-m", "neural_format.validation.isolation", str(path), "--task", task,
                "--memory-mib", str(memory_mib), "--cpu-s", str(max(1, int(timeout_s)))] + extra
     if progress:
         command.append("--progress")
@@ -87,7 +87,7 @@ def _run_child(task: str, path, timeout_s: float, memory_mib: int, extra: list[s
 def validate_isolated(path, *, timeout_s: float = DEFAULT_TIMEOUT_S, memory_mib: int = DEFAULT_MEMORY_MIB,
                       hashes: bool = True, progress: bool = False):
     """``validate(path)`` in a limited child process; returns its :class:`~neural_format.validation.Report`."""
-    from .validation.findings import Finding, Report
+    from .findings import Finding, Report
     data, failure = _run_child("validate", path, timeout_s, memory_mib, [] if hashes else ["--no-hashes"], progress)
     if failure is not None:
         return _failure(path, failure)
@@ -114,7 +114,7 @@ def verify_isolated(path, *, timeout_s: float = DEFAULT_TIMEOUT_S, memory_mib: i
 def _child(argv=None) -> int:
     import argparse
     import resource
-    parser = argparse.ArgumentParser(prog="python -m neural_format.isolation")
+    parser = argparse.ArgumentParser(prog="python -m neural_format.validation.isolation")
     parser.add_argument("path", type=Path)
     parser.add_argument("--task", choices=["validate", "verify"], default="validate")
     parser.add_argument("--memory-mib", type=int, default=DEFAULT_MEMORY_MIB)
@@ -128,11 +128,11 @@ def _child(argv=None) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CPU, (args.cpu_s, args.cpu_s + 5))
     if args.task == "validate":
-        from .validation import validate
+        from . import validate
         print(validate(args.path, hashes=not args.no_hashes, progress=args.progress).to_json())
         return 0
-    from .verification import total_records, verify_path
-    from .progress import Progress
+    from ..collections.verification import total_records, verify_path
+    from ..internals.progress import Progress
     with Progress(total_records(args.path) if args.progress else None, "verifying",
                   enabled=True if args.progress else False) as bar:
         result = verify_path(args.path, workers=args.workers, progress=bar, file_hashes=not args.no_file_hash)

@@ -15,18 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
-from ..progress import Progress
+from ..internals.progress import Progress
 from . import (checks_container, checks_manifest, checks_metadata, checks_records, checks_root,  # noqa: F401
                checks_structure)  # importing registers the checks
 from ..errors import NeuralFormatError
-from ..manifest import MANIFEST_NAME
+from ..collections.manifest import MANIFEST_NAME
 from .checks_manifest import ManifestContext
 from .checks_root import legacy_reader
 from .context import Context, rows_per_batch
 from .findings import Finding, Report, finding, from_error
 from .clauses import CLAUSES
 from .registry import Inputs, checks_for, run_check
-from .. import optional_deps
+from ..internals import optional_deps
 
 DEFAULT_BATCH_BYTES = 64 << 20
 

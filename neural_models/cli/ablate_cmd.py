@@ -27,7 +27,7 @@ def run(args) -> int:
     payload = {"label": args.label, "model": args.model, "sources": examples.sources,
                "records": len(examples.records), "unknown_labels_skipped": examples.unknown_labels,
                "retention_rule": "top-k % of each record's stored patches by stored score, min 1 patch; "
-                                 "grid edges rebuilt, bridge recomputed (neural_format.reprune)",
+                                 "grid edges rebuilt, bridge recomputed (neural_format.collections.reprune)",
                "split": {**split_settings(args), "sizes": {k: len(v) for k, v in split.as_dict().items()}},
                "train": config.to_dict(), "warnings": [warning] if warning else [], "rows": rows}
     write_json(out / "ablation.json", payload)

@@ -27,12 +27,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from neural_format.metadata import (CollectionMeta, FusionRule, ModelRef, Provenance, PruningPolicy,  # noqa: E402
+from neural_format.format.metadata import (CollectionMeta, FusionRule, ModelRef, Provenance, PruningPolicy,  # noqa: E402
                                     ShardInfo, SoftwareRef, TopKPercent)
-from neural_format.record import Geometry, Record  # noqa: E402
-from neural_format.synthetic import grid_edges  # noqa: E402
+from neural_format.format.record import Geometry, Record  # noqa: E402
+from neural_format.collections.synthetic import grid_edges  # noqa: E402
 from neural_format.validation.clauses import CLAUSES  # noqa: E402
-from neural_format.writer import write_collection  # noqa: E402
+from neural_format.files.writer import write_collection  # noqa: E402
 
 CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 COLLECTION_ID = "0123456789abcdef0123456789abcdef"
@@ -201,7 +201,7 @@ def with_tiles(shape):
 def _text_marked_unknown(meta, index):
     """Mark record ``index`` unknown in ``/records/entity_text_known`` and store the digest an
     unknown record has, leaving its entity strings in place (what NF-R021 forbids)."""
-    from neural_format.hashing import record_digest
+    from neural_format.format.hashing import record_digest
 
     def mutate(f: h5py.File):
         with_dataset("/records/entity_text_known", lambda a: np.where(np.arange(a.size) == index, 0, a)
@@ -297,7 +297,7 @@ def build_case(path: Path, spec: dict) -> None:
 # -- sharded collections (manifest clauses) ----------------------------------------------------
 def build_collection(folder: Path, bend: str | None = None) -> None:
     """A sharded collection of the base records in ``folder``; ``bend`` breaks that one clause."""
-    from neural_format.manifest import make_manifest, shard_entry, write_manifest
+    from neural_format.collections.manifest import make_manifest, shard_entry, write_manifest
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)

@@ -26,15 +26,15 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from neural_format.collection import shard_meta, write_shard  # noqa: E402
-from neural_format.hashing import record_digest  # noqa: E402
-from neural_format.manifest import make_manifest, shard_entry, write_manifest  # noqa: E402
-from neural_format.metadata import (CollectionMeta, FusionRule, ModelRef, Provenance, PruningPolicy,  # noqa: E402
+from neural_format.collections.collection import shard_meta, write_shard  # noqa: E402
+from neural_format.format.hashing import record_digest  # noqa: E402
+from neural_format.collections.manifest import make_manifest, shard_entry, write_manifest  # noqa: E402
+from neural_format.format.metadata import (CollectionMeta, FusionRule, ModelRef, Provenance, PruningPolicy,  # noqa: E402
                                     SoftwareRef, TopKPercent)
-from neural_format.record import Geometry, Record  # noqa: E402
-from neural_format.synthetic import grid_edges  # noqa: E402
+from neural_format.format.record import Geometry, Record  # noqa: E402
+from neural_format.collections.synthetic import grid_edges  # noqa: E402
 from neural_format.version import FORMAT_VERSION  # noqa: E402
-from neural_format.writer import write_collection  # noqa: E402
+from neural_format.files.writer import write_collection  # noqa: E402
 
 CREATED = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.timezone.utc)
 COLLECTION_ID = "90a1d0c0ffee4e5b8c1d2e3f40516273"

@@ -44,8 +44,8 @@ def decode(value):
 
 
 def to_record(meta: dict, stored: dict):
-    """The SDK :class:`~neural_format.record.Record` a reader returns for these stored values."""
-    from neural_format.record import Geometry, Record
+    """The SDK :class:`~neural_format.format.record.Record` a reader returns for these stored values."""
+    from neural_format.format.record import Geometry, Record
     s = {k: decode(v) for k, v in stored.items()}
     geometry = None
     if meta["has_positions"]:
@@ -190,7 +190,7 @@ def vectors() -> list[dict]:
         pieces = appendix_b.field_pieces(stored, meta)
         preimage = appendix_b.preimage(stored, meta)
         digest = appendix_b.digest(stored, meta)
-        from neural_format.hashing import record_digest, record_preimage
+        from neural_format.format.hashing import record_digest, record_preimage
         record = to_record(meta, {k: encode(v) for k, v in stored.items()})
         if record_preimage(record) != preimage or record_digest(record) != digest:
             raise SystemExit(f"{vector['name']}: the SDK and appendix_b.py disagree; fix one before writing vectors")

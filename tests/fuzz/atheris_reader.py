@@ -31,7 +31,7 @@ TARGET = SCRATCH / f"nf-atheris-{os.getpid()}.h5"
 def make_seeds(directory: Path) -> None:
     """A few small valid files: the mutation starting points."""
     import neural_format as nf
-    from neural_format.synthetic import synthetic_meta, synthetic_records
+    from neural_format.collections.synthetic import synthetic_meta, synthetic_records
     directory.mkdir(parents=True, exist_ok=True)
     variants = {
         "gzip-3rec.h5": (synthetic_meta(feature_dim=4), "gzip", 3),
@@ -59,7 +59,7 @@ def main() -> None:
 
     with atheris.instrument_imports(include=["neural_format"]):
         import neural_format as nf
-        from neural_format.integrity import verify_hashes
+        from neural_format.files.integrity import verify_hashes
         from neural_format.validation import validate
 
     def test_one_input(data: bytes) -> None:

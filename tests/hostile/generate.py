@@ -53,7 +53,7 @@ class Bases:
 
 def make_bases(directory: Path) -> Bases:
     import neural_format as nf
-    from neural_format.synthetic import synthetic_meta, synthetic_records
+    from neural_format.collections.synthetic import synthetic_meta, synthetic_records
     meta = synthetic_meta(feature_dim=4)
     records = list(synthetic_records(6, meta, seed=0, patches=(2, 6), entities=(2, 4)))
     directory.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ def write_records(path: Path, edit: Callable[[list], None], **meta_kwargs) -> No
     finding the validator can make is the semantic one.
     """
     import neural_format as nf
-    from neural_format.synthetic import synthetic_meta, synthetic_records
+    from neural_format.collections.synthetic import synthetic_meta, synthetic_records
     meta = synthetic_meta(feature_dim=4, **meta_kwargs)
     records = list(synthetic_records(6, meta, seed=0, patches=(2, 6), entities=(2, 4)))
     edit(records)
@@ -156,7 +156,7 @@ def zero_global_heap_tail(data: bytearray) -> bytes:
     """Zero the global heap collection from its 16th object on (as a fuzzer input did).
 
     HDF5 2.0 then loops forever parsing the collection the root attributes live in; no Python
-    guard runs before it, so only a process boundary bounds it (neural_format.isolation).
+    guard runs before it, so only a process boundary bounds it (neural_format.validation.isolation).
     """
     at = data.index(b"GCOL")
     data[at + 448:at + 752] = bytes(304)

@@ -1,5 +1,5 @@
 // The root attributes' global heap, checked from the file's own bytes before the HDF5 library reads
-// them: a port of neural_format/heap_guard.py (check_root_attribute_heap). The HDF5 library loops
+// them: a port of neural_format/files/heap_guard.py (check_root_attribute_heap). The HDF5 library loops
 // forever on a zero-size free-space object in a global heap collection, and allocates up to 4 GiB
 // for a variable-length attribute that declares more bytes than its heap object holds; in the
 // viewer the first would keep the worker busy until the page's timeout stops it. A shape this

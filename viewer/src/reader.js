@@ -8,7 +8,7 @@ import { RefusedFile } from "./errors.js";
 import { checkChunksWritten } from "./chunk_guard.js";
 import { checkRootAttributeHeap } from "./heap_guard.js";
 
-// Limits of clause NF-H006 (neural_format/layout.py and reader.py hold the same numbers).
+// Limits of clause NF-H006 (neural_format/format/layout.py and reader.py hold the same numbers).
 export const LIMITS = Object.freeze({
   metadataBytes: 16 * 2 ** 20,
   offsetsEntries: 2 ** 34,
@@ -38,7 +38,7 @@ const READER_MAJOR = READER_VERSION[0];
 
 export { RefusedFile };
 
-// The layout of spec section 4.2 (neural_format/layout.py COLUMNS): path, dtypes, trailing shape, condition.
+// The layout of spec section 4.2 (neural_format/format/layout.py COLUMNS): path, dtypes, trailing shape, condition.
 const COLUMNS = [
   ["/records/bridge", ["<i8"], "2", "always"],
   ["/records/labels", ["<f4"], "L", "always"],
@@ -592,7 +592,7 @@ function canonicalFloats(dtype, bytes) {
 
 /**
  * The bytes whose SHA-256 is a record's digest, its pre-image (spec section 6 and Appendix B,
- * neural_format/hashing.py):
+ * neural_format/format/hashing.py):
  * the prefix, then per canonical field its name, NUL, and either `absent NUL` or dtype NUL,
  * int64 shape and C-order little-endian data.
  */
