@@ -3,6 +3,7 @@
 The core depends on numpy, h5py and pydantic only; torch, torch_geometric and networkx are
 imported by the adapters when they are called.
 """
+from .internals import moved_modules
 from .errors import (FormatVersionError, FormatVersionWarning, IntegrityError, NeuralFormatError,
                      NotAFileError, SchemaError, UnsafeContentError)
 from .format.metadata import (CollectionMeta, ConversionInfo, FusionRule, KGExtractorRef, KeepAll, Manifest,
@@ -15,6 +16,9 @@ from .files.writer import CollectionWriter, write_collection
 from .validation import Report, validate
 
 __version__ = SDK_VERSION
+
+# the pre-0.2 flat module paths (neural_format.reader ...) stay importable until 0.3.0
+moved_modules.install()
 
 
 def open(source, **kwargs) -> CollectionReader:  # noqa: A001 - mirrors h5py.File / io.open
@@ -39,7 +43,8 @@ def __getattr__(name: str):
     if name == "convert_pickle":
         from .convert import convert_pickle
         return convert_pickle
-    raise AttributeError(f"module 'neural_format' has no attribute {name!r}")
+    # `import neural_format; neural_format.reader` worked while the modules were flat
+    return moved_modules.old_attribute(__name__, name)
 
 
 __all__ = [
