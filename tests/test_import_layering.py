@@ -4,7 +4,10 @@ with ``ast`` so that imports inside functions count as much as module-level ones
 * the core (``neural_format``) imports nothing from ``neural_builders`` or ``neural_models``,
   and the builders import nothing from the models;
 * no import circle among our own modules (a lazy import that only hides a circle is one);
-* no private name (``_x``) imported from another module.
+* no private name (``_x``) imported from another module;
+* inside the core, each subpackage imports only the layers below it (``CORE_LAYERS``: foundation <
+  internals < format < graphs, files < collections < validation, convert < adapters < cli), with
+  the few exceptions of ``LAYER_EXCEPTIONS`` named and explained.
 
 Not counted: imports under ``if TYPE_CHECKING:`` (types only, never run) and in an
 ``if __name__ == "__main__":`` block (a script's entry point runs as ``__main__``, not as the
@@ -175,3 +178,88 @@ def test_the_core_imports_its_optional_libraries_in_one_place():
                  for target, _, line in imports_of(m) if target.split(".")[0] in OPTIONAL_LIBRARIES]
     assert not elsewhere, "\n".join(elsewhere)
 
+
+
+# ----------------------------------------------------------------- layers inside the core
+# docs/architecture.md draws these. A unit is a subpackage of neural_format, or "foundation" (the
+# top-level modules every layer may use: errors, their code table, the clause table, versions), or
+# "facade" (neural_format/__init__.py: the public names; nothing inside the core imports it).
+FOUNDATION = {"errors", "error_codes", "clauses", "version"}
+CORE_LAYERS: dict[str, set[str]] = {
+    "foundation": set(),
+    "internals": {"foundation"},
+    "format": {"foundation", "internals"},
+    "graphs": {"foundation", "internals", "format"},
+    "files": {"foundation", "internals", "format"},
+    "collections": {"foundation", "internals", "format", "graphs", "files"},
+    "validation": {"foundation", "internals", "format", "files", "collections"},
+    "convert": {"foundation", "internals", "format", "files"},
+    # convert: adapters/pyg.py offers both directions (records -> PyG here, PyG -> records from convert)
+    "adapters": {"foundation", "internals", "format", "files", "collections", "convert"},
+    "cli": {"foundation", "internals", "format", "graphs", "files", "collections", "validation", "convert",
+            "adapters"},
+    "facade": {"foundation", "internals", "format", "graphs", "files", "collections", "validation", "convert",
+               "adapters"},
+}
+# edges against CORE_LAYERS that stay, each with its reason (keep this list short; it is reported)
+LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("neural_format.format.record", "neural_format.adapters.pyg_graphs"):
+        "Record.to_pyg()/to_pyg_hetero() are public methods (README) that call the adapter on first use; "
+        "the adapter imports Record for type hints only, so there is no circle",
+    ("neural_format.format.record", "neural_format.adapters.networkx"):
+        "Record.to_networkx() is a public method (README), as above",
+}
+
+
+def core_unit(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "facade"
+    if parts[1] in FOUNDATION:
+        return "foundation"
+    if parts[1] == "__main__":
+        return "cli"
+    return parts[1]
+
+
+def layer_violations(edges: dict[str, set[str]], exceptions=LAYER_EXCEPTIONS) -> list[str]:
+    out = []
+    for module, targets in edges.items():
+        if not module.startswith("neural_format"):
+            continue
+        unit = core_unit(module)
+        for target in sorted(targets):
+            if not target.startswith("neural_format") or core_unit(target) == unit or (module, target) in exceptions:
+                continue
+            if core_unit(target) not in CORE_LAYERS.get(unit, set()):
+                out.append(f"{module} ({unit}) imports {target} ({core_unit(target)})")
+    return out
+
+
+def test_the_layer_check_catches_a_forbidden_edge():
+    """Self-test: a downward edge passes, an upward one (format -> files) and one into the facade fail."""
+    edges = {"neural_format.files.reader": {"neural_format.format.record", "neural_format.errors"},
+             "neural_format.format.layout": {"neural_format.files.reader"},
+             "neural_format.validation.runner": {"neural_format"}}
+    assert layer_violations(edges) == [
+        "neural_format.format.layout (format) imports neural_format.files.reader (files)",
+        "neural_format.validation.runner (validation) imports neural_format (facade)"]
+    assert layer_violations({"neural_format.format.record": {"neural_format.adapters.networkx"}}) == []
+    assert layer_violations({"neural_format.format.record": {"neural_format.adapters.networkx"}}, exceptions={})
+
+
+def test_the_layers_are_a_layering():
+    """Every subpackage of the core has its row, and the allowed imports have no circle."""
+    units = {core_unit(m) for m in MODULES if m.startswith("neural_format")}
+    assert units == set(CORE_LAYERS), "a new subpackage of neural_format needs its row in CORE_LAYERS"
+    assert cycles({u: set(allowed) for u, allowed in CORE_LAYERS.items()}) == []
+    assert all("facade" not in allowed for allowed in CORE_LAYERS.values())
+
+
+def test_core_subpackages_import_only_the_layers_below():
+    """Function-level imports included (the graph counts them)."""
+    edges = graph()
+    found = layer_violations(edges)
+    assert not found, "imports against docs/architecture.md's layers:\n" + "\n".join(found)
+    stale = [pair for pair in LAYER_EXCEPTIONS if pair[1] not in edges.get(pair[0], set())]
+    assert not stale, f"exceptions no longer needed (remove them): {stale}"
