@@ -117,3 +117,13 @@ def test_the_finder_answers_only_its_table():
         warnings.simplefilter("error")
         with pytest.raises(ModuleNotFoundError):
             importlib.import_module("neural_format.no_such_module")
+
+
+def test_a_pickle_that_names_an_old_module_loads(monkeypatch):
+    import pickle
+    from neural_format.format.metadata import TopKPercent
+    data = pickle.dumps(TopKPercent, protocol=0).replace(b"neural_format.format.metadata", b"neural_format.metadata")
+    assert b"neural_format.metadata" in data
+    monkeypatch.delitem(sys.modules, "neural_format.metadata", raising=False)
+    with pytest.warns(DeprecationWarning, match="neural_format.format.metadata"):
+        assert pickle.loads(data) is TopKPercent
