@@ -466,16 +466,17 @@ class GraphBatchLoader:
     def __iter__(self):
         if self.num_workers <= 0:
             return self._in_process()
-        if self._torch_loader is None or not self.persistent_workers:
+        loader = self._torch_loader
+        if loader is None or not self.persistent_workers:
             torch = optional_deps.load("torch", needed_by="PyG batches")
             optional_deps.load("torch.utils.data")
             options = dict(batch_size=None, sampler=_EpochSampler(self), num_workers=self.num_workers,
                            pin_memory=self.pin_memory and _accelerator(), persistent_workers=self.persistent_workers)
             if self.prefetch_factor is not None:
                 options["prefetch_factor"] = self.prefetch_factor
-            self._torch_loader = torch.utils.data.DataLoader(
+            loader = self._torch_loader = torch.utils.data.DataLoader(
                 _Batches(self.columns, self.assemble, self.transform), **options)
-        return iter(self._torch_loader)
+        return iter(loader)
 
     def _in_process(self):
         pin = self.pin_memory and _accelerator()

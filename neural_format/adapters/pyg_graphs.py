@@ -215,9 +215,10 @@ class BlockGraphs:
         xs = self.x[xo[a]:xo[b]].split(N)
         edges = self.edge[:, eo[a]:eo[b]].split(self.E[a:b], 1)
         ys = self.y[a:b].unbind(0)
-        if not self.extras:
+        node_type, kind = self.node_type, self.kind
+        if node_type is None or kind is None:  # set exactly when extras are asked for
             return _assemble({"x": x, "edge_index": e, "y": y} for x, e, y in zip(xs, edges, ys))
-        nts, eks = self.node_type[xo[a]:xo[b]].split(N), self.kind[eo[a]:eo[b]].split(self.E[a:b])
+        nts, eks = node_type[xo[a]:xo[b]].split(N), kind[eo[a]:eo[b]].split(self.E[a:b])
         ps = self.P[a:b]
         if self.pos is None:
             return _assemble({"x": x, "edge_index": e, "y": y, "num_patches": p, "node_type": nt, "edge_kind": ek,

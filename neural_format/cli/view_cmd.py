@@ -82,7 +82,7 @@ def served_files(target: Path) -> list[Path]:
 
 def make_server(target, port: int = 0, page: Path | None = None) -> tuple[ThreadingHTTPServer, str]:
     """A server for ``target`` bound to 127.0.0.1 (``port`` 0: any free port) and its URL; not yet serving."""
-    page = page or viewer_dir()
+    root = page or viewer_dir()
     files = served_files(Path(target))
     listing = json.dumps({"files": [{"name": p.name, "url": f"data/{k}", "size": p.stat().st_size}
                                     for k, p in enumerate(files)]}).encode("utf-8")
@@ -122,7 +122,7 @@ def make_server(target, port: int = 0, page: Path | None = None) -> tuple[Thread
             path = urlsplit(self.path).path
             if path in STATIC:
                 name, content_type = STATIC[path]
-                return self._send(HTTPStatus.OK, content_type=content_type, source=page / name)
+                return self._send(HTTPStatus.OK, content_type=content_type, source=root / name)
             if path == "/favicon.ico":
                 return self._send(HTTPStatus.NO_CONTENT)
             if path == "/files.json":

@@ -228,7 +228,8 @@ def manifest_lock(directory):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
                      0o644)
     except OSError as exc:
-        kind = {errno.ELOOP: "a symbolic link", errno.EISDIR: "a directory"}.get(exc.errno, exc.strerror or str(exc))
+        named: dict[int | None, str] = {errno.ELOOP: "a symbolic link", errno.EISDIR: "a directory"}
+        kind = named.get(exc.errno, exc.strerror or str(exc))
         raise LockError("NF-E-LOCK", f"the manifest lock cannot be used: it is {kind}" if exc.errno in
                         (errno.ELOOP, errno.EISDIR) else f"the manifest lock cannot be opened: {kind}",
                         location=str(path), expected="a regular lock file (or none)", found=kind) from None
