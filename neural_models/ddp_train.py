@@ -55,6 +55,7 @@ import torch.distributed as dist
 from .graph_input import NodeFeatures, convert
 from .metrics import roc_auc
 from .train import TrainConfig, make_loss, seed_everything
+from .train_config import PREDICT_BATCH_SIZE
 
 
 class CollectionGraphs(torch.utils.data.Dataset):
@@ -260,9 +261,6 @@ def train_distributed(source, label: str, config: TrainConfig, *, out_dir=None, 
                  split_seed=split_seed, world=world, test_set=test_set,
                  test_positions=indices[split.test], test_labels=y_test)
     return metrics
-
-
-PREDICT_BATCH_SIZE = 64
 
 
 def save_run(out_dir, model, features, metrics: dict, *, source, label: str, column: int, config: TrainConfig,

@@ -26,6 +26,7 @@ def model_from_config(config: dict):
         return FusedGCN(config["in_dim"], hidden=config["hidden"], dropout=config["dropout"])
     if kind == "hetero":
         from .hetero import HeteroFusedGNN
+        layers = {"layers": config["layers"]} if "layers" in config else {}  # older runs: the class's default
         return HeteroFusedGNN(config["patch_dim"], config["entity_dim"], config["num_relations"],
-                              hidden=config["hidden"], dropout=config["dropout"], layers=config.get("layers", 2))
+                              hidden=config["hidden"], dropout=config["dropout"], **layers)
     raise ValueError(f"model kind must be one of {MODEL_KINDS}, not {kind!r}")

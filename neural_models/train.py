@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .metrics import roc_auc
+from .train_config import PREDICT_BATCH_SIZE
 from .train_config import TrainConfig  # noqa: F401 (re-exported: its home before it moved)
 
 
@@ -72,7 +73,7 @@ def train_epoch(model, loader, optimizer, loss_fn, epoch: int = 0) -> float:
 
 
 @torch.no_grad()
-def predict(model, graphs, batch_size: int = 64) -> np.ndarray:
+def predict(model, graphs, batch_size: int = PREDICT_BATCH_SIZE) -> np.ndarray:
     """P(label = 1) for each graph, in order, as float32."""
     model.eval()
     out = [torch.sigmoid(model(batch)) for batch in make_loader(graphs, batch_size, shuffle=False)]

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# graphs per batch when a trained model scores graphs (train, evaluate, generate-reports, ddp_train);
+# saved in each run's config.json, so that evaluate reproduces the run's test scores bit for bit
+PREDICT_BATCH_SIZE = 64
+
 
 @dataclass
 class TrainConfig:

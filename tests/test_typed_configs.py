@@ -160,3 +160,11 @@ def test_model_flags_read_bootstrap_and_generation_defaults_from_one_place():
     signature = inspect.signature(generate_collection).parameters
     assert (flags["batch_size"], flags["max_new_tokens"]) == (signature["batch_size"].default,
                                                               signature["max_new_tokens"].default)
+
+
+def test_scoring_batch_size_is_named_once():
+    pytest.importorskip("torch")
+    from neural_models import ddp_train, train
+    from neural_models.train_config import PREDICT_BATCH_SIZE
+    assert inspect.signature(train.predict).parameters["batch_size"].default == PREDICT_BATCH_SIZE
+    assert ddp_train.PREDICT_BATCH_SIZE == PREDICT_BATCH_SIZE

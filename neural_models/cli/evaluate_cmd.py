@@ -26,6 +26,7 @@ def run(args) -> int:
     from ..plots import plot_roc
     from ..run_files import PREDICTIONS_NAME, read_predictions, write_json
     from ..train import predict
+    from ..train_config import PREDICT_BATCH_SIZE
 
     import torch
 
@@ -44,7 +45,7 @@ def run(args) -> int:
         indices = split_examples(examples, split["seed"], split["one_per_patient"]).test
         scope = "test split rebuilt from config.json"
     graphs = examples.graphs(config["model"]["kind"], config["modality"], config["bridge"], indices)
-    scores = predict(model, graphs, batch_size=config.get("predict_batch_size", 64))
+    scores = predict(model, graphs, batch_size=config.get("predict_batch_size", PREDICT_BATCH_SIZE))
     labels = examples.labels[indices]
     all_ids = examples.record_ids
     ids = [all_ids[i] for i in indices]

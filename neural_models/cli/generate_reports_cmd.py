@@ -49,6 +49,7 @@ def run(args) -> int:
     from ..report_generation import generate_collection
     from ..run_files import write_json
     from ..train import predict
+    from ..train_config import PREDICT_BATCH_SIZE
 
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
@@ -81,7 +82,7 @@ def run(args) -> int:
                 print(f"    graphs from {name.replace('_', ' ')}: ROC-AUC undefined (n = {len(rows)}: {reason})")
                 continue
             graphs = examples.graphs(config["model"]["kind"], config["modality"], config["bridge"], rows)
-            scores = predict(model, graphs, batch_size=config.get("predict_batch_size", 64))
+            scores = predict(model, graphs, batch_size=config.get("predict_batch_size", PREDICT_BATCH_SIZE))
             assert np.array_equal(examples.labels[rows], labels)  # the same records, so the same labels
             results[name] = metrics.summarise(labels, scores, n_resamples=args.bootstrap,
                                               seed=config["train"]["seed"])

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..metrics import BOOTSTRAP_RESAMPLES
+from ..train_config import PREDICT_BATCH_SIZE
 
 MODALITY_CHOICES = ("fused", "image", "text", "all")
 
@@ -104,7 +105,7 @@ def run(args) -> int:
             "train": config.to_dict(), "split": split_settings(args),
             "sources": [str(Path(p).resolve()) for p in examples.sources],
             "best_epoch": variant.train.best_epoch, "best_val_auc": variant.train.best_val_auc,
-            "predict_batch_size": 64})
+            "predict_batch_size": PREDICT_BATCH_SIZE})
         write_predictions(directory, variant.test_ids, variant.test_labels, variant.test_scores)
         results[modality] = variant.summary
         curves[modality] = (variant.test_labels, variant.test_scores, variant.summary["roc_auc"])
