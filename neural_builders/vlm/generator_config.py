@@ -11,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # a type only: this module imports nothing of the model at run time
+    from .patch_grid import ResolutionMode
 
 
 @dataclass
 class ResolutionConfig:
     """How images are sized for the model; see :mod:`neural_builders.vlm.patch_grid`."""
-    mode: str = "native"
+    mode: ResolutionMode = "native"
     max_side: Optional[int] = 512
     fixed_size: tuple[int, int] = (224, 224)
 

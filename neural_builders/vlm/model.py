@@ -114,7 +114,7 @@ class Encoded:
 
 
 class ReportGenerator(nn.Module):
-    def __init__(self, config, *, swin=None, t5=None):
+    def __init__(self, config, *, swin=None, t5=None) -> None:
         """``config``: a :class:`GeneratorConfig` or its nested dict form (missing settings take its defaults)."""
         super().__init__()
         from transformers import SwinConfig, SwinModel, T5Config, T5ForConditionalGeneration
