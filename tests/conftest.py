@@ -1,4 +1,5 @@
 """Suite-wide settings: everything runs offline and reproducibly; on the GPU where there is one."""
+import importlib.util
 import os
 
 import pytest
@@ -28,6 +29,45 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="needs a CUDA GPU (run by benchmarks/gpu_check.sh)")
         for item in gpu_items:
             item.add_marker(skip)
+
+
+# The import names of the libraries that pyproject.toml's extras install (never the core's numpy,
+# h5py, pydantic). The core-only pass (.ci/test_core_minimum.sh) runs the whole suite without them.
+EXTRA_MODULES = frozenset({"torch", "torch_geometric", "networkx", "transformers", "tokenizers", "safetensors",
+                           "pydicom", "PIL", "tqdm", "scipy", "sklearn", "sacrebleu", "matplotlib", "fsspec"})
+
+
+def _absent_extra(exc: BaseException) -> str | None:
+    """The extra's module that ``exc`` says is missing, when it is truly not installed here."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    top = exc.name.split(".")[0]
+    if top not in EXTRA_MODULES:
+        return None  # a core module, or one no extra declares: a real failure
+    try:
+        installed = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        installed = False
+    return None if installed else top
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that stops on an extra which is not installed is reported as skipped, naming it.
+
+    Only where the library is really absent (a core-only install): with the extras installed the
+    same error is a failure. ``NF-E-EXTRA`` (:class:`~neural_format.errors.MissingExtraError`) is a
+    ``ModuleNotFoundError`` too.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is None or not report.failed:
+        return
+    missing = _absent_extra(call.excinfo.value)
+    if missing:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0,
+                           f"Skipped: needs {missing} (an extra of pyproject.toml), not installed")
 
 
 @pytest.fixture

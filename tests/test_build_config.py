@@ -6,17 +6,18 @@ import argparse
 import h5py
 import numpy as np
 import pytest
-import torch
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
-import neural_format as nf
-from neural_builders import build, build_cli, build_config, build_inputs, distributed_build, labels_csv, provenance
-from neural_builders.build_cli import BuildJob, add_arguments, config_from_args
-from neural_builders.build_config import BuildConfig, open_writer
-from neural_builders.phantom import make_case
-from neural_builders.vlm.model import ReportGenerator, tiny_config
-from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_format.format.metadata import PruningPolicy, SliceAnchorFilter, TopKPercent
-from neural_format.collections.synthetic import synthetic_meta, synthetic_records
+import neural_format as nf  # noqa: E402
+from neural_builders import build, build_cli, build_config, build_inputs, distributed_build, labels_csv, provenance  # noqa: E402
+from neural_builders.build_cli import BuildJob, add_arguments, config_from_args  # noqa: E402
+from neural_builders.build_config import BuildConfig, open_writer  # noqa: E402
+from neural_builders.phantom import make_case  # noqa: E402
+from neural_builders.vlm.model import ReportGenerator, tiny_config  # noqa: E402
+from neural_builders.vlm.tokenizer import train_report_tokenizer  # noqa: E402
+from neural_format.format.metadata import PruningPolicy, SliceAnchorFilter, TopKPercent  # noqa: E402
+from neural_format.collections.synthetic import synthetic_meta, synthetic_records  # noqa: E402
 
 BASE = ["--images", "i", "--reports", "r.csv", "--model", "m", "--out", "o.h5"]
 

@@ -4,17 +4,18 @@ import math
 
 import numpy as np
 import pytest
-import torch
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
-import neural_format as nf
-from neural_builders.build import BuildConfig, BuildInput, build_collection, inputs_from_pairs, labels_from_csv
-from neural_builders.inputs import load_reports, pair_inputs
-from neural_builders.phantom import generate_cases, write_cases
-from neural_builders.vlm.model import ReportGenerator, tiny_config
-from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_format.graphs.fusion import record_bridge
-from neural_format.graphs.grid import grid_adjacency
-from neural_format.format.metadata import PruningPolicy, TopKPercent
+import neural_format as nf  # noqa: E402
+from neural_builders.build import BuildConfig, BuildInput, build_collection, inputs_from_pairs, labels_from_csv  # noqa: E402
+from neural_builders.inputs import load_reports, pair_inputs  # noqa: E402
+from neural_builders.phantom import generate_cases, write_cases  # noqa: E402
+from neural_builders.vlm.model import ReportGenerator, tiny_config  # noqa: E402
+from neural_builders.vlm.tokenizer import train_report_tokenizer  # noqa: E402
+from neural_format.graphs.fusion import record_bridge  # noqa: E402
+from neural_format.graphs.grid import grid_adjacency  # noqa: E402
+from neural_format.format.metadata import PruningPolicy, TopKPercent  # noqa: E402
 
 
 @pytest.fixture(scope="module")

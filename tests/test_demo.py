@@ -1,5 +1,10 @@
 """`neural-format demo --quick`: every step of the demo end to end on a tiny set."""
+import pytest
+
 from neural_format.cli import main
+
+pytest.importorskip("torch")  # the demo fine-tunes and builds: the torch and builders extras
+pytest.importorskip("transformers")
 
 
 def test_quick_demo_runs_end_to_end(tmp_path, capsys):

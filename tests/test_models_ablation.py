@@ -3,7 +3,8 @@ import json
 import math
 
 import pytest
-import torch
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
 pytest.importorskip("torch_geometric")
 

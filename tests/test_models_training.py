@@ -2,7 +2,8 @@
 import json
 
 import pytest
-import torch
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
 pytest.importorskip("torch_geometric")
 

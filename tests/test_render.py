@@ -1,14 +1,15 @@
 """Rendering a record: PNG size, the overlay, orientation of MONOCHROME1 sources, and the CLI."""
 import numpy as np
 import pytest
-from PIL import Image
+pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
 
-from neural_builders.kg import ENTITY_TYPES, RELATION_TYPES, get_extractor
-from neural_builders.phantom import make_case
-from neural_builders.render import BRIDGE_COLOUR, MARGIN, HEADER_PX, compute_layout, render_record, render_to_png
-from neural_builders.visual_graph import build_visual_graph
-from neural_format.graphs.fusion import betweenness_bridge
-from neural_format.format.record import Geometry, Record
+from neural_builders.kg import ENTITY_TYPES, RELATION_TYPES, get_extractor  # noqa: E402
+from neural_builders.phantom import make_case  # noqa: E402
+from neural_builders.render import BRIDGE_COLOUR, MARGIN, HEADER_PX, compute_layout, render_record, render_to_png  # noqa: E402
+from neural_builders.visual_graph import build_visual_graph  # noqa: E402
+from neural_format.graphs.fusion import betweenness_bridge  # noqa: E402
+from neural_format.format.record import Geometry, Record  # noqa: E402
 
 PATCH = 16
 

@@ -50,6 +50,7 @@ def test_top_k_percent_keeps_the_best_stored_patches_and_rebuilds_edges_and_brid
 
 
 def test_reprune_is_idempotent_for_nucleus_one_and_cli_works(collection, tmp_path, capsys):
+    pytest.importorskip("networkx")  # the bridge (betweenness) of `reprune` needs the torch extra
     out = tmp_path / "cli.h5"
     assert main(["reprune", str(collection), str(out), "--nucleus", "0.5", "--min-nodes", "2"]) == 0
     text = capsys.readouterr().out

@@ -1,10 +1,11 @@
 """Cross-attention scores S_i = sum_j alpha_ji: a hand-computed case and invariants on a real tiny model."""
 import numpy as np
 import pytest
-import torch
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
-from neural_builders.scoring import aggregate_cross_attention, score_batch
-from neural_format.format.metadata import ScoreAggregation
+from neural_builders.scoring import aggregate_cross_attention, score_batch  # noqa: E402
+from neural_format.format.metadata import ScoreAggregation  # noqa: E402
 
 NAN = np.nan
 # (B=1, H=2, T=3, S=4); decoder position 2 is padding, encoder token 3 is padding (masked: 0)

@@ -45,6 +45,7 @@ def test_reprune_keeps_the_input_storage_and_shrinks(gzipped, tmp_path):
 
 
 def test_reprune_overrides(gzipped, tmp_path):
+    pytest.importorskip("networkx")  # the bridge (betweenness) of `reprune` needs the torch extra
     out = tmp_path / "o.h5"
     assert main(["reprune", str(gzipped), str(out), "--top-k-percent", "50", "--compression", "lzf",
                  "--dtype", "float16", "--chunk-bytes", "32768"]) == 0
@@ -83,6 +84,7 @@ def test_default_writer_file_round_trips_with_default_settings(tmp_path):
 
 
 def test_existing_output_names_the_overwrite_flag(gzipped, tmp_path, capsys):
+    pytest.importorskip("networkx")  # the bridge (betweenness) of `reprune` needs the torch extra
     out = tmp_path / "out.h5"
     argv = ["reprune", str(gzipped), str(out), "--top-k-percent", "50"]
     assert main(argv) == 0

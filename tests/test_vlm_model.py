@@ -3,10 +3,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
-from neural_builders.vlm.model import ReportGenerator, tiny_config
-from neural_builders.vlm.patch_grid import native_tiles, plan_patches, to_working
+from neural_builders.vlm.model import ReportGenerator, tiny_config  # noqa: E402
+from neural_builders.vlm.patch_grid import native_tiles, plan_patches, to_working  # noqa: E402
 
 
 def _model(seed=0, **swin):

@@ -2,10 +2,11 @@
 import hashlib
 
 import pytest
-import torch
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
-from neural_builders.build import model_refs
-from neural_builders.vlm.model import DECODER_FILE, ENCODER_FILE, ReportGenerator, tiny_config
+from neural_builders.build import model_refs  # noqa: E402
+from neural_builders.vlm.model import DECODER_FILE, ENCODER_FILE, ReportGenerator, tiny_config  # noqa: E402
 
 
 def _files(directory):

@@ -2,12 +2,14 @@
 import json
 
 import numpy as np
-import torch
+import pytest
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
-from neural_builders.vlm.model import ReportGenerator, tiny_config
-from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_builders.vlm.generator_config import FinetuneConfig
-from neural_builders.vlm.train import ReportImageSet, encode_labels, finetune
+from neural_builders.vlm.model import ReportGenerator, tiny_config  # noqa: E402
+from neural_builders.vlm.tokenizer import train_report_tokenizer  # noqa: E402
+from neural_builders.vlm.generator_config import FinetuneConfig  # noqa: E402
+from neural_builders.vlm.train import ReportImageSet, encode_labels, finetune  # noqa: E402
 
 REPORTS = ["Focal consolidation in the right lower zone.", "Lungs are clear.",
            "Opacity in the left upper zone.", "No pleural effusion."] * 2

@@ -2,10 +2,11 @@
 import copy
 
 import pytest
-import torch
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
-from neural_builders.vlm.model import ReportGenerator, tiny_config
-from neural_builders.vlm.window_batches import CUDA_GRID_LIMIT, limit_window_batches, window_slices
+from neural_builders.vlm.model import ReportGenerator, tiny_config  # noqa: E402
+from neural_builders.vlm.window_batches import CUDA_GRID_LIMIT, limit_window_batches, window_slices  # noqa: E402
 
 
 def _model():

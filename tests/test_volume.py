@@ -1,14 +1,16 @@
 """MedPruner-style 3-D volumes: slice-anchor filtering drops near-duplicate slices, then per-slice pruning."""
 import numpy as np
-import torch
+import pytest
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
-import neural_format as nf
-from neural_builders.build import BuildConfig
-from neural_builders.phantom import make_case
-from neural_builders.vlm.model import ReportGenerator, tiny_config
-from neural_builders.vlm.tokenizer import train_report_tokenizer
-from neural_builders.volume import VolumeInput, build_volume_collection, slice_anchor_filter
-from neural_format.format.metadata import PruningPolicy, SliceAnchorFilter, TopKPercent
+import neural_format as nf  # noqa: E402
+from neural_builders.build import BuildConfig  # noqa: E402
+from neural_builders.phantom import make_case  # noqa: E402
+from neural_builders.vlm.model import ReportGenerator, tiny_config  # noqa: E402
+from neural_builders.vlm.tokenizer import train_report_tokenizer  # noqa: E402
+from neural_builders.volume import VolumeInput, build_volume_collection, slice_anchor_filter  # noqa: E402
+from neural_format.format.metadata import PruningPolicy, SliceAnchorFilter, TopKPercent  # noqa: E402
 
 
 def test_anchor_rule_on_hand_made_descriptors():

@@ -44,6 +44,9 @@ def sdk_ref() -> SoftwareRef:
 
 class ModelRef(_Strict):
     """A neural network used to make the collection."""
+    # pydantic 2.5-2.9 reserve the whole "model_" prefix and warn about `model_id` on import (on
+    # stderr, before a CLI's one-line error); 2.10+ reserve only their own method names
+    model_config = ConfigDict(protected_namespaces=())  # merged with _Strict's forbid + frozen
     model_id: ShortText = Field(description="hub ID, local directory name or config name")
     weights_sha256: Sha256Hex | None = Field(
         default=None, description="SHA-256 over the weight files, sorted by name; null if unknown")

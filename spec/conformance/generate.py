@@ -5,8 +5,9 @@
 For every clause ``NF-XNNN`` of :mod:`neural_format.validation.clauses` this writes
 ``NF-XNNN.valid.h5`` (a small file that satisfies the clause, most often exercising it) and
 ``NF-XNNN.invalid.h5`` (the same file bent to break it), plus ``expected.json`` mapping each
-invalid fixture to the code the validator must report, and ``clauses.json`` (severity, scope and the
-format version that added each clause, for ``spec/conformance/run``). Manifest clauses (``NF-C*``) get
+invalid fixture to the code the validator must report, ``clauses.json`` (severity, scope and the
+format version that added each clause, for ``spec/conformance/run``) and ``generated-with.json``
+(the h5py and HDF5 releases that wrote the files: another HDF5 release writes other bytes). Manifest clauses (``NF-C*``) get
 ``NF-CNNN.valid/`` and ``NF-CNNN.invalid/``: collection directories holding ``manifest.json`` and
 two shard files. Files are copied into contiguous datasets so the whole corpus stays small.
 """
@@ -38,6 +39,12 @@ CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 COLLECTION_ID = "0123456789abcdef0123456789abcdef"
 # inside the spec's bounds (earliest..v108) and the smallest files: v108 groups store links compactly
 FIXTURE_LIBVER = ("v108", "v108")
+# the h5py and HDF5 releases that wrote the committed fixtures (see main)
+GENERATED_WITH = "generated-with.json"
+
+
+def library_versions() -> dict[str, str]:
+    return {"h5py": h5py.version.version, "hdf5": h5py.version.hdf5_version}
 
 
 def base_meta(**changes) -> CollectionMeta:
@@ -359,6 +366,10 @@ def main() -> int:
                for code, c in CLAUSES.items()}
     (out / "clauses.json").write_text(json.dumps(clauses, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
+    # The bytes of an HDF5 file depend on the HDF5 library release that wrote it (object header
+    # and heap layout), not only on what is written: the fixtures are byte-reproducible under this
+    # release alone, and tests/test_spec_conformance.py compares their contents under any other.
+    (out / GENERATED_WITH).write_text(json.dumps(library_versions(), indent=2, sort_keys=True) + "\n")
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {2 * len(CLAUSES)} fixtures, {total:,} bytes in {out}")
     return 0
