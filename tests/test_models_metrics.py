@@ -7,6 +7,12 @@ from hypothesis import given, settings, strategies as st
 from neural_models.metrics import average_precision, bootstrap_ci, roc_auc, roc_curve, summarise
 
 
+def _trapezoid(y, x) -> float:
+    """Trapezoidal area (numpy's ``trapezoid`` is 2.0+, ``trapz`` is gone from 2.4: the core supports 1.24)."""
+    y, x = np.asarray(y, float), np.asarray(x, float)
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
+
+
 # -- the former hand-written implementation, kept only as a cross-check of the libraries --------
 def midranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks of ``values``; tied values share the mean of the ranks they span."""
@@ -74,7 +80,7 @@ def test_roc_curve_points():
     assert tpr.tolist() == [0, 0.5, 0.5, 1, 1]
     assert thr[0] == np.inf and thr[1:].tolist() == [0.8, 0.4, 0.35, 0.1]
     # trapezoidal area under the points equals the rank statistic
-    assert np.trapezoid(tpr, fpr) == pytest.approx(0.75)
+    assert _trapezoid(tpr, fpr) == pytest.approx(0.75)
 
 
 def test_undefined_and_bad_input():
@@ -141,4 +147,4 @@ def test_auc_equals_pairwise_probability(pairs):
     expected = ((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size
     assert roc_auc(y, s) == pytest.approx(expected)
     fpr, tpr, _ = roc_curve(y, s)
-    assert np.trapezoid(tpr, fpr) == pytest.approx(expected)
+    assert _trapezoid(tpr, fpr) == pytest.approx(expected)

@@ -6,8 +6,44 @@ from neural_format.format.metadata import CollectionMeta
 from neural_format.collections.synthetic import synthetic_meta
 
 
+# the pydantic release from which the committed schema text is reproduced exactly (the dev extra's bound)
+SCHEMA_PYDANTIC = (2, 11)
+
+
+def _implied_types_dropped(node):
+    """The schema with ``"type": "string"`` removed beside a string ``const``, which implies it
+    (pydantic 2.5-2.10 leave it out on ``Literal`` fields; 2.11+ write it)."""
+    if isinstance(node, list):
+        return [_implied_types_dropped(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _implied_types_dropped(v) for k, v in node.items()}
+    if isinstance(out.get("const"), str) and out.get("type") == "string":
+        del out["type"]
+    return out
+
+
 def test_committed_schemas_match_the_models():
-    assert schema.drift() == [], "run: python -m neural_format.format.schema"
+    """The same schemas under any supported pydantic (JSON values: 0 == 0.0); the same text under
+    the release that writes them (older ones differ in number spelling and implied types)."""
+    import pydantic
+    for name, (model, title) in schema.SCHEMAS.items():
+        committed = json.loads((schema.SCHEMA_DIR / name).read_text(encoding="utf-8"))
+        generated = json.loads(schema.render(model, title))
+        assert _implied_types_dropped(generated) == _implied_types_dropped(committed), \
+            f"{name}: run python -m neural_format.format.schema"
+    if tuple(int(p) for p in pydantic.VERSION.split(".")[:2]) >= SCHEMA_PYDANTIC:
+        assert schema.drift() == [], "run: python -m neural_format.format.schema"
+
+
+def test_schema_comparison_sees_a_changed_field():
+    data = json.loads((schema.SCHEMA_DIR / "manifest.schema.json").read_text(encoding="utf-8"))
+    changed = json.loads(json.dumps(data))
+    changed["properties"]["format"]["const"] = "other"
+    assert _implied_types_dropped(changed) != _implied_types_dropped(data)
+    typed = json.loads(json.dumps(data))
+    typed["properties"]["format"]["type"] = "integer"
+    assert _implied_types_dropped(typed) != _implied_types_dropped(data)
 
 
 def test_check_mode_detects_drift(tmp_path):
