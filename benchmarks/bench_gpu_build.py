@@ -76,6 +76,9 @@ def main(argv=None) -> int:
                         help="builder variants to compare, the first and last in the summary line (also: "
                              "new_pipelined_eager, old_serial_fused, new_pipelined_fused_1worker, "
                              "new_pipelined_fused_inline (decoding in the calling thread), new_default)")
+    parser.add_argument("--unsaved", action="store_true",
+                        help="build with the model as constructed, never written: each build then serialises and "
+                             "hashes the weights for its provenance (without this, the model is saved and loaded)")
     parser.add_argument("--json", default=None, help="write every figure here")
     args = parser.parse_args(argv)
 
@@ -106,6 +109,8 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = ReportGenerator(model_config(args.config, len(tokenizer))).eval().to(device)
     model.tokenizer = tokenizer
+    if not args.unsaved:  # as a build gets it (--model DIR): its provenance digest is then the files'
+        model = ReportGenerator.from_pretrained(model.save_pretrained(work / "model", tokenizer), device=device).eval()
     aggregation = ScoreAggregation()
     max_tokens = 128
 

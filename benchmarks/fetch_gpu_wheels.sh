@@ -3,12 +3,18 @@
 # for its Python 3.12 / x86-64, into .whl/ (git-ignored), plus .whl/data/: the few data files the
 # builders read from packages that only ship data. benchmarks/gpu_check.sh installs them there. Versions are those of the local venv, so both machines run the same ones.
 #   bash benchmarks/fetch_gpu_wheels.sh [VENV]       (default .venv)
-# Missing on the H200 image (docs/gpu-check.md): pydantic and its three companions, pydicom, and
-# the data packages whose files the builders read (RG1_UNCR.dcm, the IU X-ray reports).
+# Missing on the H200 image (docs/gpu-check.md): pydantic and its three companions, pydicom,
+# jsonschema and its three companions, and the data packages whose files the builders read
+# (RG1_UNCR.dcm, the IU X-ray reports). Fails when any wheel has no cp312 manylinux build, and when
+# .whl/ would not fit the device's 64 MiB carry together with the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${1:-.venv}/bin/python"
-NAMES=(pydantic pydantic-core annotated-types typing-inspection pydicom)
+NAMES=(pydantic pydantic-core annotated-types typing-inspection pydicom
+       # pydantic needs a recent typing-extensions (the image's may be older: the newer one shadows it)
+       typing-extensions
+       # the schema tests' independent validator (they skip without it): jsonschema and its needs
+       jsonschema jsonschema-specifications referencing rpds-py)
 DATA=(pydicom-data torchxrayvision)   # only the files we read are kept: the wheels (63 MB) exceed the carry limit
 # what is kept of each data package (its package marker and the data file the builders read)
 KEEP=("data_store/__init__.py" "data_store/data/RG1_UNCR.dcm"
@@ -36,4 +42,11 @@ with zipfile.ZipFile(wheel) as z:
 PYEOF
 done
 find .whl -type f | sort
-du -sh .whl
+for name in "${NAMES[@]}"; do   # one wheel of each, for the device's Python (pip's names use '_')
+  compgen -G ".whl/${name//-/_}-*.whl" >/dev/null || compgen -G ".whl/${name}-*.whl" >/dev/null \
+    || { echo "no wheel of $name in .whl/" >&2; exit 1; }
+done
+WHEELS_KB=$(du -sk .whl | cut -f1)
+TREE_KB=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } | xargs -0 du -ck 2>/dev/null | tail -1 | cut -f1)
+echo ".whl: ${WHEELS_KB} KiB; working tree that travels: ${TREE_KB} KiB; together $(( (WHEELS_KB + TREE_KB) / 1024 )) MiB of 64"
+[ $(( WHEELS_KB + TREE_KB )) -lt $(( 64 * 1024 )) ] || { echo "too large to carry (64 MiB)" >&2; exit 1; }

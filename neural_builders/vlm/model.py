@@ -37,6 +37,7 @@ from torch import nn
 
 from .generator_config import GeneratorConfig, ProjectionConfig, ResolutionConfig  # noqa: F401 (re-exported)
 from .patch_grid import PatchPlan, plan_patches
+from . import weight_digests
 from .window_batches import limit_window_batches
 
 FORMAT = "neural-builders-report-generator"
@@ -277,18 +278,18 @@ class ReportGenerator(nn.Module):
 
         When the model was loaded from (or last saved to) a directory whose file still holds
         exactly these weights (compared tensor by tensor in the file's dtype: a float32 model
-        loaded from a bfloat16 file matches it), the digest is that of the file's bytes. Otherwise
-        (weights changed since, or never written) it is the digest of the file that
-        :meth:`save_pretrained` would write now.
+        loaded from a bfloat16 file matches it), the digest is that of the file's bytes, hashed
+        once per version of the file (:mod:`.weight_digests`). Otherwise (weights changed since,
+        or never written) it is the digest of the file that :meth:`save_pretrained` would write now.
         """
-        from safetensors.torch import load, save
+        from safetensors.torch import save
         digests = {}
         for name, tensors in self.weight_tensors().items():
             path = None if self.weights_dir is None else Path(self.weights_dir) / name
             if path is not None and path.is_file():
-                data = path.read_bytes()
-                if _same_weights(tensors, load(data)):
-                    digests[name] = hashlib.sha256(data).hexdigest()
+                digest = weight_digests.file_digest(path, tensors)
+                if digest is not None:
+                    digests[name] = digest
                     continue
             blob = save({k: v.contiguous().cpu() for k, v in tensors.items()}, metadata={"format": FORMAT})
             digests[name] = hashlib.sha256(blob).hexdigest()
@@ -463,17 +464,6 @@ def _drop_shared(state: dict) -> dict:
         seen[ptr] = key
         out[key] = tensor
     return out
-
-
-def _same_weights(current: dict, stored: dict) -> bool:
-    """Whether ``current`` (any device/dtype) holds exactly the tensors of a weight file."""
-    if current.keys() != stored.keys():
-        return False
-    for key, tensor in stored.items():
-        mine = current[key]
-        if mine.shape != tensor.shape or not torch.equal(mine.to("cpu", tensor.dtype), tensor):
-            return False
-    return True
 
 
 def _is_tied(model: "ReportGenerator", key: str) -> bool:
