@@ -176,28 +176,37 @@ def generated_meta(meta, generator_name: str, source_name: str):
 def generate_collection(source, destination, generator, *, batch_size: int = GENERATION_BATCH_SIZE,
                         max_new_tokens: int = MAX_NEW_TOKENS,
                         limit: Optional[int] = None, overwrite: bool = False, progress: Optional[bool] = None,
-                        embedder=None) -> dict:
+                        embedder=None, compression: Optional[str] = None, compression_level: Optional[int] = None,
+                        chunk_bytes: Optional[int] = None, dtype: Optional[str] = None) -> dict:
     """Write ``destination``: ``source``'s records with generated reports and rebuilt KGs.
+
+    Storage follows the source (its first shard), as ``reprune`` and ``merge`` do, unless
+    overridden: ``compression`` None keeps the source's filter, ``"none"``/``"gzip"``/``"lzf"`` set
+    it; ``compression_level``, ``chunk_bytes`` and ``dtype`` (stored feature dtype) likewise. A
+    gzip collection must not come back unfiltered and several times larger.
 
     Returns the BLEU-2 summary against the stored ground-truth reports.
     """
     from neural_format.collections.collection import open_collection
     from neural_format.internals.progress import Progress
+    from neural_format.collections.reprune import with_feature_dtype
     from neural_format.files.writer import CollectionWriter
 
     with open_collection(source) as collection:
         meta = collection.meta
         records = collection.read_all()
+        storage = collection.shard(0).storage.overridden(compression, compression_level, chunk_bytes)
     if limit is not None:
         records = records[:limit]
     name = getattr(generator, "source_dir", None)
-    meta_out = generated_meta(meta, Path(name).name if name else type(generator).__name__, Path(str(source)).name)
-    rebuilder = KGRebuilder(meta, embedder=embedder)
+    meta_out = with_feature_dtype(
+        generated_meta(meta, Path(name).name if name else type(generator).__name__, Path(str(source)).name), dtype)
+    rebuilder = KGRebuilder(meta_out, embedder=embedder)
     with Progress(len(records), "generating reports", enabled=progress) as bar:
         texts = generate_reports(generator, records, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                  progress=bar)
     references = [r.report if r.report_source == "ground_truth" else None for r in records]
-    with CollectionWriter(destination, meta_out, overwrite=overwrite) as writer:
+    with CollectionWriter(destination, meta_out, overwrite=overwrite, **storage.writer_kwargs()) as writer:
         for record, text in zip(records, texts):
             writer.append(rebuilder.rebuild(record, text))
     pairs = [(t, ref) for t, ref in zip(texts, references) if ref]

@@ -99,19 +99,25 @@ def test_generate_collection_from_stored_patches(tmp_path):
     generator = ReportGenerator(tiny_config(vocab_size=len(tokenizer)))
     generator.tokenizer = tokenizer
     meta = synthetic_meta(feature_dim=generator.swin_dim)
-    source = write_collection(tmp_path / "gt.h5", meta, synthetic_records(6, meta, seed=2, patches=(0, 12)))
+    source = write_collection(tmp_path / "gt.h5", meta, synthetic_records(6, meta, seed=2, patches=(0, 12)),
+                              compression="gzip", compression_level=7)
     summary = generate_collection(source, tmp_path / "generated.h5", generator, batch_size=4, max_new_tokens=8)
     assert summary["records"] == 6 and 0.0 <= summary["corpus_bleu2"] <= 1.0
     with open_collection_file(source) as a, open_collection_file(tmp_path / "generated.h5") as b:
         assert "reports generated" in b.meta.provenance.history[-1]
+        # the output keeps the source's storage, as reprune and merge do
+        assert (b.storage.compression, b.storage.compression_level) == ("gzip", 7)
         for before, after in zip(a, b):
             assert after.report_source == "generated"
             np.testing.assert_array_equal(before.patch_features, after.patch_features)
             np.testing.assert_array_equal(before.labels, after.labels)
             assert after.group_key == before.group_key
     # greedy decoding from the same stored patches gives the same text again
-    again = generate_collection(source, tmp_path / "again.h5", generator, batch_size=3, max_new_tokens=8)
+    again = generate_collection(source, tmp_path / "again.h5", generator, batch_size=3, max_new_tokens=8,
+                                compression="none", dtype="float16")
     assert [e["generated"] for e in again["examples"]] == [e["generated"] for e in summary["examples"]]
+    with open_collection_file(tmp_path / "again.h5") as c:
+        assert c.storage.compression is None and c.meta.patch_feature_dtype == "float16"
 
 
 def test_paired_test_records_and_undefined_reasons():

@@ -16,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from neural_format.cli.reprune_cmd import add_storage_arguments
+
 from ..metrics import BOOTSTRAP_RESAMPLES
 from ..report_generation import GENERATION_BATCH_SIZE, MAX_NEW_TOKENS
 
@@ -55,7 +57,9 @@ def run(args) -> int:
     out = Path(args.out)
     generator = ReportGenerator.from_pretrained(args.generator)
     summary = generate_collection(args.collection, out, generator, batch_size=args.batch_size,
-                                  max_new_tokens=args.max_new_tokens, limit=args.limit, overwrite=args.overwrite)
+                                  max_new_tokens=args.max_new_tokens, limit=args.limit, overwrite=args.overwrite,
+                                  compression=args.compression, compression_level=args.compression_level,
+                                  chunk_bytes=args.chunk_bytes, dtype=args.dtype)
     summary.update({"source": str(args.collection), "output": str(out), "generator": str(args.generator)})
     print(f"wrote {out}: {summary['records']} records; BLEU-2 vs ground truth: corpus {summary['corpus_bleu2']:.4f}, "
           f"mean sentence {summary['mean_sentence_bleu2']:.4f} ({summary['with_ground_truth']} references)")
@@ -108,5 +112,6 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N records")
     p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES)
     p.add_argument("--threads", type=int, default=1)
+    add_storage_arguments(p)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run)
