@@ -40,14 +40,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
 from neural_format.format.metadata import CollectionMeta
 from neural_format.internals.progress import Progress
 from neural_format.graphs.pruning import describe, select
-from neural_format.format.record import Geometry, Record
+from neural_format.format.record import Geometry, Record, ReportSource
 
 # the build's other jobs live in their own modules; their names stay importable from here
 # (aliases, CHANGELOG "Architecture (issue 15)")
@@ -57,6 +57,11 @@ from .build_options import BuildJob, add_arguments, config_from_args, job_from_a
 from .labels_csv import labels_from_csv
 from .provenance import BUILDER_NAME, collection_meta, model_refs
 from .summary import BuildSummary
+
+if TYPE_CHECKING:
+    from neural_format.files.writer import CollectionWriter
+
+    from .vlm.patch_grid import PatchPlan
 
 __all__ = ["BUILDER_NAME", "BuildConfig", "BuildInput", "BuildJob", "add_arguments", "build_collection",
            "collection_meta", "config_from_args", "inputs_from_pairs", "job_from_args", "labels_from_csv",
@@ -68,7 +73,7 @@ __all__ = ["BUILDER_NAME", "BuildConfig", "BuildInput", "BuildJob", "add_argumen
 class _Prepared:
     item: BuildInput
     pixels: np.ndarray
-    plan: object
+    plan: PatchPlan
     working: np.ndarray
     spacing: Optional[tuple]
     source_bytes: int = 0
@@ -89,8 +94,8 @@ class _Scored:
     batch: list
     features: np.ndarray
     scores: np.ndarray
-    reports: list
-    sources: list
+    reports: list[str]
+    sources: list[ReportSource]
     skip_mark: int     # how many skips the serial build would have recorded before this batch's
 
 
@@ -112,8 +117,8 @@ class _Pipeline:
         if config.entity_embeddings:
             from .text_embedding import SentenceEmbedder
             self.embedder = SentenceEmbedder(device="cpu")
-        self.writer = None
-        self.tile_shape = None
+        self.writer: Optional[CollectionWriter] = None
+        self.tile_shape: Optional[tuple[int, ...]] = None
         self.offered_bytes = source_bytes   # provenance: every input image offered to the build
         self.summary = BuildSummary(out_path=out_path, skipped=skipped, source_bytes=0,
                                     device=str(self.device), policy=describe(config.policy))
@@ -149,11 +154,12 @@ class _Pipeline:
                                source_bytes=self.offered_bytes,
                                embedder_ref=self.embedder.model_ref() if self.embedder else None, digests=digests)
 
-    def _open_writer(self, tile_shape) -> None:
+    def _open_writer(self, tile_shape) -> CollectionWriter:
         # pipelined: flush every ~8 MiB, so HDF5 appends and hashing happen beside the forward
         # pass instead of all in close() after it (the writer's default buffers 64 MiB)
-        self.writer = open_writer(self.config, self.out_path, self._meta(tile_shape),
-                                  batch_bytes=(8 << 20) if self.pipelined else None)
+        self.writer = writer = open_writer(self.config, self.out_path, self._meta(tile_shape),
+                                           batch_bytes=(8 << 20) if self.pipelined else None)
+        return writer
 
     # -- stage 1: prepare (any thread) -------------------------------------------------------
     def load(self, item: BuildInput) -> _Loaded:
@@ -181,12 +187,15 @@ class _Pipeline:
         if loaded.skip is not None:
             record_skip(self.summary.skipped, loaded.item.case_id, "image", *loaded.skip)
             return None
-        plan = loaded.prepared.plan
+        prepared = loaded.prepared
+        if prepared is None:  # a load gives a preparation or a skip
+            raise ValueError(f"{loaded.item.case_id}: neither prepared nor skipped")
+        plan = prepared.plan
         if self.config.tiles and self.tile_shape is not None and tuple(plan.native_patch) != self.tile_shape:
             record_skip(self.summary.skipped, loaded.item.case_id, "image",
                         f"native patch {plan.native_patch} differs from the collection's tile shape {self.tile_shape}")
             return None
-        return loaded.prepared
+        return prepared
 
     def prepare(self, item: BuildInput) -> Optional[_Prepared]:
         return self.admit(self.load(item))
@@ -206,13 +215,14 @@ class _Pipeline:
         else:
             pixels = pixels.to(self.device)
         plans = [p.plan for p in batch]
-        reports = [p.item.report for p in batch]
-        sources = ["ground_truth" if r else "generated" for r in reports]
-        if not all(reports):
+        given = [p.item.report for p in batch]
+        sources: list[ReportSource] = ["ground_truth" if r else "generated" for r in given]
+        generated: list[str] = [""] * len(given)  # only for the inputs without a report
+        if not all(given):
             with torch.no_grad():
                 generated = self.model.generate_reports(self.model.encode(pixels, plans), self.model.tokenizer,
                                                         max_new_tokens=self.config.max_report_tokens)
-            reports = [r or g for r, g in zip(reports, generated)]
+        reports = [r or g for r, g in zip(given, generated)]
         labels = encode_labels(self.model.tokenizer, reports, self.config.max_report_tokens, self.device)
         use_amp = self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -231,7 +241,7 @@ class _Pipeline:
             self._emit(prep, scored.features[b], scored.scores[b], scored.reports[b], scored.sources[b],
                        scored.skip_mark)
 
-    def _emit(self, prep: _Prepared, features, scores, report: str, source: str, skip_mark: int) -> None:
+    def _emit(self, prep: _Prepared, features, scores, report: str, source: ReportSource, skip_mark: int) -> None:
         from neural_format.graphs.fusion import record_bridge
 
         from .kg import ENTITY_TYPES, RELATION_TYPES
@@ -290,6 +300,7 @@ class _Pipeline:
         from neural_format.errors import NeuralFormatError
 
         from .inputs import record_skip
+        assert self.writer is not None  # _write and _open_and_drain open it first
         try:
             self.writer.append(record)
         except NeuralFormatError as exc:
@@ -323,9 +334,10 @@ class _Pipeline:
         if self.writer is None and self._staged:
             self._open_and_drain()
         self.merge_skips()
-        if self.writer is None:  # nothing usable: still write a valid, empty collection
-            self._open_writer(None)
-        self.writer.close()
+        writer = self.writer
+        if writer is None:  # nothing usable: still write a valid, empty collection
+            writer = self._open_writer(None)
+        writer.close()
         self.times.write += time.perf_counter() - t0
         self.summary.bytes_written = os.path.getsize(self.out_path)
         self._stop_digests()

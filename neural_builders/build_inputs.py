@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+
+if TYPE_CHECKING:
+    from .inputs.loaded_image import LoadedImage
 
 
 @dataclass
@@ -14,7 +17,7 @@ class BuildInput:
     ``report`` the report text for the model (findings + impression) or None to generate one."""
     case_id: str
     image_path: Optional[Path] = None
-    image: object = None
+    image: Optional[LoadedImage] = None
     report: Optional[str] = None
     labels: Optional[Sequence[float]] = None
     group_key: Optional[str] = None
