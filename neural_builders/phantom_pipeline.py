@@ -16,9 +16,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from .vlm.generator_config import FinetuneConfig
+
+if TYPE_CHECKING:  # types only: torch and transformers are imported inside the functions
+    from .summary import BuildSummary
+    from .vlm.model import ReportGenerator
+    from .vlm.train import TrainResult
 
 
 @dataclass(frozen=True)
@@ -67,9 +72,9 @@ class PhantomTraining:
 @dataclass
 class PipelineResult:
     """The reloaded generator, its fine-tuning result, the build summary and each stage's seconds."""
-    model: object
-    finetune: object          # neural_builders.vlm.train.TrainResult
-    summary: object           # neural_builders.summary.BuildSummary
+    model: ReportGenerator
+    finetune: TrainResult
+    summary: BuildSummary
     timings: dict = field(default_factory=dict)
 
 

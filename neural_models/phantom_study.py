@@ -169,7 +169,7 @@ def unseen_bleu(ground_truth, generated, first_unseen) -> dict:
         return {}
     with open_collection(ground_truth) as a, open_collection(generated) as b:
         pairs = [(g.report, t.report) for t, g in zip(a.read_all(), b.read_all())
-                 if int(t.record_id.rsplit("-", 1)[-1]) >= first_unseen and t.report]
+                 if int(t.record_id.rsplit("-", 1)[-1]) >= first_unseen and t.report and g.report is not None]
     return {"records": len(pairs), "corpus_bleu2": corpus_bleu2([p[0] for p in pairs], [p[1] for p in pairs]),
             "mean_sentence_bleu2": sum(bleu2(c, r) for c, r in pairs) / max(len(pairs), 1)}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from ..phantom import PhantomStyle
 from ..phantom_pipeline import PhantomTraining, SwinShape
@@ -34,7 +35,7 @@ class DemoSettings:
     size: int
     training: PhantomTraining
     phantoms: PhantomStyle = PhantomStyle()
-    layers: str = "all"
+    layers: Literal["last", "all"] = "all"
 
     def with_counts(self, train=None, test=None, steps=None) -> "DemoSettings":
         """These settings with the command line's ``--train``/``--test``/``--steps`` where given."""
@@ -134,7 +135,7 @@ def run(args) -> int:
     with nf.open(collection) as reader:
         records = list(reader)
         meta = reader.meta
-    masks = {c.case_id: c.lesion_masks for c in test_cases}
+    masks = {c.case_id: c.lesion_masks for c in test_cases if c.lesion_masks is not None}
     rows = lesion_recall(records, masks, (2.3, 10.0))
     say("      pruning quality on held-out phantoms (lesion recall: a kept patch covers part of the lesion; "
         f"scores: cross-attention summed over report tokens, {s.layers} decoder layer(s)):")
