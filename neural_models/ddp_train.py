@@ -46,7 +46,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 import torch
@@ -56,6 +56,9 @@ from .graph_input import NodeFeatures, convert
 from .metrics import roc_auc
 from .train import TrainConfig, make_loss, seed_everything
 from .train_config import PREDICT_BATCH_SIZE
+
+if TYPE_CHECKING:
+    from neural_format.collections.collection import ShardedCollection
 
 
 class CollectionGraphs(torch.utils.data.Dataset):
@@ -68,9 +71,9 @@ class CollectionGraphs(torch.utils.data.Dataset):
         self.source = source
         self.indices = [int(i) for i in indices]
         self.features, self.label_index, self.model_kind = features, label_index, model_kind
-        self._collection = None
+        self._collection: Optional[ShardedCollection] = None
 
-    def _open(self):
+    def _open(self) -> ShardedCollection:
         if self._collection is None:
             from neural_format.collections.collection import open_collection
             self._collection = open_collection(self.source)

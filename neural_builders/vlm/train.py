@@ -100,7 +100,8 @@ def stack_pixels(dataset: ReportImageSet, indices, device) -> tuple[torch.Tensor
 
 def make_optimizer(config: FinetuneConfig):
     def factory(model):
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for name, param in model.named_parameters():
             (no_decay if param.ndim < 2 or "norm" in name else decay).append(param)
         return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
