@@ -163,7 +163,7 @@ grep -q "available True" "$LOG/preflight.txt" || echo "WARNING: torch sees no CU
 
 # 3. issue 20's benchmark, first: the GPU is alone and the budget whole
 read -r -a GPU_BENCH <<< "${GPU_CHECK_GPU_BENCH_ARGS:---config base --images 256 --size 512 --batch 64 --repeats 2}"
-stage bench_gpu_build 150 "$PY" benchmarks/bench_gpu_build.py --device "$DEVICE" "${GPU_BENCH[@]}" \
+stage bench_gpu_build 180 "$PY" benchmarks/bench_gpu_build.py --device "$DEVICE" "${GPU_BENCH[@]}" \
   --json "$LOG/bench_gpu_build.json" > "$LOG/bench_gpu_build.log" 2>&1
 GPU_BENCH_RC=$?
 echo "[$(elapsed) s] bench_gpu_build exit $GPU_BENCH_RC"
