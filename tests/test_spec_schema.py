@@ -1,4 +1,4 @@
-"""The committed JSON Schemas are exactly what the pydantic models generate."""
+"""The committed JSON Schemas are what the pydantic models generate (text, or schemas under an older pydantic)."""
 import json
 
 from neural_format.format import schema
@@ -6,44 +6,31 @@ from neural_format.format.metadata import CollectionMeta
 from neural_format.collections.synthetic import synthetic_meta
 
 
-# the pydantic release from which the committed schema text is reproduced exactly (the dev extra's bound)
-SCHEMA_PYDANTIC = (2, 11)
-
-
-def _implied_types_dropped(node):
-    """The schema with ``"type": "string"`` removed beside a string ``const``, which implies it
-    (pydantic 2.5-2.10 leave it out on ``Literal`` fields; 2.11+ write it)."""
-    if isinstance(node, list):
-        return [_implied_types_dropped(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _implied_types_dropped(v) for k, v in node.items()}
-    if isinstance(out.get("const"), str) and out.get("type") == "string":
-        del out["type"]
-    return out
-
-
 def test_committed_schemas_match_the_models():
-    """The same schemas under any supported pydantic (JSON values: 0 == 0.0); the same text under
-    the release that writes them (older ones differ in number spelling and implied types)."""
-    import pydantic
-    for name, (model, title) in schema.SCHEMAS.items():
-        committed = json.loads((schema.SCHEMA_DIR / name).read_text(encoding="utf-8"))
-        generated = json.loads(schema.render(model, title))
-        assert _implied_types_dropped(generated) == _implied_types_dropped(committed), \
-            f"{name}: run python -m neural_format.format.schema"
-    if tuple(int(p) for p in pydantic.VERSION.split(".")[:2]) >= SCHEMA_PYDANTIC:
-        assert schema.drift() == [], "run: python -m neural_format.format.schema"
+    """In text under the pydantic that writes them (the venv's); as JSON Schemas under an older one."""
+    assert schema.drift() == [], "run: python -m neural_format.format.schema"
 
 
-def test_schema_comparison_sees_a_changed_field():
-    data = json.loads((schema.SCHEMA_DIR / "manifest.schema.json").read_text(encoding="utf-8"))
-    changed = json.loads(json.dumps(data))
-    changed["properties"]["format"]["const"] = "other"
-    assert _implied_types_dropped(changed) != _implied_types_dropped(data)
-    typed = json.loads(json.dumps(data))
-    typed["properties"]["format"]["type"] = "integer"
-    assert _implied_types_dropped(typed) != _implied_types_dropped(data)
+def test_drift_under_an_older_pydantic_compares_schemas_not_text(tmp_path, monkeypatch):
+    schema.write(tmp_path)
+    path = tmp_path / "manifest.schema.json"
+    data = json.loads((schema.SCHEMA_DIR / "manifest.schema.json").read_text())  # as 2.11+ writes it
+    assert data["properties"]["format"]["type"] == "string"
+    implied = json.loads(json.dumps(data))
+    del implied["properties"]["format"]["type"]  # what pydantic 2.5-2.10 write beside a const
+    path.write_text(json.dumps(implied, indent=1))
+    monkeypatch.setattr(schema, "EXACT_FROM_PYDANTIC", (99, 0))  # as if the venv's pydantic were older
+    assert schema.drift(tmp_path) == []
+    for change in ({"const": "other"}, {"type": "integer"}):
+        bent = json.loads(json.dumps(data))
+        bent["properties"]["format"].update(change)
+        path.write_text(json.dumps(bent))
+        assert schema.drift(tmp_path) == ["manifest.schema.json"], change
+    path.write_text("{not json")
+    assert schema.drift(tmp_path) == ["manifest.schema.json"]
+    monkeypatch.setattr(schema, "EXACT_FROM_PYDANTIC", (0, 0))  # as if it were the writing release
+    path.write_text(json.dumps(implied, indent=1))
+    assert schema.drift(tmp_path) == ["manifest.schema.json"]  # which compares text
 
 
 def test_check_mode_detects_drift(tmp_path):
