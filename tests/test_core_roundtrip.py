@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,40 @@ def test_writer_leaves_no_file_on_error(tmp_path):
         with nf.CollectionWriter(target, meta) as writer:
             writer.extend(synthetic_records(5, meta))
             raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _geometry(**change):
+    return lambda r: replace(r.geometry, **change)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("patch_edges", lambda r: np.arange(5)),                       # an edge list of odd length
+    ("relations", lambda r: [0, 1, 2]),
+    ("patch_scores", lambda r: ["high"] * r.num_patches),          # not numbers
+    ("patch_features", lambda r: [[1.0, 2.0], [3.0]]),             # ragged
+    ("bridge", lambda r: ("a", "b")),
+    ("bridge", lambda r: (0, 1, 2)),                               # a third index would be lost
+    ("entity_text", lambda r: 5),
+    ("geometry", lambda r: "28x25"),
+    ("geometry.image_size", _geometry(image_size=("a", "b"))),
+    ("geometry.patch_size", _geometry(patch_size=(8, 8, 8))),
+    ("geometry.pixel_spacing", _geometry(pixel_spacing=("a", "b"))),
+    ("report_source", lambda r: ["ground_truth"]),
+    ("report", lambda r: 5),
+    ("group_key", lambda r: 5),
+])
+def test_a_record_value_of_the_wrong_kind_is_nf_w001_not_a_numpy_error(tmp_path, field, value):
+    """Whatever a record holds, the writer answers with the coded NF-W001 naming the field (issue 15:
+    bad input never ends in a bare ValueError/TypeError from NumPy), and leaves no file."""
+    meta = synthetic_meta(feature_dim=8)
+    record = next(synthetic_records(1, meta, seed=0))
+    attribute = field.partition(".")[0]
+    bad = replace(record, **{attribute: value(record)})
+    with pytest.raises(nf.SchemaError) as err:
+        nf.write_collection(tmp_path / "c.h5", meta, [bad], fsync=False)
+    assert err.value.code == "NF-W001"
+    assert err.value.location == f"record {record.record_id!r}/{field}"
     assert list(tmp_path.iterdir()) == []
 
 

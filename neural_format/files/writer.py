@@ -23,7 +23,7 @@ from ..format.layout import Fit
 from ..errors import ClosedError, OutputExistsError, SchemaError, WriteFailedError
 from ..format.hashing import column_digests, encode_strings
 from ..format.metadata import CollectionMeta
-from ..format.record import REPORT_SOURCES, Record
+from ..format.record import REPORT_SOURCES, Geometry, Record
 from ..format.record_columns import Columns, batch_columns
 from ..version import FORMAT_NAME, FORMAT_VERSION
 
@@ -169,7 +169,12 @@ class CollectionWriter:
         # how _normalise fits each array field, from the column table
         self._fits = self._fit_plan()
         self._absent_fields = {c.field: None for c in layout.COLUMNS if c.codec in layout.ARRAY_CODECS}
-        self._geometry = any(c.codec is layout.Codec.GEOMETRY for c in layout.present_columns(self.meta))
+        # the geometry columns (has_positions): (attribute of Geometry, stored dtype), from the table
+        self._geometry = tuple((c.field.partition(".")[2], layout.stored_dtype(c, self.meta))
+                               for c in layout.present_columns(self.meta)
+                               if c.codec in (layout.Codec.GEOMETRY, layout.Codec.SPACING))
+        self._geometries_seen: set[Geometry] = set()
+        self._last_geometry: Optional[Geometry] = None
         self._offset_paths = {f"{layout.TABLES[t][0]}/offsets" for t in layout.RAGGED_TABLES}
         self._scratch: dict[str, np.ndarray] = {}
         self._syncer: Optional[ThreadPoolExecutor] = None
@@ -271,6 +276,32 @@ class CollectionWriter:
                          not per_record and not is_count))
         return plan
 
+    def _known_geometry(self, geometry: Geometry) -> bool:
+        """Whether an equal geometry has passed :meth:`_check_geometry` (records share a handful)."""
+        try:
+            return geometry in self._geometries_seen
+        except TypeError:  # a field holds a list or an array: not hashable, checked every time
+            return False
+
+    def _check_geometry(self, geometry: Geometry, fail) -> None:
+        """Each geometry column's value castable to its stored dtype, one value per spatial axis."""
+        axes = self.meta.spatial_axes
+        for attribute, dtype in self._geometry:
+            value = getattr(geometry, attribute)
+            if value is None and dtype.kind == "f":
+                continue  # pixel spacing unknown (stored as NaN)
+            try:
+                shape = np.asarray(value, dtype).shape
+            except (TypeError, ValueError) as exc:
+                fail(f"geometry.{attribute}", f"{axes} values castable to {dtype}", _unfit(exc))
+            if shape != (axes,):
+                fail(f"geometry.{attribute}", (axes,), shape)
+        try:
+            if len(self._geometries_seen) < 4096:
+                self._geometries_seen.add(geometry)
+        except TypeError:
+            pass
+
     def _normalise(self, record: Record) -> Record:
         """Cast to stored dtypes and check every shape against the metadata (NF-W001).
 
@@ -293,17 +324,23 @@ class CollectionWriter:
             if value is None and missing is not None:  # an optional column the collection stores
                 fail(field, missing or str(trailing if per_record else (rows[table], *trailing)), None)
             if cast:
-                value = np.ascontiguousarray(np.asarray(value, dtype).reshape(-1))
+                try:
+                    value = np.ascontiguousarray(np.asarray(value, dtype).reshape(-1))
+                except (TypeError, ValueError) as exc:  # e.g. strings for scores, or a ragged list
+                    fail(field, f"numbers castable to {dtype}", _unfit(exc))
                 expected = trailing if per_record else (rows[table], *trailing)
                 if value.shape != expected:
                     fail(field, expected, value.shape)
                 values[field] = value
                 continue
-            value = np.asarray(value)
-            if flat:
-                value = value.reshape(-1, *trailing)
-            elif per_record:
-                value = value.reshape(1, *trailing)
+            try:
+                value = np.asarray(value)
+                if flat:
+                    value = value.reshape(-1, *trailing)
+                elif per_record:
+                    value = value.reshape(1, *trailing)
+            except (TypeError, ValueError) as exc:  # a ragged list, or an edge list of odd length
+                fail(field, f"shape (n, {', '.join(map(str, trailing))})", _unfit(exc))
             if value.ndim != 1 + len(trailing) or tuple(value.shape[1:]) != trailing:
                 fail(field, f"shape (n, {', '.join(map(str, trailing))})", value.shape)
             if dtype.kind in "iu" and value.dtype.kind == "f":
@@ -322,19 +359,40 @@ class CollectionWriter:
             geometry = record.geometry
             if geometry is None:
                 fail("patch_positions", "positions and geometry (collection has_positions)", None)
+            if not isinstance(geometry, Geometry):
+                fail("geometry", "a Geometry", type(geometry).__name__)
             if geometry.axes != meta.spatial_axes:
                 fail("geometry", f"{meta.spatial_axes} axes", geometry.axes)
+            if geometry is not self._last_geometry and not self._known_geometry(geometry):
+                self._check_geometry(geometry, fail)
+            self._last_geometry = geometry
         text: Optional[list[str]] = None
         if meta.has_entity_text and not (record.entity_text is None and meta.entity_text_partial):
             # None: this record's text is unknown, which a collection says only with entity_text_partial
             M = rows["entities"]
-            if record.entity_text is None or len(record.entity_text) != M:
-                fail("entity_text", f"{M} strings" + (" or None (unknown)" if meta.entity_text_partial else ""),
-                     None if record.entity_text is None else len(record.entity_text))
-            text = [str(t) for t in record.entity_text]
-        bridge = None if record.bridge is None else (int(record.bridge[0]), int(record.bridge[1]))
-        if record.report_source not in REPORT_SOURCES or (record.report is None) != (record.report_source is None):
-            fail("report_source", "'ground_truth' or 'generated' with a report, None without", record.report_source)
+            strings = record.entity_text
+            try:
+                count = None if strings is None else len(strings)
+            except TypeError:
+                fail("entity_text", "a list of strings", type(strings).__name__)
+            if strings is None or count != M:
+                fail("entity_text", f"{M} strings" + (" or None (unknown)" if meta.entity_text_partial else ""), count)
+            text = [str(t) for t in strings]
+        bridge = None
+        if record.bridge is not None:
+            try:
+                patch, entity = record.bridge  # exactly two: a longer bridge would lose its tail
+                bridge = (int(patch), int(entity))
+            except (TypeError, ValueError) as exc:
+                fail("bridge", "None or a (patch, entity) pair of node indices", _unfit(exc))
+        source = record.report_source
+        if not (source is None or isinstance(source, str)) or source not in REPORT_SOURCES \
+                or (record.report is None) != (source is None):
+            fail("report_source", "'ground_truth' or 'generated' with a report, None without", source)
+        if not (record.report is None or isinstance(record.report, str)):
+            fail("report", "a string or None", type(record.report).__name__)
+        if not (record.group_key is None or isinstance(record.group_key, str)):
+            fail("group_key", "a string or None", type(record.group_key).__name__)
         return Record(record_id=rid, entity_text=text, bridge=bridge, geometry=geometry, report=record.report,
                       report_source=record.report_source,
                       group_key=record.group_key or None,  # "" is stored as no key and must hash alike
@@ -577,6 +635,11 @@ class CollectionWriter:
             self.close()
         else:
             self.abort()
+
+
+def _unfit(exc: Exception) -> str:
+    """What NumPy said about a record's value it could not convert (NF-W001's "found")."""
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 def _exists(path: Path, appeared: bool = False) -> OutputExistsError:
