@@ -165,6 +165,33 @@ def test_no_private_names_imported_across_modules():
     assert not private, "\n".join(private)
 
 
+def module_aliases(module: str) -> dict[str, str]:
+    """Names bound to one of our modules by an import in ``module`` (``import a.b as m``,
+    ``from a import b`` where ``a.b`` is a module), with the module each names."""
+    out = {}
+    path = MODULES[module]
+    for node in import_nodes(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update({alias.asname: alias.name for alias in node.names if alias.asname and alias.name in MODULES})
+    for target, name, _ in imports_of(module):
+        if name and f"{target}.{name}" in MODULES:
+            out[name] = f"{target}.{name}"
+    return out
+
+
+def test_no_private_attribute_of_another_module_is_used():
+    """``reader._helper`` through a module alias is a private name crossing modules too."""
+    used = []
+    for m in MODULES:
+        aliases = module_aliases(m)
+        for node in ast.walk(ast.parse(MODULES[m].read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and aliases[node.value.id] != m):
+                used.append(f"{MODULES[m].relative_to(ROOT)}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+    assert not used, "\n".join(used)
+
+
 OPTIONAL_LIBRARIES = ("torch", "torch_geometric", "networkx", "fsspec", "tqdm")
 
 

@@ -174,7 +174,6 @@ class CollectionReader(RecordSequence):
         n = len(self.ids)
         self._n = n
         self.cols: dict[str, h5py.Dataset] = {}
-        self._table_of = {c.path: c.table for c in layout.COLUMNS}
         for column in layout.present_columns(meta):
             ds = dataset_guard(f, column.path, (layout.stored_dtype(column, meta).str,),
                                layout.trailing_shape(column, meta))
@@ -196,7 +195,7 @@ class CollectionReader(RecordSequence):
                         for p, t in layout.present_string_columns(meta).items() if p != "/records/id"}
         for path, ds in self.cols.items():
             row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
-            table = next(c.table for c in layout.COLUMNS if c.path == path)
+            table = layout.TABLE_OF[path]
             if table != "records":
                 widest = int(np.diff(self.offsets[table]).max(initial=0))
                 if widest * row_bytes > MAX_RECORD_BYTES:
@@ -310,7 +309,7 @@ class CollectionReader(RecordSequence):
         memory is kept there and reused by the next call, so the returned view is valid only until
         then.
         """
-        ds, table = self.cols[path], self._table_of[path]
+        ds, table = self.cols[path], layout.TABLE_OF[path]
         a, b = (start, stop) if table == "records" else (int(self.offsets[table][start]),
                                                           int(self.offsets[table][stop]))
         try:

@@ -183,7 +183,7 @@ def walk(f: h5py.File) -> list:
 
 
 def _walk(ctx) -> list:
-    return ctx._cached(("walk",), lambda: walk(ctx.file))
+    return ctx.memo(("walk",), lambda: walk(ctx.file))
 
 
 def _of(ctx, code: str):

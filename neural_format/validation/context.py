@@ -50,7 +50,8 @@ class Context:
         if self.file is not None:
             self.file.close()
 
-    def _cached(self, key: tuple, compute):
+    def memo(self, key: tuple, compute):
+        """``compute()`` once per file and ``key``: what several checks of this file read is read once."""
         value = self._memo.get(key, _MISSING)
         if value is _MISSING:
             value = compute()
@@ -76,10 +77,10 @@ class Context:
             # run in threads (the conformance runner's --jobs) lost NF-V002 that way
             version, error = self._attempt(partial(guards.read_root, warn=False), self.file)
             return version, error, (newer_minor_notice(version) if version is not None else None)
-        return self._cached(("root",), compute)
+        return self.memo(("root",), compute)
 
     def metadata(self) -> tuple[Optional[CollectionMeta], Optional[NeuralFormatError]]:
-        return self._cached(("metadata",), lambda: self._attempt(guards.read_metadata, self.file))
+        return self.memo(("metadata",), lambda: self._attempt(guards.read_metadata, self.file))
 
     @property
     def meta(self) -> Optional[CollectionMeta]:
@@ -87,14 +88,14 @@ class Context:
 
     # -- objects ---------------------------------------------------------------------------
     def link(self, path: str):
-        return self._cached(("link", path), lambda: self._attempt(guards.link_guard, self.file, path))
+        return self.memo(("link", path), lambda: self._attempt(guards.link_guard, self.file, path))
 
     def dataset(self, path: str):
         """``(dataset, error)`` from :func:`neural_format.files.guards.dataset_guard` with the spec'd dtype/shape."""
         spec = self.expected_datasets().get(path)
         if spec is None:
             raise KeyError(path)
-        return self._cached(("dataset", path),
+        return self.memo(("dataset", path),
                             lambda: self._attempt(guards.dataset_guard, self.file, path, spec[0], spec[1]))
 
     def expected_groups(self) -> list[str]:
@@ -115,7 +116,7 @@ class Context:
                 out[f"{path}/data"] = (("|u1",), (), "string-data")
                 out[f"{path}/offsets"] = (("<i8",), (), "offsets")
             return out
-        return self._cached(("expected",), compute)
+        return self.memo(("expected",), compute)
 
     def table_rows(self, table: str) -> Optional[int]:
         """Row count of a table's columns, or None when they are broken or disagree."""
@@ -136,14 +137,14 @@ class Context:
         """``(offsets, error)`` from :func:`neural_format.files.guards.load_offsets`."""
         if rows is None:
             return None, None
-        return self._cached(("offsets", path),
+        return self.memo(("offsets", path),
                             lambda: self._attempt(guards.load_offsets, self.file, path, count, rows))
 
     def open_reader(self):
         """The lazy reader for the record stage, or the coded error that stopped it."""
         def compute():  # a newer minor is already a NF-V002 finding: no warning here
             return self._attempt(partial(CollectionReader, warn_newer_minor=False), self.path)
-        reader, error = self._cached(("reader",), compute)
+        reader, error = self.memo(("reader",), compute)
         self.reader = reader
         return reader, error
 
@@ -162,7 +163,7 @@ def rows_per_batch(reader, budget_bytes: int) -> list[tuple[int, int]]:
         return []
     per_record = np.zeros(n, np.int64)
     for path, ds in reader.cols.items():
-        table = reader._table_of[path]
+        table = layout.TABLE_OF[path]
         row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
         counts = np.ones(n, np.int64) if table == "records" else np.diff(reader.offsets[table])
         per_record += counts * row_bytes
