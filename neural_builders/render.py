@@ -35,6 +35,8 @@ BACKGROUND = (250, 250, 252)
 CANVAS_DARK = (18, 18, 24)
 HEADER_PX = 36
 MARGIN = 12
+PANEL_HEIGHT = 512  # the image panel's height in pixels (the figure's default scale)
+KG_WIDTH = 560  # the knowledge-graph panel's width in pixels
 LEGEND_PX = 22  # the strip under the image panel: what the colours mean and the score range
 ISOLATED_ROW_PX = 34  # one row of entities without relations, at the foot of the KG panel
 SCORE_STOPS = ((0.0, (40, 110, 255)), (0.5, (255, 215, 0)), (1.0, (255, 30, 0)))
@@ -84,8 +86,8 @@ def _report_lines(report: Optional[str], width_px: int) -> list[str]:
     return textwrap.wrap("Report: " + " ".join(report.split()), chars)[:6]
 
 
-def compute_layout(image_shape: tuple[int, int], report: Optional[str], *, panel_height: int = 512,
-                   kg_width: int = 560) -> Layout:
+def compute_layout(image_shape: tuple[int, int], report: Optional[str], *, panel_height: int = PANEL_HEIGHT,
+                   kg_width: int = KG_WIDTH) -> Layout:
     h, w = image_shape
     image_width = max(1, int(round(w * panel_height / max(h, 1))))
     lines = _report_lines(report, image_width + kg_width)
@@ -348,7 +350,7 @@ def _clear_crossings(node_box, relations, columns, bridged, top: float, bottom: 
 
 
 def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_types: Sequence[str] = (),
-                  label_names: Sequence[str] = (), image=None, panel_height: int = 512, kg_width: int = 560,
+                  label_names: Sequence[str] = (), image=None, panel_height: int = PANEL_HEIGHT, kg_width: int = KG_WIDTH,
                   slice_index: Optional[int] = None):
     """The figure as a ``PIL.Image`` (RGB) of size :func:`compute_layout` ``(...).size``.
 

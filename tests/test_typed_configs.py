@@ -168,3 +168,30 @@ def test_scoring_batch_size_is_named_once():
     from neural_models.train_config import PREDICT_BATCH_SIZE
     assert inspect.signature(train.predict).parameters["batch_size"].default == PREDICT_BATCH_SIZE
     assert ddp_train.PREDICT_BATCH_SIZE == PREDICT_BATCH_SIZE
+
+
+def test_core_and_render_flags_read_their_defaults_from_one_place():
+    """The writer's block size, the pruning policy's minimum and the figure's panel sizes are
+    named once; the flags and the functions that restated them read the one value."""
+    from neural_builders import render
+    from neural_builders.cli.render_cmd import register as render_cmd
+    from neural_format.cli.merge_cmd import merge, register as merge_cmd
+    from neural_format.cli.reprune_cmd import register as reprune_cmd
+    from neural_format.cli.split_cmd import register as split_cmd, split
+    from neural_format.collections.collection import ShardedCollection
+    from neural_format.files.writer import BATCH_RECORDS, CollectionWriter
+    from neural_format.format.metadata import PruningPolicy
+
+    def default(function, name):
+        return inspect.signature(function).parameters[name].default
+
+    assert default(CollectionWriter, "batch_records") == BATCH_RECORDS
+    assert _flags(merge_cmd)["merge"]["batch_records"] == default(merge, "batch_records") == BATCH_RECORDS
+    assert _flags(split_cmd)["split"]["batch_records"] == default(split, "batch_records") == BATCH_RECORDS
+    assert default(ShardedCollection.iter_batches, "batch_records") == BATCH_RECORDS
+    assert _flags(reprune_cmd)["reprune"]["min_nodes"] == PruningPolicy.model_fields["min_nodes"].default == 1
+    flags = _flags(render_cmd)["render"]
+    assert (flags["height"], flags["kg_width"]) == (render.PANEL_HEIGHT, render.KG_WIDTH)
+    for function in (render.compute_layout, render.render_record):
+        assert (default(function, "panel_height"), default(function, "kg_width")) == (render.PANEL_HEIGHT,
+                                                                                     render.KG_WIDTH)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..files.writer import BATCH_RECORDS
+
 
 def with_partial_text(meta, partial: bool):
     """``meta`` whose entity text is partial (format 1.1.0) when ``partial``: a collection whose
@@ -34,7 +36,7 @@ def merged_meta(metas, counts, sources):
     return first.model_copy(update={"shard": None, "provenance": provenance})
 
 
-def merge(out, sources, *, allow_mixed_provenance: bool = False, compression=None, batch_records: int = 1024,
+def merge(out, sources, *, allow_mixed_provenance: bool = False, compression=None, batch_records: int = BATCH_RECORDS,
           overwrite: bool = False, progress=None, compression_level=None, chunk_bytes=None, dtype=None) -> int:
     """Merge ``sources`` into the collection file ``out``; returns the number of records written.
 
@@ -102,6 +104,6 @@ def register(sub) -> None:
                    help="merge sources made with different models/pruning (recorded in the history)")
     from .reprune_cmd import add_storage_arguments
     add_storage_arguments(p)
-    p.add_argument("--batch-records", type=int, default=1024)
+    p.add_argument("--batch-records", type=int, default=BATCH_RECORDS)
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)

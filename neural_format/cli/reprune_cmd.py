@@ -1,6 +1,8 @@
 """``neural-format reprune IN OUT --top-k-percent K | --nucleus P | --threshold TAU``: prune further, no model."""
 from __future__ import annotations
 
+from ..format.metadata import PruningPolicy
+
 
 def run(args) -> int:
     from pydantic import ValidationError
@@ -44,7 +46,7 @@ def register(sub) -> None:
     rule.add_argument("--top-k-percent", type=float, metavar="K", help="keep ceil(K%% of the stored patches)")
     rule.add_argument("--nucleus", type=float, metavar="P", help="keep the smallest set holding P of the score mass")
     rule.add_argument("--threshold", type=float, metavar="TAU", help="keep patches with score >= TAU")
-    p.add_argument("--min-nodes", type=int, default=1)
+    p.add_argument("--min-nodes", type=int, default=PruningPolicy.model_fields["min_nodes"].default)
     p.add_argument("--max-nodes", type=int, default=None)
     add_storage_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")

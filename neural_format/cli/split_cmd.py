@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..files.writer import BATCH_RECORDS
+
 
 def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
     """``shards`` contiguous ranges covering ``range(n)``, sizes differing by at most one."""
@@ -19,7 +21,7 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
 
 
 def split(source, out_dir, *, shards: int | None = None, records_per_shard: int | None = None,
-          compression=None, batch_records: int = 1024, progress=None, compression_level=None,
+          compression=None, batch_records: int = BATCH_RECORDS, progress=None, compression_level=None,
           chunk_bytes=None, dtype=None, overwrite: bool = False):
     """Split ``source`` into a new sharded collection in ``out_dir``; returns the manifest.
 
@@ -118,7 +120,7 @@ def register(sub) -> None:
     size.add_argument("--records-per-shard", type=int, help="records per shard (the last may hold fewer)")
     from .reprune_cmd import add_storage_arguments
     add_storage_arguments(p)
-    p.add_argument("--batch-records", type=int, default=1024)
+    p.add_argument("--batch-records", type=int, default=BATCH_RECORDS)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a collection (or the shards of an interrupted split) already in OUT_DIR")
     p.set_defaults(func=run)

@@ -39,7 +39,7 @@ from ..format.metadata import CollectionMeta, Manifest, ShardEntry, ShardInfo
 from ..files.reader import CollectionReader
 from ..files.record_sequence import RecordSequence
 from ..format.record import Record
-from ..files.writer import CollectionWriter
+from ..files.writer import BATCH_RECORDS, CollectionWriter
 from ..internals import optional_deps
 
 SHARD_SUFFIX = ".h5"
@@ -185,7 +185,7 @@ class ShardedCollection(RecordSequence):
             if self.counts[k]:
                 yield from self.shard(k)
 
-    def iter_batches(self, batch_records: int = 1024) -> Iterator[list[Record]]:
+    def iter_batches(self, batch_records: int = BATCH_RECORDS) -> Iterator[list[Record]]:
         """Records in lists of at most ``batch_records``, shard by shard, each read in bulk."""
         for k in range(len(self._shards)):
             if not self.counts[k]:

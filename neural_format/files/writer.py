@@ -30,6 +30,10 @@ from ..version import FORMAT_NAME, FORMAT_VERSION
 CHUNK_BYTES = 256 << 10
 
 
+# records buffered before a flush; merge, split and iter_batches move records in blocks of the same size
+BATCH_RECORDS = 1024
+
+
 def chunk_rows(row_bytes: int, chunk_bytes: Optional[int] = None) -> int:
     """Rows per chunk of a column whose rows take ``row_bytes`` (target ``chunk_bytes`` per chunk)."""
     return int(max(16, min(2048, (chunk_bytes or CHUNK_BYTES) // max(1, row_bytes))))
@@ -138,7 +142,7 @@ class CollectionWriter:
     """
 
     def __init__(self, path, meta: CollectionMeta, *, overwrite: bool = False,
-                 compression: Optional[str] = None, batch_records: int = 1024,
+                 compression: Optional[str] = None, batch_records: int = BATCH_RECORDS,
                  batch_bytes: int = 64 << 20, fsync: bool = True,
                  compression_level: Optional[int] = None, chunk_bytes: Optional[int] = None):
         self.path = Path(path)
@@ -315,8 +319,8 @@ class CollectionWriter:
             raise SchemaError("NF-W001", f"record {rid!r}: field {field} does not fit the collection",
                               location=f"record {rid!r}/{field}", expected=expected, found=found)
 
-        if not isinstance(rid, str) or not rid or len(rid.encode("utf-8")) > 1024:
-            fail("record_id", "a non-empty string of at most 1024 UTF-8 bytes", repr(rid)[:80])
+        if not isinstance(rid, str) or not rid or len(rid.encode("utf-8")) > layout.MAX_RECORD_ID_BYTES:
+            fail("record_id", f"a non-empty string of at most {layout.MAX_RECORD_ID_BYTES} UTF-8 bytes", repr(rid)[:80])
         values: dict[str, Any] = dict(self._absent_fields)
         rows: dict[str, int] = {}  # table -> the record's rows, from its count column
         for field, table, per_record, cast, flat, dtype, trailing, missing, counted in self._fits:

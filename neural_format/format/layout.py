@@ -19,6 +19,7 @@ REPORT_SOURCES = {None: 0, "ground_truth": 1, "generated": 2}
 REPORT_SOURCE_NAMES = {code: name for name, code in REPORT_SOURCES.items()}
 ASSERTION_CODES = {"present": 0, "absent": 1, "uncertain": 2}
 UNKNOWN = -1  # entity type / assertion code when the source did not record it
+MAX_RECORD_ID_BYTES = 1024  # a record ID's UTF-8 length (clause NF-R002)
 HDF5_LIBVER = ("earliest", "v108")  # readable by HDF5 1.8 and 1.10 tools (clause NF-H001)
 ALLOWED_FILTERS = {"gzip", "lzf", "shuffle", "fletcher32"}  # h5py names of the allowed filters
 ALLOWED_FILTER_IDS = {1, 2, 3, 32000}  # deflate, shuffle, fletcher32, lzf

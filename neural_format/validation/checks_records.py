@@ -84,9 +84,9 @@ def record_ids_unique(batch: Batch, earlier_ids):
     seen: set[str] = set()  # this block's IDs so far; the runner adds them to earlier_ids afterwards
     for local, rid in enumerate(batch.c["/records/id"]):
         size = len(rid.encode("utf-8", "surrogateescape"))
-        if size == 0 or size > 1024:
+        if size == 0 or size > layout.MAX_RECORD_ID_BYTES:
             out.append(finding("NF-R002", f"/records/id [{batch.where(local)}]", "record ID length",
-                               "1..1024 UTF-8 bytes", f"{size} bytes"))
+                               f"1..{layout.MAX_RECORD_ID_BYTES} UTF-8 bytes", f"{size} bytes"))
         elif rid in seen or rid in earlier_ids:
             out.append(finding("NF-R002", f"/records/id [{batch.where(local)}]", "duplicate record ID",
                                "unique IDs", rid))
