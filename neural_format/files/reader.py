@@ -24,7 +24,7 @@ from .guards import (MAX_COMPRESSION_RATIO, STORAGE_SLACK_BYTES, allocation_guar
                      storage_guard, storage_layout_problems)  # re-exported: the reader's guards before 0.2
 from .record_sequence import RecordSequence
 from ..internals.populated import MIN_BYTES, populated_empty
-from ..format.record import Geometry, Record
+from ..format.record import Record
 from ..format.record_columns import Columns, record_fields, records_from_columns
 from ..version import FORMAT_NAME, parse_version
 
@@ -338,27 +338,7 @@ class CollectionReader(RecordSequence):
 
     def records_from_columns(self, c: Columns) -> list[Record]:
         """Cut records out of :meth:`read_columns` output; arrays are views into the columns."""
-        return records_from_columns(self.meta, c, self._shared_geometries)
-
-    @staticmethod
-    def _shared_geometries(c: Columns) -> list[Geometry]:
-        """One frozen :class:`Geometry` per distinct geometry row, shared by the records that have it.
-
-        A collection usually holds a handful of geometries; building 10,000 equal ones was a
-        sizeable part of a full read.
-        """
-        spacing = np.ascontiguousarray(c["/records/pixel_spacing"], np.float64)
-        rows = np.concatenate([c["/records/image_size"], c["/records/patch_size"], c["/records/grid_shape"],
-                               spacing.view(np.int64)], axis=1)
-        distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
-        A = spacing.shape[1]
-        shared = []
-        for row in distinct:
-            ints = row[:3 * A].tolist()
-            space = row[3 * A:].view(np.float64)
-            shared.append(Geometry(tuple(ints[:A]), tuple(ints[A:2 * A]), tuple(ints[2 * A:]),
-                                   None if np.isnan(space).all() else tuple(space.tolist())))
-        return [shared[k] for k in inverse.reshape(-1).tolist()]
+        return records_from_columns(self.meta, c)
 
     def read_range(self, start: int, stop: int) -> list[Record]:
         """Records ``start:stop`` read in bulk (one slice read per column)."""

@@ -374,8 +374,9 @@ def column_digests(c: dict, nan_free: frozenset = frozenset()) -> list[bytes]:
             fields.append(pieces)
         else:  # pragma: no cover
             raise AssertionError(f"no hashing rule for codec {codec!r}")
-    if sources is None:
-        sources = [REPORT_SOURCE_NAMES.get(code, "unknown") for code in np.asarray(c["/records/report_source"]).tolist()]
+    if sources is None:  # the report source comes after the text it decides in Appendix B's order
+        source_path = next(column.path for _, column in _PLAN if column.codec is Codec.REPORT_SOURCE)
+        sources = [REPORT_SOURCE_NAMES.get(code, "unknown") for code in np.asarray(c[source_path]).tolist()]
     for k, name, path in sourced:  # a column whose text counts only with a report source
         fields[k] = _bytes_pieces(name, [text.encode("utf-8") if source else None
                                          for text, source in zip(c[path], sources)])

@@ -99,7 +99,29 @@ def batch_columns(meta, batch: list[Record], gather: Callable[[str, list], np.nd
 
 
 # -- columns -> records (reader) -------------------------------------------------------------
-def records_from_columns(meta, c: dict, shared_geometries: Callable[[dict], list]) -> list[Record]:
+def shared_geometries(c: Columns) -> list[Geometry]:
+    """Each record's :class:`Geometry` from bulk-read columns: one frozen object per distinct geometry
+    row, shared by the records that have it (a collection usually holds a handful; building 10,000
+    equal ones was a sizeable part of a full read). The columns are the table's ``GEOMETRY`` ones
+    (ints) and its ``SPACING`` one (all-NaN = None)."""
+    ints = [column for column in layout.COLUMNS if column.codec is Codec.GEOMETRY]
+    [spacing_column] = [column for column in layout.COLUMNS if column.codec is Codec.SPACING]
+    spacing = np.ascontiguousarray(c[spacing_column.path], np.float64)
+    rows = np.concatenate([c[column.path] for column in ints] + [spacing.view(np.int64)], axis=1)
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    A = spacing.shape[1]
+    shared = []
+    for row in distinct:
+        values = row[:len(ints) * A].tolist()
+        space = row[len(ints) * A:].view(np.float64)
+        fields: dict[str, Any] = {_attribute(column): tuple(values[k * A:(k + 1) * A])
+                                for k, column in enumerate(ints)}
+        fields[_attribute(spacing_column)] = None if np.isnan(space).all() else tuple(space.tolist())
+        shared.append(Geometry(**fields))
+    return [shared[k] for k in inverse.reshape(-1).tolist()]
+
+
+def records_from_columns(meta, c: dict) -> list[Record]:
     """Cut records out of bulk-read columns; arrays are views into the columns."""
     n = len(c["/records/id"])
     values: dict[str, list] = {}
