@@ -92,7 +92,10 @@ def test_every_plugin_verb_is_declared_and_seen_by_this_python():
                          ids=["packages-absent", "libraries-absent"])
 def test_core_only_install_names_the_extra_without_a_traceback(blocked, collection, tmp_path):
     extras = {ep.name: ep.extras for ep in plugin_commands()}
-    out = run_child(blocked, plugin_argvs(collection, tmp_path / "nothing"))
+    argvs = plugin_argvs(collection, tmp_path / "nothing")
+    # a new plugin verb is run here too: give it an argv in plugin_argvs (docs/architecture.md, "A command")
+    assert sorted(argv[0] for argv in argvs) == sorted(extras)
+    out = run_child(blocked, argvs)
     for verb in CORE_VERBS | set(extras):
         assert f"    {verb}" in out["help"], verb
     for verb, (code, err) in out["results"].items():

@@ -207,6 +207,24 @@ def test_the_core_imports_its_optional_libraries_in_one_place():
 
 
 
+CORE_DEPENDENCIES = ("numpy", "h5py", "pydantic")  # pyproject.toml [project] dependencies
+
+
+def test_the_core_imports_no_other_third_party_library():
+    """Beside the standard library and its three dependencies, the core imports only the optional
+    libraries of ``optional_deps.EXTRAS``, and those only there: a new adapter's library cannot be
+    imported directly, even lazily, without a coded error naming its extra."""
+    import sys
+    from neural_format.internals import optional_deps
+    allowed = set(sys.stdlib_module_names) | set(CORE_DEPENDENCIES) | set(PACKAGES)
+    foreign = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {target}"
+               for m in MODULES if m.startswith("neural_format")
+               for target, _, line in imports_of(m)
+               if target and target.split(".")[0] not in allowed
+               and not (m == "neural_format.internals.optional_deps" and target.split(".")[0] in optional_deps.EXTRAS)]
+    assert not foreign, "\n".join(foreign)
+
+
 # ----------------------------------------------------------------- layers inside the core
 # docs/architecture.md draws these. A unit is a subpackage of neural_format, or "foundation" (the
 # top-level modules every layer may use: errors, their code table, the clause table, versions), or
