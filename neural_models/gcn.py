@@ -20,13 +20,15 @@ import torch
 from torch import nn
 from torch_geometric.nn import GCNConv, global_mean_pool
 
+from .train_config import DROPOUT, HIDDEN
+
 
 class FusedGCN(nn.Module):
     """``FusedGCN(in_dim, hidden)(data) -> logits`` of shape ``(num_graphs,)``."""
 
     kind = "gcn"
 
-    def __init__(self, in_dim: int, hidden: int = 64, dropout: float = 0.2):
+    def __init__(self, in_dim: int, hidden: int = HIDDEN, dropout: float = DROPOUT):
         super().__init__()
         self.in_dim, self.hidden, self.dropout = int(in_dim), int(hidden), float(dropout)
         self.conv1 = GCNConv(self.in_dim, self.hidden)

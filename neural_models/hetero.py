@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import GCNConv, HeteroConv, RGCNConv, SAGEConv, global_mean_pool
 
+from .train_config import DROPOUT, HIDDEN
 from .graph_input import BRIDGE, BRIDGE_REVERSE, PATCH_ADJACENCY, RELATED
 
 NODE_TYPES = ("patch", "entity")
@@ -39,8 +40,8 @@ class HeteroFusedGNN(nn.Module):
 
     kind = "hetero"
 
-    def __init__(self, patch_dim: int, entity_dim: int, num_relations: int, hidden: int = 64,
-                 dropout: float = 0.2, layers: int = 2):
+    def __init__(self, patch_dim: int, entity_dim: int, num_relations: int, hidden: int = HIDDEN,
+                 dropout: float = DROPOUT, layers: int = 2):
         super().__init__()
         self.patch_dim, self.entity_dim, self.hidden = int(patch_dim), int(entity_dim), int(hidden)
         self.dropout, self.layers = float(dropout), int(layers)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from .graph_input import NodeFeatures
+from .train_config import DROPOUT, HIDDEN
 
 MODEL_KINDS = ("gcn", "hetero")
 
 
-def new_model(kind: str, features: NodeFeatures, *, hidden: int = 64, dropout: float = 0.2):
+def new_model(kind: str, features: NodeFeatures, *, hidden: int = HIDDEN, dropout: float = DROPOUT):
     """A freshly initialised model of ``kind`` for graphs with this feature layout."""
     if kind == "gcn":
         from .gcn import FusedGCN

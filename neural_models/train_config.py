@@ -12,13 +12,16 @@ from dataclasses import asdict, dataclass
 # graphs per batch when a trained model scores graphs (train, evaluate, generate-reports, ddp_train);
 # saved in each run's config.json, so that evaluate reproduces the run's test scores bit for bit
 PREDICT_BATCH_SIZE = 64
+# the MPNN's width and dropout: TrainConfig's defaults, and the models' when built directly
+HIDDEN = 64
+DROPOUT = 0.2
 
 
 @dataclass
 class TrainConfig:
     model: str = "gcn"
-    hidden: int = 64
-    dropout: float = 0.2
+    hidden: int = HIDDEN
+    dropout: float = DROPOUT
     lr: float = 1e-3
     weight_decay: float = 5e-4
     batch_size: int = 32

@@ -195,3 +195,20 @@ def test_core_and_render_flags_read_their_defaults_from_one_place():
     for function in (render.compute_layout, render.render_record):
         assert (default(function, "panel_height"), default(function, "kg_width")) == (render.PANEL_HEIGHT,
                                                                                      render.KG_WIDTH)
+
+
+def test_model_width_and_dropout_and_the_converter_batch_are_named_once():
+    pytest.importorskip("torch_geometric")
+    from neural_format.convert import driver
+    from neural_models import gcn, hetero, registry
+    from neural_models.train_config import DROPOUT, HIDDEN
+
+    def defaults(function):
+        parameters = inspect.signature(function).parameters
+        return parameters["hidden"].default, parameters["dropout"].default
+
+    assert (TrainConfig().hidden, TrainConfig().dropout) == (HIDDEN, DROPOUT)
+    for function in (registry.new_model, gcn.FusedGCN, hetero.HeteroFusedGNN):
+        assert defaults(function) == (HIDDEN, DROPOUT), function
+    for function in (driver.convert_pickle, driver.convert_graphs):
+        assert inspect.signature(function).parameters["batch_records"].default == driver.CONVERT_BATCH_RECORDS

@@ -40,6 +40,8 @@ NOT_IN_SOURCE = ("patch_scores (stored as 0)", "patch_positions", "geometry", "t
 KNOWN_ATTRIBUTES = ("x", "edge_index", "y")
 # read as evidence (and `label` as entity text), not dropped silently
 EVIDENCE_ATTRIBUTES = ("label", "num_nodes")
+# graphs converted and written per writer batch (convert_pickle, convert_graphs)
+CONVERT_BATCH_RECORDS = 512
 MAX_FEATURE_DIM = 1 << 16   # the widest feature a collection declares (metadata); wider x: NF-X003 before any read
 
 
@@ -380,7 +382,7 @@ def convert_pickle(source, target, *, patch_nodes: PatchNodes = None, unfused: O
                    label_names: Sequence[str] = ("label",), dtype: FeatureDtype = "float32",
                    adjacency: AdjacencyRule = "4-neighbour", spatial_axes: SpatialAxes = 2, skip_invalid: bool = False,
                    overwrite: bool = False, compression: Optional[str] = None, verify: bool = True,
-                   progress: Optional[bool] = None, batch_records: int = 512,
+                   progress: Optional[bool] = None, batch_records: int = CONVERT_BATCH_RECORDS,
                    check_bridge: Optional[bool] = None) -> ConversionReport:
     """Convert a ``torch.save`` file of PyG graphs to a collection file, safely and verifiably.
 
@@ -427,7 +429,7 @@ def convert_graphs(graphs: SourceGraphs, target, *, source_name: str, source_sha
                    dtype: FeatureDtype = "float32", adjacency: AdjacencyRule = "4-neighbour", spatial_axes: SpatialAxes = 2,
                    skip_invalid: bool = False, overwrite: bool = False, compression: Optional[str] = None,
                    verify: bool = True, progress: Optional[bool] = None,
-                   batch_records: int = 512, check_bridge: Optional[bool] = None) -> ConversionReport:
+                   batch_records: int = CONVERT_BATCH_RECORDS, check_bridge: Optional[bool] = None) -> ConversionReport:
     """The conversion passes behind :func:`convert_pickle` and :func:`~neural_format.adapters.pyg.write_pyg`.
 
     1. survey: file-wide evidence (:mod:`.file_evidence`); 2. decide: every graph's split, its
