@@ -120,3 +120,23 @@ def test_strings_at_positions_decode_or_name_the_bad_string(tmp_path):
         with pytest.raises(SchemaError) as caught:
             damaged.at([0, 1])
         assert caught.value.code == "NF-R014"
+
+
+def test_a_wrong_index_or_a_non_record_is_a_coded_error(tmp_path):
+    """reader["x"] / reader[1.5] raise NF-E-INDEX like reader[True] (an IndexTypeError, still a
+    TypeError); the writer refuses an object that is not a Record with NF-W001, leaving no file."""
+    from neural_format.errors import IndexTypeError
+    meta = synthetic_meta(feature_dim=4)
+    path = nf.write_collection(tmp_path / "c.h5", meta, synthetic_records(3, meta, seed=0), fsync=False)
+    with nf.open(path) as reader:
+        for key in ("rec-000000", 1.5, True, None):
+            with pytest.raises(IndexTypeError) as err:
+                reader[key]
+            assert isinstance(err.value, TypeError) and err.value.code == "NF-E-INDEX"
+        with pytest.raises(IndexError):
+            reader[3]
+        assert reader[np.int64(-1)] == reader[2]
+    with pytest.raises(nf.SchemaError) as err:
+        nf.write_collection(tmp_path / "d.h5", meta, [{"record_id": "a"}], fsync=False)
+    assert err.value.code == "NF-W001" and err.value.found == "dict"
+    assert not (tmp_path / "d.h5").exists()

@@ -8,6 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import IndexTypeError
 from ..format.record import Record
 
 
@@ -23,18 +24,16 @@ class RecordSequence:
     def __getitem__(self, key):
         if isinstance(key, slice):
             return [self._record(i) for i in range(*key.indices(self._n))]
-        if isinstance(key, (bool, np.bool_)):  # True is 1 to Python, never a record index
-            from ..errors import IndexTypeError
-            raise IndexTypeError("NF-E-INDEX", "records are indexed by int or slice, not bool", location="[]",
-                                 expected="int or slice", found=repr(key))
-        if isinstance(key, (int, np.integer)):
+        if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):  # True is 1 to Python
             i = int(key)
             if i < 0:
                 i += self._n
             if not 0 <= i < self._n:
                 raise IndexError(f"record index {key} out of range for {self._n} records")
             return self._record(i)
-        raise TypeError(f"records are indexed by int or slice, not {type(key).__name__}")
+        # a bool, str, float ...: the coded NF-E-INDEX (an IndexTypeError is a TypeError, as before)
+        raise IndexTypeError("NF-E-INDEX", f"records are indexed by int or slice, not {type(key).__name__}",
+                             location="[]", expected="int or slice", found=repr(key)[:80])
 
     def __iter__(self) -> Iterator[Record]:
         for i in range(self._n):

@@ -405,6 +405,9 @@ class CollectionWriter:
     def append(self, record: Record) -> None:
         """Check and buffer one record; it reaches the file, with its SHA-256, at the next flush."""
         self._require_open()
+        if not isinstance(record, Record):
+            raise SchemaError("NF-W001", "the writer takes neural_format.Record objects", location="record",
+                              expected="a Record", found=type(record).__name__)
         if record.record_id in self._ids:
             raise SchemaError("NF-R002", "duplicate record ID", location="/records/id",
                               expected="unique IDs", found=record.record_id)
