@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_declared_package_data_exists():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     declared = project["tool"]["setuptools"]["package-data"]
-    assert "py.typed" in declared["neural_format"]
+    assert all("py.typed" in declared[package] for package in ("neural_format", "neural_builders", "neural_models"))
     missing = [f"{package}/{name}" for package, names in declared.items() for name in names
                if not list((ROOT / package.replace(".", "/")).glob(name))]
     assert not missing, missing
