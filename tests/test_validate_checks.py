@@ -143,3 +143,22 @@ def test_report_caps_findings_per_code():
     report.add([finding("NF-R003", f"/patch_edges/index [record {i}]", "out of range") for i in range(80)])
     assert len(report.findings) == 50 and report.suppressed == {"NF-R003": 30}
     assert report.exit_code == 2
+
+
+@pytest.mark.parametrize("link", ["soft", "external"])
+def test_a_link_is_judged_by_the_one_nf_h003_rule_in_reader_and_validator(tmp_path, link):
+    """guards.link_problem is NF-H003 for the reader (raised on a path it follows) and for the
+    validator (a finding per link): same code, location, message, expected and found."""
+    meta = synthetic_meta(feature_dim=4)
+    path = nf.write_collection(tmp_path / "c.h5", meta, synthetic_records(2, meta, seed=0), fsync=False)
+    with h5py.File(path, "a") as f:
+        del f["/patches/scores"]
+        f["/patches/scores"] = (h5py.SoftLink("/patches/features") if link == "soft"
+                                else h5py.ExternalLink("other.h5", "/scores"))
+    with pytest.raises(nf.UnsafeContentError) as raised:
+        nf.open(path)
+    error = raised.value
+    [found] = [f for f in nf.validate(path).findings if f.code == "NF-H003"]
+    assert error.code == "NF-H003" and error.location == found.location == "/patches/scores"
+    assert (error.message, str(error.expected), str(error.found)) == (found.message, found.expected, found.found)
+    assert error.found.startswith(f"{link} link to")

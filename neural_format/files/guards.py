@@ -167,13 +167,23 @@ def link_guard(f: h5py.File, path: str) -> None:
                                 location=here) from None
         if link is None:
             raise SchemaError("NF-S001", "required object is missing", location=here, expected="present", found="absent")
-        if isinstance(link, h5py.ExternalLink):
-            raise UnsafeContentError("NF-H003", "external link", location=here, expected="hard link",
-                                     found=f"external link to {link.filename}:{link.path}")
-        if isinstance(link, h5py.SoftLink):
-            raise UnsafeContentError("NF-H003", "soft link where an object is required", location=here,
-                                     expected="hard link", found=f"soft link to {link.path}")
+        problem = link_problem(link, here)
+        if problem is not None:
+            raise problem
         current = here
+
+
+def link_problem(link, location: str) -> Optional[UnsafeContentError]:
+    """NF-H003 for one link: an external or a soft link, where the format has hard links only.
+    The reader raises it on a path it follows (:func:`link_guard`); the validator reports it for
+    every link of the file."""
+    if isinstance(link, h5py.ExternalLink):
+        return UnsafeContentError("NF-H003", "external link", location=location, expected="hard link",
+                                  found=f"external link to {link.filename}:{link.path}")
+    if isinstance(link, h5py.SoftLink):
+        return UnsafeContentError("NF-H003", "soft link", location=location, expected="hard link",
+                                  found=f"soft link to {link.path}")
+    return None
 
 
 def storage_layout_problems(ds: h5py.Dataset, path: str) -> list[NeuralFormatError]:

@@ -151,12 +151,9 @@ def walk(f: h5py.File) -> list:
             out.append(finding("NF-H006", "/", "too many links to walk", f"<= {MAX_LINKS}", "more"))
             raise _Stop
         path = "/" + name
-        if isinstance(link, h5py.ExternalLink):
-            out.append(finding("NF-H003", path, "external link", "hard link",
-                               f"external link to {link.filename}:{link.path}"))
-            return
-        if isinstance(link, h5py.SoftLink):
-            out.append(finding("NF-H003", path, "soft link", "hard link", f"soft link to {link.path}"))
+        problem = guards.link_problem(link, path)  # NF-H003: the reader's rule, for every link
+        if problem is not None:
+            out.append(from_error(problem))
             return
         if path not in known:
             out.append(finding("NF-S004", path, "object not defined by the spec; readers ignore it",
