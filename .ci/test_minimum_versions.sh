@@ -3,7 +3,7 @@
 # pyproject.toml) of the libraries the builders and models import, with the venv's numpy 2 (the
 # same numeric extras meet numpy 1.24 in .ci/test_core_minimum.sh). They are installed, without
 # their dependencies, into a scratch directory put in front of the venv on PYTHONPATH, so torch,
-# numpy and the rest stay the venv's. About 40 s of downloads and 2 minutes of tests on 2 cores.
+# numpy and the rest stay the venv's. Then ruff and mypy at their bounds. About 1-2 minutes on 2 cores.
 #   bash .ci/test_minimum_versions.sh [VENV]        (default .venv, as `make test` builds it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,8 @@ TESTED=(transformers tokenizers safetensors pydicom Pillow networkx tqdm torch_g
 # not ours to bound, but transformers 4.x refuses huggingface_hub >= 1.0 (the venv's is newer)
 COMPANIONS=("huggingface_hub>=0.23,<1.0")
 SITE="$(mktemp -d "${TMPDIR:-/tmp}/nf-minimum.XXXXXX")"
-trap 'rm -rf "$SITE"' EXIT
+LINT_SITE="$(mktemp -d "${TMPDIR:-/tmp}/nf-minimum-lint.XXXXXX")"
+trap 'rm -rf "$SITE" "$LINT_SITE"' EXIT
 mapfile -t PINS < <("$PY" .ci/minimum_versions.py "${TESTED[@]}")
 echo "minimum versions under test: ${PINS[*]} (+ ${COMPANIONS[*]})"
 "$PY" -m pip install -q --no-deps --target "$SITE" "${PINS[@]}" "${COMPANIONS[@]}"
@@ -27,3 +28,12 @@ export PYTHONPATH="$SITE:$PWD"
   tests/test_build_stages.py tests/test_typed_configs.py tests/test_adapters_batches.py \
   tests/test_models_plots.py tests/test_models_reports.py tests/test_filelike.py tests/test_hostile_sources.py \
   tests/test_progress.py
+# the dev extra's lint and type-check tools at their bounds, over what .ci/run checks with the
+# venv's newest (their own dependencies come along, in a directory of their own)
+LINT=(ruff mypy)
+mapfile -t LINT_PINS < <("$PY" .ci/minimum_versions.py "${LINT[@]}")
+echo "lint tools at their minimum: ${LINT_PINS[*]}"
+PYTHONPATH= "$PY" -m pip install -q --target "$LINT_SITE" "${LINT_PINS[@]}"
+PYTHONPATH="$LINT_SITE:$PWD" "$PY" .ci/minimum_versions.py --check "${LINT[@]}"
+"$LINT_SITE/bin/ruff" check
+PYTHONPATH="$LINT_SITE:$PWD" "$PY" -m mypy
