@@ -81,3 +81,44 @@ def test_merge_refuses_duplicates_and_incompatible_metadata(tmp_path):
     assert not (tmp_path / "m.h5").exists()
     assert merge(tmp_path / "m.h5", [a, d], allow_mixed_provenance=True) == 12
     assert main(["merge", str(tmp_path / "m2.h5"), str(a), str(b)]) == 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["merge", "{out}/m.h5", "{src}", "--batch-records", "-3"],   # used to write an empty file, exit 0
+    ["merge", "{out}/m.h5", "{src}", "--batch-records", "0"],
+    ["split", "{src}", "{out}/s", "--shards", "0"],
+    ["split", "{src}", "{out}/s", "--records-per-shard", "0"],
+    ["split", "{src}", "{out}/s", "--shards", "2", "--batch-records", "0"],
+    ["reprune", "{src}", "{out}/r.h5", "--top-k-percent", "50", "--chunk-bytes", "0"],
+    ["verify", "{src}", "--workers", "-2"],                       # used to report the valid file as a mismatch
+    ["validate", "{src}", "--memory-mib", "0"],                   # used to report the valid file as failing
+    ["validate", "{src}", "--timeout-s", "-1"],
+    # the builders' and models' commands use the same types (these were tracebacks)
+    ["train", "{src}", "--out", "{out}/t", "--batch-size", "0"],
+    ["ablate", "{src}", "--out", "{out}/a", "--workers", "-1"],
+    ["render", "{src}", "--index", "0", "--out", "{out}/x.png", "--height", "0"],
+    ["generate-reports", "{src}", "--generator", "{out}/g", "--out", "{out}/g.h5", "--batch-size", "0"],
+])
+def test_a_count_or_limit_out_of_range_is_a_usage_error(tmp_path, capsys, argv):
+    """Counts, sizes and limits are checked by argparse (exit 2, the flag named), before any work:
+    never a traceback, an empty output or a verdict on the input."""
+    meta = synthetic_meta(feature_dim=4)
+    src = nf.write_collection(tmp_path / "c.h5", meta, synthetic_records(5, meta, seed=0), fsync=False)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        main([a.format(src=src, out=tmp_path / "out") for a in argv])
+    assert exit_.value.code == 2
+    assert f"argument {argv[-2]}: must be" in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_batch_size_below_one_is_refused_by_the_api(tmp_path):
+    meta = synthetic_meta(feature_dim=4)
+    src = nf.write_collection(tmp_path / "c.h5", meta, synthetic_records(5, meta, seed=0), fsync=False)
+    with pytest.raises(ValueError, match="batch_records"):
+        merge(tmp_path / "m.h5", [src], batch_records=-3)
+    assert not (tmp_path / "m.h5").exists()
+    with pytest.raises(ValueError, match="batch_records"):
+        split(src, tmp_path / "s", shards=2, batch_records=0)
+    with open_collection(src) as collection:
+        assert sum(map(len, collection.iter_batches(2))) == 5

@@ -43,6 +43,8 @@ def _resolution(args) -> dict:
 
 
 def register(sub) -> None:
+    from neural_format.cli import int_at_least
+
     from ..vlm.generator_config import FinetuneConfig, ResolutionConfig  # torch-free: the defaults live there
     train, resolution = FinetuneConfig(), ResolutionConfig()
     p = sub.add_parser("finetune", help="stage-1 fine-tuning: train the Swin+T5 report generator (teacher forcing)")
@@ -58,7 +60,7 @@ def register(sub) -> None:
     p.add_argument("--fixed-size", type=int, default=resolution.fixed_size[0],
                    help="fixed mode: working image side (multiple of 32)")
     p.add_argument("--steps", type=int, default=train.steps)
-    p.add_argument("--batch-size", type=int, default=train.batch_size)
+    p.add_argument("--batch-size", type=int_at_least(1), default=train.batch_size)
     p.add_argument("--lr", type=float, default=train.lr)
     p.add_argument("--freeze-encoder-steps", type=int, default=train.freeze_encoder_steps)
     p.add_argument("--checkpoint-every", type=int, default=train.checkpoint_every)

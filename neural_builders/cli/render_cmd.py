@@ -1,6 +1,8 @@
 """``neural-format render FILE --record ID [--image PATH] --out x.png``: draw one record."""
 from __future__ import annotations
 
+from neural_format.cli import int_at_least
+
 from ..render import KG_WIDTH, PANEL_HEIGHT
 
 
@@ -32,8 +34,8 @@ def register(sub) -> None:
     which.add_argument("--index", type=int, help="record index")
     p.add_argument("--image", help="the source image (DICOM/PNG/JPEG); default: rebuild from stored tiles")
     p.add_argument("--out", required=True, help="output PNG path")
-    p.add_argument("--height", type=int, default=PANEL_HEIGHT, help=f"image panel height in pixels (default {PANEL_HEIGHT})")
-    p.add_argument("--kg-width", type=int, default=KG_WIDTH, help=f"graph panel width in pixels (default {KG_WIDTH})")
+    p.add_argument("--height", type=int_at_least(1), default=PANEL_HEIGHT, help=f"image panel height in pixels (default {PANEL_HEIGHT})")
+    p.add_argument("--kg-width", type=int_at_least(1), default=KG_WIDTH, help=f"graph panel width in pixels (default {KG_WIDTH})")
     p.add_argument("--slice", type=int, default=None,
                    help="3-D records: slice to draw (default: the bridged patch's, else the fullest)")
     p.set_defaults(func=run)

@@ -25,6 +25,34 @@ ENTRY_POINT_GROUP = "neural_format.commands"
 _EXTRAS_DEFAULT = "_nf_extras"  # the argparse default naming the extras a plugin command needs
 
 
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer of at least ``minimum`` (a count, a size, a limit). Anything
+    else is a usage error (exit 2) rather than a traceback, or a run that quietly does nothing
+    (``merge --batch-records -3`` wrote an empty file) or blames the input (``verify --workers -2``
+    reported a valid file as a mismatch)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+    parse.__name__ = f"int_at_least_{minimum}"
+    return parse
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type``: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
+    return value
+
+
 def command_modules() -> list[str]:
     """The core's own command modules (``neural_format.cli.*_cmd``)."""
     return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd"))

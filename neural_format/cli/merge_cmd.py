@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..files.writer import BATCH_RECORDS
+from . import int_at_least
 
 
 def with_partial_text(meta, partial: bool):
@@ -104,6 +105,6 @@ def register(sub) -> None:
                    help="merge sources made with different models/pruning (recorded in the history)")
     from .reprune_cmd import add_storage_arguments
     add_storage_arguments(p)
-    p.add_argument("--batch-records", type=int, default=BATCH_RECORDS)
+    p.add_argument("--batch-records", type=int_at_least(1), default=BATCH_RECORDS)
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..format.metadata import PruningPolicy
+from . import int_at_least
 
 
 def run(args) -> int:
@@ -29,7 +30,7 @@ def add_storage_arguments(p) -> None:
                    help="output filter (default: the input's)")
     g.add_argument("--compression-level", type=int, choices=range(10), metavar="0-9", default=None,
                    help="gzip level (default: the input's)")
-    g.add_argument("--chunk-bytes", type=int, default=None, help="target bytes per chunk (default: the input's)")
+    g.add_argument("--chunk-bytes", type=int_at_least(1), default=None, help="target bytes per chunk (default: the input's)")
     g.add_argument("--dtype", choices=["float16", "float32"], default=None,
                    help="stored feature dtype (default: the input's)")
 

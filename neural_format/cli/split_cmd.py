@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..files.writer import BATCH_RECORDS
+from . import int_at_least
 
 
 def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
@@ -31,6 +32,8 @@ def split(source, out_dir, *, shards: int | None = None, records_per_shard: int 
     from ..collections.manifest import manifest_path, new_collection_id
     from ..files.writer import CollectionWriter
 
+    if batch_records < 1:
+        raise ValueError(f"batch_records must be at least 1, not {batch_records!r}")
     out_dir = Path(out_dir)
     if manifest_path(out_dir).exists() and not overwrite:
         raise _exists(manifest_path(out_dir), "split writes a new collection")
@@ -116,11 +119,11 @@ def register(sub) -> None:
     p.add_argument("source", help="a collection file, collection directory or manifest.json")
     p.add_argument("out_dir", help="directory for the new collection (must not hold a manifest)")
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("--shards", type=int, help="number of shards")
-    size.add_argument("--records-per-shard", type=int, help="records per shard (the last may hold fewer)")
+    size.add_argument("--shards", type=int_at_least(1), help="number of shards")
+    size.add_argument("--records-per-shard", type=int_at_least(1), help="records per shard (the last may hold fewer)")
     from .reprune_cmd import add_storage_arguments
     add_storage_arguments(p)
-    p.add_argument("--batch-records", type=int, default=BATCH_RECORDS)
+    p.add_argument("--batch-records", type=int_at_least(1), default=BATCH_RECORDS)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a collection (or the shards of an interrupted split) already in OUT_DIR")
     p.set_defaults(func=run)

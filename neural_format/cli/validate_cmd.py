@@ -6,6 +6,8 @@ finding); 2 at least one error.
 """
 from __future__ import annotations
 
+from . import int_at_least, positive_seconds
+
 
 def run(args) -> int:
     report = _validate(args)
@@ -31,9 +33,9 @@ def add_isolation_arguments(p) -> None:
     from ..validation.isolation import CLI_BASE_TIMEOUT_S, CLI_MEMORY_MIB, CLI_TIMEOUT_S_PER_GIB
     p.add_argument("--in-process", action="store_true",
                    help="check in this process, without the child's memory and time limits (trusted files only)")
-    p.add_argument("--memory-mib", type=int, default=CLI_MEMORY_MIB,
+    p.add_argument("--memory-mib", type=int_at_least(1), default=CLI_MEMORY_MIB,
                    help=f"address-space limit of the checking process (default {CLI_MEMORY_MIB})")
-    p.add_argument("--timeout-s", type=float, default=None,
+    p.add_argument("--timeout-s", type=positive_seconds, default=None,
                    help=f"wall-clock limit (default {CLI_BASE_TIMEOUT_S:g} s + {CLI_TIMEOUT_S_PER_GIB:g} s per GiB read)")
 
 

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from ..errors import printable
+from . import int_at_least
 from ..collections.verification import MAX_LISTED, total_records, verify_collection, verify_file, verify_path  # noqa: F401 (re-exported)
 
 
@@ -50,7 +51,7 @@ def register(sub) -> None:
     p = sub.add_parser("verify", help="recompute record, shard and manifest hashes (exit 0 ok, 2 mismatch)")
     p.add_argument("path", help="a collection file, a collection directory or its manifest.json")
     p.add_argument("--json", action="store_true", help="print a JSON report")
-    p.add_argument("--workers", type=int, default=None, help="hashing threads (default: up to 4)")
+    p.add_argument("--workers", type=int_at_least(0), default=None, help="hashing threads (default or 0: up to 4)")
     p.add_argument("--no-file-hash", action="store_true", help="skip whole-file SHA-256 of shards")
     from .validate_cmd import add_isolation_arguments
     add_isolation_arguments(p)

@@ -187,6 +187,8 @@ class ShardedCollection(RecordSequence):
 
     def iter_batches(self, batch_records: int = BATCH_RECORDS) -> Iterator[list[Record]]:
         """Records in lists of at most ``batch_records``, shard by shard, each read in bulk."""
+        if batch_records < 1:  # range() would yield nothing (or fail) and the records be lost to the caller
+            raise ValueError(f"batch_records must be at least 1, not {batch_records!r}")
         for k in range(len(self._shards)):
             if not self.counts[k]:
                 continue

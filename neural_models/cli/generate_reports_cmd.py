@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from neural_format.cli import int_at_least
 from neural_format.cli.reprune_cmd import add_storage_arguments
 
 from ..metrics import BOOTSTRAP_RESAMPLES
@@ -107,8 +108,8 @@ def register(sub) -> None:
     p.add_argument("--generator", required=True, help="a report-generator directory (neural_builders.vlm)")
     p.add_argument("--out", required=True, help="the new collection file to write")
     p.add_argument("--model", default=None, help="a trained MPNN directory to evaluate on the rebuilt graphs")
-    p.add_argument("--batch-size", type=int, default=GENERATION_BATCH_SIZE)
-    p.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
+    p.add_argument("--batch-size", type=int_at_least(1), default=GENERATION_BATCH_SIZE)
+    p.add_argument("--max-new-tokens", type=int_at_least(1), default=MAX_NEW_TOKENS)
     p.add_argument("--limit", type=int, default=None, help="only the first N records")
     p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES)
     p.add_argument("--threads", type=int, default=1)

@@ -21,20 +21,22 @@ MODALITY_CHOICES = ("fused", "image", "text", "all")
 
 
 def add_training_arguments(p) -> None:
+    from neural_format.cli import int_at_least
+
     from ..train_config import TrainConfig  # torch-free: the training defaults live there
     defaults = TrainConfig()
     p.add_argument("collections", nargs="+", help="collection files, shard lists or collection directories")
     p.add_argument("--label", default="pneumonia", help="label column to predict (default: pneumonia)")
     p.add_argument("--model", choices=("gcn", "hetero"), default=defaults.model)
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed for the split, initialisation and batches")
-    p.add_argument("--hidden", type=int, default=defaults.hidden)
+    p.add_argument("--hidden", type=int_at_least(1), default=defaults.hidden)
     p.add_argument("--dropout", type=float, default=defaults.dropout)
     p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
+    p.add_argument("--batch-size", type=int_at_least(1), default=defaults.batch_size)
+    p.add_argument("--max-epochs", type=int_at_least(1), default=defaults.max_epochs)
     p.add_argument("--patience", type=int, default=defaults.patience,
                    help="epochs without a validation AUC gain before stopping")
-    p.add_argument("--workers", type=int, default=defaults.workers,
+    p.add_argument("--workers", type=int_at_least(0), default=defaults.workers,
                    help="loader processes building training batches from the file (default 0: in this process)")
     p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--one-per-patient", action="store_true",
