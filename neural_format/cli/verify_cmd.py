@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..errors import printable
 from . import int_at_least
-from ..collections.verification import MAX_LISTED, total_records, verify_collection, verify_file, verify_path  # noqa: F401 (re-exported)
+from ..collections.verification import (MAX_LISTED, raise_missing, total_records, verify_collection,  # noqa: F401 (re-exported)
+                                        verify_file, verify_path)
 
 
 def run(args) -> int:
