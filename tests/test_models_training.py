@@ -104,6 +104,9 @@ def test_train_and_evaluate_commands(planted, tmp_path, capsys):
     assert cli_main(["evaluate", str(out), str(planted)]) == 2
     err = capsys.readouterr().err
     assert "NM-M001" in err and str(out / "fused") in err and "Traceback" not in err
+    # a model directory that does not exist is NM-M001 too, and is not created as the output
+    assert cli_main(["evaluate", str(tmp_path / "no-model"), str(planted)]) == 2
+    assert "NM-M001" in capsys.readouterr().err and not (tmp_path / "no-model").exists()
     # a collection whose features do not fit: a coded error saying what differs, no traceback
     other = write_planted_collection(tmp_path / "narrow.h5", 40, seed=1, feature_dim=4)
     assert cli_main(["evaluate", str(out / "fused"), str(other)]) == 2

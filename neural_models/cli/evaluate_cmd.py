@@ -32,9 +32,9 @@ def run(args) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     model_dir = Path(args.model_dir)
+    model, features, config = load_model(model_dir)  # NM-M001 before anything is created
     out = Path(args.out) if args.out else model_dir
     out.mkdir(parents=True, exist_ok=True)
-    model, features, config = load_model(model_dir)
     examples = load_examples(args.collections, config["label"], records=config["model"]["kind"] != "gcn")
     features.check(examples.meta)
     if args.all_records:
