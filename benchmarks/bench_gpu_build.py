@@ -25,6 +25,9 @@ Timed runs alternate old and new (``--repeats`` rounds, the order flipped each r
 load from other processes hits both alike; medians are reported, every run in the JSON. On CUDA
 the model runs under bf16 autocast (as the builder does) and timings synchronise the device.
 Weights are random (nothing can be downloaded); a forward's cost does not depend on their values.
+The model is saved and loaded before it is timed, as a build gets it (``--model DIR``), so the
+builder's provenance digest is the weight files' (hashed once per file: ``--unsaved`` keeps the
+model as constructed, whose weights each build serialises and hashes).
 """
 from __future__ import annotations
 
