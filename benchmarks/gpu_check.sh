@@ -24,7 +24,7 @@
 #   GPU_CHECK_DEVICE=cpu GPU_CHECK_TESTS=tests/test_devices.py GPU_CHECK_DEMO_ARGS=--quick \
 #   GPU_CHECK_GPU_BENCH_ARGS="--config tiny --images 8 --size 128 --batch 4 --repeats 1" \
 #   GPU_CHECK_BUILD_BENCH_ARGS="--batch 1 --repeats 1" bash benchmarks/gpu_check.sh /tmp/x
-# Exit status: 0 when every stage passed, else 1.
+# Exit status: 0 when the suite, the demo and both benchmarks passed, else 1 (wheels and preflight are reported only).
 set -uo pipefail
 LOG="${1:?usage: bash benchmarks/gpu_check.sh LOG_DIR [RETURN_DIR]}"
 RETURN="${2:-}"
