@@ -40,6 +40,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..errors import LockError, NeuralFormatError, SchemaError
+from ..files.guards import file_kind
 from ..format.hashing import file_sha256  # noqa: F401  (the shard file hash, NF-C003; imported from here by callers)
 from ..format.metadata import CollectionMeta, Manifest, ShardEntry
 from ..version import FORMAT_VERSION
@@ -159,19 +160,11 @@ def read_manifest_bytes(path) -> bytes:
         mode = os.fstat(handle.fileno()).st_mode
         if not stat.S_ISREG(mode):
             raise SchemaError("NF-C001", "manifest is not a regular file", location=str(path),
-                              expected="a regular file", found=_kind_of(mode))
+                              expected="a regular file", found=file_kind(mode))
         try:
             return handle.read(MANIFEST_MAX_BYTES + 1)
         except OSError as exc:
             raise SchemaError("NF-C001", f"manifest unreadable: {exc.strerror or exc}", location=str(path)) from None
-
-
-def _kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def read_manifest(directory) -> Manifest:
@@ -237,7 +230,7 @@ def manifest_lock(directory):
     if not stat.S_ISREG(mode):
         os.close(fd)
         raise LockError("NF-E-LOCK", "the manifest lock is not a regular file", location=str(path),
-                        expected="a regular lock file (or none)", found=_kind_of(mode))
+                        expected="a regular lock file (or none)", found=file_kind(mode))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
