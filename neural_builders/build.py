@@ -57,6 +57,7 @@ from .build_options import BuildJob, add_arguments, config_from_args, job_from_a
 from .labels_csv import labels_from_csv
 from .provenance import BUILDER_NAME, collection_meta, model_refs
 from .summary import BuildSummary
+from . import optional_deps
 
 if TYPE_CHECKING:
     from neural_format.files.writer import CollectionWriter
@@ -101,7 +102,7 @@ class _Scored:
 
 class _Pipeline:
     def __init__(self, model, config: BuildConfig, out_path: Path, source_bytes: int, skipped: list):
-        import torch
+        torch = optional_deps.load("torch", needed_by="building a collection")
 
         from .kg import extractor_ref, get_extractor
         from .devices import resolve_device

@@ -27,6 +27,7 @@ import re
 from typing import Optional
 
 from .errors import DEVICE_UNAVAILABLE, DeviceError
+from . import optional_deps
 
 __all__ = ["rank_device", "resolve_device", "process_group_backend", "launch_env"]
 
@@ -101,7 +102,7 @@ def launch_env(environ=None) -> dict:
 
 def resolve_device(requested: str = "auto"):
     """This process's ``torch.device`` under :func:`rank_device` (environment + visible GPUs)."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="resolve_device")
     env = launch_env()
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return torch.device(rank_device(requested, rank=env["rank"], local_rank=env["local_rank"],

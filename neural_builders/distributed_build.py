@@ -41,6 +41,7 @@ from neural_format.collections.collection import resolve_shard_path, shard_name
 from neural_format.errors import SchemaError
 from neural_format.collections.manifest import make_manifest, manifest_path, read_manifest, shard_entry, write_manifest
 from neural_format.format.metadata import ShardInfo
+from . import optional_deps
 
 BuildFn = Callable[[Sequence, Path], None]
 
@@ -73,7 +74,7 @@ class _Group:
         self.world = world
         self.owned = False
         if world > 1:
-            import torch.distributed as dist
+            dist = optional_deps.load("torch.distributed", needed_by="a distributed build")
             self.dist = dist
             if not dist.is_initialized():
                 dist.init_process_group("gloo", timeout=dt.timedelta(seconds=timeout_s))

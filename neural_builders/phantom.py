@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from . import optional_deps
 
 SIDES = ("right", "left")
 ZONES = ("upper", "middle", "lower")
@@ -288,7 +289,7 @@ def write_cases(cases: list[PhantomCase], out_dir, *, bit_depth: int = 8) -> dic
     """Write ``images/<case_id>.png``, ``reports.csv`` (id, report, pneumonia) and
     ``lesions.json`` (boxes, locations, labels) under ``out_dir``; set each case's
     ``image_path``. Returns the three paths. ``bit_depth`` is 8 or 16."""
-    from PIL import Image
+    Image = optional_deps.load("PIL.Image", needed_by="write_cases")
     out = Path(out_dir)
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from .vlm.generator_config import FinetuneConfig
+from . import optional_deps
 
 if TYPE_CHECKING:  # types only: torch and transformers are imported inside the functions
     from .summary import BuildSummary
@@ -84,7 +85,7 @@ def finetune_tiny_generator(images: Sequence, reports: Sequence[str], training: 
     """Train the tokenizer on ``tokenizer_reports`` (default: ``reports``), then a seeded
     ``tiny_config`` generator shaped by ``training`` on ``images`` with ``reports``; returns
     ``(generator reloaded from out_dir/model, TrainResult)``."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="finetune_generator")
 
     from .vlm.model import ReportGenerator, tiny_config
     from .vlm.tokenizer import train_report_tokenizer

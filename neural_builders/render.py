@@ -25,6 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from neural_format.format.record import ASSERTION_CODES, Record
+from . import optional_deps
 
 ASSERTION_NAMES = {code: name for name, code in ASSERTION_CODES.items()}
 TYPE_COLOURS = {"finding": (214, 69, 65), "anatomy": (52, 120, 200), "device": (46, 160, 90),
@@ -57,7 +58,7 @@ def score_colour(value: float) -> tuple[int, int, int]:
 
 
 def _font(size: int):
-    from PIL import ImageFont
+    ImageFont = optional_deps.load("PIL.ImageFont", needed_by="render")
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType: fixed bitmap font
@@ -117,7 +118,7 @@ def _planar(record: Record, slice_index: Optional[int]):
 
 def _tile_canvas(record: Record, boxes, index, image_size) -> np.ndarray:
     """Grayscale (H, W) uint8: tiles pasted at their boxes on a dark canvas."""
-    from PIL import Image
+    Image = optional_deps.load("PIL.Image", needed_by="render")
     canvas = np.full(image_size, CANVAS_DARK[0], np.uint8)
     if record.tiles is None:
         return canvas
@@ -358,7 +359,8 @@ def render_record(record: Record, *, entity_types: Sequence[str] = (), relation_
     :func:`~neural_builders.inputs.load_image`), a 2-D array in [0, 1], or None (rebuild from
     tiles). Vocabularies come from the collection metadata (``reader.meta``).
     """
-    from PIL import Image, ImageDraw
+    Image = optional_deps.load("PIL.Image", needed_by="render_record")
+    ImageDraw = optional_deps.load("PIL.ImageDraw", needed_by="render_record")
 
     if record.geometry is None or record.patch_positions is None:
         raise ValueError(f"record {record.record_id!r} has no geometry/positions: nothing to place")

@@ -25,6 +25,8 @@ import numpy as np
 
 from neural_format.format.metadata import ScoreAggregation
 
+from . import optional_deps
+
 __all__ = ["ATTENTION_PATHS", "aggregate_cross_attention", "score_batch"]
 
 
@@ -93,7 +95,7 @@ def score_batch(model, pixels, plans, labels, aggregation: ScoreAggregation = Sc
     layer's weights and :func:`aggregate_cross_attention` reduces them on the host in float64.
     Both give the same scores (float32: to rounding; tested).
     """
-    import torch
+    torch = optional_deps.load("torch", needed_by="scoring patches")
     if attention not in ATTENTION_PATHS:
         raise ValueError(f"attention must be one of {ATTENTION_PATHS}, not {attention!r}")
     with torch.no_grad():
@@ -130,7 +132,7 @@ def _aggregate_on_device(per_layer: Sequence, target_mask, source_mask, aggregat
 
     The layer reduction and the sum over report positions run where the weights are; only the
     ``(B, S)`` result reaches the host (as float64, like the reference)."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="scoring patches")
     stacked = torch.stack(list(per_layer))
     a = stacked.mean(dim=0) if aggregation.layer_reduction == "mean" else stacked.sum(dim=0)
     target = target_mask.to(a.device, a.dtype)

@@ -21,6 +21,7 @@ import numpy as np
 from neural_format.format.metadata import ModelRef
 
 from .errors import EMBEDDER_UNAVAILABLE, BuildInputError
+from . import optional_deps
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 
@@ -69,8 +70,9 @@ class SentenceEmbedder:
             raise BuildInputError(EMBEDDER_UNAVAILABLE, "model directory lacks config.json", location=str(self.model_dir),
                                   expected="a Hugging Face model directory", found="no config.json")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch
-        from transformers import AutoModel, AutoTokenizer
+        torch = optional_deps.load("torch", needed_by="SentenceEmbedder")
+        transformers = optional_deps.load("transformers", needed_by="SentenceEmbedder")
+        AutoModel, AutoTokenizer = transformers.AutoModel, transformers.AutoTokenizer
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
         self.model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True).to(device).eval()

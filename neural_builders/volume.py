@@ -33,6 +33,7 @@ from neural_format.graphs.pruning import describe, select
 from neural_format.format.record import Geometry, Record
 
 from .summary import BuildSummary
+from . import optional_deps
 
 
 @dataclass
@@ -64,7 +65,7 @@ def slice_anchor_filter(descriptors: np.ndarray, rule: SliceAnchorFilter) -> np.
 
 def score_volume(model, volume: np.ndarray, report: str, config, device=None):
     """Per-slice ``(plan, features (D, S, C), scores (D, S))`` for one volume."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="a 3-D build")
 
     from .scoring import score_batch
     from .vlm.patch_grid import to_working
@@ -124,7 +125,7 @@ def volume_record(item: VolumeInput, model, config, rule: SliceAnchorFilter, ext
 def build_volume_collection(volumes: Sequence[VolumeInput], model, config, out_path, rule: SliceAnchorFilter, *,
                             skipped: Optional[list] = None) -> BuildSummary:
     """Write one 3-D collection (``spatial_axes = 3``, ``6-neighbour``) from ``volumes``."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="a 3-D build")
 
     from .build_config import open_writer
     from .provenance import collection_meta

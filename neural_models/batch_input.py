@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph_input import NodeFeatures
+from . import optional_deps
 
 
 class HomogeneousBatches:
@@ -40,8 +41,8 @@ class HomogeneousBatches:
         self.modality, self.bridge, self.keep_half = modality, bool(bridge), bool(keep_half)
 
     def __call__(self, c):
-        import torch
-        from torch_geometric.utils import coalesce
+        torch = optional_deps.load("torch", needed_by="batches read from the file")
+        coalesce = optional_deps.load("torch_geometric.utils", needed_by="batches read from the file").coalesce
 
         from neural_format.adapters.batch_columns import expand
         from neural_format.adapters.pyg_batches import new_batch

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .graph_input import NodeFeatures
 from .registry import model_from_config
+from . import optional_deps
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -26,7 +27,7 @@ def _canonical(config: dict) -> bytes:
 
 def save_model(directory, model, features: NodeFeatures, extra: dict | None = None) -> Path:
     """Write ``model.safetensors`` and ``config.json`` into ``directory``; returns the directory."""
-    from safetensors.torch import save
+    save = optional_deps.load("safetensors.torch", needed_by="save_model").save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -59,8 +60,8 @@ def load_config(directory) -> dict:
 
 def load_model(directory):
     """``(model in eval mode, NodeFeatures, config)`` from a directory written by :func:`save_model`."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    safe_open = optional_deps.load("safetensors", needed_by="load_model").safe_open
+    load_file = optional_deps.load("safetensors.torch", needed_by="load_model").load_file
 
     directory = Path(directory)
     config = load_config(directory)

@@ -49,13 +49,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
-import torch
-import torch.distributed as dist
 
 from .graph_input import NodeFeatures, convert
 from .metrics import roc_auc
 from .train import TrainConfig, make_loss, seed_everything
 from .train_config import PREDICT_BATCH_SIZE
+from . import optional_deps
+
+optional_deps.require("torch", needed_by="distributed training")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
+import torch.distributed as dist  # noqa: E402 (after the NF-E-EXTRA check above)
 
 if TYPE_CHECKING:
     from neural_format.collections.collection import ShardedCollection
@@ -128,7 +131,7 @@ def _all_gather(value) -> list:
 
 
 def _collate_loader(dataset, batch_size: int, sampler):
-    from torch_geometric.loader import DataLoader
+    DataLoader = optional_deps.load("torch_geometric.loader", needed_by="distributed training").DataLoader
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False)
 
 

@@ -16,11 +16,13 @@ Dropout (rate ``dropout``) acts on ``H1`` and ``H2`` in training only.
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
-from torch_geometric.nn import GCNConv, global_mean_pool
-
 from .train_config import DROPOUT, HIDDEN
+from . import optional_deps
+
+optional_deps.require("torch", "torch_geometric", needed_by="FusedGCN")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
+from torch import nn  # noqa: E402 (after the NF-E-EXTRA check above)
+from torch_geometric.nn import GCNConv, global_mean_pool  # noqa: E402 (after the NF-E-EXTRA check above)
 
 
 class FusedGCN(nn.Module):

@@ -35,6 +35,7 @@ import numpy as np
 
 from neural_format.format.metadata import CollectionMeta
 from neural_format.format.record import Record
+from . import optional_deps
 
 PATCH_ADJACENCY = ("patch", "adjacent", "patch")
 RELATED = ("entity", "related", "entity")
@@ -122,8 +123,8 @@ def _with_entity_matrix(record: Record, features: NodeFeatures) -> Record:
 
 def _undirected(edge_index, edge_attr=None):
     """Each edge in both directions, duplicates removed (attributes follow their edge)."""
-    import torch
-    from torch_geometric.utils import coalesce
+    torch = optional_deps.load("torch", needed_by="graph inputs")
+    coalesce = optional_deps.load("torch_geometric.utils", needed_by="graph inputs").coalesce
     both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
     if edge_attr is None:
         return coalesce(both), None
@@ -138,8 +139,8 @@ def _undirected(edge_index, edge_attr=None):
 
 def to_homogeneous(record: Record, features: NodeFeatures, label_index: int):
     """A ``torch_geometric.data.Data`` (x, edge_index, y) in the layout of the module docstring."""
-    import torch
-    from torch_geometric.data import Data
+    torch = optional_deps.load("torch", needed_by="to_homogeneous")
+    Data = optional_deps.load("torch_geometric.data", needed_by="to_homogeneous").Data
 
     base = _with_entity_matrix(record, features).to_pyg(label=label_index, pad="zeros", extras=True)
     width = max(features.patch_dim, features.entity_dim)
@@ -154,8 +155,8 @@ def to_homogeneous(record: Record, features: NodeFeatures, label_index: int):
 
 def to_heterogeneous(record: Record, features: NodeFeatures, label_index: int):
     """A ``torch_geometric.data.HeteroData`` in the layout of the module docstring."""
-    import torch
-    from torch_geometric.data import HeteroData
+    torch = optional_deps.load("torch", needed_by="to_heterogeneous")
+    HeteroData = optional_deps.load("torch_geometric.data", needed_by="to_heterogeneous").HeteroData
 
     base = _with_entity_matrix(record, features).to_pyg_hetero(label=label_index)
     data = HeteroData()

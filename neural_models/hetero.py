@@ -25,12 +25,14 @@ and a linear head maps their concatenation to one logit:
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
-from torch_geometric.nn import GCNConv, HeteroConv, RGCNConv, SAGEConv, global_mean_pool
-
 from .train_config import DROPOUT, HIDDEN
 from .graph_input import BRIDGE, BRIDGE_REVERSE, PATCH_ADJACENCY, RELATED
+from . import optional_deps
+
+optional_deps.require("torch", "torch_geometric", needed_by="HeteroFusedGNN")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
+from torch import nn  # noqa: E402 (after the NF-E-EXTRA check above)
+from torch_geometric.nn import GCNConv, HeteroConv, RGCNConv, SAGEConv, global_mean_pool  # noqa: E402 (after the NF-E-EXTRA check above)
 
 NODE_TYPES = ("patch", "entity")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from . import optional_deps
 
 BOOTSTRAP_RESAMPLES = 1000  # resamples of every bootstrap CI unless a caller says otherwise (flags read it)
 
@@ -38,7 +39,7 @@ def _binary(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
 
 def roc_auc(y_true, y_score) -> float:
     """Area under the ROC curve (scikit-learn); NaN when one class is absent."""
-    from sklearn.metrics import roc_auc_score
+    roc_auc_score = optional_deps.load("sklearn.metrics", needed_by="roc_auc").roc_auc_score
     y, s = _binary(y_true, y_score)
     if not y.size or y.min() == y.max():
         return float("nan")
@@ -47,7 +48,7 @@ def roc_auc(y_true, y_score) -> float:
 
 def average_precision(y_true, y_score) -> float:
     """Step-wise area under the precision-recall curve (scikit-learn); NaN without positives."""
-    from sklearn.metrics import average_precision_score
+    average_precision_score = optional_deps.load("sklearn.metrics", needed_by="average_precision").average_precision_score
     y, s = _binary(y_true, y_score)
     if not y.sum():
         return float("nan")
@@ -59,8 +60,8 @@ def roc_curve(y_true, y_score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a rate whose class is absent is NaN."""
     import warnings
 
-    from sklearn.exceptions import UndefinedMetricWarning
-    from sklearn.metrics import roc_curve as sk_roc_curve
+    UndefinedMetricWarning = optional_deps.load("sklearn.exceptions", needed_by="roc_curve").UndefinedMetricWarning
+    sk_roc_curve = optional_deps.load("sklearn.metrics", needed_by="roc_curve").roc_curve
     y, s = _binary(y_true, y_score)
     with warnings.catch_warnings():  # one class absent: its rate is NaN, said in the docstring
         warnings.simplefilter("ignore", UndefinedMetricWarning)
@@ -76,7 +77,8 @@ def bootstrap_ci(metric: Callable, y_true, y_score, *, n_resamples: int = BOOTST
     resamples with one class only are skipped; (NaN, NaN) if no resample is defined."""
     import warnings
 
-    from scipy.stats import DegenerateDataWarning, bootstrap
+    stats = optional_deps.load("scipy.stats", needed_by="the bootstrap interval")
+    DegenerateDataWarning, bootstrap = stats.DegenerateDataWarning, stats.bootstrap
     y, s = _binary(y_true, y_score)
     if y.size < 2:
         return float("nan"), float("nan")

@@ -25,6 +25,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from . import optional_deps
 
 from neural_builders.phantom_pipeline import PhantomTraining
 from neural_builders.vlm.generator_config import FinetuneConfig
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
-    import torch
+    torch = optional_deps.load("torch", needed_by="the phantom study")
 
     from neural_format.cli import main as cli
 

@@ -11,12 +11,13 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .metrics import roc_curve
+from . import optional_deps
 
 
 def _pyplot():
-    import matplotlib
+    matplotlib = optional_deps.load("matplotlib", needed_by="the figures")
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    plt = optional_deps.load("matplotlib.pyplot", needed_by="the figures")
     return plt
 
 

@@ -40,6 +40,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from neural_format.format.record import Record
+from . import optional_deps
 
 # how many records are decoded at once and how long a generated report may be (the command's flags read these)
 GENERATION_BATCH_SIZE = 16
@@ -48,7 +49,7 @@ MAX_NEW_TOKENS = 64
 
 # -- BLEU-2 (sacrebleu) ---------------------------------------------------------------------------
 def _bleu():
-    from sacrebleu.metrics import BLEU
+    BLEU = optional_deps.load("sacrebleu.metrics", needed_by="BLEU-2").BLEU
     return BLEU(max_ngram_order=2, lowercase=True, tokenize="13a", smooth_method="none", effective_order=False)
 
 
@@ -81,7 +82,7 @@ def corpus_bleu2(candidates: Sequence[str], references: Sequence[str]) -> float:
 # -- generation from stored patches ----------------------------------------------------------------
 def encode_stored_patches(generator, records: Sequence[Record]):
     """The decoder memory (``Encoded``) for a batch of records, from their stored patches only."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="generate_reports")
     from neural_builders.vlm.model import Encoded, position_code
 
     projection = generator.projection
@@ -115,7 +116,7 @@ def encode_stored_patches(generator, records: Sequence[Record]):
 def generate_reports(generator, records: Sequence[Record], *, batch_size: int = GENERATION_BATCH_SIZE,
                      max_new_tokens: int = MAX_NEW_TOKENS, tokenizer=None, progress=None) -> list[str]:
     """One greedy report per record, from its stored patch features."""
-    import torch
+    torch = optional_deps.load("torch", needed_by="generate_reports")
     tokenizer = tokenizer if tokenizer is not None else generator.tokenizer
     if tokenizer is None:
         raise ValueError("the report generator has no tokenizer; pass tokenizer=")

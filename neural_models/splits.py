@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 import numpy.typing as npt
+from . import optional_deps
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -62,7 +63,7 @@ def stratified_group_split(labels: npt.ArrayLike, group_keys: Sequence[Optional[
 
 def _cut(groups: np.ndarray, group_label: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(kept, drawn): ``share`` of ``groups`` drawn, stratified by ``group_label`` where it can be."""
-    from sklearn.model_selection import train_test_split
+    train_test_split = optional_deps.load("sklearn.model_selection", needed_by="the split").train_test_split
     empty = groups[:0]
     if share <= 0 or groups.size == 0:
         return groups, empty

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 
 from .metrics import roc_auc
 from .train_config import PREDICT_BATCH_SIZE
 from .train_config import TrainConfig  # noqa: F401 (re-exported: its home before it moved)
+from . import optional_deps
+
+optional_deps.require("torch", needed_by="training")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
 
 
 @dataclass
@@ -47,7 +50,7 @@ def make_loader(graphs, batch_size: int, *, shuffle: bool, seed: int = 0, num_wo
     from .batch_input import FileExamples
     if isinstance(graphs, FileExamples):
         return graphs.loader(batch_size, shuffle=shuffle, seed=seed, num_workers=num_workers)
-    from torch_geometric.loader import DataLoader
+    DataLoader = optional_deps.load("torch_geometric.loader", needed_by="training").DataLoader
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(graphs, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=num_workers)

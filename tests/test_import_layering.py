@@ -308,3 +308,94 @@ def test_core_subpackages_import_only_the_layers_below():
     assert not found, "imports against docs/architecture.md's layers:\n" + "\n".join(found)
     stale = [pair for pair in LAYER_EXCEPTIONS if pair[1] not in edges.get(pair[0], set())]
     assert not stale, f"exceptions no longer needed (remove them): {stale}"
+
+
+# ------------------------------------------- the builders' and models' optional libraries
+# Each package imports its optional libraries through its own table (``<package>.optional_deps``,
+# the core's mechanism): ``load(...)`` inside a function, or, in a module that is torch code
+# throughout, ``optional_deps.require(...)`` at the module's top before its typed ``import torch``.
+PACKAGE_TABLES = {"neural_builders": "neural_builders.optional_deps", "neural_models": "neural_models.optional_deps"}
+
+
+def required_at_top(module: str) -> dict[str, int]:
+    """Library -> line of the module-level ``optional_deps.require("lib", ...)`` that loads it."""
+    out: dict[str, int] = {}
+    for node in ast.parse(MODULES[module].read_text()).body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "require"
+                and isinstance(call.func.value, ast.Name) and call.func.value.id == "optional_deps"):
+            for arg in call.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    out.setdefault(arg.value.split(".")[0], node.lineno)
+    return out
+
+
+def direct_library_imports(package: str, libraries) -> list[str]:
+    import sys
+    allowed = set(sys.stdlib_module_names) | set(CORE_DEPENDENCIES) | set(PACKAGES)
+    found = []
+    for m in MODULES:
+        if m.split(".")[0] != package:
+            continue
+        required = required_at_top(m)
+        path = MODULES[m]
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+        for target, _, line in sorted(imports_of(m), key=lambda found: found[2]):
+            top = target.split(".")[0]
+            if not target or top in allowed:
+                continue
+            if top not in libraries:
+                found.append(f"{shown}:{line} imports {target}: not in {PACKAGE_TABLES[package]}.LIBRARIES "
+                             "(add it with its extra)")
+            elif top not in required or required[top] > line:
+                found.append(f"{shown}:{line} imports {target} directly: use optional_deps.load() "
+                             "(or require() it at the module's top)")
+    return found
+
+
+def test_the_library_rule_catches_a_direct_import(tmp_path, monkeypatch):
+    """Self-test: a lazy ``from PIL import Image`` fails, torch required at the top passes (at the
+    top and in a function), an unlisted library fails, an import before the require fails."""
+    path = tmp_path / "probe.py"
+    path.write_text("import torch.nn\nfrom . import optional_deps\n\noptional_deps.require('torch', needed_by='x')\n"
+                    "import torch\n\ndef f():\n    from PIL import Image\n    import torch.fft\n    import yaml\n")
+    import sys
+    monkeypatch.setattr(sys.modules[__name__], "MODULES", {"neural_builders.probe": path})
+    assert direct_library_imports("neural_builders", {"torch", "PIL"}) == [
+        "probe.py:1 imports torch.nn directly: use optional_deps.load() (or require() it at the module's top)",
+        "probe.py:8 imports PIL directly: use optional_deps.load() (or require() it at the module's top)",
+        "probe.py:10 imports yaml: not in neural_builders.optional_deps.LIBRARIES (add it with its extra)"]
+
+
+def test_builders_and_models_import_their_optional_libraries_through_their_table():
+    import importlib
+    found = []
+    for package, table in PACKAGE_TABLES.items():
+        found += direct_library_imports(package, importlib.import_module(table).LIBRARIES.extras)
+    assert not found, "\n".join(found)
+
+
+def test_each_table_names_an_extra_that_installs_the_library():
+    """``PIL -> builders`` holds only if pyproject's ``builders`` extra lists Pillow (the
+    distribution importlib.metadata says provides ``PIL``)."""
+    import importlib
+    import importlib.metadata
+    import re
+    import tomllib
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    listed = {extra: {norm(re.match(r"[A-Za-z0-9_.-]+", r).group(0)) for r in reqs} for extra, reqs in extras.items()}
+    providers = importlib.metadata.packages_distributions()
+    wrong = []
+    for table in ("neural_format.internals.optional_deps", *PACKAGE_TABLES.values()):
+        module = importlib.import_module(table)
+        libraries = module.CORE if table.startswith("neural_format") else module.LIBRARIES
+        for library, names in libraries.extras.items():
+            dists = {norm(d) for d in providers.get(library, [])}
+            assert dists, f"{library} is not installed here: cannot check its extra"
+            wrong += [f"{table}: {library} -> [{extra}], which does not list {sorted(dists)}"
+                      for extra in names if not dists & listed.get(extra, set())]
+    assert not wrong, "\n".join(wrong)

@@ -24,6 +24,7 @@ from typing import Literal
 
 from ..phantom import PhantomStyle
 from ..phantom_pipeline import PhantomTraining, SwinShape
+from .. import optional_deps
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def rg1_path():
 
 
 def run(args) -> int:
-    import torch
+    torch = optional_deps.load("torch", needed_by="`neural-format demo`")
 
     import neural_format as nf
     from neural_format.format.metadata import PruningPolicy, ScoreAggregation, TopKPercent

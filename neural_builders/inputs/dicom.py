@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import IMAGE_UNREADABLE, IMAGE_UNUSABLE, BuildInputError
 from .loaded_image import MAX_PIXELS, LoadedImage, file_size
+from .. import optional_deps
 
 PERCENTILES = (0.5, 99.5)
 
@@ -47,8 +48,9 @@ GEOMETRY_TAGS = (
 
 def _plain(value):
     """A DICOM element value as JSON-friendly Python (float/int/str or lists of them)."""
-    from pydicom.multival import MultiValue
-    from pydicom.valuerep import DSfloat, IS
+    MultiValue = optional_deps.load("pydicom.multival", needed_by="load_dicom").MultiValue
+    valuerep = optional_deps.load("pydicom.valuerep", needed_by="load_dicom")
+    DSfloat, IS = valuerep.DSfloat, valuerep.IS
     if isinstance(value, (MultiValue, list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, DSfloat):
@@ -74,7 +76,7 @@ def geometry_tags(ds) -> dict:
 
 
 def _first(value):
-    from pydicom.multival import MultiValue
+    MultiValue = optional_deps.load("pydicom.multival", needed_by="load_dicom").MultiValue
     if isinstance(value, (MultiValue, list, tuple)):
         return value[0] if len(value) else None
     return value
@@ -97,7 +99,7 @@ def voi_output_range(ds) -> tuple[float, float]:
     a VOI LUT Sequence maps to ``[0, 2^bits - 1]`` (bits from its LUT Descriptor); a window maps to
     what pydicom's windowing yields for inputs far below and above the window, i.e. the range it
     derives from ``BitsStored``, ``PixelRepresentation`` and any rescale."""
-    from pydicom.pixels import apply_voi_lut
+    apply_voi_lut = optional_deps.load("pydicom.pixels", needed_by="load_dicom").apply_voi_lut
     sequence = ds.get("VOILUTSequence")
     if sequence:
         bits = int(sequence[0].LUTDescriptor[2])
@@ -109,7 +111,7 @@ def voi_output_range(ds) -> tuple[float, float]:
 
 def voi_to_unit(values: np.ndarray, ds) -> np.ndarray:
     """``apply_voi_lut`` of modality values, scaled from its output range to [0, 1] (float32)."""
-    from pydicom.pixels import apply_voi_lut
+    apply_voi_lut = optional_deps.load("pydicom.pixels", needed_by="load_dicom").apply_voi_lut
     if ds.get("VOILUTSequence") and values.dtype.kind == "f":
         if not np.array_equal(values, np.round(values)):
             raise ValueError("a VOI LUT indexes integer values; the modality output is fractional")
@@ -149,8 +151,8 @@ def load_dicom(path, *, voi: str = "dicom-window") -> LoadedImage:
     (e.g. a compressed transfer syntax with no installed decoder) and ``NB-I003`` when it has no
     pixel data, several frames, an unsupported photometric interpretation or a flat image.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    pydicom = optional_deps.load("pydicom", needed_by="load_dicom")
+    InvalidDicomError = optional_deps.load("pydicom.errors", needed_by="load_dicom").InvalidDicomError
 
     path = Path(path)
     where = str(path)
@@ -185,7 +187,7 @@ def load_dicom(path, *, voi: str = "dicom-window") -> LoadedImage:
                               expected="a decodable transfer syntax", found=str(syntax)) from None
 
     if photometric == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
+        apply_color_lut = optional_deps.load("pydicom.pixels", needed_by="load_dicom").apply_color_lut
         raw = apply_color_lut(raw, ds)
     if raw.ndim == 3:  # colour: pydicom already converted YBR to RGB
         if raw.shape[-1] != 3:
@@ -197,7 +199,7 @@ def load_dicom(path, *, voi: str = "dicom-window") -> LoadedImage:
         pixels = np.clip(values / scale, 0.0, 1.0).astype(np.float32)
         normalisation = f"full-range({bits}-bit), luminance of RGB"
     elif raw.ndim == 2:
-        from pydicom.pixels import apply_modality_lut
+        apply_modality_lut = optional_deps.load("pydicom.pixels", needed_by="load_dicom").apply_modality_lut
         modality = np.asarray(apply_modality_lut(raw, ds))
         values = modality.astype(np.float64)
         bits = int(ds.get("BitsStored", 8) or 8)

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import IMAGE_UNREADABLE, IMAGE_UNSUPPORTED, BuildInputError
 from ..errors import IMAGE_UNUSABLE
 from .loaded_image import MAX_PIXELS, LoadedImage, file_size, sniff_kind
+from .. import optional_deps
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -42,7 +43,9 @@ def _pixels(image) -> tuple[np.ndarray, str, str]:
 
 def load_raster(path) -> LoadedImage:
     """Read a PNG or JPEG file; raises ``NB-I001`` (undecodable) or ``NB-I002`` (other format)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    Image = optional_deps.load("PIL.Image", needed_by="load_raster")
+    ImageOps = optional_deps.load("PIL.ImageOps", needed_by="load_raster")
+    UnidentifiedImageError = Image.UnidentifiedImageError
 
     path = Path(path)
     where = str(path)

@@ -13,7 +13,10 @@ import os
 import shutil
 from pathlib import Path
 
-import torch
+from .. import optional_deps
+
+optional_deps.require("torch", needed_by="fine-tuning checkpoints")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
 
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
@@ -45,7 +48,7 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, groups: list
 
 
 def save_checkpoint(directory, model, tokenizer, optimizer, trainer_state: dict) -> Path:
-    from safetensors.torch import save
+    save = optional_deps.load("safetensors.torch", needed_by="saving a checkpoint").save
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
@@ -69,7 +72,7 @@ def save_checkpoint(directory, model, tokenizer, optimizer, trainer_state: dict)
 
 def load_checkpoint(directory, optimizer_factory, device="cpu"):
     """``(model, tokenizer, optimizer, trainer_state)`` from a checkpoint directory."""
-    from safetensors.torch import load_file
+    load_file = optional_deps.load("safetensors.torch", needed_by="loading a checkpoint").load_file
 
     from .model import TOKENIZER_DIR, ReportGenerator
     from .tokenizer import load_report_tokenizer

@@ -32,13 +32,16 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from .generator_config import GeneratorConfig, ProjectionConfig, ResolutionConfig  # noqa: F401 (re-exported)
 from .patch_grid import PatchPlan, plan_patches
 from . import weight_digests
 from .window_batches import limit_window_batches
+from .. import optional_deps
+
+optional_deps.require("torch", needed_by="the report generator")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
+from torch import nn  # noqa: E402 (after the NF-E-EXTRA check above)
 
 FORMAT = "neural-builders-report-generator"
 FORMAT_VERSION = 1
@@ -118,7 +121,9 @@ class ReportGenerator(nn.Module):
     def __init__(self, config, *, swin=None, t5=None) -> None:
         """``config``: a :class:`GeneratorConfig` or its nested dict form (missing settings take its defaults)."""
         super().__init__()
-        from transformers import SwinConfig, SwinModel, T5Config, T5ForConditionalGeneration
+        transformers = optional_deps.load("transformers", needed_by="the report generator")
+        SwinConfig, SwinModel = transformers.SwinConfig, transformers.SwinModel
+        T5Config, T5ForConditionalGeneration = transformers.T5Config, transformers.T5ForConditionalGeneration
         settings = GeneratorConfig.coerce(config)
         if swin is None:
             swin = SwinModel(SwinConfig(**settings.swin), add_pooling_layer=False)
@@ -182,7 +187,7 @@ class ReportGenerator(nn.Module):
     def decode(self, encoded: Encoded, labels: torch.Tensor, *, output_attentions: bool = False):
         """Teacher-forced T5 pass; ``labels`` padded with -100. ``cross_attentions`` (when asked
         for) cover the patch tokens only: the registers' share of each row is left out."""
-        from transformers.modeling_outputs import BaseModelOutput
+        BaseModelOutput = optional_deps.load("transformers.modeling_outputs", needed_by="the report generator").BaseModelOutput
         decoder_mask = (labels != -100).long()
         memory, mask = self.projection.with_registers(encoded.projected, encoded.token_mask)
         out = self.t5(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
@@ -213,7 +218,7 @@ class ReportGenerator(nn.Module):
         the output is the stack's (no ``logits``), and a T5-base-sized ``(B, T, 32128)`` logits
         tensor is never made.
         """
-        from transformers.modeling_outputs import BaseModelOutput
+        BaseModelOutput = optional_deps.load("transformers.modeling_outputs", needed_by="the report generator").BaseModelOutput
         decoder_mask = (labels != -100).long()
         memory, mask = self.projection.with_registers(encoded.projected, encoded.token_mask)
         S = encoded.projected.shape[1]
@@ -249,7 +254,7 @@ class ReportGenerator(nn.Module):
 
     @torch.no_grad()
     def generate_reports(self, encoded: Encoded, tokenizer, max_new_tokens: int = 48) -> list[str]:
-        from transformers.modeling_outputs import BaseModelOutput
+        BaseModelOutput = optional_deps.load("transformers.modeling_outputs", needed_by="the report generator").BaseModelOutput
         memory, mask = self.projection.with_registers(encoded.projected, encoded.token_mask)
         ids = self.t5.generate(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
                                attention_mask=mask, max_new_tokens=max_new_tokens,
@@ -269,7 +274,7 @@ class ReportGenerator(nn.Module):
 
     def weight_blobs(self) -> dict[str, bytes]:
         """The serialized weight files, ``{file name: safetensors bytes}``, in the model's dtype."""
-        from safetensors.torch import save
+        save = optional_deps.load("safetensors.torch", needed_by="saving the report generator").save
         return {name: save({k: v.contiguous().cpu() for k, v in tensors.items()}, metadata={"format": FORMAT})
                 for name, tensors in self.weight_tensors().items()}
 
@@ -282,7 +287,7 @@ class ReportGenerator(nn.Module):
         once per version of the file (:mod:`.weight_digests`). Otherwise (weights changed since,
         or never written) it is the digest of the file that :meth:`save_pretrained` would write now.
         """
-        from safetensors.torch import save
+        save = optional_deps.load("safetensors.torch", needed_by="saving the report generator").save
         digests = {}
         for name, tensors in self.weight_tensors().items():
             path = None if self.weights_dir is None else Path(self.weights_dir) / name
@@ -309,7 +314,7 @@ class ReportGenerator(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory, *, device="cpu") -> "ReportGenerator":
-        from safetensors.torch import load_file
+        load_file = optional_deps.load("safetensors.torch", needed_by="loading the report generator").load_file
         directory = Path(directory)
         path = directory / CONFIG_FILE
         if not path.is_file():
@@ -339,7 +344,8 @@ class ReportGenerator(nn.Module):
 
         The projection is freshly initialised; fine-tune before use.
         """
-        from transformers import SwinModel, T5ForConditionalGeneration
+        transformers = optional_deps.load("transformers", needed_by="the report generator")
+        SwinModel, T5ForConditionalGeneration = transformers.SwinModel, transformers.T5ForConditionalGeneration
         swin = SwinModel.from_pretrained(str(swin_dir), add_pooling_layer=False, local_files_only=True)
         t5 = T5ForConditionalGeneration.from_pretrained(str(t5_dir), local_files_only=True,
                                                         attn_implementation="eager")
@@ -403,7 +409,7 @@ def parameter_count(model: nn.Module) -> int:
 
 # -- helpers ---------------------------------------------------------------------------------
 def _swin_layers(swin):
-    from transformers.models.swin.modeling_swin import SwinLayer
+    SwinLayer = optional_deps.load("transformers.models.swin.modeling_swin", needed_by="the report generator").SwinLayer
     return [m for m in swin.modules() if isinstance(m, SwinLayer)]
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 import numpy as np
+from .. import optional_deps
 
 ResolutionMode = Literal["native", "fixed"]
 
@@ -117,7 +118,7 @@ def to_working(pixels: np.ndarray, plan: PatchPlan) -> np.ndarray:
         fr, fc = pr // s, pc // s
         resized = padded.reshape(gr * s, fr, gc * s, fc).mean(axis=(1, 3))
     else:
-        from PIL import Image
+        Image = optional_deps.load("PIL.Image", needed_by="resampling a patch grid")
         resized = np.asarray(Image.fromarray(padded, mode="F").resize((gc * s, gr * s), Image.Resampling.BOX),
                              np.float32)
     out = np.zeros(plan.working_size, np.float32)

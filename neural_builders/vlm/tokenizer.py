@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterable
+from .. import optional_deps
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 
 
 def train_report_tokenizer(reports: Iterable[str], *, vocab_size: int = 4000, min_frequency: int = 1):
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
-    from tokenizers.models import WordLevel
-    from tokenizers.trainers import WordLevelTrainer
-    from transformers import PreTrainedTokenizerFast
+    tokenizers = optional_deps.load("tokenizers", needed_by="train_report_tokenizer")
+    Tokenizer, normalizers = tokenizers.Tokenizer, tokenizers.normalizers
+    pre_tokenizers, processors = tokenizers.pre_tokenizers, tokenizers.processors
+    WordLevel = optional_deps.load("tokenizers.models", needed_by="train_report_tokenizer").WordLevel
+    WordLevelTrainer = optional_deps.load("tokenizers.trainers", needed_by="train_report_tokenizer").WordLevelTrainer
+    PreTrainedTokenizerFast = optional_deps.load("transformers", needed_by="train_report_tokenizer").PreTrainedTokenizerFast
 
     core = Tokenizer(WordLevel(unk_token=UNK))
     core.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
@@ -32,7 +35,7 @@ def train_report_tokenizer(reports: Iterable[str], *, vocab_size: int = 4000, mi
 
 
 def load_report_tokenizer(directory):
-    from transformers import PreTrainedTokenizerFast
+    PreTrainedTokenizerFast = optional_deps.load("transformers", needed_by="load_report_tokenizer").PreTrainedTokenizerFast
     directory = Path(directory)
     if not (directory / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{directory} holds no tokenizer.json")

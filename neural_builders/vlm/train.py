@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 
 from neural_format.internals.progress import Progress
 
@@ -26,6 +25,10 @@ from ..devices import resolve_device  # noqa: F401  (the builders' one device ru
 from .checkpoint import load_checkpoint, save_checkpoint
 from .model import Encoded
 from .patch_grid import PatchPlan, to_working
+from .. import optional_deps
+
+optional_deps.require("torch", needed_by="fine-tuning the report generator")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
 
 CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "model"

@@ -31,7 +31,10 @@ import time
 from pathlib import Path
 from typing import Mapping, Optional
 
-import torch
+from .. import optional_deps
+
+optional_deps.require("torch", needed_by="the report generator")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
 
 # files whose times are this close to the moment they were hashed are hashed again next time
 RACY_NS = 2_000_000_000
@@ -58,7 +61,7 @@ def file_digest(path: Path, tensors: Mapping[str, torch.Tensor]) -> Optional[str
         if file_identity(path) == identity:
             return known
         # the file changed while it was compared: hash what is there now
-    from safetensors.torch import load
+    load = optional_deps.load("safetensors.torch", needed_by="the weight digest").load
     data = Path(path).read_bytes()
     if not _same_weights(tensors, load(data)):
         return None
@@ -78,7 +81,7 @@ def forget() -> None:
 
 def _same_as_file(current: Mapping[str, torch.Tensor], path: Path) -> bool:
     """``_same_weights`` against the file read lazily through safetensors' memory map."""
-    from safetensors import safe_open
+    safe_open = optional_deps.load("safetensors", needed_by="the weight digest").safe_open
     device = next(iter(current.values())).device if current else torch.device("cpu")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())

@@ -34,7 +34,10 @@ from __future__ import annotations
 import types
 from typing import Any
 
-import torch
+from .. import optional_deps
+
+optional_deps.require("torch", needed_by="the report generator")
+import torch  # noqa: E402 (after the NF-E-EXTRA check above)
 
 CUDA_GRID_LIMIT = 65_535
 ATTENTION_CLASS = "SwinAttention"

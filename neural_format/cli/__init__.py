@@ -132,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     except FileExistsError as exc:  # incl. the writer's coded OutputExistsError (NF-E-EXISTS)
         print(_exists_message(args, exc), file=sys.stderr)
         return 2
+    except MissingExtraError as exc:
+        # a plugin's library table names the library's own extra; the command's extras (its entry
+        # point's) are what installs the whole command, so those are the advice
+        package, extras = getattr(args, _EXTRAS_DEFAULT, (None, ()))
+        if package:
+            exc = MissingExtraError(f"`neural-format {args.command}`", extras, exc.name or "?")
+        print(f"neural-format: error: {printable(str(exc))}", file=sys.stderr)
+        return 2
     except NeuralFormatError as exc:
         print(f"neural-format: error: {printable(str(exc))}", file=sys.stderr)
         return 2

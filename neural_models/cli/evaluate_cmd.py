@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..metrics import BOOTSTRAP_RESAMPLES
+from .. import optional_deps
 
 
 def run(args) -> int:
@@ -28,7 +29,7 @@ def run(args) -> int:
     from ..train import predict
     from ..train_config import PREDICT_BATCH_SIZE
 
-    import torch
+    torch = optional_deps.load("torch", needed_by="`neural-format evaluate`")
 
     torch.set_num_threads(max(1, args.threads))
     model_dir = Path(args.model_dir)

@@ -21,6 +21,7 @@ from neural_format.cli.reprune_cmd import add_storage_arguments
 
 from ..metrics import BOOTSTRAP_RESAMPLES
 from ..report_generation import GENERATION_BATCH_SIZE, MAX_NEW_TOKENS
+from .. import optional_deps
 
 
 def paired_test_records(truth_ids, generated_ids, test) -> tuple[list[int], list[int]]:
@@ -41,7 +42,7 @@ def undefined_reason(labels) -> str | None:
 
 
 def run(args) -> int:
-    import torch
+    torch = optional_deps.load("torch", needed_by="`neural-format generate-reports`")
 
     from neural_builders.vlm.model import ReportGenerator
 

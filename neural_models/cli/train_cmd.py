@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..metrics import BOOTSTRAP_RESAMPLES
 from ..train_config import PREDICT_BATCH_SIZE
+from .. import optional_deps
 
 MODALITY_CHOICES = ("fused", "image", "text", "all")
 
@@ -68,7 +69,7 @@ def prepare_run(args, records: bool = True):
 
     ``records=False`` loads labels, IDs and patient keys only (the GCN reads its batches from the file).
     """
-    import torch
+    torch = optional_deps.load("torch", needed_by="`neural-format train`")
 
     from ..examples import load_examples
     from ..experiment import split_examples
