@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from neural_format.cli import int_at_least
 from neural_format.format.metadata import ScoreAggregation
 from neural_format.graphs.pruning import policy_from_args
 
@@ -35,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     rule.add_argument("--top-k-percent", type=float, default=DEFAULT_TOP_K_PERCENT, metavar="K")
     rule.add_argument("--nucleus", type=float, default=None, metavar="P")
     rule.add_argument("--threshold", type=float, default=None, metavar="TAU")
-    p.add_argument("--min-nodes", type=int, default=d.policy.min_nodes)
-    p.add_argument("--max-nodes", type=int, default=d.policy.max_nodes)
+    p.add_argument("--min-nodes", type=int_at_least(0), default=d.policy.min_nodes)
+    p.add_argument("--max-nodes", type=int_at_least(1), default=d.policy.max_nodes)
     p.add_argument("--layers", choices=["last", "all"], default=d.aggregation.layers,
                    help="cross-attention layers to average")
     p.add_argument("--adjacency", choices=["4-neighbour", "8-neighbour"], default=d.adjacency)
@@ -47,12 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entity-embeddings", action="store_true", help="embed entity text with the local MiniLM")
     p.add_argument("--float16", action="store_true", help="store patch features as float16")
     p.add_argument("--compression", choices=["gzip", "lzf"], default=d.compression)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--batch-size", type=int_at_least(1), default=d.batch_size)
     p.add_argument("--attention", choices=["fused", "eager"], default=d.attention,
                    help="scoring path: fused (SDPA decoder, weights of the scored layers only) or the eager reference")
     p.add_argument("--pipeline", choices=list(PIPELINE_MODES), default=_pipeline_mode(d.pipelined),
                    help="overlap decoding, the model and the record stages (auto: on a GPU; off: the serial reference)")
-    p.add_argument("--prepare-workers", type=int, default=d.prepare_workers, metavar="N",
+    p.add_argument("--prepare-workers", type=int_at_least(0), default=d.prepare_workers, metavar="N",
                    help="image decoding threads of the overlapped build (default: min(4, CPUs))")
     p.add_argument("--device", default=d.device)
     p.add_argument("--overwrite", action="store_true")

@@ -37,6 +37,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from neural_format.cli import int_at_least, positive_seconds
 from neural_format.collections.collection import resolve_shard_path, shard_name
 from neural_format.errors import SchemaError
 from neural_format.collections.manifest import make_manifest, manifest_path, read_manifest, shard_entry, write_manifest
@@ -232,12 +233,12 @@ def main(argv=None) -> int:
         prog="python -m neural_builders.distributed_build",
         description="Build a sharded collection, one shard per torchrun rank (gloo backend); "
                     "--out is the collection DIRECTORY.")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds a rank waits for the others")
+    parser.add_argument("--timeout", type=positive_seconds, default=1800, help="seconds a rank waits for the others")
     if "--synthetic" in argv:
         parser.add_argument("--out", required=True, help="collection directory")
-        parser.add_argument("--synthetic", type=int, metavar="N", help="build N synthetic cases (no model needed)")
+        parser.add_argument("--synthetic", type=int_at_least(1), metavar="N", help="build N synthetic cases (no model needed)")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--feature-dim", type=int, default=16)
+        parser.add_argument("--feature-dim", type=int_at_least(1), default=16)
         args = parser.parse_args(argv)
         inputs = list(range(args.synthetic))
         ids, build_fn = [f"rec-{i:06d}" for i in inputs], synthetic_build(args.seed, args.feature_dim)

@@ -21,6 +21,7 @@ PAIRING = "NB-P001"
 EXTRACTOR_UNAVAILABLE = "NB-K001"
 EMBEDDER_UNAVAILABLE = "NB-E001"
 DEVICE_UNAVAILABLE = "NB-D001"
+NO_GENERATOR = "NB-G001"
 
 
 class BuildInputError(NeuralFormatError):
@@ -41,3 +42,12 @@ class DeviceError(NeuralFormatError):
     def __init__(self, code: str, message: str, *, location: str = "-", expected: object = None,
                  found: object = None):
         super().__init__(code, message, location=location, expected=expected, found=found)
+
+
+class NoGeneratorError(NeuralFormatError, FileNotFoundError):
+    """The directory given as a report generator holds none (code ``NB-G001``): no
+    ``config.json``, a config of another kind (e.g. a trained MPNN's), or weights that do not fit
+    it. A ``FileNotFoundError``, as the generator's loader raised before it was coded."""
+
+    def __init__(self, message: str, *, location: str, expected: object = None, found: object = None):
+        super().__init__(NO_GENERATOR, message, location=location, expected=expected, found=found)

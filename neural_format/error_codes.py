@@ -54,6 +54,8 @@ BUILDER_CODES = {
     "NB-K001": "knowledge-graph extractor unknown or its package is missing",
     "NB-E001": "sentence-embedding model directory missing or incomplete",
     "NB-D001": "the requested device or process-group backend cannot be had",
+    "NB-G001": "no report generator in the directory given (no config.json, another kind of model, or "
+               "weights that do not match its config)",
 }
 
 MODEL_CODES = {

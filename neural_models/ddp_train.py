@@ -50,6 +50,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
+from neural_format.cli import int_at_least, positive_seconds
+
 from .graph_input import NodeFeatures, convert
 from .metrics import roc_auc
 from .train import TrainConfig, make_loss, seed_everything
@@ -310,16 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="run directory for metrics.json and the checkpoint (rank 0)")
     defaults = TrainConfig()  # every training default comes from there, except the epoch budget:
     parser.add_argument("--model", default=defaults.model, choices=["gcn", "hetero"])
-    parser.add_argument("--hidden", type=int, default=defaults.hidden)
+    parser.add_argument("--hidden", type=int_at_least(1), default=defaults.hidden)
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     # the flags of `neural-format train`; --epochs and --global-batch are kept as older spellings
-    parser.add_argument("--max-epochs", "--epochs", dest="max_epochs", type=int, default=DISTRIBUTED_MAX_EPOCHS,
+    parser.add_argument("--max-epochs", "--epochs", dest="max_epochs", type=int_at_least(1), default=DISTRIBUTED_MAX_EPOCHS,
                         help=f"default {DISTRIBUTED_MAX_EPOCHS} (TrainConfig's is {defaults.max_epochs})")
-    parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--batch-size", "--global-batch", dest="batch_size", type=int, default=defaults.batch_size,
+    parser.add_argument("--patience", type=int_at_least(1), default=defaults.patience)
+    parser.add_argument("--batch-size", "--global-batch", dest="batch_size", type=int_at_least(1), default=defaults.batch_size,
                         help="examples per optimiser step over all ranks (each rank takes batch-size / world size)")
-    parser.add_argument("--workers", type=int, default=defaults.workers,
+    parser.add_argument("--workers", type=int_at_least(0), default=defaults.workers,
                         help="loader processes per rank building GCN batches")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--split-seed", type=int, default=0)
@@ -327,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto (GPU LOCAL_RANK mod #GPUs, else CPU), cpu, cuda or cuda:N")
     parser.add_argument("--backend", default=None,
                         help="default: nccl when each rank has a GPU of its own, else gloo")
-    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--timeout", type=positive_seconds, default=600)
     return parser
 
 

@@ -25,10 +25,12 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from . import optional_deps
 
 from neural_builders.phantom_pipeline import PhantomTraining
 from neural_builders.vlm.generator_config import FinetuneConfig
+from neural_format.cli import int_at_least
+
+from . import optional_deps
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m neural_models.phantom_study", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     d = DEFAULTS
-    parser.add_argument("--cases", type=int, default=d.cases)
-    parser.add_argument("--size", type=int, default=d.size, help="phantom side in pixels (384 -> 12x12 patches)")
+    parser.add_argument("--cases", type=int_at_least(1), default=d.cases)
+    parser.add_argument("--size", type=int_at_least(1), default=d.size, help="phantom side in pixels (384 -> 12x12 patches)")
     parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--vlm-steps", type=int, default=d.vlm_steps)
-    parser.add_argument("--vlm-batch-size", type=int, default=d.vlm_batch_size)
+    parser.add_argument("--vlm-steps", type=int_at_least(1), default=d.vlm_steps)
+    parser.add_argument("--vlm-batch-size", type=int_at_least(1), default=d.vlm_batch_size)
     parser.add_argument("--skip-build", action="store_true", help="reuse OUT/phantoms.h5 and OUT/vlm/model")
-    parser.add_argument("--max-epochs", type=int, default=d.max_epochs)
+    parser.add_argument("--max-epochs", type=int_at_least(1), default=d.max_epochs)
     parser.add_argument("--entity-embeddings", action="store_true")
     parser.add_argument("--only", default=None, help="comma-separated subset of train,ablate,generate_reports,evaluate")
     return parser

@@ -98,6 +98,21 @@ def test_merge_refuses_duplicates_and_incompatible_metadata(tmp_path):
     ["ablate", "{src}", "--out", "{out}/a", "--workers", "-1"],
     ["render", "{src}", "--index", "0", "--out", "{out}/x.png", "--height", "0"],
     ["generate-reports", "{src}", "--generator", "{out}/g", "--out", "{out}/g.h5", "--batch-size", "0"],
+    # ... and so do their other counts (0 threads was silently 1; 0 resamples, a limit of 0 records)
+    ["train", "{src}", "--out", "{out}/t", "--threads", "0"],
+    ["train", "{src}", "--out", "{out}/t", "--patience", "0"],
+    ["train", "{src}", "--out", "{out}/t", "--bootstrap", "0"],
+    ["evaluate", "{out}/m", "{src}", "--threads", "-1"],
+    ["generate-reports", "{src}", "--generator", "{out}/g", "--out", "{out}/g.h5", "--limit", "0"],
+    ["generate-reports", "{src}", "--generator", "{out}/g", "--out", "{out}/g.h5", "--bootstrap", "-5"],
+    ["build", "--images", "{out}/i", "--reports", "{out}/r.csv", "--model", "{out}/g", "--out", "{out}/b.h5",
+     "--batch-size", "0"],
+    ["build", "--images", "{out}/i", "--reports", "{out}/r.csv", "--model", "{out}/g", "--out", "{out}/b.h5",
+     "--min-nodes", "-1"],
+    ["finetune", "--images", "{out}/i", "--reports", "{out}/r.csv", "--out", "{out}/f", "--steps", "0"],
+    ["finetune", "--images", "{out}/i", "--reports", "{out}/r.csv", "--out", "{out}/f", "--checkpoint-every", "-1"],
+    ["demo", "--out", "{out}/d", "--threads", "-1"],
+    ["render", "{src}", "--index", "0", "--out", "{out}/x.png", "--slice", "-1"],
 ])
 def test_a_count_or_limit_out_of_range_is_a_usage_error(tmp_path, capsys, argv):
     """Counts, sizes and limits are checked by argparse (exit 2, the flag named), before any work:
@@ -110,6 +125,20 @@ def test_a_count_or_limit_out_of_range_is_a_usage_error(tmp_path, capsys, argv):
     assert exit_.value.code == 2
     assert f"argument {argv[-2]}: must be" in capsys.readouterr().err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("neural_models.phantom_study", ["--cases", "0"]),
+    ("neural_models.ddp_train", ["--data", "c.h5", "--patience", "0"]),
+    ("neural_models.ddp_train", ["--data", "c.h5", "--timeout", "0"]),
+    ("neural_builders.distributed_build", ["--out", "o", "--synthetic", "-4"]),
+])
+def test_the_python_m_scripts_check_their_counts_too(capsys, module, argv):
+    import importlib
+    with pytest.raises(SystemExit) as exit_:
+        importlib.import_module(module).main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {argv[-2]}: must be" in capsys.readouterr().err
 
 
 def test_a_batch_size_below_one_is_refused_by_the_api(tmp_path):

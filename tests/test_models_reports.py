@@ -162,3 +162,34 @@ def test_generate_reports_command_scores_both_aucs_on_the_same_records(tmp_path,
     for name in ("ground_truth_reports", "generated_reports"):
         assert mpnn[name]["n"] == n  # both AUCs on the same records
     assert out.count(f"n = {n}") == 2 and f"the same {n} of {mpnn['test_records']} test records" in out
+
+
+@pytest.mark.parametrize("make, found", [
+    (lambda d: d.mkdir(), "no config.json"),
+    (lambda d: None, "no such directory"),
+    (lambda d: (d.mkdir(), (d / "config.json").write_text('{"format": "neural-models-mpnn", "model": {}}')),
+     "format 'neural-models-mpnn'"),
+    (lambda d: (d.mkdir(), (d / "config.json").write_text("\x00 not json")), "config.json that is not JSON"),
+])
+def test_generate_reports_with_a_directory_that_is_no_generator_is_nb_g001(tmp_path, capsys, make, found):
+    """Exit 2 with the code, the path, what was expected and what was found; no output written."""
+    pytest.importorskip("transformers")
+    from neural_builders.errors import NoGeneratorError
+    from neural_builders.vlm.model import ReportGenerator
+    from neural_format.cli import main
+    from neural_models.planted import write_planted_collection
+
+    source = write_planted_collection(tmp_path / "planted.h5", 6, seed=1, feature_dim=8)
+    generator = tmp_path / "not-a-generator"
+    make(generator)
+    capsys.readouterr()
+    assert main(["generate-reports", str(source), "--generator", str(generator),
+                 "--out", str(tmp_path / "generated.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "[NB-G001]" in err and str(generator) in err and "Traceback" not in err
+    assert "expected a report-generator directory (config.json of format 'neural-builders-report-generator')" in err
+    assert f"found {found}" in err
+    assert not (tmp_path / "generated.h5").exists()
+    with pytest.raises(NoGeneratorError) as caught:  # the same error from Python, still a FileNotFoundError
+        ReportGenerator.from_pretrained(generator)
+    assert isinstance(caught.value, FileNotFoundError) and caught.value.code == "NB-G001"

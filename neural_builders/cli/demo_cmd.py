@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from neural_format.cli import int_at_least
 from ..phantom import PhantomStyle
 from ..phantom_pipeline import PhantomTraining, SwinShape
 from .. import optional_deps
@@ -204,10 +205,10 @@ def register(sub) -> None:
     p.add_argument("--out", default="demo_out")
     p.add_argument("--quick", action="store_true", help="a tiny run (< 60 s) that exercises every step")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train", type=int, default=None, help="training phantoms")
-    p.add_argument("--test", type=int, default=None, help="held-out phantoms")
-    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--train", type=int_at_least(1), default=None, help="training phantoms")
+    p.add_argument("--test", type=int_at_least(1), default=None, help="held-out phantoms")
+    p.add_argument("--steps", type=int_at_least(1), default=None, help="fine-tuning steps")
+    p.add_argument("--threads", type=int_at_least(0), default=1,
                    help="torch CPU threads (default 1: the tiny model's ops are too small to gain from more; "
                         "measured 0.25 s per training step on 1 thread vs 1.07 s on 2 of 2 shared cores); 0 = torch's choice")
     p.add_argument("--no-rg1", action="store_true", help="skip the real DICOM")

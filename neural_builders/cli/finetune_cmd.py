@@ -55,15 +55,15 @@ def register(sub) -> None:
     p.add_argument("--swin", default=None, help="local Hugging Face Swin directory (with --t5)")
     p.add_argument("--t5", default=None, help="local Hugging Face T5 directory (with --swin)")
     p.add_argument("--resolution", choices=["native", "fixed"], default=resolution.mode)
-    p.add_argument("--max-side", type=int, default=resolution.max_side,
+    p.add_argument("--max-side", type=int_at_least(1), default=resolution.max_side,
                    help="native mode: downsample above this many pixels")
-    p.add_argument("--fixed-size", type=int, default=resolution.fixed_size[0],
+    p.add_argument("--fixed-size", type=int_at_least(1), default=resolution.fixed_size[0],
                    help="fixed mode: working image side (multiple of 32)")
-    p.add_argument("--steps", type=int, default=train.steps)
+    p.add_argument("--steps", type=int_at_least(1), default=train.steps)
     p.add_argument("--batch-size", type=int_at_least(1), default=train.batch_size)
     p.add_argument("--lr", type=float, default=train.lr)
-    p.add_argument("--freeze-encoder-steps", type=int, default=train.freeze_encoder_steps)
-    p.add_argument("--checkpoint-every", type=int, default=train.checkpoint_every)
+    p.add_argument("--freeze-encoder-steps", type=int_at_least(0), default=train.freeze_encoder_steps)
+    p.add_argument("--checkpoint-every", type=int_at_least(0), default=train.checkpoint_every)
     p.add_argument("--seed", type=int, default=train.seed)
     p.add_argument("--device", default=train.device)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")

@@ -36,6 +36,6 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output PNG path")
     p.add_argument("--height", type=int_at_least(1), default=PANEL_HEIGHT, help=f"image panel height in pixels (default {PANEL_HEIGHT})")
     p.add_argument("--kg-width", type=int_at_least(1), default=KG_WIDTH, help=f"graph panel width in pixels (default {KG_WIDTH})")
-    p.add_argument("--slice", type=int, default=None,
+    p.add_argument("--slice", type=int_at_least(0), default=None,
                    help="3-D records: slice to draw (default: the bridged patch's, else the fullest)")
     p.set_defaults(func=run)

@@ -38,6 +38,7 @@ from .patch_grid import PatchPlan, plan_patches
 from . import weight_digests
 from .window_batches import limit_window_batches
 from .. import optional_deps
+from ..errors import NoGeneratorError
 
 optional_deps.require("torch", needed_by="the report generator")
 import torch  # noqa: E402 (after the NF-E-EXTRA check above)
@@ -317,11 +318,20 @@ class ReportGenerator(nn.Module):
         load_file = optional_deps.load("safetensors.torch", needed_by="loading the report generator").load_file
         directory = Path(directory)
         path = directory / CONFIG_FILE
+        expected = f"a report-generator directory ({CONFIG_FILE} of format {FORMAT!r})"
         if not path.is_file():
-            raise FileNotFoundError(f"{directory} is not a report-generator directory (no {CONFIG_FILE})")
-        config = json.loads(path.read_text())
-        if config.get("format") != FORMAT:
-            raise ValueError(f"{path}: format is {config.get('format')!r}, expected {FORMAT!r}")
+            found = f"no {CONFIG_FILE}" if directory.is_dir() else "no such directory"
+            raise NoGeneratorError("not a report-generator directory", location=str(directory),
+                                   expected=expected, found=found)
+        try:
+            config = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise NoGeneratorError("not a report-generator directory", location=str(path),
+                                   expected=expected, found=f"{CONFIG_FILE} that is not JSON ({exc})") from None
+        kind = config.get("format") if isinstance(config, dict) else None
+        if kind != FORMAT:
+            raise NoGeneratorError("not a report-generator directory", location=str(path),
+                                   expected=expected, found=f"format {kind!r}")
         config = {"swin": config.get("encoder", config.get("swin")), "t5": config.get("decoder", config.get("t5")),
                   **{k: v for k, v in config.items() if k in ("projection", "resolution")}}
         model = cls(_constructor_config(config))
@@ -329,8 +339,9 @@ class ReportGenerator(nn.Module):
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not _is_tied(model, k)]
         if missing or unexpected:
-            raise ValueError(f"{directory}: weights do not match the config (missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]})")
+            raise NoGeneratorError("the weights do not match the config", location=str(directory),
+                                   expected="the tensors its config names",
+                                   found=f"missing {missing[:5]}, unexpected {unexpected[:5]}")
         model.t5.tie_weights()
         if (directory / TOKENIZER_DIR / "tokenizer.json").is_file():
             from .tokenizer import load_report_tokenizer

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neural_format.cli import int_at_least
 from ..metrics import BOOTSTRAP_RESAMPLES
 from .. import optional_deps
 
@@ -81,6 +82,6 @@ def register(sub) -> None:
     p.add_argument("collections", nargs="+")
     p.add_argument("--out", default=None, help="where to write evaluation.json (default: MODEL_DIR)")
     p.add_argument("--all-records", action="store_true", help="score every labelled record, not the test split")
-    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--bootstrap", type=int_at_least(1), default=BOOTSTRAP_RESAMPLES)
+    p.add_argument("--threads", type=int_at_least(1), default=1, help="torch intra-op threads")
     p.set_defaults(func=run)

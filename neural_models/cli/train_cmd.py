@@ -35,14 +35,14 @@ def add_training_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--batch-size", type=int_at_least(1), default=defaults.batch_size)
     p.add_argument("--max-epochs", type=int_at_least(1), default=defaults.max_epochs)
-    p.add_argument("--patience", type=int, default=defaults.patience,
+    p.add_argument("--patience", type=int_at_least(1), default=defaults.patience,
                    help="epochs without a validation AUC gain before stopping")
     p.add_argument("--workers", type=int_at_least(0), default=defaults.workers,
                    help="loader processes building training batches from the file (default 0: in this process)")
-    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP_RESAMPLES, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--bootstrap", type=int_at_least(1), default=BOOTSTRAP_RESAMPLES, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--one-per-patient", action="store_true",
                    help="keep only the first record of each patient (default: all records, patient-grouped)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=int_at_least(1), default=1,
                    help="torch intra-op threads (default 1: the graphs are small, more threads mostly contend)")
     p.add_argument("--quiet", action="store_true")
 
