@@ -18,6 +18,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("neural_format", "neural_builders", "neural_models")
 # a package may import the ones before it, never the ones after it
@@ -389,13 +391,18 @@ def test_each_table_names_an_extra_that_installs_the_library():
 
     listed = {extra: {norm(re.match(r"[A-Za-z0-9_.-]+", r).group(0)) for r in reqs} for extra, reqs in extras.items()}
     providers = importlib.metadata.packages_distributions()
-    wrong = []
+    wrong: list[str] = []
+    unchecked: list[str] = []
     for table in ("neural_format.internals.optional_deps", *PACKAGE_TABLES.values()):
         module = importlib.import_module(table)
         libraries = module.CORE if table.startswith("neural_format") else module.LIBRARIES
         for library, names in libraries.extras.items():
             dists = {norm(d) for d in providers.get(library, [])}
-            assert dists, f"{library} is not installed here: cannot check its extra"
+            if not dists:  # not installed here (the core-minimum passes): nothing says which distribution
+                unchecked.append(library)
+                continue
             wrong += [f"{table}: {library} -> [{extra}], which does not list {sorted(dists)}"
                       for extra in names if not dists & listed.get(extra, set())]
     assert not wrong, "\n".join(wrong)
+    if unchecked:  # the full environment (make test) has them all, and checks them all
+        pytest.skip(f"not installed here, so their extras are unchecked: {sorted(set(unchecked))}")
